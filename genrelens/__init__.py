@@ -1,0 +1,13 @@
+"""genrelens: tell a movie's genres from its plot summary and its poster."""
+
+__version__ = "0.1.0"
+
+__all__ = ["GenreClassifier", "__version__"]
+
+
+def __getattr__(name: str):  # lazy: `import genrelens` stays cheap (no torch import)
+    if name == "GenreClassifier":
+        from genrelens.predict import GenreClassifier
+
+        return GenreClassifier
+    raise AttributeError(name)

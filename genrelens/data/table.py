@@ -1,0 +1,198 @@
+"""Load a movie table (CSV, JSONL, Parquet or an MM-IMDb folder) into one DataFrame.
+
+The table contract: one row per movie with columns
+``id`` (str), ``title`` (str), ``year`` (Int64, may be NA), ``language`` (str), ``plot`` (str, "" when absent),
+``genres`` (list[str], normalized names), ``poster`` (absolute path str, or None); extra columns are kept.
+``df.attrs["root"]`` is the folder that relative poster paths were resolved against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from genrelens.data.labels import normalize_genres
+from genrelens.errors import DataError
+
+COLUMNS = ["id", "title", "year", "language", "plot", "genres", "poster"]
+REQUIRED = ["id", "genres"]
+ENV_VAR = "GENRELENS_DATA"
+
+
+def default_data_path() -> Path:
+    """The data set used when none is given: ``$GENRELENS_DATA``, else ``../shared/data`` beside the repo."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    repo = Path(__file__).resolve().parents[2]
+    for base in (repo.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
+        if (base / "movies" / "movies.csv").exists():
+            return base / "movies" / "movies.csv"
+    return repo.parent / "shared" / "data" / "movies" / "movies.csv"
+
+
+def resolve_data_path(path: str | os.PathLike | None) -> Path:
+    """``path`` if given, else the default; a folder holding ``movies.csv`` resolves to that file."""
+    p = Path(path).expanduser() if path else default_data_path()
+    if p.is_dir() and (p / "movies.csv").exists():
+        p = p / "movies.csv"
+    elif p.is_dir() and (p / "movies" / "movies.csv").exists():
+        p = p / "movies" / "movies.csv"
+    return p
+
+
+def read_raw(path: Path) -> pd.DataFrame:
+    """Read a table file as strings, without any cleaning. Raises DataError when it cannot be read."""
+    if not path.exists():
+        raise DataError(f"data not found: {path} (give --data PATH or set ${ENV_VAR})")
+    if path.is_dir():
+        if any(path.glob("*.json")):
+            return read_mmimdb(path)
+        raise DataError(f"{path} is a folder without movies.csv or MM-IMDb <id>.json files")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif suffix in (".jsonl", ".ndjson", ".json"):
+            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        elif suffix in (".csv", ".tsv", ".txt"):
+            df = pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                sep="\t" if suffix == ".tsv" else ",",
+            )
+        else:
+            raise DataError(f"unknown table format {suffix!r}: use .csv, .jsonl or .parquet")
+    except DataError:
+        raise
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from e
+    except Exception as e:  # pandas/pyarrow raise many types for a bad file
+        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+    return df
+
+
+def read_mmimdb(folder: Path) -> pd.DataFrame:
+    """Import the public MM-IMDb layout: ``<id>.json`` (``plot`` list, ``genres`` list) beside ``<id>.jpeg``."""
+    rows = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            item = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{f}: not a readable JSON file ({e})") from e
+        plot = item.get("plot") or []
+        if isinstance(plot, list):
+            plot = max(plot, key=len) if plot else ""  # MM-IMDb keeps several summaries: take the fullest
+        poster = next((f.with_suffix(s).name for s in (".jpeg", ".jpg", ".png") if f.with_suffix(s).exists()), "")
+        rows.append({
+            "id": f.stem,
+            "title": item.get("title", ""),
+            "year": str(item.get("year", "") or ""),
+            "language": ",".join(item.get("languages", []) or []) if isinstance(item.get("languages"), list)
+            else str(item.get("languages", "") or ""),
+            "plot": plot,
+            "genres": "|".join(item.get("genres", []) or []),
+            "poster": poster,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _as_text(v) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+        return ""
+    return " ".join(str(v).split())
+
+
+def _as_genres(v) -> list[str]:
+    if isinstance(v, (list, tuple)) or hasattr(v, "tolist"):
+        items = list(v.tolist() if hasattr(v, "tolist") else v)
+    else:
+        items = _as_text(v).split("|")
+    return normalize_genres(str(x) for x in items if x is not None)
+
+
+@dataclass
+class LoadReport:
+    """What loading dropped or fixed, so nothing is skipped silently."""
+
+    n_read: int = 0
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, id, reason)
+
+    def summary(self) -> str:
+        return f"read {self.n_read} rows, skipped {len(self.skipped)}"
+
+
+def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError."""
+    missing = [c for c in REQUIRED if c not in raw.columns]
+    if missing:
+        raise DataError(f"missing column(s): {', '.join(missing)} (have: {', '.join(map(str, raw.columns))})")
+    if "plot" not in raw.columns and "poster" not in raw.columns:
+        raise DataError("the table needs a 'plot' or a 'poster' column")
+    df = raw.copy()
+    for c in COLUMNS:
+        if c not in df.columns:
+            df[c] = ""
+    df["id"] = df["id"].map(_as_text)
+    for c in ("title", "language", "plot"):
+        df[c] = df[c].map(_as_text)
+    df["year"] = pd.to_numeric(df["year"].map(_as_text), errors="coerce").astype("Int64")
+    df["genres"] = df["genres"].map(_as_genres)
+    df["poster"] = df["poster"].map(lambda v: _poster_path(_as_text(v), root))
+    df = df.reset_index(drop=True)
+    df.attrs["root"] = str(root)
+    return df
+
+
+def _poster_path(rel: str, root: Path) -> str | None:
+    if not rel:
+        return None
+    p = Path(rel)
+    return str(p if p.is_absolute() else root / p)
+
+
+def row_problems(df: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """Cheap per-row problems (no file I/O): (row number, id, reason). Row numbers count from 1 (header = 0)."""
+    out = []
+    seen: set[str] = set()
+    for i, (mid, genres, plot, poster) in enumerate(zip(df["id"], df["genres"], df["plot"], df["poster"]), 1):
+        if not mid:
+            out.append((i, mid, "empty id"))
+        elif mid in seen:
+            out.append((i, mid, "duplicate id"))
+        seen.add(mid)
+        if not genres:
+            out.append((i, mid, "no genres"))
+        if not plot and not poster:
+            out.append((i, mid, "neither plot nor poster"))
+    return out
+
+
+def load_table(
+    path: str | os.PathLike | None = None, *, skip_bad: bool = False, need_genres: bool = True
+) -> tuple[pd.DataFrame, LoadReport]:
+    """Load and clean a movie table.
+
+    Rows with an empty or duplicate id, no genres (when ``need_genres``) or neither plot nor poster are bad:
+    with ``skip_bad`` they are dropped and listed in the report, otherwise a DataError names them.
+    """
+    p = resolve_data_path(path)
+    raw = read_raw(p)
+    df = clean_table(raw, p if p.is_dir() else p.parent)
+    report = LoadReport(n_read=len(df))
+    problems = [pr for pr in row_problems(df) if need_genres or pr[2] != "no genres"]
+    if problems:
+        if not skip_bad:
+            shown = "; ".join(f"row {r} ({i or '?'}): {why}" for r, i, why in problems[:5])
+            more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+            raise DataError(
+                f"{len(problems)} bad row(s) in {p}: {shown}{more}. "
+                "Run `genrelens data validate` for the full list, or pass --skip-bad to drop them."
+            )
+        bad_rows = {r for r, _, _ in problems}
+        report.skipped = problems
+        df = df[[i not in bad_rows for i in range(1, len(df) + 1)]].reset_index(drop=True)
+        df.attrs["root"] = str(p if p.is_dir() else p.parent)
+    return df, report

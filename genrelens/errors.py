@@ -1,0 +1,17 @@
+"""Exceptions that the CLI and the service turn into clear messages (never a traceback)."""
+
+
+class GenrelensError(Exception):
+    """Base class for user-facing errors."""
+
+
+class DataError(GenrelensError):
+    """The movie table cannot be read or lacks what is needed."""
+
+
+class PosterError(GenrelensError):
+    """A poster is missing, unreadable, not an image, too large, or outside the data folder."""
+
+
+class ModelError(GenrelensError):
+    """A model directory is missing, incomplete or unsafe to load."""

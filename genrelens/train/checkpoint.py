@@ -1,0 +1,72 @@
+"""Checkpoints as safetensors + JSON only (no pickle), written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genrelens.errors import ModelError
+from genrelens.io import atomic_path, write_json_atomic
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Write ``tensors`` to a safetensors file (contiguous CPU copies) in one atomic rename."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file; anything else (a pickle ``.pt``/``.pth``/``.bin``) is refused."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelError(f"refusing to load {path}: only .safetensors checkpoints are loaded (pickle is unsafe)")
+    if not path.exists():
+        raise ModelError(f"checkpoint not found: {path}")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for a corrupt header
+        raise ModelError(f"{path} is not a valid safetensors file: {e}") from e
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state into tensors (for safetensors) and JSON-able rest."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, v in list(tensors.items()) + list(meta["scalars"].items()):
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_training_state(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, meta: dict) -> None:
+    """The resumable state after a completed epoch: model, optimizer, and ``meta`` (epoch, history, ...)."""
+    opt_t, opt_meta = optimizer_tensors(opt)
+    save_tensors(folder / "last_model.safetensors", model.state_dict())
+    save_tensors(folder / "last_optim.safetensors", opt_t)
+    write_json_atomic(folder / "last.json", {**meta, "optimizer": opt_meta})  # written last: marks completion
+
+
+def load_training_state(folder: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict | None:
+    """Restore model and optimizer from ``folder``; returns the meta dict, or None when there is none."""
+    meta_path = folder / "last.json"
+    if not meta_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text())
+    model.load_state_dict(load_tensors(folder / "last_model.safetensors"))
+    restore_optimizer(opt, load_tensors(folder / "last_optim.safetensors"), meta.pop("optimizer"))
+    return meta

