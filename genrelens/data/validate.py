@@ -169,8 +169,18 @@ def _read_jsonl(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataF
             problems.append(Problem(i, "", "", _scrub(msg)[0], kind="bad JSON line"))
             skip.add(i)
             item = {}
-        records.append(item)
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=COLUMNS)
+        clean = {}  # undecodable bytes must go before pandas sees them (Arrow strings are UTF-8)
+        for key, value in item.items():
+            (key, bad_key), (value, bad) = _scrub(str(key)), _scrub(value)
+            if bad_key or bad:
+                problems.append(_not_utf8(i, _scrub(str(item.get("id", "")))[0], key, bad or bad_key))
+            clean[key] = value
+        records.append(clean)
+    if not records:
+        raise GenrelensError(f"{path} is empty")
+    if len(skip) == len(records):
+        raise GenrelensError(f"{path} holds no JSON objects (line 1: {problems[0].message})")
+    return pd.DataFrame.from_records(records)
 
 
 def _read(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataFrame:
@@ -202,6 +212,7 @@ def _row_checks(raw: pd.DataFrame, df: pd.DataFrame, have: set[str], skip: set[i
     for i, (mid, genres, plot, poster, year) in enumerate(cols, 1):
         if i in skip:
             continue
+        poster = poster if isinstance(poster, str) else ""
         if "id" in have:
             if not mid:
                 out.append(Problem(i, "", "id", "empty id"))
@@ -255,7 +266,7 @@ def _poster_checks(
     df: pd.DataFrame, root: Path, skip: set[int], progress: bool, workers: int
 ) -> tuple[int, list[Problem]]:
     pairs = enumerate(zip(df["id"], df["poster"], strict=True), 1)
-    todo = [(i, mid, p) for i, (mid, p) in pairs if p and i not in skip]
+    todo = [(i, mid, p) for i, (mid, p) in pairs if isinstance(p, str) and p and i not in skip]
     if not todo:
         return 0, []
     reasons: Iterable[str | None]
@@ -314,6 +325,8 @@ def validate_table(
     raw.columns = [str(c) for c in raw.columns]
     result.n_rows = len(raw)
     have = set(raw.columns)
+    if not len(raw):
+        problems.append(Problem(0, "", "", "the table has no rows", kind="no rows"))
     for c in ("id", "genres"):
         if c not in have:
             problems.append(Problem(0, "", c, f"missing column {c!r}", kind="missing column"))
