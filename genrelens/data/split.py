@@ -1,7 +1,7 @@
 """Seeded train/validation/test split by iterative stratification (Sechidis et al., 2011).
 
-Stratified on the table's K most frequent genres plus two modality flags (has plot, has poster), so every
-split keeps the label proportions and the mix of plot-only / poster-only / both rows.
+Stratified on the run's labels (or the table's K most frequent genres) plus two modality flags
+(has plot, has poster), so every split keeps the label proportions and the mix of plot-only / poster-only / both rows.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ SPLITS = ("train", "val", "test")
 
 
 def make_split(
-    df: pd.DataFrame, k: int = 10, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0
+    df: pd.DataFrame, k: int = 10, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
+    labels: list[str] | None = None,
 ) -> dict[str, list[str]]:
-    """Split ``df`` (the table contract) into id lists ``{"train", "val", "test"}``."""
+    """Split ``df`` (the table contract) into id lists ``{"train", "val", "test"}``, stratified on ``labels``
+    (default: the table's ``k`` most frequent genres) and the modality flags."""
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
     if len(df) < 10:
         raise ValueError(f"need at least 10 rows to split, got {len(df)}")
     strat = np.hstack([
-        LabelSet.top_k(df["genres"], k).encode(df["genres"]),
+        (LabelSet(labels) if labels else LabelSet.top_k(df["genres"], k)).encode(df["genres"]),
         (df["plot"].str.len() > 0).to_numpy()[:, None],
         df["poster"].notna().to_numpy()[:, None],
     ]).astype(int)

@@ -39,7 +39,8 @@ def table_stats(
     """Statistics of a table that follows the table contract (see ``genrelens.data.table``).
 
     ``labels`` defaults to the table's ``k`` most frequent genres (the labels ``make_split`` stratifies on).
-    The split is ``make_split(df, k, seed=seed)``; ``oversample_method`` is applied to the train rows only.
+    The split is ``make_split(df, k, seed=seed, labels=labels)``;
+    ``oversample_method`` is applied to the train rows only.
     """
     labelset = LabelSet(labels) if labels else LabelSet.top_k(df["genres"], k)
     names = labelset.labels
@@ -95,7 +96,7 @@ def _table1(
     df: pd.DataFrame, y: np.ndarray, names: list[str], k: int, seed: int, method: str
 ) -> dict[str, Any]:
     """The study's Table 1: label counts and shares in train, oversampled train and validation."""
-    split = make_split(df, k=k, seed=seed)
+    split = make_split(df, k=k, seed=seed, labels=names)
     pos = {mid: i for i, mid in enumerate(df["id"])}
     train = np.array([pos[m] for m in split["train"]], dtype=int)
     val = np.array([pos[m] for m in split["val"]], dtype=int)

@@ -1,13 +1,15 @@
 """Load a movie table (CSV, JSONL, Parquet or an MM-IMDb folder) into one DataFrame.
 
 The table contract: one row per movie with columns
-``id`` (str), ``title`` (str), ``year`` (Int64, may be NA), ``language`` (str), ``plot`` (str, "" when absent),
-``genres`` (list[str], normalized names), ``poster`` (absolute path str, or None); extra columns are kept.
+``id`` (str), ``title`` (str), ``year`` (Int64, may be NA), ``language`` (str),
+``plot`` (str, "" when absent), ``genres`` (list[str], normalized names),
+``poster`` (absolute path str, or None); extra columns are kept.
 ``df.attrs["root"]`` is the folder that relative poster paths were resolved against.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -56,8 +58,11 @@ def read_raw(path: Path) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             df = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson", ".json"):
+        elif suffix in (".jsonl", ".ndjson"):
             df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        elif suffix == ".json":  # a JSON array of objects, or JSON lines
+            text = path.read_text(encoding="utf-8-sig")
+            df = pd.read_json(io.StringIO(text), lines=not text.lstrip().startswith("["), dtype=False)
         elif suffix in (".csv", ".tsv", ".txt"):
             df = pd.read_csv(
                 path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
@@ -75,7 +80,7 @@ def read_raw(path: Path) -> pd.DataFrame:
 
 
 def read_mmimdb(folder: Path) -> pd.DataFrame:
-    """Import the public MM-IMDb layout: ``<id>.json`` (``plot`` list, ``genres`` list) beside ``<id>.jpeg``."""
+    """Import the MM-IMDb layout: ``<id>.json`` (``plot`` list, ``genres`` list) beside ``<id>.jpeg``."""
     rows = []
     for f in sorted(folder.glob("*.json")):
         try:
@@ -85,7 +90,8 @@ def read_mmimdb(folder: Path) -> pd.DataFrame:
         plot = item.get("plot") or []
         if isinstance(plot, list):
             plot = max(plot, key=len) if plot else ""  # MM-IMDb keeps several summaries: take the fullest
-        poster = next((f.with_suffix(s).name for s in (".jpeg", ".jpg", ".png") if f.with_suffix(s).exists()), "")
+        images = (f.with_suffix(s) for s in (".jpeg", ".jpg", ".png"))
+        poster = next((im.name for im in images if im.exists()), "")
         rows.append({
             "id": f.stem,
             "title": item.get("title", ""),
@@ -140,7 +146,9 @@ def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
         df[c] = df[c].map(_as_text)
     df["year"] = pd.to_numeric(df["year"].map(_as_text), errors="coerce").astype("Int64")
     df["genres"] = df["genres"].map(_as_genres)
-    df["poster"] = df["poster"].map(lambda v: _poster_path(_as_text(v), root))
+    # An explicit object Series: pandas 3 would infer its "str" dtype and turn None into NaN.
+    posters = [_poster_path(_as_text(v), root) for v in df["poster"]]
+    df["poster"] = pd.Series(posters, index=df.index, dtype=object)
     df = df.reset_index(drop=True)
     df.attrs["root"] = str(root)
     return df
@@ -154,10 +162,12 @@ def _poster_path(rel: str, root: Path) -> str | None:
 
 
 def row_problems(df: pd.DataFrame) -> list[tuple[int, str, str]]:
-    """Cheap per-row problems (no file I/O): (row number, id, reason). Row numbers count from 1 (header = 0)."""
+    """Cheap per-row problems (no file I/O): (row number, id, reason). Rows count from 1 (header = 0)."""
     out = []
     seen: set[str] = set()
-    for i, (mid, genres, plot, poster) in enumerate(zip(df["id"], df["genres"], df["plot"], df["poster"]), 1):
+    for i, (mid, genres, plot, poster) in enumerate(
+        zip(df["id"], df["genres"], df["plot"], df["poster"], strict=True), 1
+    ):
         if not mid:
             out.append((i, mid, "empty id"))
         elif mid in seen:

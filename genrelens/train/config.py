@@ -41,7 +41,8 @@ class RunConfig:
     warmup_ratio: float = 0.05
     patience: int = 8
     # text encoder fine-tuning (text-finetuned, and stage 1 of integrated/fusion)
-    ft_epochs: int = 3
+    ft_layers: int = 2  # top transformer layers that train; the rest run once, frozen (see finetune.py)
+    ft_epochs: int = 2
     ft_batch_size: int = 32
     ft_lr: float = 5e-5
     ft_patience: int = 1

@@ -1,0 +1,154 @@
+"""The ``genrelens`` command line: data checks, training, evaluation, prediction, serving, benchmarks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genrelens.errors import GenrelensError
+
+app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Check and describe a movie table.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENRELENS_DATA or ../shared/data."
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@data_app.command("validate")
+def data_validate(
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    posters: bool = typer.Option(True, "--posters/--no-posters", help="Open and decode every poster."),
+    limit: int = typer.Option(50, help="Problems to list (all are counted)."),
+) -> None:
+    """Check every row; exit 0 when clean, 1 when problems were found, 2 when the file cannot be read."""
+    from genrelens.data.table import resolve_data_path
+    from genrelens.data.validate import exit_code, render_validation, validate_table
+
+    result = validate_table(resolve_data_path(data), check_posters=posters)
+    render_validation(result, console, limit=limit)
+    raise typer.Exit(exit_code(result))
+
+
+@data_app.command("stats")
+def data_stats(
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    out: Path = typer.Option(Path("runs/stats"), help="Folder for stats.json and stats.md."),
+    seed: int = typer.Option(0, help="Split seed (for the train/validation columns)."),
+    oversample: str = typer.Option("study", help="Oversampling shown in Table 1: study or mlros."),
+) -> None:
+    """Label frequencies (the study's Table 1), modalities, years, languages, plot lengths, co-occurrence."""
+    from genrelens.data.labels import STUDY_LABELS
+    from genrelens.data.stats import render_stats, stats_markdown, table_stats
+    from genrelens.data.table import load_table
+    from genrelens.io import write_json_atomic, write_text_atomic
+
+    try:
+        df, report = load_table(data, skip_bad=True)
+    except GenrelensError as e:
+        fail(str(e), 2)
+    if report.skipped:
+        console.print(f"[yellow]skipped {len(report.skipped)} bad row(s); run `genrelens data validate`[/]")
+    stats = table_stats(df, labels=STUDY_LABELS, seed=seed, oversample_method=oversample)
+    render_stats(stats, Console())
+    write_json_atomic(out / "stats.json", stats)
+    write_text_atomic(out / "stats.md", stats_markdown(stats))
+    console.print(f"wrote {out / 'stats.json'} and {out / 'stats.md'}")
+
+
+@app.command()
+def train(
+    model: str = typer.Option("integrated", help="naive, poster, text-frozen, text-finetuned, integrated, fusion."),
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    out: Path | None = typer.Option(None, help="Run directory (default: the default model dir, runs/default)."),
+    oversample: str = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
+    oversample_target: float | None = typer.Option(None, help="Train size after oversampling / before."),
+    loss: str = typer.Option("double-soft-f1", help="double-soft-f1 (the study's), bce or asl."),
+    labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
+    seed: int = typer.Option(0),
+    epochs: int | None = typer.Option(None, help="Max epochs of the dense head."),
+    ft_epochs: int | None = typer.Option(None, help="Epochs of text fine-tuning."),
+    ft_layers: int | None = typer.Option(None, help="Top transformer layers fine-tuned (the rest stay frozen)."),
+    max_length: int | None = typer.Option(None, help="Max plot tokens."),
+    text_encoder: str | None = typer.Option(None, help="minilm (default) or mpnet."),
+    thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
+    split_file: Path | None = typer.Option(None, help="Reuse a split.json (from another run)."),
+    text_from: Path | None = typer.Option(None, help="Reuse the fine-tuned text encoder of this run dir."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
+    from genrelens.predict import default_model_dir
+    from genrelens.train.config import RunConfig
+    from genrelens.train.run import train as run_train
+
+    overrides = {k: v for k, v in dict(epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
+                                        max_length=max_length, text_encoder=text_encoder).items() if v is not None}
+    out = out or default_model_dir()
+    try:
+        cfg = RunConfig(
+            model=model, data=str(data) if data else None, out=str(out), oversample=oversample,
+            oversample_target=oversample_target, loss=loss,
+            labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
+            seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None,
+            skip_bad=skip_bad, extra={"text_from": str(text_from)} if text_from else {}, **overrides,
+        )
+        if resume and (out / "config.json").exists():
+            saved = RunConfig.load(out / "config.json")
+            if saved != cfg:
+                fail(f"--resume: {out} holds a run with another config; resume it with the same options")
+        elif not resume:
+            import shutil
+
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        run_train(cfg, resume=resume, progress=progress, console=console)
+    except (GenrelensError, ValueError) as e:
+        fail(str(e))
+
+
+@app.command()
+def evaluate(
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    model_dir: Path | None = typer.Option(None, help="Model directory (default: runs/default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
+    split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
+                                                "(train, val or test) when --data is the training data."),
+) -> None:
+    """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
+    from genrelens.evaluate.run import evaluate_table
+
+    try:
+        metrics = evaluate_table(model_dir, data, split=split)
+    except (GenrelensError, ValueError) as e:
+        fail(str(e), 2)
+    if as_json:
+        sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+        return
+    t = Table(title=f"{metrics['model']} on {metrics['n_rows']} movies")
+    for c in ("label", "precision", "recall", "F1", "support", "share of weighted F1"):
+        t.add_column(c, justify="right" if c != "label" else "left")
+    for name, r in metrics["per_label"].items():
+        t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]),
+                  f"{r['weighted_f1_share']:.3f}")
+    Console().print(t)
+    Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
+                    f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

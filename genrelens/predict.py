@@ -1,0 +1,167 @@
+"""``GenreClassifier``: the one public way to load a trained model and score movies.
+
+The CLI, the REST service, the benchmark and users all call it; nothing else loads models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genrelens.errors import ModelError
+from genrelens.train.checkpoint import load_tensors
+from genrelens.train.config import RunConfig
+from genrelens.train.thresholds import decide
+
+ENV_MODEL_DIR = "GENRELENS_MODEL_DIR"
+
+
+def default_model_dir() -> Path:
+    """``$GENRELENS_MODEL_DIR``, else ``runs/default`` in the repo (where the README's main job leaves it)."""
+    if os.environ.get(ENV_MODEL_DIR):
+        return Path(os.environ[ENV_MODEL_DIR]).expanduser()
+    return Path(__file__).resolve().parents[1] / "runs" / "default"
+
+
+class GenreClassifier:
+    """A trained genre model.
+
+    >>> clf = GenreClassifier.load("runs/default")
+    >>> clf.predict(plots=["A detective hunts a killer."], posters=["poster.jpg"])
+    [['Crime', 'Thriller']]
+    """
+
+    def __init__(self, model_dir: Path, config: RunConfig, labels: list[str], thresholds: np.ndarray,
+                 head: torch.nn.Module | None = None, naive_freq: np.ndarray | None = None,
+                 text_encoder=None, poster_encoder=None, cache=None):
+        self.model_dir, self.config, self.labels = model_dir, config, labels
+        self.thresholds = thresholds
+        self.head, self.naive_freq = head, naive_freq
+        self.text_encoder, self.poster_encoder = text_encoder, poster_encoder
+        self.cache = cache
+        self.name = config.model
+
+    @property
+    def uses_text(self) -> bool:
+        return self.text_encoder is not None
+
+    @property
+    def uses_poster(self) -> bool:
+        return self.poster_encoder is not None
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
+             cache: bool = False) -> GenreClassifier:
+        """Rebuild a model from its directory (``config.json``, ``labels.json``, ``thresholds.json``,
+        ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read."""
+        d = Path(model_dir) if model_dir else default_model_dir()
+        if not (d / "config.json").exists():
+            raise ModelError(f"no model in {d} (config.json missing): train one with `genrelens train` "
+                             f"or run the README's main job")
+        for bad in ("model.pt", "model.pth", "model.bin", "model.pkl"):
+            if (d / bad).exists() and not (d / "model.safetensors").exists():
+                raise ModelError(f"{d / bad} is a pickle checkpoint: refused (only safetensors are loaded)")
+        try:
+            cfg = RunConfig.load(d / "config.json")
+            labels = json.loads((d / "labels.json").read_text())
+            thr_map = json.loads((d / "thresholds.json").read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{d} is not a complete model directory: {e}") from e
+        thresholds = np.array([thr_map[g] for g in labels], dtype=np.float32)
+        feature_cache = None
+        if cache:
+            from genrelens.encoders.cache import FeatureCache
+
+            feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
+        if cfg.model == "naive":
+            freq = np.array(json.loads((d / "naive.json").read_text())["frequencies"], dtype=np.float32)
+            return cls(d, cfg, labels, thresholds, naive_freq=freq)
+        from genrelens.models.registry import build_head, get_spec
+
+        spec = get_spec(cfg.model)
+        text_enc = poster_enc = None
+        if spec.text == "finetuned":
+            from genrelens.encoders.text import TextEncoder
+
+            text_enc = TextEncoder.from_dir(d / "text_encoder", max_length=cfg.max_length)
+        elif spec.text == "frozen":
+            from genrelens.encoders.registry import build_text_encoder
+
+            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+        if spec.poster:
+            from genrelens.encoders.registry import build_poster_encoder
+
+            poster_enc = build_poster_encoder(cfg.poster_encoder, backend=backend)
+        dims = {}
+        if text_enc is not None:
+            dims["text"] = text_enc.dim
+        if poster_enc is not None:
+            dims["poster"] = poster_enc.dim
+        head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout)
+        head.load_state_dict(load_tensors(d / "model.safetensors"))
+        head.eval()
+        return cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
+                   cache=feature_cache)
+
+    def metrics(self) -> dict:
+        """The test metrics written at training time (empty when absent)."""
+        p = self.model_dir / "metrics.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+    def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+              root: Path | None = None, progress: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+        """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
+        than they were given (an unreadable poster counts as missing) or with nothing at all."""
+        n = _length(plots, posters)
+        plots = [p if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
+        posters = list(posters) if posters is not None else [None] * n
+        errors: dict[int, str] = {}
+        has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
+        has_poster = np.array([p is not None for p in posters], dtype=bool)
+        if self.naive_freq is not None:
+            return np.tile(self.naive_freq, (n, 1)), errors
+        feats: dict[str, torch.Tensor] = {}
+        if self.uses_text:
+            from genrelens.train.features import text_features
+
+            f, m = text_features(self.text_encoder, plots, self.cache, progress)
+            feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+        if self.uses_poster:
+            from genrelens.train.features import poster_features
+
+            f, ok, errs = poster_features(self.poster_encoder, posters, self.cache, progress, root=root)
+            errors.update({i: f"poster ignored: {msg}" for i, msg in errs.items()})
+            has_poster &= ok
+            feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
+        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster)
+        for i in np.flatnonzero(~usable):
+            errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
+        with torch.inference_mode():
+            logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
+        return torch.sigmoid(logits).numpy().astype(np.float32), errors
+
+    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
+        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
+        return self.score(plots, posters)[0]
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
+        return decide(proba, self.thresholds)
+
+    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
+        """Genre lists, one per movie."""
+        pred = self.decide(self.predict_proba(plots, posters))
+        return [[self.labels[j] for j in np.flatnonzero(row)] for row in pred]
+
+
+def _length(plots, posters) -> int:
+    if plots is None and posters is None:
+        raise ValueError("give plots, posters or both")
+    if plots is not None and posters is not None and len(plots) != len(posters):
+        raise ValueError(f"{len(plots)} plots but {len(posters)} posters: give one of each per movie (None allowed)")
+    return len(plots) if plots is not None else len(posters)

@@ -1,0 +1,50 @@
+"""Per-movie features from the frozen encoders, through the on-disk feature cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genrelens.encoders.cache import FeatureCache
+from genrelens.encoders.poster import PosterEncoder, encode_posters_cached, encode_posters_safe
+from genrelens.encoders.text import TextEncoder
+
+
+def text_features(encoder: TextEncoder, plots: list[str], cache: FeatureCache | None = None,
+                  progress: bool = True, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float32 [n, dim], has_plot bool [n])``; empty plots get zero rows and False."""
+    mask = np.array([bool(p and p.strip()) for p in plots], dtype=bool)
+    feats = np.zeros((len(plots), encoder.dim), dtype=np.float32)
+    idx = np.flatnonzero(mask)
+    if len(idx):
+        texts = [plots[i] for i in idx]
+        if cache is None:
+            feats[idx] = encoder.encode(texts, batch_size=batch_size, progress=progress)
+        else:
+            feats[idx] = cache.get_or_compute(
+                encoder.cache_key_prefix(), texts, texts,
+                lambda items: encoder.encode(items, batch_size=batch_size), progress=progress, dim=encoder.dim,
+            )
+    return feats, mask
+
+
+def poster_features(encoder: PosterEncoder, posters: list, cache: FeatureCache | None = None,
+                    progress: bool = True, root=None) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """``(features float32 [n, dim], ok bool [n], errors {row: message})``; None posters are just missing.
+
+    Bad posters (unreadable, not an image, outside the data folder) count as missing and are reported.
+    """
+    present = [i for i, p in enumerate(posters) if p is not None and not (isinstance(p, float) and np.isnan(p))]
+    feats = np.zeros((len(posters), encoder.dim), dtype=np.float32)
+    ok = np.zeros(len(posters), dtype=bool)
+    errors: dict[int, str] = {}
+    if present:
+        items = [posters[i] for i in present]
+        use_cache = cache is not None and all(isinstance(p, str) for p in items)
+        if use_cache:
+            f, good, err = encode_posters_cached(encoder, items, cache, root=root, progress=progress)
+        else:
+            f, good, err = encode_posters_safe(encoder, items, root=root, progress=progress)
+        feats[present] = f
+        ok[present] = good
+        errors = {present[j]: msg for j, msg in err.items()}
+    return feats, ok, errors
