@@ -141,7 +141,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
                                         data.labels.labels),
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
-    np.save(run_dir / "test_proba.npy", proba["test"])
+    np.save(run_dir / "test_proba.npy", proba["test"])  # rows in the order of test_ids.json, for reports
+    write_json_atomic(run_dir / "test_ids.json", list(data.parts["test"]["id"]))
     t = metrics["test"]
     console.print(f"[green]{cfg.model}[/] test weighted F1 {t['weighted_f1']:.3f}  micro {t['micro_f1']:.3f}  "
                   f"macro {t['macro_f1']:.3f}  ({metrics['train_seconds']:.0f} s) -> {run_dir}")
