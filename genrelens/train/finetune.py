@@ -145,7 +145,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
     from genrelens.data.split import SPLITS
     from genrelens.encoders.registry import build_text_encoder
     from genrelens.models.losses import get_loss
-    from genrelens.train.checkpoint import load_tensors
+    from genrelens.train.checkpoint import load_tensors, save_tensors
     from genrelens.train.loop import fit
     from genrelens.train.run import loop_config
 
@@ -168,8 +168,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
     if text_from:
         src = Path(text_from)
         enc.model.load_state_dict(type(enc).from_dir(src / "text_encoder").model.state_dict())
-        head_state = {k[len("head."):]: v for k, v in load_tensors(src / "model.safetensors").items()}
-        clf.head.load_state_dict(head_state)
+        clf.head.load_state_dict(load_tensors(src / "text_head.safetensors"))
         console.print(f"reusing the fine-tuned text encoder of {src}")
     else:
         pos = -np.ones(len(data.parts["train"]), dtype=np.int64)
@@ -185,6 +184,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
             desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)",
         )
     enc.save(run_dir / "text_encoder")
+    save_tensors(run_dir / "text_head.safetensors", clf.head.state_dict())
     feats = {}
     for s in SPLITS:
         f = np.zeros((len(data.parts[s]), enc.dim), dtype=np.float32)

@@ -71,8 +71,8 @@ def fit(
         loaded = load_training_state(folder, model, opt)
         if loaded is not None:
             state = loaded
-            sched.last_epoch = state["epoch"] * n_batches
-            sched.step()  # recompute the lr for the restored step
+            sched.last_epoch = state["epoch"] * n_batches - 1
+            sched.step()  # recompute the lr of the restored step
     y_val_t = torch.as_tensor(y_val)
     with _progress(progress) as bar:
         task = bar.add_task(desc, total=cfg.epochs * n_batches, completed=state["epoch"] * n_batches)
