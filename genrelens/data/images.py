@@ -7,13 +7,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from genrelens.errors import PosterError
 
@@ -23,7 +24,7 @@ _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 
 
-def _resolve_path(src: str | Path, root: Path | None) -> Path:
+def resolve_poster_path(src: str | Path, root: Path | None) -> Path:
     """Resolve `src` (relative to `root` when given) and refuse paths that leave `root`."""
     path = Path(src)
     if root is None:
@@ -36,7 +37,7 @@ def _resolve_path(src: str | Path, root: Path | None) -> Path:
 
 
 def _read_bytes(src: str | Path, root: Path | None, max_bytes: int) -> bytes:
-    path = _resolve_path(src, root)
+    path = resolve_poster_path(src, root)
     if not path.is_file():
         raise PosterError(f"poster file not found: {str(src)!r}")
     size = path.stat().st_size
@@ -75,10 +76,12 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None, what: str) -> 
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
-                raise PosterError(f"poster {what} declares {width}x{height} pixels (> {max_pixels:,}): refused")
+                raise PosterError(f"poster {what} declares {width}x{height} pixels (> {max_pixels:,})")
             if draft_size and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             image.load()  # full decode: truncated or corrupt data fails here, not later
+            with contextlib.suppress(Exception):  # phone photos carry their rotation in EXIF; bad EXIF is ignored
+                image = ImageOps.exif_transpose(image)
     except PosterError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

