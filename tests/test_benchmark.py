@@ -1,0 +1,112 @@
+"""The benchmark grid: planning, results.json, shared splits, encoder reuse, skip/resume, model install."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genrelens.evaluate.benchmark import install_model, plan_runs, run_benchmark
+
+OVERRIDES = {"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2}
+TINY_MODELS = ["naive", "poster", "text-finetuned", "integrated"]
+TINY_OVERSAMPLING = ["none", "study"]
+_GRIDS: dict[str, tuple[Path, dict]] = {}
+
+
+def tiny_grid(tmp_path_factory, subset_csv: Path, cache_dir: Path) -> tuple[Path, dict]:
+    """One tiny grid per session (4 models x 2 oversamplings x 1 seed), shared with test_report."""
+    if "grid" not in _GRIDS:
+        out = tmp_path_factory.mktemp("benchmark")
+        results = run_benchmark(subset_csv, TINY_MODELS, TINY_OVERSAMPLING, seeds=1, out=out,
+                                overrides=OVERRIDES, cache_dir=cache_dir, progress=False)
+        _GRIDS["grid"] = (out, results)
+    return _GRIDS["grid"]
+
+
+@pytest.fixture(scope="session")
+def grid(tmp_path_factory, subset_csv, cache_dir) -> tuple[Path, dict]:
+    return tiny_grid(tmp_path_factory, subset_csv, cache_dir)
+
+
+def test_plan_orders_text_finetuned_first_and_reuses_it():
+    specs = plan_runs(["fusion", "integrated", "text-finetuned", "naive"], ["none", "study"], [0, 1])
+    names = [s.name for s in specs]
+    assert len(specs) == 16
+    for seed in (0, 1):
+        for ov in ("none", "study"):
+            src = f"text-finetuned-{ov}-s{seed}"
+            assert names.index(src) < names.index(f"integrated-{ov}-s{seed}") < names.index(f"fusion-{ov}-s{seed}")
+            assert next(s for s in specs if s.name == f"fusion-{ov}-s{seed}").text_from == src
+    alone = plan_runs(["integrated"], ["none"], [0])
+    assert alone[0].text_from is None  # no text-finetuned run: integrated fine-tunes itself
+    with pytest.raises(ValueError, match="unknown model"):
+        plan_runs(["bert"], ["none"], [0])
+
+
+def test_grid_results(grid):
+    out, results = grid
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["wall_seconds"] == results["wall_seconds"]
+    for key in ("data", "labels", "models", "oversampling", "seeds", "wall_seconds", "grid_seconds", "summary",
+                "runs", "study_table2", "n_trained"):
+        assert key in saved, key
+    names = {r["name"] for r in saved["runs"]}
+    assert names == {f"{m}-{o}-s0" for m in TINY_MODELS for o in TINY_OVERSAMPLING}
+    assert saved["n_trained"] == 8
+    split = json.loads((out / "split-s0.json").read_text())
+    for r in saved["runs"]:
+        run = out / r["dir"]
+        assert (run / "metrics.json").exists() and (run / "test_proba.npy").exists()
+        assert json.loads((run / "split.json").read_text()) == split  # one split for every model
+        assert r["wall_seconds"] > 0 or r["model"] == "naive"
+        cfg = json.loads((run / "config.json").read_text())
+        assert cfg["epochs"] == 3 and cfg["oversample"] == r["oversample"]
+        if r["model"] == "integrated":
+            assert cfg["extra"]["text_from"] == str(out / "runs" / f"text-finetuned-{r['oversample']}-s0")
+    assert len(saved["summary"]) == 8
+    row = next(s for s in saved["summary"] if s["model"] == "integrated" and s["oversample"] == "study")
+    for m in ("weighted_f1", "micro_f1", "macro_f1", "samples_f1", "train_seconds"):
+        assert set(row[m]) == {"mean", "std", "n"} and row[m]["n"] == 1
+    assert 0 < row["weighted_f1"]["mean"] <= 1
+
+
+def test_second_call_trains_nothing(grid, subset_csv, cache_dir, monkeypatch):
+    out, first = grid
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr("genrelens.train.run.train", boom)
+    again = run_benchmark(subset_csv, TINY_MODELS, TINY_OVERSAMPLING, seeds=1, out=out, overrides=OVERRIDES,
+                          cache_dir=cache_dir, progress=False)
+    assert again["n_trained"] == 0 and again["n_skipped"] == 8
+    before = {r["name"]: r for r in first["runs"]}
+    for r in again["runs"]:  # figures and the first call's wall times are kept
+        assert r["metrics"]["test"] == before[r["name"]]["metrics"]["test"]
+        assert r["wall_seconds"] == before[r["name"]]["wall_seconds"]
+
+
+def test_changed_config_is_not_skipped(grid, subset_csv, cache_dir, monkeypatch):
+    out, _ = grid
+    calls = []
+    monkeypatch.setattr("genrelens.train.run.train", lambda cfg, **k: calls.append(cfg) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=out, overrides={**OVERRIDES, "epochs": 4},
+                      cache_dir=cache_dir, progress=False)
+    assert [c.model for c in calls] == ["naive"] and calls[0].epochs == 4
+
+
+def test_install_model_replaces_atomically(tmp_path):
+    src = tmp_path / "run"
+    (src / "checkpoints").mkdir(parents=True)
+    (src / "metrics.json").write_text("{}")
+    (src / "checkpoints" / "big.bin").write_text("x")
+    target = tmp_path / "runs" / "default"
+    target.mkdir(parents=True)
+    (target / "old.txt").write_text("old")
+    install_model(src, target)
+    assert (target / "metrics.json").exists() and not (target / "old.txt").exists()
+    assert not (target / "checkpoints").exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["default"]  # no temp dirs left
