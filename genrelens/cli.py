@@ -146,6 +146,12 @@ def evaluate(
                     f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}")
 
 
+from genrelens.serve.commands import predict, serve  # noqa: E402
+
+app.command()(predict)
+app.command()(serve)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

@@ -1,0 +1,274 @@
+"""Batch prediction over a movie table, in chunks, resumable, written atomically.
+
+Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-NNNNNN.parquet`` (atomic);
+``resume=True`` skips chunks already saved. When all chunks are done they are concatenated into the output
+(CSV, JSONL or Parquet, by its suffix) by one rename, and the parts folder is removed.
+
+Output columns: ``id`` (from the input; row numbers when it has none), ``genres`` (``|``-joined),
+``p_<Label>`` per label, and ``error`` (why a row was scored with less than it had, or not at all).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from genrelens.data.table import clean_table, read_raw
+from genrelens.errors import DataError
+from genrelens.io import atomic_path
+from genrelens.predict import GenreClassifier
+
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+POSTER_PREFIX = "poster ignored"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did: row counts, problem rows (the first ``MAX_LISTED``), timing."""
+
+    output: Path
+    n_rows: int = 0
+    n_scored_now: int = 0
+    n_resumed: int = 0
+    n_problems: int = 0
+    n_unscored: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    MAX_LISTED = 20
+
+    @property
+    def rate(self) -> float:
+        """Movies scored per second in this run."""
+        return self.n_scored_now / self.seconds if self.seconds else 0.0
+
+
+def output_format(path: Path) -> str:
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"unknown output format {path.suffix!r}: use .csv, .jsonl or .parquet")
+    return fmt
+
+
+def count_rows(path: Path) -> int | None:
+    """Rows in a table file without loading it (None when unknown cheaply)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pq.ParquetFile(path).metadata.num_rows
+        if suffix in (".jsonl", ".ndjson"):
+            with path.open("rb") as f:
+                return sum(1 for line in f if line.strip())
+        if suffix in (".csv", ".tsv", ".txt"):
+            with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+                return max(0, sum(1 for _ in csv.reader(f, delimiter="\t" if suffix == ".tsv" else ",")) - 1)
+    except (OSError, csv.Error, pa.ArrowException):
+        return None
+    return None
+
+
+def iter_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
+    """The raw table (strings, uncleaned) in chunks of ``chunk_size`` rows, streamed where the format allows."""
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        yield from _slices(read_raw(path), chunk_size)  # raises DataError (missing) or reads a folder
+        return
+    try:
+        if suffix in (".csv", ".tsv", ".txt"):
+            reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                                 sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_size)
+        elif suffix in (".jsonl", ".ndjson"):
+            reader = pd.read_json(path, lines=True, dtype=False, encoding="utf-8", chunksize=chunk_size)
+        elif suffix == ".parquet":
+            reader = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
+        else:
+            reader = _slices(read_raw(path), chunk_size)
+        try:
+            yield from reader
+        finally:
+            getattr(reader, "close", lambda: None)()
+    except DataError:
+        raise
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from e
+    except Exception as e:  # pandas/pyarrow raise many types for a bad file
+        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+
+
+def _slices(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(df), size):
+        yield df.iloc[start:start + size]
+
+
+def row_status(plot: str, poster: str | None, poster_error: str | None, uses_text: bool,
+               uses_poster: bool) -> tuple[bool, str | None]:
+    """``(scored, message)`` for one row: whether the model had anything to read, and what went wrong."""
+    if not plot and poster is None:
+        return (not (uses_text or uses_poster)), "no input: empty plot and no poster"
+    plot_ok = bool(plot) and uses_text
+    poster_ok = poster is not None and uses_poster and poster_error is None
+    scored = plot_ok or poster_ok or not (uses_text or uses_poster)
+    parts = [poster_error] if poster_error else []
+    if not scored:
+        parts.append("not scored: " + ("empty plot" if uses_text and not plot else "no usable input")
+                     + (" and no poster" if poster is None and uses_poster else "")
+                     + (" (this model reads posters only)" if not uses_text and plot else "")
+                     + (" (this model reads plots only)" if not uses_poster and poster is not None else ""))
+    return scored, "; ".join(parts) or None
+
+
+def output_schema(labels: list[str]) -> pa.Schema:
+    return pa.schema([("id", pa.string()), ("genres", pa.string())]
+                     + [(f"p_{g}", pa.float32()) for g in labels] + [("error", pa.string())])
+
+
+def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int) -> pd.DataFrame:
+    """Score one raw chunk; rows count from ``first_row`` (1-based) when the input has no ``id``."""
+    raw = raw.reset_index(drop=True)
+    if "id" not in raw.columns:
+        raw = raw.assign(id=[str(first_row + i) for i in range(len(raw))])
+    if "genres" not in raw.columns:
+        raw = raw.assign(genres="")
+    df = clean_table(raw, root)
+    plots, posters = df["plot"].tolist(), df["poster"].tolist()
+    proba, errors = clf.score(plots, posters, root=root)
+    pred = clf.decide(proba)
+    genres, messages = [], []
+    for i, (plot, poster) in enumerate(zip(plots, posters)):
+        err = errors.get(i)
+        scored, msg = row_status(plot, poster, err if err and err.startswith(POSTER_PREFIX) else None,
+                                 clf.uses_text, clf.uses_poster)
+        if not scored:
+            proba[i] = np.nan
+        order = np.argsort(-proba[i], kind="stable")
+        genres.append("|".join(clf.labels[j] for j in order if pred[i, j]) if scored else "")
+        messages.append(msg)
+    out = pd.DataFrame({"id": df["id"].astype(str), "genres": genres})
+    for j, g in enumerate(clf.labels):
+        out[f"p_{g}"] = proba[:, j].astype(np.float32)
+    out["error"] = pd.Series(messages, dtype=object)
+    return out
+
+
+def _manifest(input_path: Path, clf: GenreClassifier, chunk_size: int) -> dict:
+    st = input_path.stat() if input_path.exists() else None
+    return {"version": 1, "input": str(input_path.resolve()), "input_size": st.st_size if st else None,
+            "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": chunk_size,
+            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels}
+
+
+def parts_dir(output: Path) -> Path:
+    return output.with_name(output.name + ".parts")
+
+
+def _prepare_parts(parts: Path, manifest: dict, resume: bool) -> None:
+    saved = parts / MANIFEST
+    if resume and saved.exists():
+        try:
+            old = json.loads(saved.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != manifest:
+            raise DataError(f"--resume: {parts} was made from another input, model or chunk size; "
+                            f"run without --resume to start over")
+        return
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    with atomic_path(saved) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2))
+
+
+def predict_table(clf: GenreClassifier, input_path: str | Path, output_path: str | Path, *, chunk_size: int = 256,
+                  resume: bool = False, on_progress: Callable[[int, int | None], None] | None = None
+                  ) -> BatchSummary:
+    """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
+
+    Poster paths are relative to the input's folder, and may not leave it. ``on_progress(rows_done, total)``
+    is called after each chunk (total None when unknown). Raises DataError for an unreadable input.
+    """
+    src, out = Path(input_path), Path(output_path)
+    fmt = output_format(out)
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    if src.exists() and out.exists() and src.resolve() == out.resolve():
+        raise DataError(f"--output {out} is the input file: choose another path")
+    if not src.exists():
+        raise DataError(f"input not found: {src}")
+    root = (src if src.is_dir() else src.parent).resolve()
+    parts = parts_dir(out)
+    _prepare_parts(parts, _manifest(src, clf, chunk_size), resume)
+    summary = BatchSummary(out)
+    try:
+        done = _score_chunks(clf, src, root, parts, chunk_size, summary, on_progress)
+        if done == 0:
+            raise DataError(f"{src} has no rows")
+    except DataError:  # a bad table: leave nothing behind unless chunks were saved
+        if not any(parts.glob("part-*.parquet")):
+            shutil.rmtree(parts, ignore_errors=True)
+        raise
+    _assemble(sorted(parts.glob("part-*.parquet")), out, fmt, summary)
+    shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+def _score_chunks(clf: GenreClassifier, src: Path, root: Path, parts: Path, chunk_size: int, summary: BatchSummary,
+                  on_progress: Callable[[int, int | None], None] | None) -> int:
+    """Score and save each chunk not saved yet; returns the rows seen."""
+    total = count_rows(src) if src.is_file() else None
+    start, done = time.perf_counter(), 0
+    schema = output_schema(clf.labels)
+    for k, raw in enumerate(iter_chunks(src, chunk_size)):
+        part = parts / f"part-{k:06d}.parquet"
+        if part.exists():
+            summary.n_resumed += len(raw)
+        else:
+            scored = score_chunk(clf, raw, root, first_row=done + 1)
+            with atomic_path(part) as tmp:
+                pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
+            summary.n_scored_now += len(raw)
+        done += len(raw)
+        summary.seconds = time.perf_counter() - start
+        if on_progress:
+            on_progress(done, total)
+    return done
+
+
+def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:
+    """Concatenate the parts into ``out`` (one atomic rename), counting rows and problems on the way."""
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            with pq.ParquetWriter(tmp, pq.read_schema(files[0])) as writer:
+                for file in files:
+                    table = pq.read_table(file)
+                    _count(table.to_pandas(), summary)
+                    writer.write_table(table)
+            return
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            for n, file in enumerate(files):
+                df = pq.read_table(file).to_pandas()
+                _count(df, summary)
+                if fmt == "csv":
+                    df.to_csv(f, header=n == 0, index=False, float_format="%.5f", lineterminator="\n")
+                elif len(df):
+                    text = df.to_json(orient="records", lines=True, force_ascii=False, double_precision=5)
+                    f.write(text if text.endswith("\n") else text + "\n")
+
+
+def _count(df: pd.DataFrame, summary: BatchSummary) -> None:
+    summary.n_rows += len(df)
+    bad = df[df["error"].notna()]
+    summary.n_problems += len(bad)
+    summary.n_unscored += int((df["genres"] == "").sum())
+    room = BatchSummary.MAX_LISTED - len(summary.problems)
+    summary.problems += list(zip(bad["id"].head(room), bad["error"].head(room)))

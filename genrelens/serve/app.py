@@ -1,0 +1,252 @@
+"""The REST service and web page: ``create_app()`` builds a FastAPI app around one loaded model.
+
+Endpoints: ``POST /v1/predict`` (JSON or multipart), ``POST /v1/predict/batch``, ``GET /v1/model``,
+``GET /v1/examples`` (+ ``/v1/examples/{id}/poster``), ``GET /health``, the page at ``/`` and the OpenAPI
+docs at ``/docs``. Concurrent requests are scored together by a :class:`MicroBatcher`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from genrelens import __version__
+from genrelens.predict import GenreClassifier
+from genrelens.serve.batching import MicroBatcher
+from genrelens.serve.examples import Example, load_examples
+from genrelens.serve.inputs import (
+    MB,
+    ApiError,
+    BatchIn,
+    Limits,
+    Movie,
+    MovieIn,
+    decode_base64,
+    describe_errors,
+    prepare_movie,
+    read_form_movie,
+    read_json_movie,
+)
+
+STATIC = Path(__file__).parent / "static"
+PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+class Prediction(BaseModel):
+    genres: list[str] = Field(..., description="Predicted genres, most probable first (never empty).")
+    scores: dict[str, float] = Field(..., description="Probability per label.")
+    warnings: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
+
+
+class PredictionOut(Prediction):
+    model: str
+    thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
+
+
+class BatchOut(BaseModel):
+    model: str
+    thresholds: dict[str, float]
+    results: list[Prediction]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(..., description="A stable error code, e.g. no_input, bad_poster, poster_too_large.")
+    detail: str = Field(..., description="What was wrong, for people.")
+
+
+ERRORS = {c: {"model": ErrorOut} for c in (413, 415, 422)}
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": MovieIn.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "plot": {"type": "string"}, "poster": {"type": "string", "format": "binary"}}}},
+}}}
+
+
+def score_movies(clf: GenreClassifier, movies: list[Movie]) -> list[dict]:
+    """One model call for many checked movies (runs in the batcher's thread)."""
+    proba, errors = clf.score([m.plot for m in movies], [m.image for m in movies])
+    pred = clf.decide(proba)
+    out = []
+    for i, m in enumerate(movies):
+        order = np.argsort(-proba[i], kind="stable")
+        warnings = m.warnings + ([errors[i]] if i in errors else [])
+        out.append({"genres": [clf.labels[j] for j in order if pred[i, j]],
+                    "scores": {g: round(float(p), 4) for g, p in zip(clf.labels, proba[i])},
+                    "warnings": warnings})
+    return out
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 when a request body exceeds ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(scope, receive, send, declared.isdigit())
+        body, more = bytearray(), True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._refuse(scope, receive, send, True)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, too_large: bool) -> None:
+        if too_large:
+            response = JSONResponse({"error": "body_too_large",
+                                     "detail": f"request body is over the {self.max_bytes:,}-byte limit"}, 413)
+        else:
+            response = JSONResponse({"error": "bad_request", "detail": "invalid Content-Length header"}, 400)
+        await response(scope, receive, send)
+
+
+def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClassifier | None = None, *,
+               max_batch: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 16 * MB,
+               max_poster_bytes: int = 8 * MB, max_plot_chars: int = 20_000, max_movies: int = 64,
+               n_examples: int = 6) -> FastAPI:
+    """The service around ``classifier`` (else the model in ``model_dir``, loaded once, now).
+
+    max_batch: most movies scored in one model call; max_wait_ms: how long the batcher waits for more;
+    max_body_bytes / max_poster_bytes / max_plot_chars / max_movies: per-request limits (413 beyond).
+    """
+    clf = classifier if classifier is not None else GenreClassifier.load(model_dir)
+    limits = Limits(max_body_bytes=max_body_bytes, max_poster_bytes=min(max_poster_bytes, max_body_bytes),
+                    max_plot_chars=max_plot_chars, max_movies=max_movies)
+    batcher: MicroBatcher[Movie, dict] = MicroBatcher(partial(score_movies, clf), max_batch, max_wait_ms)
+    thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
+    draft = getattr(clf.poster_encoder, "resize_size", None)
+    prepare = partial(prepare_movie, limits=limits, uses_text=clf.uses_text, uses_poster=clf.uses_poster,
+                      draft_size=draft)
+    examples: list[Example] | None = None
+    examples_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await batcher.close()
+
+    app = FastAPI(title="genrelens", version=__version__, lifespan=lifespan,
+                  description="Tell a movie's genres from its plot summary and/or its poster.")
+    app.state.classifier, app.state.batcher, app.state.limits = clf, batcher, limits
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    _add_error_handlers(app)
+
+    @app.post("/v1/predict", response_model=PredictionOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
+              summary="Classify one movie (JSON with a base64 poster, or a multipart form)")
+    async def predict(request: Request) -> dict:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            plot, poster = await read_form_movie(request, limits)
+        elif ctype in ("", "application/json", "text/json") or ctype.endswith("+json"):
+            body = await read_json_movie(request)
+            plot, poster = body.plot, decode_base64(body.poster, limits)
+        else:
+            raise ApiError(415, "unsupported_media_type",
+                           f"send application/json or multipart/form-data, not {ctype!r}")
+        movie = await asyncio.to_thread(prepare, plot, poster)
+        [result] = await batcher.submit([movie])
+        return {**result, "model": clf.name, "thresholds": thresholds}
+
+    @app.post("/v1/predict/batch", response_model=BatchOut, responses=ERRORS,
+              summary="Classify several movies (JSON); any bad movie fails the call with its index")
+    async def predict_batch(body: BatchIn) -> dict:
+        if not body.movies:
+            raise ApiError(422, "no_input", "movies is empty")
+        if len(body.movies) > limits.max_movies:
+            raise ApiError(413, "too_many_movies", f"{len(body.movies)} movies (limit {limits.max_movies} per call)")
+
+        def check_all() -> list[Movie]:
+            return [prepare(m.plot, decode_base64(m.poster, limits, f"movies[{i}]"), where=f"movies[{i}]")
+                    for i, m in enumerate(body.movies)]
+
+        results = await batcher.submit(await asyncio.to_thread(check_all))
+        return {"model": clf.name, "thresholds": thresholds, "results": results}
+
+    @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, limits")
+    async def model_info() -> dict:
+        test = clf.metrics().get("test") or {}
+        metrics = {k: test[k] for k in ("weighted_f1", "micro_f1", "macro_f1", "samples_f1", "n_rows") if k in test}
+        return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
+                "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
+                "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
+                           "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies}}
+
+    async def get_examples() -> list[Example]:
+        nonlocal examples
+        async with examples_lock:
+            if examples is None:
+                examples = await asyncio.to_thread(load_examples, clf.model_dir, clf.config.data, n_examples)
+        return examples
+
+    @app.get("/v1/examples", summary="A few movies from the model's test data to try")
+    async def list_examples() -> dict:
+        return {"examples": [e.public(f"/v1/examples/{e.id}/poster" if e.poster_path else None)
+                             for e in await get_examples()]}
+
+    @app.get("/v1/examples/{movie_id}/poster", summary="The poster of one example movie",
+             responses={404: {"model": ErrorOut}})
+    async def example_poster(movie_id: str) -> FileResponse:
+        found = next((e for e in await get_examples() if e.id == movie_id and e.poster_path), None)
+        if found is None:
+            raise ApiError(404, "not_found", f"no example movie {movie_id!r} with a poster")
+        return FileResponse(found.poster_path, headers={"Cache-Control": "public, max-age=3600"})
+
+    @app.get("/health", summary="Liveness, the model's name and batching counters")
+    async def health() -> dict:
+        return {"status": "ok", "model": clf.name, "batching": batcher.stats.as_dict()}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
+                                                            "X-Content-Type-Options": "nosniff",
+                                                            "Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def on_api_error(_: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse({"error": e.code, "detail": e.detail}, e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(x.get("loc", ())), "msg": x.get("msg", ""), "type": x.get("type", "")}
+                  for x in e.errors()]
+        return JSONResponse({"error": "invalid_request", "detail": describe_errors(errors), "errors": errors}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": f"http_{e.status_code}", "detail": str(e.detail)}, e.status_code,
+                            headers=getattr(e, "headers", None))

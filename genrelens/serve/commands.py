@@ -1,0 +1,160 @@
+"""The ``genrelens predict`` and ``genrelens serve`` commands (registered in ``genrelens.cli``).
+
+Heavy imports (torch, the model, FastAPI, uvicorn) happen inside the functions, so ``genrelens --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from genrelens.errors import GenrelensError
+
+console = Console(stderr=True)
+MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR or runs/default)."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _load(model_dir: Path | None):
+    from genrelens.predict import GenreClassifier
+
+    try:
+        return GenreClassifier.load(model_dir)
+    except GenrelensError as e:
+        _fail(str(e))
+
+
+def predict(
+    plot: str | None = typer.Option(None, "--plot", help="Plot summary of one movie."),
+    poster: Path | None = typer.Option(None, "--poster", help="Poster image file of one movie."),
+    table: Path | None = typer.Option(None, "--input", "-i", help="Table to score (CSV/JSONL/Parquet): columns "
+                                      "id, plot, poster (paths relative to the table's folder)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Predictions file (.csv, .jsonl or .parquet); "
+                                       "default: <input>.predictions.csv."),
+    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one movie's prediction as JSON."),
+    chunk_size: int = typer.Option(256, min=1, help="Rows scored (and saved) per chunk."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted batch: skip saved chunks."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
+    if table is not None:
+        if plot is not None or poster is not None:
+            _fail("give either --input (a table) or --plot/--poster (one movie), not both")
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress)
+    if output is not None or resume:
+        _fail("--output and --resume go with --input")
+    if not (plot and plot.strip()) and poster is None:
+        _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
+    _predict_one(plot, poster, model_dir, as_json)
+
+
+def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool) -> None:
+    import numpy as np
+
+    from genrelens.data.images import open_poster
+
+    image = None
+    if poster is not None:
+        try:
+            image = open_poster(poster)
+        except GenrelensError as e:
+            _fail(str(e))
+    clf = _load(model_dir)
+    proba, errors = clf.score([plot or ""], [image])
+    pred = clf.decide(proba)[0]
+    order = np.argsort(-proba[0], kind="stable")
+    genres = [clf.labels[j] for j in order if pred[j]]
+    warnings = [errors[0]] if 0 in errors else []
+    if as_json:
+        scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
+        thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
+        sys.stdout.write(json.dumps({"genres": genres, "scores": scores, "thresholds": thresholds,
+                                     "model": clf.name, "warnings": warnings}, indent=2) + "\n")
+        return
+    t = Table(title=f"{clf.name}: {', '.join(genres)}")
+    for c in ("genre", "probability", "threshold", ""):
+        t.add_column(c, justify="left" if c == "genre" else "right")
+    for j in order:
+        mark = "[bold green]yes[/]" if pred[j] else ""
+        t.add_row(clf.labels[j], f"{proba[0, j]:.3f}", f"{clf.thresholds[j]:.2f}", mark)
+    Console().print(t)
+    for w in warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
+                   progress: bool) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from genrelens.batch import parts_dir, predict_table
+
+    out = out or src.with_name(f"{src.stem}.predictions.csv")
+    clf = _load(model_dir)
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+        task = bar.add_task("scoring", total=None)
+        try:
+            summary = predict_table(clf, src, out, chunk_size=chunk_size, resume=resume,
+                                    on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except (GenrelensError, ValueError) as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            bar.stop()
+            _fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
+                  f"run the same command with --resume to continue", 130)
+    _report(summary)
+
+
+def _report(summary) -> None:
+    resumed = f" ({summary.n_resumed} from earlier chunks)" if summary.n_resumed else ""
+    console.print(f"wrote {summary.n_rows} rows to {summary.output}{resumed}: scored {summary.n_scored_now} "
+                  f"in {summary.seconds:.1f} s ({summary.rate:.1f} movies/s)", highlight=False)
+    if not summary.n_problems:
+        return
+    console.print(f"[yellow]{summary.n_problems} row(s) with problems[/] ({summary.n_unscored} not scored); "
+                  f"see the 'error' column", highlight=False)
+    t = Table("id", "problem", show_header=True)
+    for mid, msg in summary.problems:
+        t.add_row(mid, msg)
+    console.print(t)
+    if summary.n_problems > len(summary.problems):
+        console.print(f"... and {summary.n_problems - len(summary.problems)} more")
+
+
+def serve(
+    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
+    max_wait_ms: float = typer.Option(5.0, min=0, help="How long a request waits for others to batch with."),
+    log_level: str = typer.Option("info", help="uvicorn log level."),
+) -> None:
+    """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
+    import uvicorn
+
+    from genrelens.serve.app import create_app
+
+    clf = _load(model_dir)
+    app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    console.print(f"serving model [bold]{clf.name}[/] from {clf.model_dir} on http://{host}:{port}/ "
+                  f"(API docs at /docs)", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

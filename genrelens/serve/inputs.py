@@ -1,0 +1,182 @@
+"""Request checking for the service: limits, JSON/multipart parsing, base64 and poster decoding.
+
+Everything here turns bad input into an :class:`ApiError` (a 4xx with a clear message), before anything
+reaches the model, so a bad request never fails a micro-batch and never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from genrelens.data.images import open_poster
+from genrelens.errors import PosterError
+
+MB = 1_000_000
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry."""
+
+    max_body_bytes: int = 16 * MB
+    max_poster_bytes: int = 8 * MB
+    max_poster_pixels: int = 40_000_000
+    max_plot_chars: int = 20_000
+    max_movies: int = 64
+
+
+class ApiError(Exception):
+    """A client error: rendered as ``{"error": code, "detail": message}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, detail: str):
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class MovieIn(BaseModel):
+    """One movie to classify: a plot, a poster, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+    plot: str | None = Field(None, description="Plot summary (plain text).")
+    poster: str | None = Field(None, description="Poster image (JPEG/PNG/WebP...) as base64 or a data: URL.")
+
+
+class BatchIn(BaseModel):
+    """Several movies in one call (at most the service's ``max_movies``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    movies: list[MovieIn] = Field(..., description="The movies, answered in the same order.")
+
+
+@dataclass
+class Movie:
+    """A checked movie, ready for the model: the plot (or None) and the decoded poster (or None)."""
+
+    plot: str | None
+    image: Image.Image | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def _where(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def check_plot(plot: str | None, limits: Limits, where: str = "") -> str | None:
+    """The stripped plot, None when blank; 413 when longer than the limit."""
+    if plot is None or not plot.strip():
+        return None
+    if len(plot) > limits.max_plot_chars:
+        raise ApiError(413, "plot_too_long",
+                       f"{_where(where)}plot has {len(plot):,} characters (limit {limits.max_plot_chars:,})")
+    return plot.strip()
+
+
+def decode_base64(text: str | None, limits: Limits, where: str = "") -> bytes | None:
+    """Poster bytes from base64 (a ``data:image/...;base64,`` prefix is allowed); None when absent."""
+    if text is None or not text.strip():
+        return None
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    if len(text) * 3 // 4 > limits.max_poster_bytes + 3:
+        raise ApiError(413, "poster_too_large",
+                       f"{_where(where)}poster is over the {limits.max_poster_bytes:,}-byte limit")
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ApiError(422, "invalid_base64", f"{_where(where)}poster is not valid base64 ({e})") from e
+    check_poster_size(data, limits, where)
+    return data
+
+
+def check_poster_size(data: bytes, limits: Limits, where: str = "") -> None:
+    if len(data) > limits.max_poster_bytes:
+        raise ApiError(413, "poster_too_large", f"{_where(where)}poster has {len(data):,} bytes "
+                                                f"(limit {limits.max_poster_bytes:,})")
+
+
+def decode_poster(data: bytes, limits: Limits, draft_size: int | None = None, where: str = "") -> Image.Image:
+    """Fully decode an uploaded poster (image bombs, corrupt and non-image files refused: 415)."""
+    check_poster_size(data, limits, where)
+    try:
+        return open_poster(data, max_pixels=limits.max_poster_pixels, max_bytes=limits.max_poster_bytes,
+                           draft_size=draft_size)
+    except PosterError as e:
+        raise ApiError(415, "bad_poster", f"{_where(where)}{e}") from e
+
+
+def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_text: bool, uses_poster: bool,
+                  draft_size: int | None = None, where: str = "") -> Movie:
+    """Check one movie for a model (blocking: decodes the poster). Raises ApiError."""
+    plot = check_plot(plot, limits, where)
+    if plot is None and not poster:
+        raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both")
+    image = decode_poster(poster, limits, draft_size, where) if poster else None
+    warnings = []
+    if plot is not None and not uses_text and uses_poster:
+        warnings.append("plot ignored: this model reads posters only")
+    if image is not None and not uses_poster and uses_text:
+        warnings.append("poster ignored: this model reads plots only")
+    usable = (plot is not None and uses_text) or (image is not None and uses_poster) or not (uses_text or uses_poster)
+    if not usable:
+        need = "a poster" if uses_poster else "a plot"
+        raise ApiError(422, "no_usable_input", f"{_where(where)}this model needs {need}: {warnings[0]}")
+    return Movie(plot, image, warnings)
+
+
+async def read_json_movie(request: Request) -> MovieIn:
+    """Parse and validate a JSON body as :class:`MovieIn` (422 on bad JSON or wrong types)."""
+    raw = await request.body()
+    if not raw.strip():
+        raise ApiError(422, "no_input", "empty body: send JSON {\"plot\": ..., \"poster\": <base64>} "
+                                        "or a multipart form")
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(422, "invalid_json", f"body is not valid JSON: {e}") from e
+    try:
+        return MovieIn.model_validate(obj)
+    except ValidationError as e:
+        raise ApiError(422, "invalid_request", describe_errors(e.errors(include_input=False))) from e
+
+
+async def read_form_movie(request: Request, limits: Limits) -> tuple[str | None, bytes | None]:
+    """``(plot, poster bytes)`` from a multipart (or urlencoded) form with fields ``plot`` and ``poster``."""
+    form = await request.form(max_files=2, max_fields=10, max_part_size=limits.max_body_bytes)
+    try:
+        unknown = sorted(set(form.keys()) - {"plot", "poster"})
+        if unknown:
+            raise ApiError(422, "invalid_request", f"unknown form field(s): {', '.join(unknown)} "
+                                                   "(use 'plot' and 'poster')")
+        plot = form.get("plot")
+        if isinstance(plot, UploadFile):
+            plot = (await plot.read(limits.max_plot_chars * 4 + 1)).decode("utf-8", errors="replace")
+        poster = form.get("poster")
+        if isinstance(poster, UploadFile):
+            data = await poster.read(limits.max_poster_bytes + 1)
+            poster = data or None  # a browser sends an empty part when no file was picked
+            if poster:
+                check_poster_size(poster, limits)
+        elif isinstance(poster, str):
+            poster = decode_base64(poster, limits)
+        return plot, poster
+    finally:
+        await form.close()
+
+
+def describe_errors(errors: list[dict]) -> str:
+    """Pydantic errors as one readable line: ``movies.0.plot: Input should be a valid string``."""
+    parts = []
+    for e in errors[:5]:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        parts.append(f"{'.'.join(loc) or 'body'}: {e.get('msg', 'invalid')}")
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more

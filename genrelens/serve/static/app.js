@@ -1,0 +1,205 @@
+// genrelens web page: plot + poster in, genre probability bars out. No dependencies, no network beyond this server.
+// Everything shown is set with textContent or attributes (no HTML parsing), so any text renders as text.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { poster: null, previewUrl: null, model: null };
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function setPoster(file, name) {
+  if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+  state.poster = file;
+  state.previewUrl = file ? URL.createObjectURL(file) : null;
+  $("preview").hidden = !file;
+  if (file) $("preview").src = state.previewUrl; else $("preview").removeAttribute("src");
+  $("poster-name").textContent = file ? (name || file.name || "poster") : "";
+  $("clear-poster").hidden = !file;
+  $("drop-hint").hidden = Boolean(file);
+}
+
+function pickFile(files) {
+  const file = files && files[0];
+  if (!file) return;
+  if (file.type && !file.type.startsWith("image/")) {
+    showError(`"${file.name}" is not an image.`);
+    return;
+  }
+  showError("");
+  setPoster(file, file.name);
+}
+
+function pct(p) { return `${(100 * p).toFixed(1)}%`; }
+
+function renderResult(data) {
+  const labels = Object.keys(data.scores).sort((a, b) => data.scores[b] - data.scores[a]);
+  const chosen = new Set(data.genres);
+  const chips = $("genres");
+  chips.replaceChildren(...data.genres.map((g) => el("span", "chip", g)));
+  const rows = labels.map((label) => {
+    const p = data.scores[label];
+    const t = data.thresholds ? data.thresholds[label] : undefined;
+    const li = el("li", chosen.has(label) ? "on" : "");
+    li.dataset.label = label;
+    const track = el("div", "track");
+    const fill = el("div", "fill");
+    fill.style.width = pct(Math.min(1, Math.max(0, p)));
+    track.append(fill);
+    if (t !== undefined) {
+      const tick = el("div", "tick");
+      tick.style.left = `calc(${pct(t)} - 1px)`;
+      tick.title = `threshold ${t.toFixed(2)}`;
+      track.append(tick);
+    }
+    track.title = `${label}: ${pct(p)}${t !== undefined ? ` (threshold ${pct(t)})` : ""}`;
+    li.append(el("span", "name", label), track, el("span", "value", pct(p)));
+    return li;
+  });
+  $("bars").replaceChildren(...rows);
+  $("warnings").replaceChildren(...(data.warnings || []).map((w) => el("li", "", w)));
+  $("result").hidden = false;
+  $("result-empty").hidden = true;
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return body.detail ? String(body.detail) : `HTTP ${response.status}`;
+  } catch {
+    return `HTTP ${response.status}`;
+  }
+}
+
+async function predict(event) {
+  if (event) event.preventDefault();
+  const plot = $("plot").value.trim();
+  if (!plot && !state.poster) {
+    showError("Paste a plot, add a poster, or both.");
+    return false;
+  }
+  const form = new FormData();
+  if (plot) form.append("plot", plot);
+  if (state.poster) form.append("poster", state.poster, $("poster-name").textContent || "poster");
+  showError("");
+  $("submit").disabled = true;
+  $("submit").textContent = "Predicting…";
+  try {
+    const response = await fetch("/v1/predict", { method: "POST", body: form });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    renderResult(await response.json());
+    return true;
+  } catch (e) {
+    showError(`Could not predict: ${e.message}`);
+    return false;
+  } finally {
+    $("submit").disabled = false;
+    $("submit").textContent = "Predict genres";
+  }
+}
+
+async function loadModel() {
+  try {
+    const response = await fetch("/v1/model");
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const m = (state.model = await response.json());
+    const inputs = [m.uses_text && "plots", m.uses_poster && "posters"].filter(Boolean).join(" and ");
+    let text = `model: ${m.model}` + (inputs ? ` (reads ${inputs})` : "");
+    if (m.metrics && m.metrics.weighted_f1 !== undefined) {
+      text += ` · test weighted F1 ${m.metrics.weighted_f1.toFixed(3)}, micro ${m.metrics.micro_f1.toFixed(3)}, ` +
+        `macro ${m.metrics.macro_f1.toFixed(3)}`;
+    }
+    $("model-info").textContent = text;
+  } catch (e) {
+    $("model-info").textContent = `model unavailable: ${e.message}`;
+  }
+}
+
+async function useExample(example) {
+  $("plot").value = example.plot || "";
+  updateCount();
+  setPoster(null);
+  showError("");
+  if (example.poster) {
+    const response = await fetch(example.poster);
+    if (response.ok) setPoster(await response.blob(), `${example.title || example.id} poster`);
+  }
+  if (await predict()) {
+    $("result-title").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  }
+}
+
+async function loadExamples() {
+  const box = $("examples");
+  try {
+    const response = await fetch("/v1/examples");
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const { examples } = await response.json();
+    if (!examples.length) {
+      box.replaceChildren(el("p", "hint", "No example movies found (the model's data is not available)."));
+      return;
+    }
+    box.replaceChildren(...examples.map((ex) => {
+      const button = el("button", "example");
+      button.type = "button";
+      if (ex.poster) {
+        const img = el("img");
+        img.src = ex.poster;
+        img.alt = "";
+        img.loading = "lazy";
+        button.append(img);
+      }
+      button.append(el("span", "title", ex.year ? `${ex.title} (${ex.year})` : ex.title),
+        el("span", "truth", `true: ${(ex.genres || []).join(", ") || "?"}`));
+      button.title = ex.plot || "";
+      button.addEventListener("click", () => useExample(ex));
+      return button;
+    }));
+  } catch (e) {
+    box.replaceChildren(el("p", "hint", `Examples unavailable: ${e.message}`));
+  }
+}
+
+function updateCount() { $("plot-count").textContent = $("plot").value.length; }
+
+function wireDropzone() {
+  const zone = $("dropzone");
+  const input = $("poster");
+  zone.addEventListener("click", (e) => { if (e.target !== input) input.click(); });
+  zone.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+  });
+  input.addEventListener("change", () => { pickFile(input.files); input.value = ""; });
+  for (const type of ["dragenter", "dragover"]) {
+    zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    zone.addEventListener(type, (e) => { e.preventDefault(); zone.classList.remove("over"); });
+  }
+  zone.addEventListener("drop", (e) => pickFile(e.dataTransfer && e.dataTransfer.files));
+  $("clear-poster").addEventListener("click", () => setPoster(null));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  wireDropzone();
+  $("plot").addEventListener("input", updateCount);
+  $("predict-form").addEventListener("submit", predict);
+  $("predict-form").addEventListener("reset", () => {
+    setPoster(null);
+    showError("");
+    $("result").hidden = true;
+    $("result-empty").hidden = false;
+    setTimeout(updateCount);
+  });
+  loadModel();
+  loadExamples();
+});
