@@ -152,6 +152,43 @@ app.command()(predict)
 app.command()(serve)
 
 
+@app.command()
+def benchmark(
+    data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
+    seeds: int = typer.Option(3, min=1, help="Seeds (0..N-1), one split each, shared by every model."),
+    models: str = typer.Option("naive,poster,text-frozen,text-finetuned,integrated,fusion",
+                               help="Comma list of models."),
+    oversample: str = typer.Option("none,study", help="Comma list: none, study, mlros."),
+    out: Path | None = typer.Option(None, help="Output folder (default runs/benchmark, quick: "
+                                               "runs/benchmark-quick)."),
+    quick: bool = typer.Option(False, "--quick", help="naive + integrated, 1 seed, no oversampling; installs "
+                                                      "the integrated model as the default model."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
+    from genrelens.evaluate.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
+    from genrelens.evaluate.report import build_report
+    from genrelens.predict import default_model_dir
+
+    if quick:
+        model_list, ov_list, seeds = list(QUICK_MODELS), ["none"], 1
+        out = out or Path("runs/benchmark-quick")
+    else:
+        model_list = [m.strip() for m in models.split(",") if m.strip()]
+        ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
+        out = out or Path("runs/benchmark")
+    try:
+        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console)
+        console.print(summary_table(results))
+        md, html_path = build_report(out)
+    except (GenrelensError, ValueError) as e:
+        fail(str(e))
+    if quick:
+        target = install_model(out / "runs" / "integrated-none-s0", default_model_dir())
+        console.print(f"default model (for predict, evaluate, serve): {target}")
+    console.print(f"report: {html_path} (and {md})")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

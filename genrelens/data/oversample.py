@@ -35,6 +35,8 @@ def study_oversample(y: np.ndarray, growth: float = STUDY_GROWTH, seed: int = 0)
     n_extra = int(round(len(y) * growth)) - len(y)
     counts = y.sum(0).astype(np.int64)
     usable = np.flatnonzero(counts > 0)
+    if not len(usable):  # no row carries a label: nothing to balance
+        return np.arange(len(y))
     rows_of = {j: np.flatnonzero(y[:, j]) for j in usable}
     extra = []
     for _ in range(max(n_extra, 0)):
@@ -63,6 +65,8 @@ def ml_ros(y: np.ndarray, growth: float = 1.25, seed: int = 0) -> np.ndarray:
     n_extra = int(round(len(y) * growth)) - len(y)
     counts = y.sum(0).astype(np.int64)
     present = np.flatnonzero(counts > 0)
+    if not len(present):
+        return np.arange(len(y))
     ir = counts[present].max() / counts[present]
     mean_ir = ir.mean()
     minority = [j for j, r in zip(present, ir) if r > mean_ir]
