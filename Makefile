@@ -1,6 +1,6 @@
 # make run : set up, then train + evaluate on the default data, write the report, leave the default model.
-# make test: set up, then lint and run the test suite.
-.PHONY: setup run test lint
+# make test: set up (with Debian's chromium for the browser test), then lint and run the test suite.
+.PHONY: setup run test
 
 setup:
 	bash scripts/setup.sh
@@ -9,5 +9,6 @@ run: setup
 	.venv/bin/genrelens benchmark --quick
 
 test: setup
+	bash scripts/setup.sh --browser
 	.venv/bin/ruff check genrelens tests benchmarks
 	.venv/bin/python -m pytest -q

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Create .venv and install genrelens with everything it needs (idempotent; fast when already done).
+#   scripts/setup.sh            the Python environment
+#   scripts/setup.sh --browser  also Debian's chromium, for the end-to-end browser test (needs root/apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--browser" ]; then
+  # playwright drives Debian's chromium; its own browser downloads are not used (no internet).
+  command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+  exit 0
+fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
