@@ -87,6 +87,12 @@ def train(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this node (>1: DistributedDataParallel "
+                              "via torchrun; gloo on CPU, NCCL on GPU)."),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes taking part (run the same command on each)."),
+    node_rank: int = typer.Option(0, "--node-rank", min=0, help="This node's rank (0 = the master) when --nnodes > 1."),
+    master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
+    master_port: int = typer.Option(29500, "--master-port", help="Free port on node 0 when --nnodes > 1."),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens.predict import default_model_dir
@@ -108,10 +114,17 @@ def train(
             saved = RunConfig.load(out / "config.json")
             if saved != cfg:
                 fail(f"--resume: {out} holds a run with another config; resume it with the same options")
-        elif not resume:
+        elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone
             import shutil
 
             shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        if nproc > 1 or nnodes > 1:
+            from genrelens.train.distributed import launch
+
+            code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
+            if code:
+                fail(f"distributed training failed (torchrun exit code {code})", code)
+            return
         run_train(cfg, resume=resume, progress=progress, console=console)
     except (GenrelensError, ValueError) as e:
         fail(str(e))

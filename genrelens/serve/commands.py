@@ -46,12 +46,23 @@ def predict(
     chunk_size: int = typer.Option(256, min=1, help="Rows scored (and saved) per chunk."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted batch: skip saved chunks."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data: --input a file, "
+                               "folder or glob of CSV/Parquet with an id column, --output a folder of Parquet)."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
+                                       "a local Ray instance)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
+    if engine not in ("local", "ray"):
+        _fail("--engine must be local or ray")
     if table is not None:
         if plot is not None or poster is not None:
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
+        if engine == "ray":
+            return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress)
+    if engine == "ray":
+        _fail("--engine ray goes with --input")
     if output is not None or resume:
         _fail("--output and --resume go with --input")
     if not (plot and plot.strip()) and poster is None:
@@ -121,6 +132,25 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
             bar.stop()
             _fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
                   f"run the same command with --resume to continue", 130)
+    _report(summary)
+
+
+def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: str | None, workers: int,
+                 chunk_size: int, resume: bool, progress: bool) -> None:
+    """``--engine ray``: see ``genrelens.ray_predict``."""
+    import importlib.util
+
+    if out is None or resume:
+        _fail("--engine ray needs --output FOLDER and has no --resume")
+    if importlib.util.find_spec("ray") is None:
+        _fail('--engine ray needs Ray: pip install "genrelens[ray]"')
+    from genrelens.ray_predict import predict_ray
+
+    try:
+        summary = predict_ray(model_dir, str(src), out, workers=workers, address=address, batch_size=chunk_size,
+                              progress=progress)
+    except (GenrelensError, ValueError) as e:
+        _fail(str(e))
     _report(summary)
 
 

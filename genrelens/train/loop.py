@@ -17,6 +17,7 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from genrelens.io import atomic_path
+from genrelens.train import distributed
 from genrelens.train.checkpoint import load_tensors, load_training_state, save_tensors, save_training_state
 from genrelens.train.thresholds import decide, tune_thresholds
 
@@ -57,7 +58,14 @@ def fit(
 
     ``train_batches(epoch)`` yields (inputs, multi-hot targets); ``predict_val(model)`` returns validation
     logits ``[n_val, n_labels]`` aligned with ``y_val``. Checkpoints and history go to ``folder``.
+
+    In a process group (see ``distributed``) every rank calls ``fit`` with the same batches: each trains on
+    its shard of every batch, rank 0 validates and writes, and its decisions are broadcast.
     """
+    ddp = distributed.current()
+    main = distributed.is_main()
+    if ddp is not None:
+        model.to(ddp.device)  # before the optimizer, so a resumed optimizer state lands on the same device
     folder.mkdir(parents=True, exist_ok=True)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -68,58 +76,72 @@ def fit(
     )
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "history": []}
     if resume:
-        loaded = load_training_state(folder, model, opt)
+        loaded = load_training_state(folder, model, opt) if main else None
+        if ddp is not None:  # rank 0's epoch, history and optimizer state; weights follow in ddp.wrap
+            loaded, opt_state = ddp.broadcast((loaded, opt.state_dict() if loaded is not None else None))
+            if loaded is not None and not main:
+                opt.load_state_dict(opt_state)
         if loaded is not None:
             state = loaded
             sched.last_epoch = state["epoch"] * n_batches - 1
             sched.step()  # recompute the lr of the restored step
     y_val_t = torch.as_tensor(y_val)
+    net = model if ddp is None else ddp.wrap(model)
     with _progress(progress) as bar:
         task = bar.add_task(desc, total=cfg.epochs * n_batches, completed=state["epoch"] * n_batches)
         for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
             if epoch - state["best_epoch"] > cfg.patience and state["best_epoch"] > 0:
                 break
             t0 = time.time()
-            torch.manual_seed(cfg.seed * 100_003 + epoch)
+            torch.manual_seed(cfg.seed * 100_003 + epoch + (ddp.seed_offset() if ddp else 0))
             model.train()
             losses, probs, ys = [], [], []
             for inputs, y in train_batches(epoch):
-                logits = model(inputs)
-                loss = loss_fn(logits, y)
+                logits = net(inputs) if ddp is None else ddp.forward_global(net, inputs)
+                loss = loss_fn(logits, y.to(logits.device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
                 losses.append(loss.item())
-                probs.append(torch.sigmoid(logits.detach()).numpy())
+                probs.append(torch.sigmoid(logits.detach()).cpu().numpy())
                 ys.append(y.numpy())
                 bar.advance(task)
             model.eval()
-            with torch.inference_mode():
-                val_logits = predict_val(model)
-                val_loss = float(loss_fn(torch.as_tensor(val_logits), y_val_t))
-            val_proba = 1 / (1 + np.exp(-val_logits))
-            row = {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "val_loss": val_loss,
-                "train_weighted_f1": float(f1_score(np.vstack(ys) > 0, np.vstack(probs) >= 0.5,
-                                                    average="weighted", zero_division=0)),
-                "val_weighted_f1": weighted_f1(y_val, val_proba, cfg.tuned_thresholds),
-                "lr": sched.get_last_lr()[0],
-                "seconds": round(time.time() - t0, 2),
-            }
+            row = None
+            if main:  # validation on rank 0; its row (so every decision) is broadcast
+                with torch.inference_mode():
+                    val_logits = predict_val(model if ddp is None else ddp.eval_model(model))
+                    val_loss = float(loss_fn(torch.as_tensor(val_logits), y_val_t))
+                val_proba = 1 / (1 + np.exp(-val_logits))
+                row = {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_loss": val_loss,
+                    "train_weighted_f1": float(f1_score(np.vstack(ys) > 0, np.vstack(probs) >= 0.5,
+                                                        average="weighted", zero_division=0)),
+                    "val_weighted_f1": weighted_f1(y_val, val_proba, cfg.tuned_thresholds),
+                    "lr": sched.get_last_lr()[0],
+                    "seconds": round(time.time() - t0, 2),
+                }
+            if ddp is not None:
+                row = ddp.broadcast(row)
             state["history"].append(row)
             bar.update(task, description=f"{desc} epoch {epoch} val F1 {row['val_weighted_f1']:.3f}")
             if row["val_weighted_f1"] > state["best_f1"]:
                 state.update(best_f1=row["val_weighted_f1"], best_epoch=epoch)
-                save_tensors(folder / "best.safetensors", model.state_dict())
+                if main:
+                    save_tensors(folder / "best.safetensors", model.state_dict())
             state["epoch"] = epoch
-            save_training_state(folder, model, opt, state)
-            write_history(state["history"], folder)
-    if (folder / "best.safetensors").exists():
+            if main:  # checkpoints: rank 0 only
+                save_training_state(folder, model, opt, state)
+                write_history(state["history"], folder)
+    if main and (folder / "best.safetensors").exists():
         model.load_state_dict(load_tensors(folder / "best.safetensors"))
+    if ddp is not None:  # every rank leaves with rank 0's best weights, on the CPU
+        ddp.broadcast_module(model)
+        model.cpu()
     model.eval()
     return state["history"]
 

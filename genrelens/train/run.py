@@ -25,6 +25,7 @@ from genrelens.models.naive import NaiveModel
 from genrelens.models.registry import build_head, get_spec
 from genrelens.train.checkpoint import save_tensors
 from genrelens.train.config import RunConfig
+from genrelens.train.distributed import local_zero_first
 from genrelens.train.loop import LoopConfig, fit
 from genrelens.train.thresholds import decide, tune_thresholds
 
@@ -179,26 +180,28 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     dims: dict[str, int] = {}
     ft_head = None
     if spec.poster:
-        from genrelens.encoders.registry import build_poster_encoder
-        from genrelens.train.features import poster_features
+        with local_zero_first():  # rank 0 of each node fills the feature cache first
+            from genrelens.encoders.registry import build_poster_encoder
+            from genrelens.train.features import poster_features
 
-        enc = build_poster_encoder(cfg.poster_encoder)
-        dims["poster"] = enc.dim
-        for s in SPLITS:
-            f, ok, errors = poster_features(enc, list(data.parts[s]["poster"]), cache, progress,
-                                            root=Path(data.parts[s].attrs.get("root", ".")))
-            if errors:
-                console.print(f"[yellow]{len(errors)} {s} poster(s) unreadable, treated as missing[/]")
-            feats[s]["poster"], feats[s]["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
+            enc = build_poster_encoder(cfg.poster_encoder)
+            dims["poster"] = enc.dim
+            for s in SPLITS:
+                f, ok, errors = poster_features(enc, list(data.parts[s]["poster"]), cache, progress,
+                                                root=Path(data.parts[s].attrs.get("root", ".")))
+                if errors:
+                    console.print(f"[yellow]{len(errors)} {s} poster(s) unreadable, treated as missing[/]")
+                feats[s]["poster"], feats[s]["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
     if spec.text == "frozen":
-        from genrelens.encoders.registry import build_text_encoder
-        from genrelens.train.features import text_features
+        with local_zero_first():  # rank 0 of each node fills the feature cache first
+            from genrelens.encoders.registry import build_text_encoder
+            from genrelens.train.features import text_features
 
-        enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-        dims["text"] = enc.dim
-        for s in SPLITS:
-            f, m = text_features(enc, list(data.parts[s]["plot"]), cache, progress)
-            feats[s]["text"], feats[s]["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+            enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+            dims["text"] = enc.dim
+            for s in SPLITS:
+                f, m = text_features(enc, list(data.parts[s]["plot"]), cache, progress)
+                feats[s]["text"], feats[s]["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
     elif spec.text == "finetuned":
         text_feats, ft_head, ft_history = finetune_stage(cfg, data, run_dir, resume, progress, console)
         dims["text"] = next(iter(text_feats.values()))[0].shape[1]
