@@ -56,8 +56,8 @@ class _Bimodal(nn.Module):
         masks = {m: batch[f"{m}_mask"].bool() for m in self.modalities}
         if self.training and self.modality_dropout > 0:
             both = masks["text"] & masks["poster"]
-            drop = both & (torch.rand(both.shape) < self.modality_dropout)
-            which = torch.rand(both.shape) < 0.5  # hide text or poster, never both
+            drop = both & (torch.rand(both.shape, device=both.device) < self.modality_dropout)
+            which = torch.rand(both.shape, device=both.device) < 0.5  # hide text or poster, never both
             masks = {"text": masks["text"] & ~(drop & which), "poster": masks["poster"] & ~(drop & ~which)}
         out = []
         for m in self.modalities:

@@ -86,7 +86,7 @@ class TopLayersClassifier(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         pooled = self.embed(batch["hidden"], batch["mask"])
-        return self.head({"text": pooled, "text_mask": torch.ones(len(pooled), dtype=torch.bool)})
+        return self.head({"text": pooled, "text_mask": torch.ones(len(pooled), dtype=torch.bool, device=pooled.device)})
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
