@@ -140,7 +140,12 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
         raw = raw.assign(id=[str(first_row + i) for i in range(len(raw))])
     if "genres" not in raw.columns:
         raw = raw.assign(genres="")
-    df = clean_table(raw, root)
+    try:
+        df = clean_table(raw, root)
+    except DataError:
+        raise
+    except Exception as e:  # clean_table copes with odd values; never let a chunk end in a traceback
+        raise DataError(f"cannot interpret rows {first_row}-{first_row + len(raw) - 1}: {type(e).__name__}: {e}") from e
     plots, posters = df["plot"].tolist(), df["poster"].tolist()
     proba, errors = clf.score(plots, posters, root=root)
     pred = clf.decide(proba)

@@ -135,12 +135,30 @@ def resize_size(size: int) -> int:
     return round(size * 256 / 224)
 
 
+MAX_ASPECT = 3.0  # posters are ~1.5; a 1x30000 strip would otherwise be resized to 256x7.7M pixels
+
+
+def _limit_aspect(image: Image.Image, max_aspect: float = MAX_ASPECT) -> Image.Image:
+    """Center-crop the long side to ``max_aspect`` x the short side (only the center is kept anyway), so an
+    extreme aspect ratio cannot blow up the resize below. Images within the ratio are returned as they are."""
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    if long <= max_aspect * short:
+        return image
+    keep = max(1, round(max_aspect * short))
+    if width > height:
+        left = (width - keep) // 2
+        return image.crop((left, 0, left + keep, height))
+    top = (height - keep) // 2
+    return image.crop((0, top, width, top + keep))
+
+
 def preprocess(images: Sequence[Image.Image], size: int = 224) -> np.ndarray:
     """RGB images -> float32 [n, 3, size, size]: resize short side, center crop, (x - 127) / 128."""
     out = np.empty((len(images), 3, size, size), dtype=np.float32)
     short = resize_size(size)
     for i, image in enumerate(images):
-        image = to_rgb(image)
+        image = _limit_aspect(to_rgb(image))
         width, height = image.size
         scale = short / min(width, height)
         new = (max(size, round(width * scale)), max(size, round(height * scale)))

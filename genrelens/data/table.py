@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,10 +106,35 @@ def read_mmimdb(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape, undecodable bytes in a command line)
+    replaced by U+FFFD: they cannot be encoded as UTF-8, and the tokenizer fails on them."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def _as_text(v) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
         return ""
-    return " ".join(str(v).split())
+    return clean_text(" ".join(str(v).split()))
+
+
+def _as_id(v) -> str:
+    """Ids as text; an integral float (a Parquet/JSON id column read as float) loses its ``.0``."""
+    if isinstance(v, float) and not pd.isna(v) and v.is_integer():
+        return str(int(v))
+    return _as_text(v)
+
+
+def _as_years(values: pd.Series) -> pd.Series:
+    """Years as Int64: anything that is not a whole number in 1..9999 (``1999.5``, ``1e30``, ``True``,
+    ``"abc"``) becomes NA (``data validate`` warns about it) instead of failing the cast."""
+    text = values.map(lambda v: "" if isinstance(v, bool) else _as_text(v))
+    num = pd.to_numeric(text, errors="coerce").astype("float64")
+    ok = num.notna() & (num % 1 == 0) & num.between(1, 9999)
+    return num.where(ok).astype("Int64")
 
 
 def _as_genres(v) -> list[str]:
@@ -141,10 +167,10 @@ def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
     for c in COLUMNS:
         if c not in df.columns:
             df[c] = ""
-    df["id"] = df["id"].map(_as_text)
+    df["id"] = df["id"].map(_as_id)
     for c in ("title", "language", "plot"):
         df[c] = df[c].map(_as_text)
-    df["year"] = pd.to_numeric(df["year"].map(_as_text), errors="coerce").astype("Int64")
+    df["year"] = _as_years(df["year"])
     df["genres"] = df["genres"].map(_as_genres)
     # An explicit object Series: pandas 3 would infer its "str" dtype and turn None into NaN.
     posters = [_poster_path(_as_text(v), root) for v in df["poster"]]
@@ -191,6 +217,8 @@ def load_table(
     p = resolve_data_path(path)
     raw = read_raw(p)
     df = clean_table(raw, p if p.is_dir() else p.parent)
+    if not len(df):
+        raise DataError(f"{p} has no rows")
     report = LoadReport(n_read=len(df))
     problems = [pr for pr in row_problems(df) if need_genres or pr[2] != "no genres"]
     if problems:

@@ -31,7 +31,9 @@ from genrelens.errors import GenrelensError
 Severity = Literal["error", "warning"]
 
 DRAFT_SIZE = 32  # JPEG posters are decoded at 1/2..1/8 scale: every byte is still read and checked
-_BAD_CHARS = re.compile(r"[\udc80-\udcff]+")  # undecodable bytes, as kept by errors="surrogateescape"
+# Undecodable bytes, as kept by errors="surrogateescape" (U+DC80..U+DCFF), and any other lone surrogate (a JSON
+# "\ud800" escape): neither can be written as UTF-8.
+_BAD_CHARS = re.compile(r"[\ud800-\udfff]+")
 _YEAR = re.compile(r"\d{4}")
 
 
@@ -98,8 +100,9 @@ def _scrub(v: Any) -> tuple[Any, str]:
         found = _BAD_CHARS.findall(v)
         if not found:
             return v, ""
-        raw = "".join(found).encode("utf-8", "surrogateescape")
-        shown = " ".join(f"0x{b:02X}" for b in raw[:6]) + (" ..." if len(raw) > 6 else "")
+        chars = "".join(found)
+        shown = " ".join(f"0x{ord(c) - 0xDC00:02X}" if "\udc80" <= c <= "\udcff" else f"U+{ord(c):04X}"
+                         for c in chars[:6]) + (" ..." if len(chars) > 6 else "")
         return _BAD_CHARS.sub("\ufffd", v), shown
     if isinstance(v, list):
         items = [_scrub(x) for x in v]

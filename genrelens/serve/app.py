@@ -8,7 +8,10 @@ docs at ``/docs``. Concurrent requests are scored together by a :class:`MicroBat
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import time
+from collections import OrderedDict
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -45,6 +48,14 @@ PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; s
             "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+class SafeJSONResponse(JSONResponse):
+    """JSON with ``<``, ``>`` and ``&`` written as ``\\u003c``-style escapes (the same strings once parsed), so no
+    answer, not even an error message quoting a bad field name, ever holds markup a browser could run."""
+
+    def render(self, content) -> bytes:
+        return super().render(content).replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
+
+
 class Prediction(BaseModel):
     genres: list[str] = Field(..., description="Predicted genres, most probable first (never empty).")
     scores: dict[str, float] = Field(..., description="Probability per label.")
@@ -67,7 +78,7 @@ class ErrorOut(BaseModel):
     detail: str = Field(..., description="What was wrong, for people.")
 
 
-ERRORS = {c: {"model": ErrorOut} for c in (413, 415, 422)}
+ERRORS = {c: {"model": ErrorOut} for c in (413, 415, 422, 429)}
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": MovieIn.model_json_schema()},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -123,22 +134,65 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, too_large: bool) -> None:
         if too_large:
-            response = JSONResponse({"error": "body_too_large",
+            response = SafeJSONResponse({"error": "body_too_large",
                                      "detail": f"request body is over the {self.max_bytes:,}-byte limit"}, 413)
         else:
-            response = JSONResponse({"error": "bad_request", "detail": "invalid Content-Length header"}, 400)
+            response = SafeJSONResponse({"error": "bad_request", "detail": "invalid Content-Length header"}, 400)
+        await response(scope, receive, send)
+
+
+class RateLimit:
+    """ASGI middleware: a token bucket per client address on the API (``/v1/...``): ``rate`` requests per second
+    on average, bursts of up to ``burst``; beyond that a 429 JSON answer with ``Retry-After`` (seconds).
+
+    The client is the connection's address (behind a proxy every client shares the proxy's: rate-limit there).
+    At most ``max_clients`` buckets are kept (least recently seen dropped), so many addresses cannot grow memory.
+    """
+
+    def __init__(self, app: ASGIApp, rate: float, burst: int, max_clients: int = 10_000):
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate_limit must be > 0 and rate_burst >= 1")
+        self.app, self.rate, self.burst, self.max_clients = app, float(rate), int(burst), max_clients
+        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # client -> (tokens, last seen)
+
+    def take(self, client: str, now: float) -> float:
+        """Spend one token of ``client``; returns 0 when allowed, else the seconds until a token is back."""
+        tokens, last = self.buckets.pop(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        self.buckets[client] = (tokens - 1 if not wait else tokens, now)
+        while len(self.buckets) > self.max_clients:
+            self.buckets.popitem(last=False)
+        return wait
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.take(client, time.monotonic())
+        if not wait:
+            return await self.app(scope, receive, send)
+        retry = max(1, math.ceil(wait))
+        detail = (f"too many requests from {client}: the limit is {self.rate:g}/s (bursts of {self.burst}); "
+                  f"retry in {retry} s")
+        response = SafeJSONResponse({"error": "rate_limited", "detail": detail}, 429,
+                                    headers={"Retry-After": str(retry)})
         await response(scope, receive, send)
 
 
 def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClassifier | None = None, *,
                max_batch: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 16 * MB,
                max_poster_bytes: int = 8 * MB, max_plot_chars: int = 20_000, max_movies: int = 64,
-               n_examples: int = 6) -> FastAPI:
+               n_examples: int = 6, rate_limit: float | None = None, rate_burst: int = 20) -> FastAPI:
     """The service around ``classifier`` (else the model in ``model_dir``, loaded once, now).
 
     max_batch: most movies scored in one model call; max_wait_ms: how long the batcher waits for more;
-    max_body_bytes / max_poster_bytes / max_plot_chars / max_movies: per-request limits (413 beyond).
+    max_body_bytes / max_poster_bytes / max_plot_chars / max_movies: per-request limits (413 beyond);
+    rate_limit: API requests per second per client address, bursts of ``rate_burst`` (429 beyond);
+    None (the default) = no rate limit.
     """
+    if rate_limit is not None and (rate_limit <= 0 or rate_burst < 1):
+        raise ValueError("rate_limit must be > 0 (or None for no limit) and rate_burst >= 1")
     clf = classifier if classifier is not None else GenreClassifier.load(model_dir)
     limits = Limits(max_body_bytes=max_body_bytes, max_poster_bytes=min(max_poster_bytes, max_body_bytes),
                     max_plot_chars=max_plot_chars, max_movies=max_movies)
@@ -155,10 +209,12 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         yield
         await batcher.close()
 
-    app = FastAPI(title="genrelens", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="genrelens", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
                   description="Tell a movie's genres from its plot summary and/or its poster.")
     app.state.classifier, app.state.batcher, app.state.limits = clf, batcher, limits
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if rate_limit is not None:  # added last = runs first: a refused request is not even read
+        app.add_middleware(RateLimit, rate=rate_limit, burst=rate_burst)
     _add_error_handlers(app)
 
     @app.post("/v1/predict", response_model=PredictionOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
@@ -199,7 +255,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
-                           "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies}}
+                           "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies,
+                           "rate_limit": rate_limit, "rate_burst": rate_burst if rate_limit is not None else None}}
 
     async def get_examples() -> list[Example]:
         nonlocal examples
@@ -238,15 +295,15 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse({"error": e.code, "detail": e.detail}, e.status)
+        return SafeJSONResponse({"error": e.code, "detail": e.detail}, e.status)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, e: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(x.get("loc", ())), "msg": x.get("msg", ""), "type": x.get("type", "")}
                   for x in e.errors()]
-        return JSONResponse({"error": "invalid_request", "detail": describe_errors(errors), "errors": errors}, 422)
+        return SafeJSONResponse({"error": "invalid_request", "detail": describe_errors(errors), "errors": errors}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, e: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": f"http_{e.status_code}", "detail": str(e.detail)}, e.status_code,
+        return SafeJSONResponse({"error": f"http_{e.status_code}", "detail": str(e.detail)}, e.status_code,
                             headers=getattr(e, "headers", None))

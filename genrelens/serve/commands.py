@@ -67,6 +67,10 @@ def predict(
         _fail("--output and --resume go with --input")
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
+    if plot is not None:
+        from genrelens.data.table import clean_text
+
+        plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
     _predict_one(plot, poster, model_dir, as_json)
 
 
@@ -176,15 +180,27 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
     max_wait_ms: float = typer.Option(5.0, min=0, help="How long a request waits for others to batch with."),
+    max_body_mb: float = typer.Option(16.0, min=0.001, help="Largest request body, in MB (413 beyond)."),
+    max_poster_mb: float = typer.Option(8.0, min=0.001, help="Largest poster, in MB (413 beyond)."),
+    max_plot_chars: int = typer.Option(20_000, min=1, help="Longest plot, in characters (413 beyond)."),
+    max_movies: int = typer.Option(64, min=1, help="Most movies in one /v1/predict/batch call (413 beyond)."),
+    rate_limit: float = typer.Option(0.0, min=0, help="API requests per second per client address (429 "
+                                     "beyond); 0 = no limit (the default)."),
+    rate_burst: int = typer.Option(20, min=1, help="Requests a client may send at once before --rate-limit "
+                                   "applies."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
 ) -> None:
     """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
     import uvicorn
 
     from genrelens.serve.app import create_app
+    from genrelens.serve.inputs import MB
 
     clf = _load(model_dir)
-    app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                     max_body_bytes=int(max_body_mb * MB), max_poster_bytes=int(max_poster_mb * MB),
+                     max_plot_chars=max_plot_chars, max_movies=max_movies,
+                     rate_limit=rate_limit or None, rate_burst=rate_burst)
     console.print(f"serving model [bold]{clf.name}[/] from {clf.model_dir} on http://{host}:{port}/ "
                   f"(API docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

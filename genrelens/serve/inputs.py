@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from genrelens.data.images import open_poster
+from genrelens.data.table import clean_text
 from genrelens.errors import PosterError
 
 MB = 1_000_000
@@ -121,6 +122,9 @@ def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_t
         raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both")
     image = decode_poster(poster, limits, draft_size, where) if poster else None
     warnings = []
+    if plot is not None and (cleaned := clean_text(plot)) != plot:
+        plot = cleaned
+        warnings.append("plot: invalid characters (lone UTF-16 surrogates) were replaced by U+FFFD")
     if plot is not None and not uses_text and uses_poster:
         warnings.append("plot ignored: this model reads posters only")
     if image is not None and not uses_poster and uses_text:
@@ -135,6 +139,7 @@ def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_t
 async def read_json_movie(request: Request) -> MovieIn:
     """Parse and validate a JSON body as :class:`MovieIn` (422 on bad JSON or wrong types)."""
     raw = await request.body()
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 BOM (some Windows tools add one) is not an error
     if not raw.strip():
         raise ApiError(422, "no_input", "empty body: send JSON {\"plot\": ..., \"poster\": <base64>} "
                                         "or a multipart form")
@@ -142,6 +147,8 @@ async def read_json_movie(request: Request) -> MovieIn:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError(422, "invalid_json", f"body is not valid JSON: {e}") from e
+    except RecursionError as e:  # e.g. 50,000 nested brackets: Python's parser gives up
+        raise ApiError(422, "invalid_json", "body is not valid JSON: nested too deeply") from e
     try:
         return MovieIn.model_validate(obj)
     except ValidationError as e:
