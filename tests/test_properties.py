@@ -67,12 +67,11 @@ def test_metrics_ignore_row_order(pair, rnd) -> None:
     assert a["per_label"] == b["per_label"]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="evaluate() computes samples F1 with scikit-learn, "
-                   "which reads an [n, 1] array as binary, not multilabel: a one-label run (--labels Drama) fails "
-                   "when it scores; fix in genrelens/evaluate/metrics.py")
 def test_single_label_metrics() -> None:
     y = np.array([[1], [0], [1]])
     assert evaluate(y, y, ["Drama"])["weighted_f1"] == 1.0
+    m = evaluate(y, np.array([[1], [1], [0]]), ["Drama"])
+    assert m["samples_f1"] == pytest.approx(1 / 3)  # one hit among three movies
 
 
 GENRE_TEXT = st.text(alphabet=string.ascii_letters + string.digits + " -_'&\t", max_size=30)

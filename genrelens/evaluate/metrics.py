@@ -43,12 +43,21 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
         "weighted_f1": weighted,
         "micro_f1": float(f1_score(y_true, y_pred, average="micro", **kw)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", **kw)),
-        "samples_f1": float(f1_score(y_true, y_pred, average="samples", **kw)) if len(y_true) else 0.0,
+        "samples_f1": samples_f1(y_true, y_pred),
         "per_label": per_label,
         "predicted_combinations": n_combinations(y_pred),
         "true_combinations": n_combinations(y_true),
         "top_predicted_combinations": top_combinations(y_pred, labels),
     }
+
+
+def samples_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-movie F1 (0 for a movie with no true and no predicted label, as scikit-learn's zero_division=0)."""
+    if not len(y_true):
+        return 0.0
+    if y_true.shape[1] == 1:  # scikit-learn reads one column as binary, not multilabel; per-movie F1 = hit or not
+        return float((y_true & y_pred).mean())
+    return float(f1_score(y_true, y_pred, average="samples", zero_division=0))
 
 
 def n_combinations(y: np.ndarray) -> int:

@@ -19,7 +19,7 @@ from genrelens.data.split import SPLITS, load_split, make_split, save_split, sel
 from genrelens.data.table import load_table
 from genrelens.encoders.cache import FeatureCache
 from genrelens.evaluate.metrics import evaluate
-from genrelens.io import write_json_atomic
+from genrelens.io import atomic_path, write_json_atomic
 from genrelens.models.losses import get_loss
 from genrelens.models.naive import NaiveModel
 from genrelens.models.registry import build_head, get_spec
@@ -142,7 +142,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
                                         data.labels.labels),
     }
     write_json_atomic(run_dir / "metrics.json", metrics)
-    np.save(run_dir / "test_proba.npy", proba["test"])  # rows in the order of test_ids.json, for reports
+    with atomic_path(run_dir / "test_proba.npy") as tmp, open(tmp, "wb") as f:  # rows as in test_ids.json
+        np.save(f, proba["test"])
     write_json_atomic(run_dir / "test_ids.json", list(data.parts["test"]["id"]))
     t = metrics["test"]
     console.print(f"[green]{cfg.model}[/] test weighted F1 {t['weighted_f1']:.3f}  micro {t['micro_f1']:.3f}  "
