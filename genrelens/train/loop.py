@@ -71,9 +71,10 @@ def fit(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(cfg.epochs * n_batches, 1)
     warm = int(cfg.warmup_ratio * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / max(warm, 1), max(0.0, (total - s) / max(total - warm, 1)))
-    )
+    def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0
+        return min((step + 1) / max(warm, 1), max(0.0, (total - step) / max(total - warm, 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     state = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "history": []}
     if resume:
         loaded = load_training_state(folder, model, opt) if main else None
@@ -83,8 +84,9 @@ def fit(
                 opt.load_state_dict(opt_state)
         if loaded is not None:
             state = loaded
-            sched.last_epoch = state["epoch"] * n_batches - 1
-            sched.step()  # recompute the lr of the restored step
+            sched.last_epoch = state["epoch"] * n_batches  # the step reached; set its lr as step() would
+            for group, base in zip(opt.param_groups, sched.base_lrs):
+                group["lr"] = base * schedule(sched.last_epoch)
     y_val_t = torch.as_tensor(y_val)
     net = model if ddp is None else ddp.wrap(model)
     with _progress(progress) as bar:
