@@ -58,7 +58,10 @@ class GenreClassifier:
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
              cache: bool = False) -> GenreClassifier:
         """Rebuild a model from its directory (``config.json``, ``labels.json``, ``thresholds.json``,
-        ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read."""
+        ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read.
+
+        backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
+        weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6."""
         d = Path(model_dir) if model_dir else default_model_dir()
         if not (d / "config.json").exists():
             raise ModelError(f"no model in {d} (config.json missing): train one with `genrelens train` "
@@ -93,6 +96,8 @@ class GenreClassifier:
             from genrelens.encoders.registry import build_text_encoder
 
             text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+        if text_enc is not None and backend == "onnx":
+            _onnx_text(text_enc)
         if spec.poster:
             from genrelens.encoders.registry import build_poster_encoder
 
@@ -157,6 +162,16 @@ class GenreClassifier:
         """Genre lists, one per movie."""
         pred = self.decide(self.predict_proba(plots, posters))
         return [[self.labels[j] for j in np.flatnonzero(row)] for row in pred]
+
+
+def _onnx_text(encoder) -> None:
+    """Move ``encoder.encode`` to ONNX Runtime; stay on torch (with a warning) if the export fails."""
+    try:
+        encoder.use_onnx()
+    except Exception as e:  # an architecture the exporter cannot handle: slower, still correct
+        import warnings
+
+        warnings.warn(f"text encoder stays on torch (ONNX export failed: {e})", RuntimeWarning, stacklevel=3)
 
 
 def _length(plots, posters) -> int:

@@ -118,19 +118,16 @@ class PosterEncoder:
             self.features_module.eval()  # export restores the wrapper's mode; keep everything in eval
 
     def _onnx_session(self):
-        import onnxruntime as ort
+        from genrelens.export import ort_session  # threads sleep when idle instead of spinning
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.num_threads
-        options.inter_op_num_threads = 1
         path = self.onnx_path
         if not path.is_file():
             self.export_onnx(path)
         try:
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return ort_session(path, self.num_threads)
         except Exception:  # a damaged file from elsewhere: export again once
             self.export_onnx(path)
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return ort_session(path, self.num_threads)
 
     # --- encoding ---------------------------------------------------------------------------------
     def load(self, src: PosterSource, root: Path | None = None):

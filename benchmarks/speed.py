@@ -1,0 +1,270 @@
+"""Inference speed of genrelens against the plain baseline a user would write, on the same movies and model.
+
+    python benchmarks/speed.py [--n 512] [--model-dir DIR] [--requests 200]
+
+(a) baseline: transformers AutoModel in fp32 eager torch (tokenizer padding to max_length, mean pooling),
+    EfficientNet-Lite in eager torch with PIL loading/resizing each poster, one movie at a time, then the
+    trained head; (b) ``GenreClassifier.score`` on the whole list (the path of the CLI, the service and the
+    benchmark); (c) single-movie latency through ``genrelens serve`` (sequential POST /v1/predict with a
+    base64 poster and a ~100-word plot) and the server's peak RSS. The last line is ``speedup: X.Xx`` = (b)/(a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from genrelens.data.split import load_split, select  # noqa: E402
+from genrelens.data.table import load_table  # noqa: E402
+from genrelens.predict import GenreClassifier, default_model_dir  # noqa: E402
+
+WORDS = 100
+
+
+def test_movies(clf: GenreClassifier, n: int, data: Path | None) -> tuple[list[str], list[str]]:
+    """Plots and poster paths of the first ``n`` test movies (model's split.json) having both."""
+    df, _ = load_table(data, skip_bad=True)  # None: the default data
+    df = select(df, load_split(clf.model_dir / "split.json")["test"])
+    df = df[(df["plot"].str.strip() != "") & df["poster"].notna()].head(n)
+    return list(df["plot"]), [str(p) for p in df["poster"]]
+
+
+class Baseline:
+    """What a user would write without genrelens: eager fp32 torch, one movie at a time."""
+
+    def __init__(self, clf: GenreClassifier) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        from genrelens.encoders.poster import load_efficientnet, weights_file
+
+        text_dir = clf.model_dir / "text_encoder"
+        self.tokenizer = AutoTokenizer.from_pretrained(text_dir)
+        self.text = AutoModel.from_pretrained(text_dir).eval()
+        pe = clf.poster_encoder
+        self.cnn = load_efficientnet(pe.arch, weights_file(pe.arch)).eval()
+        self.size, self.short = pe.input_size, pe.resize_size
+        self.max_length, self.head = clf.config.max_length, clf.head
+
+    def poster_pixels(self, path: str) -> torch.Tensor:
+        from PIL import Image
+
+        image = Image.open(path).convert("RGB")
+        w, h = image.size
+        scale = self.short / min(w, h)
+        new = (max(self.size, round(w * scale)), max(self.size, round(h * scale)))
+        image = image.resize(new, Image.Resampling.BILINEAR, reducing_gap=3.0)
+        left, top = (new[0] - self.size) // 2, (new[1] - self.size) // 2
+        x = np.asarray(image.crop((left, top, left + self.size, top + self.size)), dtype=np.float32)
+        return torch.from_numpy(((x - 127.0) / 128.0).transpose(2, 0, 1).copy())[None]
+
+    @torch.no_grad()
+    def predict_one(self, plot: str, poster: str) -> np.ndarray:
+        tok = self.tokenizer([plot], padding="max_length", truncation=True, max_length=self.max_length,
+                             return_tensors="pt")
+        hidden = self.text(**tok).last_hidden_state
+        mask = tok["attention_mask"].unsqueeze(-1).float()
+        text = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        poster = self.cnn.extract_features(self.poster_pixels(poster)).mean((2, 3))
+        ones = torch.ones(1, dtype=torch.bool)
+        logits = self.head({"text": text, "text_mask": ones, "poster": poster, "poster_mask": ones})
+        return torch.sigmoid(logits)[0].numpy()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vm(pid: int, key: str) -> int:
+    """``VmHWM`` (peak RSS) or ``VmRSS`` of a process, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rest_latency(model_dir: Path, plots: list[str], posters: list[str], n_requests: int,
+                 serve_args: tuple[str, ...] = ()) -> dict:
+    """Start ``genrelens serve``, then time ``n_requests`` sequential single-movie requests."""
+    import httpx
+
+    port = free_port()
+    exe = Path(sys.executable).parent / "genrelens"
+    cmd = [str(exe), "serve", "--model-dir", str(model_dir), "--port", str(port), "--log-level", "warning", *serve_args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        started = time.perf_counter()
+        with httpx.Client(base_url=url, timeout=60) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {proc.stderr.read()[-2000:]}")
+                try:
+                    if client.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.perf_counter() - started > 600:
+                    raise RuntimeError("server not up after 600 s")
+                time.sleep(0.2)
+            startup = time.perf_counter() - started
+            rss_loaded = vm(proc.pid, "VmRSS")
+            long_plots = [i for i, p in enumerate(plots) if len(p.split()) >= WORDS] or list(range(len(plots)))
+            bodies = [json.dumps({"plot": " ".join(plots[i].split()[:WORDS]),
+                                  "poster": base64.b64encode(Path(posters[i]).read_bytes()).decode()})
+                      for i in long_plots]
+            headers = {"content-type": "application/json"}
+            for k in range(5):  # warm-up, not timed
+                client.post("/v1/predict", content=bodies[k % len(bodies)], headers=headers).raise_for_status()
+            times = []
+            for k in range(n_requests):
+                t = time.perf_counter()
+                r = client.post("/v1/predict", content=bodies[k % len(bodies)], headers=headers)
+                times.append(time.perf_counter() - t)
+                r.raise_for_status()
+            health = client.get("/health").json()
+        return {"p50_ms": 1000 * float(np.percentile(times, 50)), "p99_ms": 1000 * float(np.percentile(times, 99)),
+                "mean_ms": 1000 * float(np.mean(times)), "startup_s": startup, "rss_loaded": rss_loaded,
+                "peak_rss": vm(proc.pid, "VmHWM"), "n": n_requests, "distinct_movies": len(bodies),
+                "batching": health.get("batching")}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def train_speed(clf: GenreClassifier, data: Path | None, n_plots: int, full_steps: int) -> None:
+    """Text fine-tuning rate on ``n_plots`` training plots: full fine-tuning (every layer, ``full_steps``
+    steps) vs the top 2 layers over cached frozen-bottom states (genrelens/train/finetune.py, one epoch)."""
+    from genrelens.data.labels import LabelSet
+    from genrelens.encoders.registry import build_text_encoder
+    from genrelens.models.losses import get_loss
+    from genrelens.train.finetune import TopLayersClassifier, bottom_states, state_batches
+
+    cfg = clf.config
+    df, _ = load_table(data, skip_bad=True)  # the default data; plots outside the model's test split
+    df = df[~df["id"].isin(set(load_split(clf.model_dir / "split.json")["test"]))]
+    df = df[df["plot"].str.strip() != ""].head(n_plots)
+    texts, y = list(df["plot"]), LabelSet(clf.labels).encode(df["genres"]).astype(np.float32)
+    loss_fn, bs = get_loss(cfg.loss), cfg.ft_batch_size
+
+    enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    head = torch.nn.Linear(enc.dim, len(clf.labels))
+    enc.model.train()
+    opt = torch.optim.AdamW([*enc.model.parameters(), *head.parameters()], lr=cfg.ft_lr)
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    for _ in range(full_steps):
+        b = rng.choice(len(texts), bs, replace=False)
+        loss = loss_fn(head(enc.embed(enc.tokenize([texts[i] for i in b]))), torch.as_tensor(y[b]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    full = full_steps * bs / (time.perf_counter() - t)
+    print(f"full fine-tuning ({len(enc.model.encoder.layer)} layers, batch {bs}, {full_steps} steps): "
+          f"{full:.1f} plots/s per training step")
+
+    enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    t = time.perf_counter()
+    states = bottom_states(enc.model, enc.tokenizer, texts, 2, cfg.max_length, progress=False)
+    sec_states = time.perf_counter() - t
+    clf2 = TopLayersClassifier(enc.model, 2, len(clf.labels)).train()
+    opt = torch.optim.AdamW(clf2.parameters(), lr=cfg.ft_lr)
+    t = time.perf_counter()
+    for batch, target in state_batches(states, y, np.arange(len(texts)), bs, 0, 0):
+        loss = loss_fn(clf2(batch), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    top = len(texts) / (time.perf_counter() - t)
+    print(f"top-2 layers over cached states: frozen bottom once {len(texts) / sec_states:.1f} plots/s "
+          f"({sec_states:.1f} s), then {top:.1f} plots/s per training step (one epoch of {len(texts)} plots); "
+          f"{top / full:.1f}x the full fine-tuning rate")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=512, help="test movies with plot and poster")
+    ap.add_argument("--model-dir", type=Path, default=None, help="default: genrelens' default model dir")
+    ap.add_argument("--data", type=Path, default=None, help="movie table (default: the default data)")
+    ap.add_argument("--requests", type=int, default=200, help="sequential REST requests")
+    ap.add_argument("--no-rest", action="store_true", help="skip (c)")
+    ap.add_argument("--baseline-threads", type=int, default=0,
+                    help="torch threads for (a) only (default: torch's default, as a plain user gets)")
+    ap.add_argument("--serve-arg", action="append", default=[], help="extra `genrelens serve` option (repeatable)")
+    ap.add_argument("--train", type=int, default=0, metavar="N_PLOTS",
+                    help="instead: measure text fine-tuning speed on N_PLOTS training plots (e.g. 1000)")
+    ap.add_argument("--full-steps", type=int, default=10, help="full fine-tuning steps timed with --train")
+    args = ap.parse_args(argv)
+    model_dir = args.model_dir or default_model_dir()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; model {model_dir}")
+
+    t = time.perf_counter()
+    clf = GenreClassifier.load(model_dir)
+    load_b = time.perf_counter() - t
+    if clf.name != "integrated":
+        sys.exit(f"needs an integrated model (text + poster), {model_dir} holds {clf.name!r}")
+    if args.train:
+        return train_speed(clf, args.data, args.train, args.full_steps)
+    plots, posters = test_movies(clf, args.n, args.data)
+    n = len(plots)
+    print(f"{n} test movies with plot and poster; genrelens model load {load_b:.1f} s "
+          f"(text on {'ONNX Runtime' if clf.text_encoder.session is not None else 'torch'})")
+
+    threads = torch.get_num_threads()
+    if args.baseline_threads:
+        torch.set_num_threads(args.baseline_threads)
+    base = Baseline(clf)
+    base.predict_one(plots[0], posters[0])  # warm-up
+    t, c = time.perf_counter(), time.process_time()
+    pa = np.stack([base.predict_one(p, q) for p, q in zip(plots, posters, strict=True)])
+    sec_a, cpu_a = time.perf_counter() - t, time.process_time() - c
+    del base
+    torch.set_num_threads(threads)
+
+    clf.score(plots[:8], posters[:8])  # warm-up
+    t, c = time.perf_counter(), time.process_time()
+    pb, errors = clf.score(plots, posters)
+    sec_b, cpu_b = time.perf_counter() - t, time.process_time() - c
+
+    diff = float(np.abs(pa - pb).max())
+    same = float((clf.decide(pa) == clf.decide(pb)).all(1).mean())
+    rate_a, rate_b = n / sec_a, n / sec_b
+    tag = f", {args.baseline_threads} torch thread(s)" if args.baseline_threads else ""
+    print(f"(a) baseline (eager fp32 torch, one movie at a time{tag}): {rate_a:.1f} movies/s ({sec_a:.1f} s wall, "
+          f"{1000 * cpu_a / n:.0f} ms CPU per movie)")
+    print(f"(b) genrelens GenreClassifier.score (batch):          {rate_b:.1f} movies/s ({sec_b:.1f} s wall, "
+          f"{1000 * cpu_b / n:.0f} ms CPU per movie)")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
+    print(f"agreement: max |p_a - p_b| = {diff:.2e}; identical predicted genres on {100 * same:.2f}% of {n} "
+          f"movies; input problems in (b): {len(errors)}")
+    if not args.no_rest:
+        r = rest_latency(model_dir, plots, posters, args.requests, tuple(args.serve_arg))
+        print(f"(c) REST POST /v1/predict, {r['n']} sequential requests ({r['distinct_movies']} movies, poster + "
+              f"{WORDS}-word plot): p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms")
+        print(f"    server: up in {r['startup_s']:.1f} s, RSS after load {r['rss_loaded'] / 2**20:.0f} MiB, "
+              f"peak RSS (VmHWM) {r['peak_rss'] / 2**20:.0f} MiB; batching {r['batching']}")
+    met = {"speedup >= 5x": rate_b / rate_a >= 5, "same genres on >= 99%": same >= 0.99}
+    if not args.no_rest:
+        met.update({"REST p50 <= 40 ms": r["p50_ms"] <= 40, "server peak RSS < 1.5 GB": r["peak_rss"] < 1.5e9})
+    print("targets: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in met.items()))
+    print(f"speedup: {rate_b / rate_a:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

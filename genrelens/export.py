@@ -1,0 +1,110 @@
+"""ONNX export of the text encoder (the poster CNN exports itself, see ``encoders/poster.py``).
+
+The transformer plus mean pooling (and L2 normalization when the encoder uses it) becomes one graph with
+dynamic batch and sequence axes, so ONNX Runtime can run length-sorted, dynamically padded batches. Files
+live in ``<cache>/onnx/`` named by the weights hash (a fine-tuned encoder gets its own file), are written
+atomically, and only the most recently used ``KEEP_TEXT_EXPORTS`` are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from genrelens.encoders.text import TextEncoder
+
+ONNX_OPSET = 17
+KEEP_TEXT_EXPORTS = 8
+EXPORT_VERSION = 1  # bump when the exported graph changes
+
+
+class PooledTextModel(nn.Module):
+    """``(input_ids, attention_mask) -> [n, dim]`` sentence embeddings, as ``TextEncoder.embed``."""
+
+    def __init__(self, model: nn.Module, normalize: bool) -> None:
+        super().__init__()
+        self.model, self.normalize = model, normalize
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        out = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+
+
+def text_onnx_path(encoder: TextEncoder, cache_dir: Path) -> Path:
+    """Where the export of ``encoder``'s current weights lives."""
+    stem = (f"text-{encoder.name}-{encoder.weights_hash()[:16]}-norm{int(encoder.normalize)}"
+            f"-op{ONNX_OPSET}-v{EXPORT_VERSION}")
+    return Path(cache_dir) / "onnx" / f"{stem}.onnx"
+
+
+def export_text_onnx(encoder: TextEncoder, path: Path) -> Path:
+    """Export ``encoder`` (a copy in eager attention, so the live model keeps its mode) to ``path``."""
+    model = copy.deepcopy(encoder.model).eval()
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation("eager")  # plain matmul/softmax ops: exports on every opset
+    wrapper = PooledTextModel(model, encoder.normalize).eval()
+    sample = encoder.tokenize(["a short plot", "a slightly longer plot about a heist"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, (sample["input_ids"], sample["attention_mask"]), tmp,
+                input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"},
+                              "embedding": {0: "n"}},
+                opset_version=ONNX_OPSET, dynamo=False,
+            )
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        encoder.model.eval()
+    prune_text_exports(path.parent, keep=path)
+    return path
+
+
+def prune_text_exports(folder: Path, keep: Path | None = None, n: int = KEEP_TEXT_EXPORTS) -> None:
+    """Remove all but the ``n`` most recently used text exports (each fine-tuned model adds one)."""
+    files = sorted(folder.glob("text-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[n:]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def text_session(encoder: TextEncoder, cache_dir: Path, num_threads: int):
+    """An ONNX Runtime session for ``encoder`` (exported first when the cache lacks it)."""
+    path = text_onnx_path(encoder, cache_dir)
+    if not path.is_file():
+        export_text_onnx(encoder, path)
+    else:
+        os.utime(path)  # marks it used, for pruning
+    try:
+        return ort_session(path, num_threads)
+    except Exception:  # a damaged file: export again once
+        export_text_onnx(encoder, path)
+        return ort_session(path, num_threads)
+
+
+def ort_session(path: Path, num_threads: int):
+    """CPU session with ``num_threads`` intra-op threads that sleep instead of spinning when idle (on 2
+    shared cores spinning threads steal the CPU from the other encoder and from other processes)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+

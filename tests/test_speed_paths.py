@@ -1,0 +1,89 @@
+"""The fast inference paths give the same answers as the plain ones (correctness only, nothing timed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genrelens.encoders.text import TextEncoder
+from genrelens.export import prune_text_exports, text_onnx_path
+from genrelens.predict import GenreClassifier
+
+PLOTS = ["A detective hunts a serial killer through a rain-soaked city while his marriage falls apart. " * 3,
+         "Two friends open a bakery.", "", "In space, a lone engineer must repair the ship before the oxygen runs out."]
+
+
+@pytest.fixture(scope="module")
+def minilm() -> TextEncoder:
+    return TextEncoder("minilm", max_length=64)
+
+
+@pytest.fixture(scope="module")
+def movies(subset_csv: Path) -> tuple[list[str], list[str]]:
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    df = df[(df["plot"] != "") & (df["poster"] != "")].head(12)
+    return list(df["plot"]), [str(subset_csv.parent / p) for p in df["poster"]]
+
+
+def test_onnx_text_matches_torch(minilm: TextEncoder, tmp_path: Path) -> None:
+    ref = minilm.encode(PLOTS, batch_size=2)
+    minilm.use_onnx(cache_dir=tmp_path)
+    try:
+        assert minilm.session is not None and minilm.onnx_file.is_file()
+        assert not minilm.model.training  # the export leaves the live model in eval mode
+        assert not list(minilm.onnx_file.parent.glob("*.tmp"))  # written atomically
+        got = minilm.encode(PLOTS, batch_size=2)
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+        np.testing.assert_allclose(minilm.encode(PLOTS[:1]), ref[:1], atol=1e-4)  # batch of one, no padding
+        mtime = minilm.onnx_file.stat().st_mtime_ns
+        minilm.use_onnx(cache_dir=tmp_path)  # cached: not exported again
+        assert minilm.onnx_file.stat().st_mtime_ns >= mtime and len(list(tmp_path.glob("onnx/text-*.onnx"))) == 1
+    finally:
+        minilm.use_torch()
+    np.testing.assert_array_equal(minilm.encode(PLOTS, batch_size=2), ref)
+
+
+def test_export_keyed_by_weights(minilm: TextEncoder, tmp_path: Path) -> None:
+    before = text_onnx_path(minilm, tmp_path)
+    param = next(minilm.model.parameters())
+    saved = param.detach().clone()
+    try:
+        with torch.no_grad():
+            param.add_(1e-3)
+        assert text_onnx_path(minilm, tmp_path) != before  # fine-tuned weights get their own export
+    finally:
+        with torch.no_grad():
+            param.copy_(saved)
+    assert text_onnx_path(minilm, tmp_path) == before
+
+
+def test_prune_keeps_recent(tmp_path: Path) -> None:
+    import os
+
+    for i in range(5):
+        f = tmp_path / f"text-x-{i}.onnx"
+        f.write_bytes(b"x")
+        os.utime(f, (i, i))
+    (tmp_path / "efficientnet.onnx").write_bytes(b"x")
+    prune_text_exports(tmp_path, n=2)
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["efficientnet.onnx", "text-x-3.onnx", "text-x-4.onnx"]
+
+
+def test_classifier_fast_path_equals_plain(tiny_model_dir: Path, movies) -> None:
+    plots, posters = movies
+    plots = plots + [None, "Only a plot here."]
+    posters = posters + [posters[0], None]
+    fast = GenreClassifier.load(tiny_model_dir)  # ONNX Runtime text + posters
+    plain = GenreClassifier.load(tiny_model_dir, backend="torch")
+    assert fast.text_encoder.session is not None and plain.text_encoder.session is None
+    pf, ef = fast.score(plots, posters)
+    pp, ep = plain.score(plots, posters)
+    np.testing.assert_allclose(pf, pp, atol=1e-4)
+    assert ef == ep
+    assert (fast.decide(pf) == fast.decide(pp)).all()
+    one = np.stack([fast.score([p], [q])[0][0] for p, q in zip(plots[:3], posters[:3], strict=True)])
+    np.testing.assert_allclose(one, pf[:3], atol=1e-4)  # one at a time == in a padded batch
