@@ -181,12 +181,13 @@ class RateLimit:
 
 
 def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClassifier | None = None, *,
-               max_batch: int = 32, max_wait_ms: float = 5.0, max_body_bytes: int = 16 * MB,
+               max_batch: int = 32, max_wait_ms: float = 0.0, max_body_bytes: int = 16 * MB,
                max_poster_bytes: int = 8 * MB, max_plot_chars: int = 20_000, max_movies: int = 64,
                n_examples: int = 6, rate_limit: float | None = None, rate_burst: int = 20) -> FastAPI:
     """The service around ``classifier`` (else the model in ``model_dir``, loaded once, now).
 
-    max_batch: most movies scored in one model call; max_wait_ms: how long the batcher waits for more;
+    max_batch: most movies scored in one model call; max_wait_ms: extra wait for more requests
+    (0: a lone request is scored at once; requests arriving while the model is busy form the next batch);
     max_body_bytes / max_poster_bytes / max_plot_chars / max_movies: per-request limits (413 beyond);
     rate_limit: API requests per second per client address, bursts of ``rate_burst`` (429 beyond);
     None (the default) = no rate limit.

@@ -1,7 +1,8 @@
 """Micro-batching: concurrent requests are queued and scored together, one model call per batch.
 
-A worker task takes the first waiting request, then gathers more until ``max_batch`` movies are collected
-or ``max_wait_ms`` has passed, runs the scoring function once in a dedicated thread, and hands each
+A worker task takes the first waiting request, then gathers the requests already queued (those that
+arrived while the model was busy) and, when ``max_wait_ms`` > 0, waits that long for more, up to
+``max_batch`` movies; runs the scoring function once in a dedicated thread, and hands each
 request its own slice of the result. A request that fails never reaches the queue (inputs are checked
 before), so one bad request cannot fail a batch.
 """

@@ -179,7 +179,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, help="Port to listen on."),
     max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
-    max_wait_ms: float = typer.Option(5.0, min=0, help="How long a request waits for others to batch with."),
+    max_wait_ms: float = typer.Option(0.0, min=0, help="Extra wait for more requests to batch with (requests that "
+                                       "arrive while the model is busy batch anyway)."),
     max_body_mb: float = typer.Option(16.0, min=0.001, help="Largest request body, in MB (413 beyond)."),
     max_poster_mb: float = typer.Option(8.0, min=0.001, help="Largest poster, in MB (413 beyond)."),
     max_plot_chars: int = typer.Option(20_000, min=1, help="Longest plot, in characters (413 beyond)."),
