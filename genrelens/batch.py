@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genrelens.data.table import clean_table, read_raw
+from genrelens.data.table import clean_table, read_errors, read_raw
 from genrelens.errors import DataError
 from genrelens.io import atomic_path
 from genrelens.predict import GenreClassifier
@@ -84,7 +84,7 @@ def iter_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
     if not path.is_file():
         yield from _slices(read_raw(path), chunk_size)  # raises DataError (missing) or reads a folder
         return
-    try:
+    with read_errors(path):
         if suffix in (".csv", ".tsv", ".txt"):
             reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
                                  sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_size)
@@ -98,12 +98,6 @@ def iter_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
             yield from reader
         finally:
             getattr(reader, "close", lambda: None)()
-    except DataError:
-        raise
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from e
-    except Exception as e:  # pandas/pyarrow raise many types for a bad file
-        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
 
 
 def _slices(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:

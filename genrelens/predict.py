@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
 from genrelens.train.checkpoint import load_tensors
 from genrelens.train.config import RunConfig
@@ -75,6 +76,9 @@ class GenreClassifier:
             thr_map = json.loads((d / "thresholds.json").read_text())
         except (OSError, ValueError) as e:
             raise ModelError(f"{d} is not a complete model directory: {e}") from e
+        missing = [g for g in labels if g not in thr_map]
+        if missing:
+            raise ModelError(f"{d / 'thresholds.json'} lacks thresholds for {missing}")
         thresholds = np.array([thr_map[g] for g in labels], dtype=np.float32)
         feature_cache = None
         if cache:
@@ -108,7 +112,10 @@ class GenreClassifier:
         if poster_enc is not None:
             dims["poster"] = poster_enc.dim
         head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout)
-        head.load_state_dict(load_tensors(d / "model.safetensors"))
+        try:
+            head.load_state_dict(load_tensors(d / "model.safetensors"))
+        except RuntimeError as e:  # shapes or names that do not fit the config
+            raise ModelError(f"{d / 'model.safetensors'} does not match {d / 'config.json'}: {e}") from e
         head.eval()
         return cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
                    cache=feature_cache)
@@ -123,7 +130,7 @@ class GenreClassifier:
         """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
         than they were given (an unreadable poster counts as missing) or with nothing at all."""
         n = _length(plots, posters)
-        plots = [p if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
+        plots = [clean_text(p) if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
         posters = list(posters) if posters is not None else [None] * n
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)

@@ -13,6 +13,8 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +49,19 @@ def resolve_data_path(path: str | os.PathLike | None) -> Path:
     return p
 
 
+@contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """Turn the many exception types pandas/pyarrow raise for a bad file into one clear DataError."""
+    try:
+        yield
+    except DataError:
+        raise
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from e
+    except Exception as e:  # pandas/pyarrow raise many types for a bad file
+        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+
+
 def read_raw(path: Path) -> pd.DataFrame:
     """Read a table file as strings, without any cleaning. Raises DataError when it cannot be read."""
     if not path.exists():
@@ -56,7 +71,7 @@ def read_raw(path: Path) -> pd.DataFrame:
             return read_mmimdb(path)
         raise DataError(f"{path} is a folder without movies.csv or MM-IMDb <id>.json files")
     suffix = path.suffix.lower()
-    try:
+    with read_errors(path):
         if suffix == ".parquet":
             df = pd.read_parquet(path)
         elif suffix in (".jsonl", ".ndjson"):
@@ -71,12 +86,6 @@ def read_raw(path: Path) -> pd.DataFrame:
             )
         else:
             raise DataError(f"unknown table format {suffix!r}: use .csv, .jsonl or .parquet")
-    except DataError:
-        raise
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): re-save it as UTF-8") from e
-    except Exception as e:  # pandas/pyarrow raise many types for a bad file
-        raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
     return df
 
 

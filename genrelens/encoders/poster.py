@@ -89,7 +89,7 @@ class PosterEncoder:
         """Identifies encoder, weights and preprocessing (not the backend: both give the same features)."""
         return (
             f"poster:{self.name}:{self.arch}:w={self.weights_sha256[:16]}:in={self.input_size}"
-            f":resize={self.resize_size}-bilinear-centercrop:norm=(x-127)/128:pool=mean:v1"
+            f":resize={self.resize_size}-bilinear-centercrop:norm=(x-127)/128:pool=mean:v2"  # v2: aspect > 3:1 cropped
         )
 
     # --- ONNX -------------------------------------------------------------------------------------

@@ -152,14 +152,25 @@ class TextEncoder:
         return cls(model_dir=path, **{**settings, **overrides})
 
     def save(self, path: str | Path) -> None:
-        """Write model (safetensors), tokenizer and encoder settings into `path`."""
+        """Write model (safetensors), tokenizer and encoder settings into `path`, atomically: into a temporary
+        folder beside it, then swapped in by renames (a crash leaves the old folder or the new one)."""
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path, safe_serialization=True)
-        self.tokenizer.save_pretrained(path)
-        meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
-                "pooling": self.pooling, "dim": self.dim}
-        (path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+        try:
+            self.model.save_pretrained(tmp, safe_serialization=True)
+            self.tokenizer.save_pretrained(tmp)
+            meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
+                    "pooling": self.pooling, "dim": self.dim}
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+            old = path.with_name(f".{path.name}.old")
+            if path.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def weights_hash(self) -> str:
         """sha256 over the model's current state dict (names, dtypes, shapes, bytes); ~0.1 s for MiniLM."""
