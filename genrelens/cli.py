@@ -83,6 +83,8 @@ def train(
     text_encoder: str | None = typer.Option(None, help="minilm (default) or mpnet."),
     thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
     split_file: Path | None = typer.Option(None, help="Reuse a split.json (from another run)."),
+    poster_finetune: bool = typer.Option(False, "--poster-finetune",
+                                         help="poster model: also fine-tune the CNN's last block."),
     text_from: Path | None = typer.Option(None, help="Reuse the fine-tuned text encoder of this run dir."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
@@ -108,7 +110,8 @@ def train(
             oversample_target=oversample_target, loss=loss,
             labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
             seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None,
-            skip_bad=skip_bad, extra={"text_from": str(text_from)} if text_from else {}, **overrides,
+            skip_bad=skip_bad, poster_finetune=poster_finetune,
+            extra={"text_from": str(text_from)} if text_from else {}, **overrides,
         )
         if resume and (out / "config.json").exists():
             saved = RunConfig.load(out / "config.json")

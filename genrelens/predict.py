@@ -105,13 +105,19 @@ class GenreClassifier:
         if spec.poster:
             from genrelens.encoders.registry import build_poster_encoder
 
-            poster_enc = build_poster_encoder(cfg.poster_encoder, backend=backend)
+            # a fine-tuned last block runs in torch after the frozen bottom (also torch)
+            poster_enc = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
         dims = {}
         if text_enc is not None:
             dims["text"] = text_enc.dim
         if poster_enc is not None:
             dims["poster"] = poster_enc.dim
-        head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout)
+        top = None
+        if cfg.poster_finetune:
+            from genrelens.train.run import poster_top
+
+            top = poster_top(poster_enc)
+        head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=top)
         try:
             head.load_state_dict(load_tensors(d / "model.safetensors"))
         except RuntimeError as e:  # shapes or names that do not fit the config
@@ -146,7 +152,8 @@ class GenreClassifier:
         if self.uses_poster:
             from genrelens.train.features import poster_features
 
-            f, ok, errs = poster_features(self.poster_encoder, posters, self.cache, progress, root=root)
+            f, ok, errs = poster_features(self.poster_encoder, posters, self.cache, progress, root=root,
+                                          maps=self.config.poster_finetune)
             errors.update({i: f"poster ignored: {msg}" for i, msg in errs.items()})
             has_poster &= ok
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)

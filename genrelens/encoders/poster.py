@@ -6,6 +6,7 @@ Runtime by default (the model is exported once to `<cache>/onnx/`), or eagerly w
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import tempfile
@@ -43,6 +44,34 @@ def load_efficientnet(arch: str, path: Path) -> nn.Module:
     model = EfficientNet.from_name(arch)
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     return model.eval()
+
+
+class CNNBottom(nn.Module):
+    """The frozen part when the last block is fine-tuned: stem + every block but the last,
+    [n, 3, s, s] -> [n, C, h, w] (C=192, h=w=7 for Lite0 at 224 px)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.model
+        x = m._swish(m._bn0(m._conv_stem(x)))
+        for block in m._blocks[:-1]:
+            x = block(x)
+        return x
+
+
+class CNNTop(nn.Module):
+    """A trainable copy of the CNN's last block + head convolution + pooling: [n, C, h, w] -> [n, 1280]."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.block = copy.deepcopy(model._blocks[-1])
+        self.conv_head, self.bn, self.act = (copy.deepcopy(m) for m in (model._conv_head, model._bn1, model._swish))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv_head(self.block(x)))).mean((2, 3))
 
 
 class PooledFeatures(nn.Module):
@@ -141,6 +170,19 @@ class PosterEncoder:
         with torch.inference_mode():
             return self.features_module(torch.from_numpy(pixels)).numpy()
 
+    @property
+    def maps_shape(self) -> tuple[int, int, int]:
+        """Shape (C, h, w) of one poster's ``maps``."""
+        side = -(-self.input_size // 32)
+        return (self.model._blocks[-2]._project_conv.out_channels, side, side)
+
+    def maps(self, pixels: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 [n, 3, s, s] -> the last block's input maps float32 [n, C, h, w] (eager torch)."""
+        if not hasattr(self, "_bottom"):
+            self._bottom = CNNBottom(self.model).eval()
+        with torch.inference_mode():
+            return self._bottom(torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))).numpy()
+
     def encode(
         self,
         images: Sequence[PosterSource],
@@ -172,15 +214,17 @@ def encode_posters_safe(
     root: Path | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    maps: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Encode posters, treating unreadable ones as missing.
 
-    Returns (features float32 [n, 1280] with zero rows for bad posters, ok bool [n], errors {index: message}).
+    Returns (features float32 [n, 1280] with zero rows for bad posters, ok bool [n], errors {index: message});
+    with ``maps``, the last block's input maps [n, C, h, w] instead of pooled features.
     """
     from rich.progress import Progress
 
     n = len(posters)
-    feats = np.zeros((n, encoder.dim), dtype=np.float32)
+    feats = np.zeros((n, *(encoder.maps_shape if maps else (encoder.dim,))), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     errors: dict[int, str] = {}
     with Progress(disable=not progress, transient=True) as bar:
@@ -194,7 +238,8 @@ def encode_posters_safe(
                 except PosterError as e:
                     errors[i] = str(e)
             if images:
-                feats[idx] = encoder.features(preprocess(images, encoder.input_size))
+                pixels = preprocess(images, encoder.input_size)
+                feats[idx] = encoder.maps(pixels) if maps else encoder.features(pixels)
                 ok[idx] = True
             bar.advance(task, min(batch_size, n - start))
     return feats, ok, errors

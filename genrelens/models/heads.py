@@ -99,3 +99,28 @@ class GatedFusionHead(_Bimodal):
         h = z * torch.tanh(self.text_proj(t)) + (1 - z) * torch.tanh(self.poster_proj(p))
         logits = self.head(h)
         return (logits, z) if return_gate else logits
+
+
+class FineTunedPosterHead(nn.Module):
+    """The poster model with the CNN's last block fine-tuned: ``batch["poster"]`` holds that block's input
+    maps ``[b, C, h, w]``; ``top`` (a trainable copy of the last block + head conv + pooling) turns them into
+    ``[b, dim]`` features for a dense head. ``top`` trains at ``top_lr_scale`` x the head's learning rate."""
+
+    modalities = ("poster",)
+
+    def __init__(self, top: nn.Module, n_labels: int, hidden: int = 512, dropout: float = 0.3, dim: int = 1280,
+                 top_lr_scale: float = 0.1):
+        super().__init__()
+        self.top, self.top_lr_scale = top, top_lr_scale
+        self.head = UnimodalHead("poster", {"poster": dim}, n_labels, hidden=hidden, dropout=dropout)
+
+    @property
+    def missing_logits(self) -> torch.Tensor:
+        return self.head.missing_logits
+
+    def param_groups(self, lr: float) -> list[dict]:
+        return [{"params": list(self.head.parameters()), "lr": lr},
+                {"params": list(self.top.parameters()), "lr": lr * self.top_lr_scale}]
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head({"poster": self.top(batch["poster"]), "poster_mask": batch["poster_mask"]})

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from genrelens.models.heads import ConcatHead, GatedFusionHead, UnimodalHead
+from genrelens.models.heads import ConcatHead, FineTunedPosterHead, GatedFusionHead, UnimodalHead
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,13 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def build_head(name: str, dims: dict[str, int], n_labels: int, hidden: int, dropout: float,
-               modality_dropout: float) -> nn.Module:
-    """The head module of model ``name`` for feature sizes ``dims`` (e.g. {"text": 384, "poster": 1280})."""
+               modality_dropout: float, poster_top: nn.Module | None = None) -> nn.Module:
+    """The head module of model ``name`` for feature sizes ``dims`` (e.g. {"text": 384, "poster": 1280});
+    ``poster_top``: the trainable last block of the poster CNN (poster model with its last block fine-tuned)."""
     spec = get_spec(name)
+    if poster_top is not None:
+        if name != "poster":
+            raise ValueError("fine-tuning the poster CNN's last block applies to the poster model only")
+        return FineTunedPosterHead(poster_top, n_labels, hidden=hidden, dropout=dropout, dim=dims["poster"])
     kw = {"hidden": hidden, "dropout": dropout, "modality_dropout": modality_dropout, **spec.head_kwargs}
     return spec.head(dims=dims, n_labels=n_labels, **kw)

@@ -46,6 +46,7 @@ class RunConfig:
     ft_batch_size: int = 32
     ft_lr: float = 5e-5
     ft_patience: int = 1
+    poster_finetune: bool = False  # poster model: fine-tune the CNN's last block (eager torch, not cached)
     thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
     skip_bad: bool = False
     cache_dir: str | None = None
@@ -58,6 +59,8 @@ class RunConfig:
             raise ValueError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
         if self.oversample not in ("none", "study", "mlros"):
             raise ValueError(f"unknown oversampling {self.oversample!r}; choose none, study or mlros")
+        if self.poster_finetune and self.model != "poster":
+            raise ValueError("poster_finetune applies to the poster model only")
         if self.thresholds not in ("tuned", "fixed"):
             raise ValueError("thresholds must be 'tuned' or 'fixed'")
         self.split_fractions = tuple(self.split_fractions)

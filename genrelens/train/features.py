@@ -28,22 +28,24 @@ def text_features(encoder: TextEncoder, plots: list[str], cache: FeatureCache | 
 
 
 def poster_features(encoder: PosterEncoder, posters: list, cache: FeatureCache | None = None,
-                    progress: bool = True, root=None) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+                    progress: bool = True, root=None,
+                    maps: bool = False) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """``(features float32 [n, dim], ok bool [n], errors {row: message})``; None posters are just missing.
 
     Bad posters (unreadable, not an image, outside the data folder) count as missing and are reported.
+    With ``maps``, the CNN's last-block input maps ``[n, C, h, w]`` (for fine-tuning that block; not cached).
     """
     present = [i for i, p in enumerate(posters) if p is not None and not (isinstance(p, float) and np.isnan(p))]
-    feats = np.zeros((len(posters), encoder.dim), dtype=np.float32)
+    feats = np.zeros((len(posters), *(encoder.maps_shape if maps else (encoder.dim,))), dtype=np.float32)
     ok = np.zeros(len(posters), dtype=bool)
     errors: dict[int, str] = {}
     if present:
         items = [posters[i] for i in present]
-        use_cache = cache is not None and all(isinstance(p, str) for p in items)
+        use_cache = cache is not None and not maps and all(isinstance(p, str) for p in items)
         if use_cache:
             f, good, err = encode_posters_cached(encoder, items, cache, root=root, progress=progress)
         else:
-            f, good, err = encode_posters_safe(encoder, items, root=root, progress=progress)
+            f, good, err = encode_posters_safe(encoder, items, root=root, progress=progress, maps=maps)
         feats[present] = f
         ok[present] = good
         errors = {present[j]: msg for j, msg in err.items()}

@@ -68,7 +68,9 @@ def fit(
         model.to(ddp.device)  # before the optimizer, so a resumed optimizer state lands on the same device
     folder.mkdir(parents=True, exist_ok=True)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # a model may ask for its own parameter groups (e.g. a smaller lr for pretrained layers)
+    groups = model.param_groups(cfg.lr) if hasattr(model, "param_groups") else [{"params": params}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = max(cfg.epochs * n_batches, 1)
     warm = int(cfg.warmup_ratio * total)
     def schedule(step: int) -> float:  # linear warm-up, then linear decay to 0

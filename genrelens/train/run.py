@@ -171,6 +171,13 @@ def train_naive(data: Prepared, run_dir: Path):
     return proba, model.thresholds(), []
 
 
+def poster_top(encoder) -> torch.nn.Module:
+    """A trainable copy of the poster CNN's last block (for ``--poster-finetune``)."""
+    from genrelens.encoders.poster import CNNTop
+
+    return CNNTop(encoder.model)
+
+
 def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, progress: bool, console: Console):
     from genrelens.train.finetune import finetune_stage
 
@@ -189,7 +196,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
             dims["poster"] = enc.dim
             for s in SPLITS:
                 f, ok, errors = poster_features(enc, list(data.parts[s]["poster"]), cache, progress,
-                                                root=Path(data.parts[s].attrs.get("root", ".")))
+                                                root=Path(data.parts[s].attrs.get("root", ".")),
+                                                maps=cfg.poster_finetune)
                 if errors:
                     console.print(f"[yellow]{len(errors)} {s} poster(s) unreadable, treated as missing[/]")
                 feats[s]["poster"], feats[s]["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
@@ -212,7 +220,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if cfg.model == "text-finetuned":
         head, history = ft_head, ft_history
     else:
-        head = build_head(cfg.model, dims, len(data.labels), cfg.hidden, cfg.dropout, cfg.modality_dropout)
+        head = build_head(cfg.model, dims, len(data.labels), cfg.hidden, cfg.dropout, cfg.modality_dropout,
+                          poster_top=poster_top(enc) if cfg.poster_finetune else None)
         rows = data.train_rows
         if "modality" in spec.head_kwargs:  # unimodal: train where it has input
             rows = rows[feats["train"][f"{spec.head_kwargs['modality']}_mask"].numpy()[rows]]
