@@ -114,9 +114,9 @@ class GenreClassifier:
             dims["poster"] = poster_enc.dim
         top = None
         if cfg.poster_finetune:
-            from genrelens.train.run import poster_top
+            from genrelens.encoders.poster import CNNTop
 
-            top = poster_top(poster_enc)
+            top = CNNTop(poster_enc.model)
         head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=top)
         try:
             head.load_state_dict(load_tensors(d / "model.safetensors"))

@@ -171,13 +171,6 @@ def train_naive(data: Prepared, run_dir: Path):
     return proba, model.thresholds(), []
 
 
-def poster_top(encoder) -> torch.nn.Module:
-    """A trainable copy of the poster CNN's last block (for ``--poster-finetune``)."""
-    from genrelens.encoders.poster import CNNTop
-
-    return CNNTop(encoder.model)
-
-
 def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, progress: bool, console: Console):
     from genrelens.train.finetune import finetune_stage
 
@@ -186,14 +179,17 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     torch.manual_seed(cfg.seed)
     feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in SPLITS}
     dims: dict[str, int] = {}
-    ft_head = None
+    ft_head = poster_top = None
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
+            from genrelens.encoders.poster import CNNTop
             from genrelens.encoders.registry import build_poster_encoder
             from genrelens.train.features import poster_features
 
             enc = build_poster_encoder(cfg.poster_encoder)
             dims["poster"] = enc.dim
+            if cfg.poster_finetune:  # a trainable copy of the CNN's last block
+                poster_top = CNNTop(enc.model)
             for s in SPLITS:
                 f, ok, errors = poster_features(enc, list(data.parts[s]["poster"]), cache, progress,
                                                 root=Path(data.parts[s].attrs.get("root", ".")),
@@ -221,7 +217,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
         head, history = ft_head, ft_history
     else:
         head = build_head(cfg.model, dims, len(data.labels), cfg.hidden, cfg.dropout, cfg.modality_dropout,
-                          poster_top=poster_top(enc) if cfg.poster_finetune else None)
+                          poster_top=poster_top)
         rows = data.train_rows
         if "modality" in spec.head_kwargs:  # unimodal: train where it has input
             rows = rows[feats["train"][f"{spec.head_kwargs['modality']}_mask"].numpy()[rows]]
