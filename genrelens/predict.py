@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens.data.labels import LabelSet
 from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
 from genrelens.train.checkpoint import load_tensors
@@ -175,7 +176,7 @@ class GenreClassifier:
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
         """Genre lists, one per movie."""
         pred = self.decide(self.predict_proba(plots, posters))
-        return [[self.labels[j] for j in np.flatnonzero(row)] for row in pred]
+        return LabelSet(self.labels).decode(pred)
 
 
 def _onnx_text(encoder) -> None:

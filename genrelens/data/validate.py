@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -414,17 +413,3 @@ def render_validation(result: ValidationResult, console: Any = None, limit: int 
         sev = "[red]error[/]" if p.severity == "error" else "[yellow]warning[/]"
         table.add_row(str(p.row) if p.row else "file", escape(p.id), escape(p.column), sev, escape(p.message))
     console.print(table)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m genrelens.data.validate [PATH]`` for use before the CLI is wired up."""
-    from rich.console import Console
-
-    args = sys.argv[1:] if argv is None else argv
-    result = validate_table(args[0] if args else None)
-    render_validation(result, Console())
-    return exit_code(result)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
