@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from genrelens.io import write_bytes_atomic
 
 
 def default_cache_dir() -> Path:
@@ -40,19 +41,6 @@ def content_key_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same folder and os.replace (never a partial file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -95,7 +83,7 @@ class FeatureCache:
     def _write(self, path: Path, vector: np.ndarray) -> None:
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(vector, dtype=np.float32), allow_pickle=False)
-        atomic_write_bytes(path, buf.getvalue())
+        write_bytes_atomic(path, buf.getvalue())
 
     def get_or_compute(
         self,
@@ -120,7 +108,7 @@ class FeatureCache:
         self._dir(prefix).mkdir(parents=True, exist_ok=True)
         desc = self._dir(prefix) / "prefix.txt"
         if not desc.exists():
-            atomic_write_bytes(desc, prefix.encode("utf-8"))
+            write_bytes_atomic(desc, prefix.encode("utf-8"))
 
         paths = [self.path_for(prefix, str(k)) for k in item_keys]
         found: dict[Path, np.ndarray] = {}

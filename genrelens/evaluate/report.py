@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from genrelens.evaluate.benchmark import STUDY_TABLE2  # noqa: E402
-from genrelens.io import write_text_atomic  # noqa: E402
+from genrelens.io import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 SECTIONS = {
     "overview": "Overview and cost",
@@ -560,7 +560,7 @@ def render_markdown(sections: list[Section], out_dir: Path, title: str) -> str:
             elif isinstance(b, TableBlock):
                 lines.append(md_table(b))
             elif isinstance(b, Figure):
-                (files / f"{b.name}.png").write_bytes(b.png)
+                write_bytes_atomic(files / f"{b.name}.png", b.png)
                 lines.append(f"![{b.caption or b.name}]({FIGURE_DIR}/{b.name}.png)")
                 if b.caption:
                     lines += ["", f"*{b.caption}*"]
@@ -576,7 +576,7 @@ def md_examples(b: Examples, files: Path) -> str:
     for i, it in enumerate(b.items):
         poster = ""
         if it["poster"]:
-            (files / f"poster-{i}.jpg").write_bytes(it["poster"])
+            write_bytes_atomic(files / f"poster-{i}.jpg", it["poster"])
             poster = f"![poster]({FIGURE_DIR}/poster-{i}.jpg)"
         rows.append([poster, f"**{it['title']}** ({it['year']}) {it['plot']}", ", ".join(it["true"])]
                     + [", ".join(it["predicted"][m]) or "-" for m in models])
