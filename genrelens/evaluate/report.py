@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from genrelens.evaluate.benchmark import STUDY_TABLE2  # noqa: E402
 from genrelens.io import write_bytes_atomic, write_text_atomic  # noqa: E402
@@ -391,7 +392,7 @@ def section_curves(d: ReportData) -> Section:
         b.set(title=f"{name}: weighted F1", xlabel="epoch", ylabel="weighted F1")
         for ax in (a, b):
             ax.legend(fontsize=8)
-            ax.set_xticks(h["epoch"] if len(h) <= 15 else ax.get_xticks())
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, limits kept to the data
             if len(h) == 1:
                 ax.set_xlim(h["epoch"].iloc[0] - 1, h["epoch"].iloc[0] + 1)
     fig.tight_layout()
