@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from genrelens.io import atomic_path
 
 if TYPE_CHECKING:
     from genrelens.encoders.text import TextEncoder
@@ -54,22 +55,17 @@ def export_text_onnx(encoder: TextEncoder, path: Path) -> Path:
         model.set_attn_implementation("eager")  # plain matmul/softmax ops: exports on every opset
     wrapper = PooledTextModel(model, encoder.normalize).eval()
     sample = encoder.tokenize(["a short plot", "a slightly longer plot about a heist"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                wrapper, (sample["input_ids"], sample["attention_mask"]), tmp,
+                wrapper, (sample["input_ids"], sample["attention_mask"]), str(tmp),
                 input_names=["input_ids", "attention_mask"], output_names=["embedding"],
                 dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"},
                               "embedding": {0: "n"}},
                 opset_version=ONNX_OPSET, dynamo=False,
             )
-        os.replace(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
         encoder.model.eval()
     prune_text_exports(path.parent, keep=path)
     return path

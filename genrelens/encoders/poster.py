@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +19,7 @@ from torch import nn
 from genrelens.data.images import PosterSource, open_poster, preprocess, resize_size, resolve_poster_path
 from genrelens.encoders.cache import FeatureCache, content_key_file, default_cache_dir
 from genrelens.errors import ModelError, PosterError
+from genrelens.io import atomic_path
 
 ARCHS = {f"effnet-lite{i}": f"efficientnet-lite{i}" for i in range(3)}  # registry name -> architecture
 ONNX_OPSET = 17
@@ -129,21 +128,16 @@ class PosterEncoder:
 
     def export_onnx(self, path: Path) -> None:
         """Export the pooled-feature model (dynamic batch) to `path`, atomically."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
         dummy = torch.zeros(1, 3, self.input_size, self.input_size)
         try:
-            with warnings.catch_warnings(), torch.no_grad():
+            with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    self.features_module.eval(), (dummy,), tmp, input_names=["pixels"],
+                    self.features_module.eval(), (dummy,), str(tmp), input_names=["pixels"],
                     output_names=["features"], dynamic_axes={"pixels": {0: "n"}, "features": {0: "n"}},
                     opset_version=ONNX_OPSET, dynamo=False,
                 )
-            os.replace(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)
             self.features_module.eval()  # export restores the wrapper's mode; keep everything in eval
 
     def _onnx_session(self):

@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from genrelens.encoders.cache import default_cache_dir  # noqa: E402
 from genrelens.errors import ModelError  # noqa: E402
+from genrelens.io import atomic_dir  # noqa: E402
 
 META_FILE = "genrelens_text_encoder.json"
 MPNET_PIECES = 5
@@ -154,23 +155,12 @@ class TextEncoder:
     def save(self, path: str | Path) -> None:
         """Write model (safetensors), tokenizer and encoder settings into `path`, atomically: into a temporary
         folder beside it, then swapped in by renames (a crash leaves the old folder or the new one)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-        try:
+        with atomic_dir(path) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
                     "pooling": self.pooling, "dim": self.dim}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-            old = path.with_name(f".{path.name}.old")
-            if path.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def weights_hash(self) -> str:
         """sha256 over the model's current state dict (names, dtypes, shapes, bytes); ~0.1 s for MiniLM."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from genrelens.io import write_json_atomic
+from genrelens.io import atomic_dir, write_json_atomic
 
 ALL_MODELS = ("naive", "poster", "text-frozen", "text-finetuned", "integrated", "fusion")
 ALL_OVERSAMPLING = ("none", "study")
@@ -279,20 +278,9 @@ def _train_one(train, cfg, stale: bool, console: Console) -> float:
 
 def install_model(run_dir: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Copy a run directory to ``target`` atomically: copy beside it, then rename over it."""
-    run_dir, target = Path(run_dir), Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    old = None
-    try:
-        shutil.copytree(run_dir, tmp / "m", ignore=shutil.ignore_patterns("checkpoints"))
-        if target.exists():
-            old = target.parent / f"{tmp.name}.old"
-            os.replace(target, old)  # a directory cannot be renamed over a non-empty one
-        os.replace(tmp / "m", target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+    target = Path(target)
+    with atomic_dir(target) as tmp:
+        shutil.copytree(run_dir, tmp, ignore=shutil.ignore_patterns("checkpoints"), dirs_exist_ok=True)
     return target
 
 

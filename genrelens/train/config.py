@@ -42,7 +42,7 @@ class RunConfig:
     patience: int = 8
     # text encoder fine-tuning (text-finetuned, and stage 1 of integrated/fusion)
     ft_layers: int = 2  # top transformer layers that train; the rest run once, frozen (see finetune.py)
-    ft_epochs: int = 4  # 2 -> 4: +0.016 weighted F1 for +2 min per run (docs/results.md, cost against quality)
+    ft_epochs: int = 4  # 2 -> 4: +0.016 weighted F1 for +2-3 min per run (docs/results.md, cost against quality)
     ft_batch_size: int = 32
     ft_lr: float = 5e-5
     ft_patience: int = 1
