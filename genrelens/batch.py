@@ -5,7 +5,10 @@ Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-N
 (CSV, JSONL or Parquet, by its suffix) by one rename, and the parts folder is removed.
 
 Output columns: ``id`` (from the input; row numbers when it has none), ``genres`` (``|``-joined),
-``p_<Label>`` per label, and ``error`` (why a row was scored with less than it had, or not at all).
+``p_<Label>`` per label (calibrated probabilities when the model is calibrated), ``confidence`` (probability
+that the predicted label set is entirely right), ``review`` (some label's probability lies within the review
+band of its threshold, or the row could not be scored) and ``error`` (why a row was scored with less than it
+had, or not at all). ``review_only=True`` writes only the flagged rows, least confident first.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class BatchSummary:
     n_resumed: int = 0
     n_problems: int = 0
     n_unscored: int = 0
+    n_flagged: int = 0  # rows flagged for review
     problems: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -124,10 +128,12 @@ def row_status(plot: str, poster: str | None, poster_error: str | None, uses_tex
 
 def output_schema(labels: list[str]) -> pa.Schema:
     return pa.schema([("id", pa.string()), ("genres", pa.string())]
-                     + [(f"p_{g}", pa.float32()) for g in labels] + [("error", pa.string())])
+                     + [(f"p_{g}", pa.float32()) for g in labels]
+                     + [("confidence", pa.float32()), ("review", pa.bool_()), ("error", pa.string())])
 
 
-def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int) -> pd.DataFrame:
+def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int,
+                review_band: float | None = None) -> pd.DataFrame:
     """Score one raw chunk; rows count from ``first_row`` (1-based) when the input has no ``id``."""
     raw = raw.reset_index(drop=True)
     if "id" not in raw.columns:
@@ -143,28 +149,32 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     plots, posters = df["plot"].tolist(), df["poster"].tolist()
     proba, errors = clf.score(plots, posters, root=root)
     pred = clf.decide(proba)
+    conf = clf.confidence(proba, pred).astype(np.float32)
+    review = clf.review(proba, review_band)
     genres, messages = [], []
     for i, (plot, poster) in enumerate(zip(plots, posters)):
         err = errors.get(i)
         scored, msg = row_status(plot, poster, err if err and err.startswith(POSTER_PREFIX) else None,
                                  clf.uses_text, clf.uses_poster)
         if not scored:
-            proba[i] = np.nan
+            proba[i], conf[i], review[i] = np.nan, np.nan, True
         order = np.argsort(-proba[i], kind="stable")
         genres.append("|".join(clf.labels[j] for j in order if pred[i, j]) if scored else "")
         messages.append(msg)
     out = pd.DataFrame({"id": df["id"].astype(str), "genres": genres})
     for j, g in enumerate(clf.labels):
         out[f"p_{g}"] = proba[:, j].astype(np.float32)
+    out["confidence"], out["review"] = conf, review.astype(bool)
     out["error"] = pd.Series(messages, dtype=object)
     return out
 
 
-def _manifest(input_path: Path, clf: GenreClassifier, chunk_size: int) -> dict:
+def _manifest(input_path: Path, clf: GenreClassifier, chunk_size: int, review_band: float | None = None) -> dict:
     st = input_path.stat() if input_path.exists() else None
-    return {"version": 1, "input": str(input_path.resolve()), "input_size": st.st_size if st else None,
+    return {"version": 2, "input": str(input_path.resolve()), "input_size": st.st_size if st else None,
             "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": chunk_size,
-            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels}
+            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels, "review_band": review_band,
+            "calibrated": clf.calibrated}
 
 
 def parts_dir(output: Path) -> Path:
@@ -189,8 +199,8 @@ def _prepare_parts(parts: Path, manifest: dict, resume: bool) -> None:
 
 
 def predict_table(clf: GenreClassifier, input_path: str | Path, output_path: str | Path, *, chunk_size: int = 256,
-                  resume: bool = False, on_progress: Callable[[int, int | None], None] | None = None
-                  ) -> BatchSummary:
+                  resume: bool = False, on_progress: Callable[[int, int | None], None] | None = None,
+                  review_band: float | None = None, review_only: bool = False) -> BatchSummary:
     """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
 
     Poster paths are relative to the input's folder, and may not leave it. ``on_progress(rows_done, total)``
@@ -206,23 +216,23 @@ def predict_table(clf: GenreClassifier, input_path: str | Path, output_path: str
         raise DataError(f"input not found: {src}")
     root = (src if src.is_dir() else src.parent).resolve()
     parts = parts_dir(out)
-    _prepare_parts(parts, _manifest(src, clf, chunk_size), resume)
+    _prepare_parts(parts, _manifest(src, clf, chunk_size, review_band), resume)
     summary = BatchSummary(out)
     try:
-        done = _score_chunks(clf, src, root, parts, chunk_size, summary, on_progress)
+        done = _score_chunks(clf, src, root, parts, chunk_size, summary, on_progress, review_band)
         if done == 0:
             raise DataError(f"{src} has no rows")
     except DataError:  # a bad table: leave nothing behind unless chunks were saved
         if not any(parts.glob("part-*.parquet")):
             shutil.rmtree(parts, ignore_errors=True)
         raise
-    _assemble(sorted(parts.glob("part-*.parquet")), out, fmt, summary)
+    _assemble(sorted(parts.glob("part-*.parquet")), out, fmt, summary, review_only)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
 
 
 def _score_chunks(clf: GenreClassifier, src: Path, root: Path, parts: Path, chunk_size: int, summary: BatchSummary,
-                  on_progress: Callable[[int, int | None], None] | None) -> int:
+                  on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None) -> int:
     """Score and save each chunk not saved yet; returns the rows seen."""
     total = count_rows(src) if src.is_file() else None
     start, done = time.perf_counter(), 0
@@ -232,7 +242,7 @@ def _score_chunks(clf: GenreClassifier, src: Path, root: Path, parts: Path, chun
         if part.exists():
             summary.n_resumed += len(raw)
         else:
-            scored = score_chunk(clf, raw, root, first_row=done + 1)
+            scored = score_chunk(clf, raw, root, first_row=done + 1, review_band=review_band)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
             summary.n_scored_now += len(raw)
@@ -243,8 +253,11 @@ def _score_chunks(clf: GenreClassifier, src: Path, root: Path, parts: Path, chun
     return done
 
 
-def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:
-    """Concatenate the parts into ``out`` (one atomic rename), counting rows and problems on the way."""
+def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary, review_only: bool = False) -> None:
+    """Concatenate the parts into ``out`` (one atomic rename), counting rows and problems on the way.
+    ``review_only``: only the rows flagged for review, least confident (and unscored) first."""
+    if review_only:
+        return _assemble_review(files, out, fmt, summary)
     with atomic_path(out) as tmp:
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, pq.read_schema(files[0])) as writer:
@@ -266,8 +279,28 @@ def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> 
 
 def _count(df: pd.DataFrame, summary: BatchSummary) -> None:
     summary.n_rows += len(df)
+    summary.n_flagged += int(df["review"].sum()) if "review" in df else 0
     bad = df[df["error"].notna()]
     summary.n_problems += len(bad)
     summary.n_unscored += int((df["genres"] == "").sum())
     room = BatchSummary.MAX_LISTED - len(summary.problems)
     summary.problems += list(zip(bad["id"].head(room), bad["error"].head(room)))
+
+
+def _assemble_review(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:
+    """The review queue: flagged rows of every part, sorted by confidence (unscored rows first)."""
+    tables = []
+    for file in files:
+        df = pq.read_table(file).to_pandas()
+        _count(df, summary)
+        tables.append(df[df["review"]])
+    queue = pd.concat(tables, ignore_index=True).sort_values("confidence", kind="stable", na_position="first")
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            pq.write_table(pa.Table.from_pandas(queue, schema=pq.read_schema(files[0]), preserve_index=False), tmp)
+        elif fmt == "csv":
+            queue.to_csv(tmp, index=False, float_format="%.5f", lineterminator="\n")
+        else:
+            text = (queue.to_json(orient="records", lines=True, force_ascii=False, double_precision=5)
+                    if len(queue) else "")
+            tmp.write_text(text if not text or text.endswith("\n") else text + "\n", encoding="utf-8")

@@ -40,13 +40,28 @@ class GenreClassifier:
 
     def __init__(self, model_dir: Path, config: RunConfig, labels: list[str], thresholds: np.ndarray,
                  head: torch.nn.Module | None = None, naive_freq: np.ndarray | None = None,
-                 text_encoder=None, poster_encoder=None, cache=None):
+                 text_encoder=None, poster_encoder=None, cache=None, calibrator=None):
         self.model_dir, self.config, self.labels = model_dir, config, labels
-        self.thresholds = thresholds
+        self.raw_thresholds = thresholds  # on the raw score scale (thresholds.json)
+        self.calibrator = calibrator  # genrelens.models.calibration.Calibrator, or None (trained before calibration)
+        self.thresholds = calibrator.thresholds if calibrator is not None else thresholds
         self.head, self.naive_freq = head, naive_freq
         self.text_encoder, self.poster_encoder = text_encoder, poster_encoder
         self.cache = cache
         self.name = config.model
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether ``predict_proba`` returns calibrated probabilities (the folder has ``calibration.json``)."""
+        return self.calibrator is not None
+
+    @property
+    def calibration_note(self) -> str | None:
+        """A one-line warning for models trained before calibration existed; None when calibrated."""
+        if self.calibrated or self.naive_freq is not None:
+            return None
+        return (f"model is uncalibrated: its scores are not probabilities (run `genrelens calibrate --model-dir "
+                f"{self.model_dir}`)")
 
     @property
     def uses_text(self) -> bool:
@@ -81,6 +96,7 @@ class GenreClassifier:
         if missing:
             raise ModelError(f"{d / 'thresholds.json'} lacks thresholds for {missing}")
         thresholds = np.array([thr_map[g] for g in labels], dtype=np.float32)
+        calibrator = _load_calibrator(d, labels)
         feature_cache = None
         if cache:
             from genrelens.encoders.cache import FeatureCache
@@ -88,7 +104,7 @@ class GenreClassifier:
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
         if cfg.model == "naive":
             freq = np.array(json.loads((d / "naive.json").read_text())["frequencies"], dtype=np.float32)
-            return cls(d, cfg, labels, thresholds, naive_freq=freq)
+            return cls(d, cfg, labels, thresholds, naive_freq=freq, calibrator=calibrator)
         from genrelens.models.registry import build_head, get_spec
 
         spec = get_spec(cfg.model)
@@ -125,7 +141,7 @@ class GenreClassifier:
             raise ModelError(f"{d / 'model.safetensors'} does not match {d / 'config.json'}: {e}") from e
         head.eval()
         return cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
-                   cache=feature_cache)
+                   cache=feature_cache, calibrator=calibrator)
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""
@@ -133,17 +149,29 @@ class GenreClassifier:
         return json.loads(p.read_text()) if p.exists() else {}
 
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-              root: Path | None = None, progress: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+              root: Path | None = None, progress: bool = False,
+              calibrated: bool = True) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
-        than they were given (an unreadable poster counts as missing) or with nothing at all."""
+        than they were given (an unreadable poster counts as missing) or with nothing at all.
+
+        Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores)."""
+        proba, errors = self._raw_score(plots, posters, root, progress)
+        if calibrated and self.calibrator is not None:
+            proba = self.calibrator.transform(proba)
+        return proba, errors
+
+    def features(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                 root: Path | None = None, progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+        """The head's input batch (``{"text", "text_mask", "poster", "poster_mask"}``, the modalities the model
+        reads) and ``{row: problem}``."""
         n = _length(plots, posters)
         plots = [clean_text(p) if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
         posters = list(posters) if posters is not None else [None] * n
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
-        if self.naive_freq is not None:
-            return np.tile(self.naive_freq, (n, 1)), errors
+        if self.head is None:
+            raise ModelError(f"the {self.name} model reads no features")
         feats: dict[str, torch.Tensor] = {}
         if self.uses_text:
             from genrelens.train.features import text_features
@@ -161,9 +189,22 @@ class GenreClassifier:
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster)
         for i in np.flatnonzero(~usable):
             errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
+        return feats, errors
+
+    def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``)."""
+        n = len(next(iter(feats.values()))) if feats else 0
         with torch.inference_mode():
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
-        return torch.sigmoid(logits).numpy().astype(np.float32), errors
+        proba = torch.sigmoid(logits).numpy().astype(np.float32)
+        return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
+
+    def _raw_score(self, plots, posters, root: Path | None, progress: bool) -> tuple[np.ndarray, dict[int, str]]:
+        n = _length(plots, posters)
+        if self.naive_freq is not None:
+            return np.tile(self.naive_freq, (n, 1)), {}
+        feats, errors = self.features(plots, posters, root, progress)
+        return self.head_proba(feats, calibrated=False), errors
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
         """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
@@ -173,10 +214,42 @@ class GenreClassifier:
         """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
         return decide(proba, self.thresholds)
 
+    def confidence(self, proba: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
+        """``float [n]``: probability that the predicted label set is entirely right (see calibration.confidence)."""
+        from genrelens.models.calibration import confidence
+
+        return confidence(proba, self.decide(proba) if pred is None else pred)
+
+    def review(self, proba: np.ndarray, band: float | None = None) -> np.ndarray:
+        """``bool [n]``: rows to review (a label's probability within ``band`` of its threshold)."""
+        from genrelens.models.calibration import DEFAULT_REVIEW_BAND, review_flags
+
+        return review_flags(proba, self.thresholds, DEFAULT_REVIEW_BAND if band is None else band)
+
+    def explain(self, plot: str | None = None, poster=None, **kw) -> dict:
+        """Why the model predicts what it does for one movie: modality shares, word attributions and a
+        poster heatmap per predicted genre (see ``genrelens.explain.explain``)."""
+        from genrelens.explain import explain
+
+        return explain(self, plot, poster, **kw)
+
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
         """Genre lists, one per movie."""
         pred = self.decide(self.predict_proba(plots, posters))
         return LabelSet(self.labels).decode(pred)
+
+
+def _load_calibrator(d: Path, labels: list[str]):
+    """``calibration.json`` of ``d`` as a Calibrator; None when absent (a model trained before calibration)."""
+    from genrelens.models.calibration import FILE, Calibrator
+
+    try:
+        cal = Calibrator.load(d)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{d / FILE} is unreadable: {e}") from e
+    if cal is not None and cal.labels != list(labels):
+        raise ModelError(f"{d / FILE} is for labels {cal.labels}, the model has {labels}")
+    return cal
 
 
 def _onnx_text(encoder) -> None:

@@ -18,7 +18,7 @@ from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
 from genrelens.data.table import load_table
 from genrelens.encoders.cache import FeatureCache
-from genrelens.evaluate.metrics import evaluate
+from genrelens.evaluate.metrics import add_calibration, evaluate
 from genrelens.io import atomic_path, write_json_atomic
 from genrelens.models.losses import get_loss
 from genrelens.models.naive import NaiveModel
@@ -132,6 +132,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     else:
         proba, thresholds, history = train_neural(cfg, data, run_dir, resume, progress, console)
     write_json_atomic(run_dir / "thresholds.json", dict(zip(data.labels.labels, map(float, thresholds))))
+    raw_test = proba["test"]
+    trust = calibrate_run(cfg, data, proba, thresholds, run_dir) if cfg.model != "naive" else {}
+    if trust:  # from here on the model's probabilities and thresholds are the calibrated ones
+        proba, thresholds = trust.pop("proba"), trust.pop("thresholds")
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
         "train_seconds": round(time.time() - t0, 1), "data": data.report, "history": history,
@@ -140,15 +144,33 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         "val": evaluate(data.y["val"], decide(proba["val"], thresholds), data.labels.labels),
         "test_by_modality": by_modality(data.parts["test"], data.y["test"], proba["test"], thresholds,
                                         data.labels.labels),
+        **trust,
     }
+    add_calibration(metrics["test"], data.y["test"], proba["test"])
+    add_calibration(metrics["val"], data.y["val"], proba["val"])
     write_json_atomic(run_dir / "metrics.json", metrics)
     with atomic_path(run_dir / "test_proba.npy") as tmp, open(tmp, "wb") as f:  # rows as in test_ids.json
-        np.save(f, proba["test"])
+        np.save(f, raw_test)  # raw scores, as thresholds.json (calibration.json maps both)
     write_json_atomic(run_dir / "test_ids.json", list(data.parts["test"]["id"]))
     t = metrics["test"]
     console.print(f"[green]{cfg.model}[/] test weighted F1 {t['weighted_f1']:.3f}  micro {t['micro_f1']:.3f}  "
                   f"macro {t['macro_f1']:.3f}  ({metrics['train_seconds']:.0f} s) -> {run_dir}")
     return metrics
+
+
+def calibrate_run(cfg: RunConfig, data: Prepared, proba: dict[str, np.ndarray], thresholds: np.ndarray,
+                  run_dir: Path) -> dict:
+    """Fit the per-label calibrator on validation, save ``calibration.json``; returns the calibrated
+    ``proba`` and ``thresholds`` and the metrics entries ``calibration`` (test before/after) and ``review``."""
+    from genrelens.models.calibration import calibration_summary, fit_calibrator, review_report
+
+    cal = fit_calibrator(data.y["val"], proba["val"], data.labels.labels, seed=cfg.seed)
+    cal.save(run_dir)
+    calibrated = {s: cal.transform(p) for s, p in proba.items()}
+    test = calibrated["test"]
+    return {"proba": calibrated, "thresholds": cal.thresholds,
+            "calibration": calibration_summary(data.y["test"], proba["test"], cal, thresholds),
+            "review": review_report(data.y["test"], test, decide(test, cal.thresholds), cal.thresholds)}
 
 
 def by_modality(part: pd.DataFrame, y: np.ndarray, proba: np.ndarray, thr: np.ndarray, labels: list[str]) -> dict:
