@@ -38,6 +38,8 @@ SECTIONS = {
     "curves": "Training curves of the integrated model",
     "combinations": "Label combinations and co-occurrence",
     "examples": "Example predictions",
+    "calibration": "Calibration and the review queue",
+    "explained": "Explained predictions",
 }
 # The study's validation set label shares (its Table 1), for comparison with ours.
 STUDY_VAL_SHARE = {"Drama": 0.56, "Comedy": 0.34, "Romance": 0.20, "Thriller": 0.19, "Action": 0.15,
@@ -137,7 +139,8 @@ class ReportData:
         return self.run_dir(model, self.main_oversampling(), self.seeds[0])
 
     def predictions(self, run_dir: Path) -> Predictions | None:
-        """Test predictions of a run from test_proba.npy + test_ids.json + thresholds.json; None if absent."""
+        """Test predictions of a run from test_proba.npy + test_ids.json + thresholds.json (and calibration.json
+        when present); None if absent."""
         from genrelens.data.labels import LabelSet
         from genrelens.train.thresholds import decide
 
@@ -150,8 +153,14 @@ class ReportData:
         ids = json.loads((run_dir / "test_ids.json").read_text())
         thr = json.loads((run_dir / "thresholds.json").read_text())
         proba = np.load(run_dir / "test_proba.npy")
+        thresholds = np.array([thr[g] for g in labels])
+        from genrelens.models.calibration import Calibrator
+
+        cal = Calibrator.load(run_dir)
+        if cal is not None:  # the model decides on calibrated probabilities with their own thresholds
+            proba, thresholds = cal.transform(proba), cal.thresholds
         y_true = LabelSet(labels).encode(self.by_id.loc[ids, "genres"]) > 0
-        pred = Predictions(ids, labels, y_true, decide(proba, np.array([thr[g] for g in labels])))
+        pred = Predictions(ids, labels, y_true, decide(proba, thresholds))
         self._pred[run_dir] = pred
         return pred
 
@@ -517,7 +526,14 @@ SECTION_BUILDERS: dict[str, Callable[[ReportData], Section]] = {
     "overview": section_overview, "table1": section_table1, "table2": section_table2,
     "shares": section_shares, "decades": section_decades, "curves": section_curves,
     "combinations": section_combinations, "examples": section_examples,
+    "calibration": lambda d: _trust_section("calibration", d), "explained": lambda d: _trust_section("explained", d),
 }
+
+
+def _trust_section(key: str, d: ReportData) -> Section:
+    from genrelens.evaluate import trust_report  # imports this module: loaded on first use
+
+    return getattr(trust_report, f"section_{key}")(d)
 
 
 def build_sections(d: ReportData) -> list[Section]:
