@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from genrelens import __version__
+from genrelens.version import __version__
 from genrelens.predict import GenreClassifier
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
