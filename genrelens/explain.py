@@ -21,7 +21,7 @@ import base64
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,9 +29,7 @@ import torch
 from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
 
-if TYPE_CHECKING:
-    from genrelens.predict import GenreClassifier
-
+GenreClassifier = Any  # genrelens.predict.GenreClassifier (not imported: predict imports this module)
 TOP_WORDS = 10
 WORD_BATCH = 64
 _WORD = re.compile(r"\S+")
@@ -209,7 +207,7 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
          "plot_words": [{"word", "start", "end"}], "word_attributions": {g: [float per word]},
          "poster_heatmap": {g: base64 PNG, or a file path when out_dir is given}, "method": {...}}
     """
-    if clf.head is None:
+    if clf.bundle.spec.fitted:
         raise ModelError(f"the {clf.name} model answers label frequencies for every movie: nothing to explain")
     plot = clean_text(plot) if isinstance(plot, str) else ""
     image = None

@@ -1,11 +1,11 @@
-"""``GenreClassifier``: the one public way to load a trained model and score movies.
+"""``GenreClassifier``: the one public way to score movies with a trained model.
 
-The CLI, the REST service, the benchmark and users all call it; nothing else loads models.
+The CLI, the REST service, batch and Ray prediction and users all call it; it reads its model folder
+through ``genrelens.bundle.ModelBundle``. Inference imports nothing from ``genrelens.train``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,42 +13,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens.bundle import ModelBundle
 from genrelens.data.labels import LabelSet
 from genrelens.data.table import clean_text
-from genrelens.errors import ModelError
-from genrelens.train.checkpoint import load_tensors
-from genrelens.train.config import RunConfig
-from genrelens.train.thresholds import decide
-
-ENV_MODEL_DIR = "GENRELENS_MODEL_DIR"
-
-
-def default_model_dir() -> Path:
-    """``$GENRELENS_MODEL_DIR``, else ``runs/default`` in the repo (where the README's main job leaves it)."""
-    if os.environ.get(ENV_MODEL_DIR):
-        return Path(os.environ[ENV_MODEL_DIR]).expanduser()
-    return Path(__file__).resolve().parents[1] / "runs" / "default"
+from genrelens.models.thresholds import decide
+from genrelens.paths import default_model_dir
 
 
 class GenreClassifier:
-    """A trained genre model.
+    """A trained genre model: a thin, user-facing wrapper over a ``ModelBundle``.
 
-    >>> clf = GenreClassifier.load("runs/default")
+    >>> clf = GenreClassifier.load()  # the default model (see genrelens.paths), or a folder
     >>> clf.predict(plots=["A detective hunts a killer."], posters=["poster.jpg"])
     [['Crime', 'Thriller']]
     """
 
-    def __init__(self, model_dir: Path, config: RunConfig, labels: list[str], thresholds: np.ndarray,
-                 head: torch.nn.Module | None = None, naive_freq: np.ndarray | None = None,
-                 text_encoder=None, poster_encoder=None, cache=None, calibrator=None):
-        self.model_dir, self.config, self.labels = model_dir, config, labels
-        self.raw_thresholds = thresholds  # on the raw score scale (thresholds.json)
-        self.calibrator = calibrator  # genrelens.models.calibration.Calibrator, or None (trained before calibration)
-        self.thresholds = calibrator.thresholds if calibrator is not None else thresholds
-        self.head, self.naive_freq = head, naive_freq
-        self.text_encoder, self.poster_encoder = text_encoder, poster_encoder
+    def __init__(self, bundle: ModelBundle, cache=None):
+        self.bundle = bundle
         self.cache = cache
-        self.name = config.model
+
+    # the bundle's parts, under the names the CLI, the service and users know
+    model_dir = property(lambda self: self.bundle.path)
+    config = property(lambda self: self.bundle.config)
+    labels = property(lambda self: self.bundle.labels)
+    raw_thresholds = property(lambda self: self.bundle.thresholds)  # on the raw score scale (thresholds.json)
+    calibrator = property(lambda self: self.bundle.calibrator)  # None: a model trained before calibration
+    head = property(lambda self: self.bundle.model)
+    text_encoder = property(lambda self: self.bundle.text_encoder)
+    poster_encoder = property(lambda self: self.bundle.poster_encoder)
+    name = property(lambda self: self.bundle.config.model)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """float32 ``[n_labels]``: the decision thresholds on the scale ``predict_proba`` returns."""
+        return self.calibrator.thresholds if self.calibrator is not None else self.bundle.thresholds
 
     @property
     def calibrated(self) -> bool:
@@ -58,7 +56,7 @@ class GenreClassifier:
     @property
     def calibration_note(self) -> str | None:
         """A one-line warning for models trained before calibration existed; None when calibrated."""
-        if self.calibrated or self.naive_freq is not None:
+        if self.calibrated or self.bundle.spec.fitted:
             return None
         return (f"model is uncalibrated: its scores are not probabilities (run `genrelens calibrate --model-dir "
                 f"{self.model_dir}`)")
@@ -74,79 +72,23 @@ class GenreClassifier:
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
              cache: bool = False) -> GenreClassifier:
-        """Rebuild a model from its directory (``config.json``, ``labels.json``, ``thresholds.json``,
-        ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read.
+        """Load the model folder ``model_dir`` (default: ``genrelens.paths.default_model_dir()``).
 
         backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
-        weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6."""
-        d = Path(model_dir) if model_dir else default_model_dir()
-        if not (d / "config.json").exists():
-            raise ModelError(f"no model in {d} (config.json missing): train one with `genrelens train` "
-                             f"or run the README's main job")
-        for bad in ("model.pt", "model.pth", "model.bin", "model.pkl"):
-            if (d / bad).exists() and not (d / "model.safetensors").exists():
-                raise ModelError(f"{d / bad} is a pickle checkpoint: refused (only safetensors are loaded)")
-        try:
-            cfg = RunConfig.load(d / "config.json")
-            labels = json.loads((d / "labels.json").read_text())
-            thr_map = json.loads((d / "thresholds.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{d} is not a complete model directory: {e}") from e
-        missing = [g for g in labels if g not in thr_map]
-        if missing:
-            raise ModelError(f"{d / 'thresholds.json'} lacks thresholds for {missing}")
-        thresholds = np.array([thr_map[g] for g in labels], dtype=np.float32)
-        calibrator = _load_calibrator(d, labels)
+        weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
+        cache: read and fill the feature cache (for tables scored more than once)."""
+        bundle = ModelBundle.from_pretrained(Path(model_dir) if model_dir else default_model_dir(), backend=backend)
         feature_cache = None
         if cache:
             from genrelens.encoders.cache import FeatureCache
 
+            cfg = bundle.config
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
-        if cfg.model == "naive":
-            freq = np.array(json.loads((d / "naive.json").read_text())["frequencies"], dtype=np.float32)
-            return cls(d, cfg, labels, thresholds, naive_freq=freq, calibrator=calibrator)
-        from genrelens.models.registry import build_head, get_spec
-
-        spec = get_spec(cfg.model)
-        text_enc = poster_enc = None
-        if spec.text == "finetuned":
-            from genrelens.encoders.text import TextEncoder
-
-            text_enc = TextEncoder.from_dir(d / "text_encoder", max_length=cfg.max_length)
-        elif spec.text == "frozen":
-            from genrelens.encoders.registry import build_text_encoder
-
-            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-        if text_enc is not None and backend == "onnx":
-            _onnx_text(text_enc)
-        if spec.poster:
-            from genrelens.encoders.registry import build_poster_encoder
-
-            # a fine-tuned last block runs in torch after the frozen bottom (also torch)
-            poster_enc = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
-        dims = {}
-        if text_enc is not None:
-            dims["text"] = text_enc.dim
-        if poster_enc is not None:
-            dims["poster"] = poster_enc.dim
-        top = None
-        if cfg.poster_finetune:
-            from genrelens.encoders.poster import CNNTop
-
-            top = CNNTop(poster_enc.model)
-        head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=top)
-        try:
-            head.load_state_dict(load_tensors(d / "model.safetensors"))
-        except RuntimeError as e:  # shapes or names that do not fit the config
-            raise ModelError(f"{d / 'model.safetensors'} does not match {d / 'config.json'}: {e}") from e
-        head.eval()
-        return cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
-                   cache=feature_cache, calibrator=calibrator)
+        return cls(bundle, cache=feature_cache)
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""
-        p = self.model_dir / "metrics.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        return self.bundle.artifact("metrics", {})
 
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
               root: Path | None = None, progress: bool = False,
@@ -155,38 +97,34 @@ class GenreClassifier:
         than they were given (an unreadable poster counts as missing) or with nothing at all.
 
         Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores)."""
-        proba, errors = self._raw_score(plots, posters, root, progress)
-        if calibrated and self.calibrator is not None:
-            proba = self.calibrator.transform(proba)
-        return proba, errors
+        feats, errors = self.features(plots, posters, root, progress)
+        return self.head_proba(feats, calibrated), errors
 
     def features(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                  root: Path | None = None, progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
-        """The head's input batch (``{"text", "text_mask", "poster", "poster_mask"}``, the modalities the model
-        reads) and ``{row: problem}``."""
+        """The head's input batch (``{"rows", "text", "text_mask", "poster", "poster_mask"}``, the modalities
+        the model reads) and ``{row: problem}``."""
         n = _length(plots, posters)
         plots = [clean_text(p) if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
         posters = list(posters) if posters is not None else [None] * n
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
-        if self.head is None:
-            raise ModelError(f"the {self.name} model reads no features")
-        feats: dict[str, torch.Tensor] = {}
+        feats: dict[str, torch.Tensor] = {"rows": torch.zeros((n, 0))}
         if self.uses_text:
-            from genrelens.train.features import text_features
+            from genrelens.encoders.features import text_features
 
             f, m = text_features(self.text_encoder, plots, self.cache, progress)
             feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
         if self.uses_poster:
-            from genrelens.train.features import poster_features
+            from genrelens.encoders.features import poster_features
 
             f, ok, errs = poster_features(self.poster_encoder, posters, self.cache, progress, root=root,
                                           maps=self.config.poster_finetune)
             errors.update({i: f"poster ignored: {msg}" for i, msg in errs.items()})
             has_poster &= ok
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
-        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster)
+        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
         for i in np.flatnonzero(~usable):
             errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
         return feats, errors
@@ -198,13 +136,6 @@ class GenreClassifier:
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
         proba = torch.sigmoid(logits).numpy().astype(np.float32)
         return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
-
-    def _raw_score(self, plots, posters, root: Path | None, progress: bool) -> tuple[np.ndarray, dict[int, str]]:
-        n = _length(plots, posters)
-        if self.naive_freq is not None:
-            return np.tile(self.naive_freq, (n, 1)), {}
-        feats, errors = self.features(plots, posters, root, progress)
-        return self.head_proba(feats, calibrated=False), errors
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
         """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
@@ -237,29 +168,6 @@ class GenreClassifier:
         """Genre lists, one per movie."""
         pred = self.decide(self.predict_proba(plots, posters))
         return LabelSet(self.labels).decode(pred)
-
-
-def _load_calibrator(d: Path, labels: list[str]):
-    """``calibration.json`` of ``d`` as a Calibrator; None when absent (a model trained before calibration)."""
-    from genrelens.models.calibration import FILE, Calibrator
-
-    try:
-        cal = Calibrator.load(d)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ModelError(f"{d / FILE} is unreadable: {e}") from e
-    if cal is not None and cal.labels != list(labels):
-        raise ModelError(f"{d / FILE} is for labels {cal.labels}, the model has {labels}")
-    return cal
-
-
-def _onnx_text(encoder) -> None:
-    """Move ``encoder.encode`` to ONNX Runtime; stay on torch (with a warning) if the export fails."""
-    try:
-        encoder.use_onnx()
-    except Exception as e:  # an architecture the exporter cannot handle: slower, still correct
-        import warnings
-
-        warnings.warn(f"text encoder stays on torch (ONNX export failed: {e})", RuntimeWarning, stacklevel=3)
 
 
 def _length(plots, posters) -> int:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genrelens.evaluate.metrics import brier, ece, ece_per_label, reliability_bins
+from genrelens.bundle import CALIBRATION
+from genrelens.metrics import brier, ece, ece_per_label, reliability_bins
 from genrelens.models.calibration import (
-    FILE,
     Calibrator,
     LabelMap,
     confidence,
@@ -102,7 +102,7 @@ def test_confidence_is_calibrated_and_flags_find_errors(frozen):
     """On the test split: the mean confidence matches the share of entirely right label sets (confidence is a
     probability, raw scores are not), it ranks right sets above wrong ones, and flagged movies are wrong
     more often than the others."""
-    from genrelens.train.thresholds import decide
+    from genrelens.models.thresholds import decide
 
     clf, y, raw = frozen
     p = clf.calibrator.transform(raw)
@@ -119,8 +119,8 @@ def test_confidence_is_calibrated_and_flags_find_errors(frozen):
 def test_trained_model_is_calibrated_everywhere(tiny_model_dir):
     from genrelens.predict import GenreClassifier
 
-    assert (tiny_model_dir / FILE).exists()
-    saved = json.loads((tiny_model_dir / FILE).read_text())
+    assert (tiny_model_dir / CALIBRATION).exists()
+    saved = json.loads((tiny_model_dir / CALIBRATION).read_text())
     assert saved["labels"] and set(saved["maps"]) == set(saved["labels"])
     clf = GenreClassifier.load(tiny_model_dir)
     assert clf.calibrated and clf.calibration_note is None
@@ -142,7 +142,7 @@ def test_model_without_calibration_loads_uncalibrated_then_calibrates(tiny_model
     from genrelens.predict import GenreClassifier
 
     old = tmp_path / "old"
-    shutil.copytree(tiny_model_dir, old, ignore=shutil.ignore_patterns("checkpoints", FILE))
+    shutil.copytree(tiny_model_dir, old, ignore=shutil.ignore_patterns("checkpoints", CALIBRATION))
     clf = GenreClassifier.load(old)
     assert not clf.calibrated and "uncalibrated" in clf.calibration_note
     thr = json.loads((old / "thresholds.json").read_text())
@@ -160,7 +160,7 @@ def test_model_without_calibration_loads_uncalibrated_then_calibrates(tiny_model
     res = runner.invoke(app, ["calibrate", "--model-dir", str(old), "--json", "--no-progress"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
-    assert summary["calibration"]["after"]["ece"] >= 0 and (old / FILE).exists()
+    assert summary["calibration"]["after"]["ece"] >= 0 and (old / CALIBRATION).exists()
     assert GenreClassifier.load(old).calibrated
     m = json.loads((old / "metrics.json").read_text())
     assert m["calibration"] == summary["calibration"] and "ece" in m["test"]

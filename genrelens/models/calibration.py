@@ -11,21 +11,17 @@ regression is not rewarded for memorising a rare label's few positives):
   the knots that ``np.interp`` applies).
 
 Every map is non-decreasing in ``z``. The fitted calibrator is plain JSON (``calibration.json`` in the model
-folder; no pickle), with the thresholds re-tuned on the calibrated scale. Also here: the review queue's
+folder, written and read by ``genrelens.bundle``; no pickle), with the thresholds re-tuned on the calibrated
+scale. Also here: the review queue's
 ``confidence`` and ``review`` flag, computed from calibrated probabilities.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from genrelens.io import write_json_atomic
-
-FILE = "calibration.json"
 FORMAT = 1
 METHODS = ("temperature", "platt", "isotonic")
 LOGIT_CLIP = 16.0  # float32 sigmoid saturates beyond ~16.6: raw scores carry no information past it
@@ -153,11 +149,6 @@ class Calibrator:
                 "labels": self.labels, "maps": {g: m.to_json() for g, m in zip(self.labels, self.maps)},
                 "thresholds": {g: float(t) for g, t in zip(self.labels, self.thresholds)}, "info": self.info}
 
-    def save(self, model_dir: str | Path) -> Path:
-        path = Path(model_dir) / FILE
-        write_json_atomic(path, self.to_json())
-        return path
-
     @classmethod
     def from_json(cls, obj: dict) -> Calibrator:
         if obj.get("format") != FORMAT:
@@ -166,16 +157,10 @@ class Calibrator:
         return cls(labels, [LabelMap.from_json(obj["maps"][g]) for g in labels],
                    np.array([obj["thresholds"][g] for g in labels], dtype=np.float32), obj.get("info", {}))
 
-    @classmethod
-    def load(cls, model_dir: str | Path) -> Calibrator | None:
-        """The calibrator saved in ``model_dir``, or None when the model was never calibrated."""
-        path = Path(model_dir) / FILE
-        return cls.from_json(json.loads(path.read_text())) if path.exists() else None
-
 
 def tune_calibrated_thresholds(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """Per-label F1-optimal thresholds on calibrated probabilities (grid 0.01..0.99)."""
-    from genrelens.train.thresholds import tune_thresholds
+    from genrelens.models.thresholds import tune_thresholds
 
     return tune_thresholds(y, proba, grid=THRESHOLD_GRID)
 
@@ -184,7 +169,7 @@ def fit_calibrator(y_val: np.ndarray, proba_val: np.ndarray, labels: list[str],
                    methods: tuple[str, ...] = METHODS, seed: int = 0) -> Calibrator:
     """Choose and fit each label's map on validation (``y_val, proba_val [n, n_labels]``, raw scores),
     then tune the thresholds on the calibrated validation probabilities."""
-    from genrelens.evaluate.metrics import ece_per_label
+    from genrelens.metrics import ece_per_label
 
     y = (np.asarray(y_val) > 0).astype(np.float64)
     z = to_logit(proba_val)
@@ -250,8 +235,8 @@ def calibration_summary(y_true: np.ndarray, raw: np.ndarray, cal: Calibrator, ra
                         n_bins: int = 15) -> dict:
     """Before/after figures on one split (``y_true, raw [n, L]``): ECE, Brier, weighted F1 (each with its own
     thresholds) and the reliability table pooled over labels (for the reliability diagram)."""
-    from genrelens.evaluate.metrics import brier, ece, evaluate, reliability_bins
-    from genrelens.train.thresholds import decide
+    from genrelens.metrics import brier, ece, evaluate, reliability_bins
+    from genrelens.models.thresholds import decide
 
     y = np.asarray(y_true) > 0
     out = {"methods": cal.methods}

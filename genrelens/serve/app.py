@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from genrelens import __version__
 from genrelens.predict import GenreClassifier
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
@@ -43,6 +42,7 @@ from genrelens.serve.inputs import (
     read_form_movie,
     read_json_movie,
 )
+from genrelens.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -267,7 +267,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def explain(request: Request) -> dict:
         movie = await read_movie(request)
         [result] = await batcher.submit([movie])
-        if clf.head is None:
+        if clf.bundle.spec.fitted:
             raise ApiError(422, "not_explainable", f"the {clf.name} model answers label frequencies for every movie")
         async with explain_lock:
             explanation = await asyncio.to_thread(clf.explain, movie.plot, movie.image if clf.uses_poster else None)

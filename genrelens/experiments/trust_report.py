@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genrelens.evaluate.report import Figure, ReportData, Section, TableBlock, Text, png, skipped  # noqa: E402
+from genrelens.experiments.report import Figure, ReportData, Section, TableBlock, Text, png, skipped  # noqa: E402
 
 N_EXPLAINED = 3
 
