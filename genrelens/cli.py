@@ -181,7 +181,7 @@ def evaluate(
 def calibrate(
     model_dir: Path | None = typer.Option(None, help="Model directory (default: runs/default); it is modified."),
     data: Path | None = typer.Option(None, "--data", help="The model's training data (default: its config's)."),
-    review_band: float = typer.Option(0.15, "--review-band", min=0.0, max=1.0,
+    review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0,
                                       help="Review band for the review-queue figures."),
     as_json: bool = typer.Option(False, "--json", help="Print the before/after figures as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),

@@ -58,7 +58,7 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
     scores = split_scores(clf, data, progress=progress)
     y_val, raw_val, _ = scores["val"]
     y_test, raw_test, _ = scores["test"]
-    cal = fit_calibrator(y_val, raw_val, clf.labels, seed=clf.config.seed)
+    cal = fit_calibrator(y_val, raw_val, clf.labels, seed=clf.config.seed, raw_thresholds=clf.raw_thresholds)
     p_test, p_val = cal.transform(raw_test), cal.transform(raw_val)
     pred = decide(p_test, cal.thresholds)
     summary = {"calibration": calibration_summary(y_test, raw_test, cal, clf.raw_thresholds),

@@ -31,8 +31,9 @@ def reliability_figure(calibration: dict, title: str = "") -> bytes:
         centers = (np.arange(n_bins) + 0.5) / n_bins
         used = count > 0
         share = count / max(count.sum(), 1)
-        ax.bar(centers[used], freq[used], width=1 / n_bins, color="#3451b2",
-               alpha=0.35 + 0.65 * (share[used] / share.max()), edgecolor="white", label="observed rate")
+        shade = 0.35 + 0.65 * (share[used] / share.max())
+        ax.bar(centers[used], freq[used], width=1 / n_bins, color=[(0.2, 0.32, 0.7, a) for a in shade],
+               edgecolor="white", label="observed rate")
         ax.plot(mean_p[used], freq[used], "o-", color="#b42318", ms=4, label="(mean probability, rate)")
         ax.plot([0, 1], [0, 1], "--", color="#666", lw=1, label="perfect calibration")
         ax.set_xlim(0, 1)

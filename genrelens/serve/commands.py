@@ -51,7 +51,7 @@ def predict(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
-    review_band: float = typer.Option(0.15, "--review-band", min=0.0, max=1.0, help="Flag a movie for review when "
+    review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0, help="Flag a movie for review when "
                                       "some label's probability lies within this distance of its threshold."),
     review_only: bool = typer.Option(False, "--review-only", help="With --input: write only the movies flagged "
                                      "for review, least confident first."),
@@ -91,7 +91,7 @@ def predict(
 
 
 def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
-                 review_band: float = 0.15, explain: bool = False, explain_dir: Path | None = None) -> None:
+                 review_band: float = 0.05, explain: bool = False, explain_dir: Path | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -146,7 +146,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
-                   progress: bool, review_band: float = 0.15, review_only: bool = False) -> None:
+                   progress: bool, review_band: float = 0.05, review_only: bool = False) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -159,7 +159,7 @@ def calibrate_run(cfg: RunConfig, data: Prepared, proba: dict[str, np.ndarray], 
     the calibrated ``proba`` and the metrics entries ``calibration`` (test before/after) and ``review``."""
     from genrelens.models.calibration import calibration_summary, fit_calibrator, review_report
 
-    cal = fit_calibrator(data.y["val"], proba["val"], data.labels.labels, seed=cfg.seed)
+    cal = fit_calibrator(data.y["val"], proba["val"], data.labels.labels, seed=cfg.seed, raw_thresholds=thresholds)
     calibrated = {s: cal.transform(p) for s, p in proba.items()}
     test = calibrated["test"]
     return {"calibrator": cal, "proba": calibrated,
