@@ -93,6 +93,11 @@ def test_calibration_lowers_ece_on_the_test_split(frozen):
     cal = clf.calibrator
     back = Calibrator.from_json(json.loads(json.dumps(cal.to_json())))
     assert np.allclose(back.transform(raw), cal.transform(raw)) and np.allclose(back.thresholds, cal.thresholds)
+    from genrelens.models.thresholds import decide
+
+    # thresholds carried through the maps: every decision is the raw model's
+    assert (decide(raw, clf.raw_thresholds) == decide(cal.transform(raw), cal.thresholds)).all()
+    assert m["test"]["weighted_f1"] == pytest.approx(m["calibration"]["before"]["weighted_f1"], abs=0.003)
     for j in range(len(clf.labels)):  # every map is non-decreasing: a higher score never gets a lower probability
         order = np.argsort(raw[:, j])
         assert (np.diff(cal.transform(raw)[order, j]) >= -1e-6).all()

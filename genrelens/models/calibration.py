@@ -27,6 +27,7 @@ METHODS = ("temperature", "platt", "isotonic")
 LOGIT_CLIP = 16.0  # float32 sigmoid saturates beyond ~16.6: raw scores carry no information past it
 PROBA_EPS = 1e-4  # calibrated probabilities stay in [eps, 1 - eps] (a finite surprise for isotonic's ends)
 FOLDS = 5
+MIN_SLOPE = 1e-3  # Platt maps stay increasing (a decreasing map would turn decisions around)
 THRESHOLD_GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
 DEFAULT_REVIEW_BAND = 0.05
 
@@ -94,13 +95,18 @@ def fit_map(method: str, z: np.ndarray, y: np.ndarray) -> LabelMap:
         from sklearn.linear_model import LogisticRegression
 
         lr = LogisticRegression(C=1e4, max_iter=1000).fit(z[:, None], y.astype(int))
-        return LabelMap("platt", {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])})
+        a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        if a < MIN_SLOPE:  # scores that do not rise with the label: keep the map increasing, near the base rate
+            ybar = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+            a, b = MIN_SLOPE, float(np.log(ybar / (1 - ybar)) - MIN_SLOPE * z.mean())
+        return LabelMap("platt", {"a": a, "b": b})
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(z, y)
-        # a 1e-9 rise per knot makes the steps strictly increasing, so a threshold maps to the same decisions
-        knots_y = np.clip(iso.y_thresholds_ + 1e-9 * np.arange(len(iso.y_thresholds_)), 0.0, 1.0)
+        # a 1e-6 rise per knot (visible in float32) makes the steps strictly increasing, so a threshold carried
+        # through the map keeps every decision
+        knots_y = np.clip(iso.y_thresholds_ + 1e-6 * np.arange(len(iso.y_thresholds_)), 0.0, 1.0)
         return LabelMap("isotonic", {"x": iso.X_thresholds_.tolist(), "y": knots_y.tolist()})
     raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
 
