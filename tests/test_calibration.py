@@ -178,18 +178,24 @@ def test_model_without_calibration_loads_uncalibrated_then_calibrates(tiny_model
 
 
 def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_path):
-    """The tiny model's probabilities sit close to its thresholds: a narrow band flags some movies, not all."""
+    """Batch output gains confidence and review; --review-only writes the flagged rows, least confident first.
+    The band is the median distance to a threshold of these movies, so about half of them are flagged."""
     from typer.testing import CliRunner
 
     from genrelens.cli import app
+    from genrelens.predict import GenreClassifier
 
+    clf = GenreClassifier.load(tiny_model_dir)
+    src = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    proba, _ = clf.score(list(src["plot"]), [subset_csv.parent / p if p else None for p in src["poster"]])
+    band = f"{float(np.median(np.abs(proba - clf.thresholds).min(1))):.6f}"
     runner = CliRunner()
     full, queue = tmp_path / "all.csv", tmp_path / "queue.csv"
     res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
-                              "--output", str(full), "--no-progress", "--review-band", "0.003"])
+                              "--output", str(full), "--no-progress", "--review-band", band])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
-                              "--output", str(queue), "--no-progress", "--review-band", "0.003", "--review-only"])
+                              "--output", str(queue), "--no-progress", "--review-band", band, "--review-only"])
     assert res.exit_code == 0, res.output
     a, q = pd.read_csv(full), pd.read_csv(queue)
     assert {"confidence", "review"} <= set(a.columns) and len(a) == 400
