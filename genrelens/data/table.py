@@ -166,7 +166,11 @@ class LoadReport:
 
 
 def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
-    """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError."""
+    """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError.
+
+    ``root`` (the folder relative poster paths are resolved against) is made absolute first, so poster paths
+    come out absolute and are never joined to the table's folder twice, whatever the working folder."""
+    root = Path(root).resolve()
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise DataError(f"missing column(s): {', '.join(missing)} (have: {', '.join(map(str, raw.columns))})")
@@ -240,6 +244,7 @@ def load_table(
             )
         bad_rows = {r for r, _, _ in problems}
         report.skipped = problems
+        root = df.attrs["root"]
         df = df[[i not in bad_rows for i in range(1, len(df) + 1)]].reset_index(drop=True)
-        df.attrs["root"] = str(p if p.is_dir() else p.parent)
+        df.attrs["root"] = root
     return df, report

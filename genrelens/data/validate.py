@@ -349,7 +349,7 @@ def validate_table(
                 values[i] = clean
         raw[col] = pd.Series(values, index=raw.index, dtype=object)
 
-    root = p if p.is_dir() else p.parent
+    root = (p if p.is_dir() else p.parent).resolve()  # poster paths are made absolute from it, once
     filled = raw.copy()
     for c in COLUMNS:
         if c not in have:

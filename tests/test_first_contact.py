@@ -1,0 +1,88 @@
+"""A new user's first hour, played from a working folder of their own with relative paths (issue 16).
+
+The folder holds ``batch/messy.csv``: about 50 real movies of the default data (posters copied beside it,
+referenced relative to the CSV) plus one row saved in Latin-1, a duplicate id and extra catalogue columns.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from genrelens.cli import app
+from genrelens.data.images import resolve_poster_path
+from genrelens.data.table import load_table
+from genrelens.data.validate import validate_table
+
+runner = CliRunner(env={"COLUMNS": "200"})
+LATIN1_ROW = 25  # 1-based data row of the Latin-1 movie in messy.csv
+
+
+def _messy(folder: Path, real: Path, n: int = 50) -> Path:
+    """``folder/batch/messy.csv`` (+ ``posters/``): n real movies, one Latin-1 row, a ``shelf`` column."""
+    df = pd.read_csv(real, dtype=str, keep_default_na=False)
+    both = df[(df["plot"] != "") & (df["poster"] != "")].head(n - 10)
+    plot_only = df[(df["plot"] != "") & (df["poster"] == "")].head(5)
+    poster_only = df[(df["plot"] == "") & (df["poster"] != "")].head(5)
+    sub = pd.concat([both, plot_only, poster_only]).sample(frac=1, random_state=0).reset_index(drop=True)
+    sub = sub.drop(columns=["source"]).assign(shelf=[f"S{i % 7}" for i in range(len(sub))])
+    batch = folder / "batch"
+    (batch / "posters").mkdir(parents=True)
+    for rel in sub["poster"][sub["poster"] != ""]:
+        shutil.copy(real.parent / rel, batch / rel)
+    lines = sub.to_csv(index=False, lineterminator="\n").encode("utf-8").splitlines(keepends=True)
+    latin = 'tmdb-194,Amélie,2001,fr,"Amélie, a waitress in Montmartre, decides to change the lives of the ' \
+            'people around her.",Comedy|Romance,,S9\n'
+    lines.insert(LATIN1_ROW, latin.encode("latin-1"))
+    (batch / "messy.csv").write_bytes(b"".join(lines))
+    return batch / "messy.csv"
+
+
+@pytest.fixture
+def newuser(tmp_path: Path, real_data: Path, monkeypatch) -> Path:
+    """A fresh working folder (the current directory) with ``batch/messy.csv``."""
+    home = tmp_path / "newuser"
+    home.mkdir()
+    _messy(home, real_data)
+    monkeypatch.chdir(home)
+    return home
+
+
+@pytest.fixture
+def clean_copy(newuser: Path) -> Path:
+    """``batch/clean.csv``: messy.csv without its Latin-1 row (relative path)."""
+    raw = (newuser / "batch" / "messy.csv").read_bytes().splitlines(keepends=True)
+    del raw[LATIN1_ROW]
+    (newuser / "batch" / "clean.csv").write_bytes(b"".join(raw))
+    return Path("batch/clean.csv")
+
+
+# --- 1: relative --data paths ------------------------------------------------------------------------------
+
+
+def test_relative_data_path_finds_every_poster(clean_copy: Path):
+    result = validate_table(clean_copy)
+    assert result.fatal is None
+    assert [p for p in result.problems if p.column == "poster"] == []
+    assert result.n_posters == 45
+
+
+def test_relative_table_poster_paths_resolve_once(clean_copy: Path):
+    df, _ = load_table(clean_copy, need_genres=False)
+    root = Path(df.attrs["root"])
+    posters = [p for p in df["poster"] if p]
+    assert len(posters) == 45
+    for p in posters:  # what training and evaluation open
+        assert resolve_poster_path(p, root).is_file(), p
+
+
+def test_cli_validate_relative_path(clean_copy: Path):
+    r = runner.invoke(app, ["data", "validate", "--data", str(clean_copy)])
+    assert r.exit_code == 0, r.output
+    assert "not found" not in r.output
