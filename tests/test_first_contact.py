@@ -86,3 +86,42 @@ def test_cli_validate_relative_path(clean_copy: Path):
     r = runner.invoke(app, ["data", "validate", "--data", str(clean_copy)])
     assert r.exit_code == 0, r.output
     assert "not found" not in r.output
+
+
+# --- 2: files follow the user's umask ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_atomic_writes_follow_the_umask(tmp_path: Path, mask: int):
+    from genrelens.io import atomic_dir, write_json_atomic, write_text_atomic
+
+    old = os.umask(mask)
+    try:
+        write_text_atomic(tmp_path / "a.txt", "x")
+        write_json_atomic(tmp_path / "sub" / "b.json", {"a": 1})
+        with atomic_dir(tmp_path / "model") as d:
+            (d / "f.txt").write_text("y")
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "a.txt") == 0o666 & ~mask
+    assert _mode(tmp_path / "sub" / "b.json") == 0o666 & ~mask
+    assert _mode(tmp_path / "model") == 0o777 & ~mask
+    assert _mode(tmp_path / "model" / "f.txt") == 0o666 & ~mask
+
+
+def test_cli_outputs_are_readable_by_others(clean_copy: Path, umask022):
+    r = runner.invoke(app, ["data", "stats", "--data", str(clean_copy), "--out", "stats"])
+    assert r.exit_code == 0, r.output
+    assert _mode(Path("stats/stats.json")) == 0o644
+    assert _mode(Path("stats/stats.md")) == 0o644
