@@ -29,7 +29,7 @@ def fail(message: str, code: int = 1) -> None:
 def data_validate(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     posters: bool = typer.Option(True, "--posters/--no-posters", help="Open and decode every poster."),
-    limit: int = typer.Option(50, help="Problems to list (all are counted)."),
+    limit: int = typer.Option(50, min=0, help="Problems to list (all are counted)."),
 ) -> None:
     """Check every row; exit 0 when clean, 1 when problems were found, 2 when the file cannot be read."""
     from genrelens.data.table import resolve_data_path
@@ -44,7 +44,7 @@ def data_validate(
 def data_stats(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     out: Path = typer.Option(Path("runs/stats"), help="Folder for stats.json and stats.md."),
-    seed: int = typer.Option(0, help="Split seed (for the train/validation columns)."),
+    seed: int = typer.Option(0, min=0, help="Split seed (for the train/validation columns)."),
     oversample: str = typer.Option("study", help="Oversampling shown in Table 1: study or mlros."),
 ) -> None:
     """Label frequencies (the study's Table 1), modalities, years, languages, plot lengths, co-occurrence."""
@@ -72,14 +72,15 @@ def train(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     out: Path | None = typer.Option(None, help="Run directory (default: the default model dir, runs/default)."),
     oversample: str = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
-    oversample_target: float | None = typer.Option(None, help="Train size after oversampling / before."),
+    oversample_target: float | None = typer.Option(None, min=1.0, help="Train size after oversampling / before."),
     loss: str = typer.Option("double-soft-f1", help="double-soft-f1 (the study's), bce or asl."),
     labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
-    seed: int = typer.Option(0),
-    epochs: int | None = typer.Option(None, help="Max epochs of the dense head."),
-    ft_epochs: int | None = typer.Option(None, help="Epochs of text fine-tuning."),
-    ft_layers: int | None = typer.Option(None, help="Top transformer layers fine-tuned (the rest stay frozen)."),
-    max_length: int | None = typer.Option(None, help="Max plot tokens."),
+    seed: int = typer.Option(0, min=0),
+    epochs: int | None = typer.Option(None, min=1, help="Max epochs of the dense head."),
+    ft_epochs: int | None = typer.Option(None, min=1, help="Epochs of text fine-tuning."),
+    ft_layers: int | None = typer.Option(None, min=1, max=12, help="Top transformer layers fine-tuned (the rest "
+                                         "stay frozen); at most the encoder's layers (minilm 6, mpnet 12)."),
+    max_length: int | None = typer.Option(None, min=8, max=512, help="Max plot tokens."),
     text_encoder: str | None = typer.Option(None, help="minilm (default) or mpnet."),
     thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
     split_file: Path | None = typer.Option(None, help="Reuse a split.json (from another run)."),
@@ -94,7 +95,8 @@ def train(
     nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes taking part (run the same command on each)."),
     node_rank: int = typer.Option(0, "--node-rank", min=0, help="This node's rank (0 = the master) when --nnodes > 1."),
     master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
-    master_port: int = typer.Option(29500, "--master-port", help="Free port on node 0 when --nnodes > 1."),
+    master_port: int = typer.Option(29500, "--master-port", min=1, max=65535,
+                                    help="Free port on node 0 when --nnodes > 1."),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens.predict import default_model_dir
@@ -113,6 +115,9 @@ def train(
             skip_bad=skip_bad, poster_finetune=poster_finetune,
             extra={"text_from": str(text_from)} if text_from else {}, **overrides,
         )
+    except ValueError as e:  # an option value RunConfig refuses: a usage error, like typer's own checks
+        fail(f"invalid configuration: {e}", 2)
+    try:
         if resume and (out / "config.json").exists():
             saved = RunConfig.load(out / "config.json")
             if saved != cfg:

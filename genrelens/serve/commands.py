@@ -177,7 +177,7 @@ def _report(summary) -> None:
 def serve(
     model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
     max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
     max_wait_ms: float = typer.Option(0.0, min=0, help="Extra wait for more requests to batch with (requests that "
                                        "arrive while the model is busy batch anyway)."),

@@ -11,6 +11,40 @@ from genrelens.io import write_json_atomic
 
 MODELS = ("naive", "poster", "text-frozen", "text-finetuned", "integrated", "fusion")
 LOSSES = ("double-soft-f1", "bce", "asl")
+TEXT_LAYERS = {"minilm": 6, "mpnet": 12}  # transformer layers per text encoder (the most --ft-layers can train)
+# numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
+RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
+    "seed": (int, 0, None, True, True),
+    "oversample_target": (float, 1.0, None, True, True),
+    "max_length": (int, 8, 512, True, True),
+    "hidden": (int, 1, None, True, True),
+    "dropout": (float, 0.0, 1.0, True, False),
+    "modality_dropout": (float, 0.0, 1.0, True, False),
+    "epochs": (int, 1, None, True, True),
+    "batch_size": (int, 1, None, True, True),
+    "lr": (float, 0.0, None, False, True),
+    "weight_decay": (float, 0.0, None, True, True),
+    "warmup_ratio": (float, 0.0, 1.0, True, False),
+    "patience": (int, 0, None, True, True),
+    "ft_layers": (int, 1, None, True, True),
+    "ft_epochs": (int, 1, None, True, True),
+    "ft_batch_size": (int, 1, None, True, True),
+    "ft_lr": (float, 0.0, None, False, True),
+    "ft_patience": (int, 0, None, True, True),
+}
+
+
+def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
+    """Raise ValueError naming ``name`` when ``value`` is not a number of ``kind`` within the range."""
+    ok_type = isinstance(value, int if kind is int else int | float) and not isinstance(value, bool)
+    if not ok_type:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    too_low = low is not None and (value < low if low_in else value <= low)
+    too_high = high is not None and (value > high if high_in else value >= high)
+    if too_low or too_high:
+        lo = "" if low is None else f"{low}{' <=' if low_in else ' <'} "
+        hi = "" if high is None else f" {'<=' if high_in else '<'} {high}"
+        raise ValueError(f"{name} = {value!r} is out of range: need {lo}{name}{hi}")
 
 
 @dataclass
@@ -64,6 +98,19 @@ class RunConfig:
         if self.thresholds not in ("tuned", "fixed"):
             raise ValueError("thresholds must be 'tuned' or 'fixed'")
         self.split_fractions = tuple(self.split_fractions)
+        for name, (kind, low, high, low_in, high_in) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None or name != "oversample_target":
+                _check_number(name, value, kind, low, high, low_in, high_in)
+        layers = TEXT_LAYERS.get(self.text_encoder)
+        if layers is not None and self.ft_layers > layers:
+            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {layers} "
+                             f"transformer layers (1 <= ft_layers <= {layers})")
+        fr = self.split_fractions
+        if (len(fr) != 3 or any(isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fr)
+                or abs(sum(fr) - 1) > 1e-6):
+            raise ValueError(f"split_fractions = {list(fr)}: need three positive fractions (train, validation, "
+                             "test) that sum to 1")
 
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, dataclasses.asdict(self))
