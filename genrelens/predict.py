@@ -189,7 +189,26 @@ def _onnx_text(encoder) -> None:
         warnings.warn(f"text encoder stays on torch (ONNX export failed: {e})", RuntimeWarning, stacklevel=3)
 
 
+def _not_one_movie(plots, posters) -> None:
+    """TypeError for a bare plot or poster where a list of movies is expected (a str would otherwise be read as
+    one movie per character)."""
+    from PIL import Image
+
+    if isinstance(plots, str | bytes):
+        raise TypeError(f"plots must be a list with one plot per movie, not a {type(plots).__name__}: "
+                        f"for one movie write plots=[{_short(plots)}]")
+    if isinstance(posters, str | os.PathLike | bytes | bytearray | memoryview | Image.Image):
+        raise TypeError(f"posters must be a list with one poster (path, bytes, PIL image or None) per movie, not a "
+                        f"{type(posters).__name__}: for one movie write posters=[{_short(posters)}]")
+
+
+def _short(x) -> str:
+    text = repr(x if isinstance(x, str | bytes) else str(x) if isinstance(x, os.PathLike) else type(x).__name__)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _length(plots, posters) -> int:
+    _not_one_movie(plots, posters)
     if plots is None and posters is None:
         raise ValueError("give plots, posters or both")
     if plots is not None and posters is not None and len(plots) != len(posters):

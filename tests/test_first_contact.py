@@ -166,3 +166,41 @@ def test_run_config_accepts_the_edges():
 
     RunConfig(epochs=1, ft_epochs=1, ft_layers=6, dropout=0.0, patience=0, seed=0, oversample_target=1.0)
     RunConfig(text_encoder="mpnet", ft_layers=12)
+
+
+# --- 4: a bare string is not a list of movies --------------------------------------------------------------
+
+
+@pytest.fixture
+def naive_clf(tmp_path: Path):
+    """A real (naive) classifier: input checks run before any encoder."""
+    import numpy as np
+
+    from genrelens.predict import GenreClassifier
+    from genrelens.train.config import RunConfig
+
+    return GenreClassifier(tmp_path, RunConfig(model="naive"), ["Drama", "Comedy"], np.array([0.5, 0.5], np.float32),
+                           naive_freq=np.array([0.6, 0.3], np.float32))
+
+
+@pytest.mark.parametrize("kw", [
+    {"plots": "A heist goes wrong."}, {"posters": "poster.jpg"}, {"posters": Path("poster.jpg")},
+    {"posters": b"\xff\xd8\xff"}, {"plots": ["A heist goes wrong."], "posters": "poster.jpg"},
+])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+def test_bare_string_or_poster_is_a_type_error(naive_clf, kw: dict, method: str):
+    with pytest.raises(TypeError, match=r"per movie.*\[") as e:
+        getattr(naive_clf, method)(**kw)
+    assert "plots" in str(e.value) or "posters" in str(e.value)
+
+
+def test_bare_pil_image_is_a_type_error(naive_clf):
+    from PIL import Image
+
+    with pytest.raises(TypeError, match="posters"):
+        naive_clf.predict(posters=Image.new("RGB", (8, 8)))
+
+
+def test_lists_of_one_movie_still_work(naive_clf):
+    assert naive_clf.predict(plots=["A heist goes wrong."]) == [["Drama"]]
+    assert naive_clf.predict_proba(plots=("A heist goes wrong.",), posters=[None]).shape == (1, 2)
