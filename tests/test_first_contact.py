@@ -204,3 +204,34 @@ def test_bare_pil_image_is_a_type_error(naive_clf):
 def test_lists_of_one_movie_still_work(naive_clf):
     assert naive_clf.predict(plots=["A heist goes wrong."]) == [["Drama"]]
     assert naive_clf.predict_proba(plots=("A heist goes wrong.",), posters=[None]).shape == (1, 2)
+
+
+# --- 6: evaluate --split on a table that is not the training data ------------------------------------------
+
+
+@pytest.fixture
+def naive_run(tmp_path: Path, subset_csv: Path, cache_dir: Path) -> Path:
+    from conftest import train_tiny
+
+    out = tmp_path / "naive-run"
+    train_tiny("naive", subset_csv, out, cache_dir)
+    return out
+
+
+def test_evaluate_split_on_a_foreign_table_says_what_to_do(naive_run: Path, clean_copy: Path):
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(naive_run), "--data", str(clean_copy), "--split", "test"])
+    assert r.exit_code == 2, r.output
+    out = " ".join(r.output.split())
+    assert "empty input array" not in out
+    assert "of the model's 'test' split" in out and "drop --split" in out and "trained on" in out
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(naive_run), "--data", str(clean_copy)])
+    assert r.exit_code == 0, r.output  # without --split the same table is scored
+
+
+def test_evaluate_split_name_is_checked(naive_run: Path, subset_csv: Path):
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(naive_run), "--data", str(subset_csv), "--split", "tset"])
+    assert r.exit_code == 2
+    assert "train, val or test" in " ".join(r.output.split())
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(naive_run), "--data", str(subset_csv), "--split", "test",
+                            "--json"])
+    assert r.exit_code == 0, r.output
