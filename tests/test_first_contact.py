@@ -235,3 +235,27 @@ def test_evaluate_split_name_is_checked(naive_run: Path, subset_csv: Path):
     r = runner.invoke(app, ["evaluate", "--model-dir", str(naive_run), "--data", str(subset_csv), "--split", "test",
                             "--json"])
     assert r.exit_code == 0, r.output
+
+
+# --- 5: /docs and /redoc work offline ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_every_asset_from_the_service(naive_clf, page: str):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from genrelens.serve.app import create_app
+
+    with TestClient(create_app(classifier=naive_clf)) as c:
+        r = c.get(page)
+        assert r.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", r.text)
+        assert urls, r.text
+        remote = [u for u in urls if re.match(r"(https?:)?//", u)]
+        assert remote == [], f"{page} loads {remote} from the network"
+        for u in urls:  # the scripts, styles and the OpenAPI document all come from the service
+            got = c.get(u)
+            assert got.status_code == 200, u
+            assert len(got.content) > 1000 or not u.endswith((".js", ".css")), u

@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /v1/predict`` (JSON or multipart), ``POST /v1/predict/batch``, ``GET /v1/model``,
 ``GET /v1/examples`` (+ ``/v1/examples/{id}/poster``), ``GET /health``, the page at ``/`` and the OpenAPI
-docs at ``/docs``. Concurrent requests are scored together by a :class:`MicroBatcher`.
+docs at ``/docs`` and ``/redoc`` (assets served locally: they work offline).
+Concurrent requests are scored together by a :class:`MicroBatcher`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -210,8 +212,11 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         yield
         await batcher.close()
 
-    app = FastAPI(title="genrelens", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
-                  description="Tell a movie's genres from its plot summary and/or its poster.")
+    # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts and styles from the fastapi-offline
+    # package, served here under /static-offline-docs, never from a CDN: they work with no network.
+    app = FastAPIOffline(title="genrelens", version=__version__, lifespan=lifespan,
+                         default_response_class=SafeJSONResponse, favicon_url="/static/favicon.svg",
+                         description="Tell a movie's genres from its plot summary and/or its poster.")
     app.state.classifier, app.state.batcher, app.state.limits = clf, batcher, limits
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if rate_limit is not None:  # added last = runs first: a refused request is not even read
