@@ -15,12 +15,13 @@ import torch
 
 from genrelens.data.labels import LabelSet
 from genrelens.data.table import clean_text
-from genrelens.errors import ModelError
+from genrelens.errors import InputError, InputWarning, ModelError
 from genrelens.train.checkpoint import load_tensors
 from genrelens.train.config import RunConfig
 from genrelens.train.thresholds import decide
 
 ENV_MODEL_DIR = "GENRELENS_MODEL_DIR"
+NO_INPUT = "no usable input for this model: answered with the label frequencies"
 
 
 def default_model_dir() -> Path:
@@ -160,23 +161,48 @@ class GenreClassifier:
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster)
         for i in np.flatnonzero(~usable):
-            errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
+            errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
         with torch.inference_mode():
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
         return torch.sigmoid(logits).numpy().astype(np.float32), errors
 
-    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
-        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
-        return self.score(plots, posters)[0]
+    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                      problems: str = "warn") -> np.ndarray:
+        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images.
+
+        problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
+        with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
+        (:class:`InputError`) or "ignore". :meth:`score` returns them instead."""
+        if problems not in ("warn", "raise", "ignore"):
+            raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
+        proba, errors = self.score(plots, posters)
+        if errors and problems != "ignore":
+            report_problems(errors, len(proba), problems)
+        return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
         return decide(proba, self.thresholds)
 
-    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
-        """Genre lists, one per movie."""
-        pred = self.decide(self.predict_proba(plots, posters))
+    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                problems: str = "warn") -> list[list[str]]:
+        """Genre lists, one per movie (``problems``: see :meth:`predict_proba`)."""
+        pred = self.decide(self.predict_proba(plots, posters, problems=problems))
         return LabelSet(self.labels).decode(pred)
+
+
+def report_problems(errors: dict[int, str], n: int, action: str = "warn") -> None:
+    """Warn (:class:`InputWarning`) or raise (:class:`InputError`) with what :meth:`GenreClassifier.score`
+    found: ``movies[i]: problem`` for the first few of ``errors`` (``{row: problem}``) among ``n`` movies."""
+    import warnings
+
+    shown = "; ".join(f"movies[{i}]: {msg}" for i, msg in sorted(errors.items())[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    text = (f"{len(errors)} of {n} movie(s) were scored with less than they were given: {shown}{more}. "
+            "GenreClassifier.score() returns every problem; problems='ignore' silences this")
+    if action == "raise":
+        raise InputError(text)
+    warnings.warn(InputWarning(text), stacklevel=3)
 
 
 def _onnx_text(encoder) -> None:

@@ -10,7 +10,8 @@ from genrelens.evaluate.metrics import evaluate
 from genrelens.predict import GenreClassifier
 
 
-def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None) -> dict:
+def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None, encoding: str = "utf-8",
+                   posters: Path | None = None) -> dict:
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``per_label``, ``n_rows``,
     ``labels``, ...) of the model on ``data``; rows without any of the model's labels are counted, not scored."""
     from genrelens.data.labels import LabelSet
@@ -19,7 +20,7 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True)
-    df, report = load_table(data, skip_bad=True)
+    df, report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
     missing = 0
     if split:
         df, missing = _split_rows(df, clf, split, data)

@@ -51,6 +51,12 @@ def predict(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
+    posters: Path | None = typer.Option(None, "--posters", help="Folder that relative poster paths of --input are "
+                                        "resolved against (default: the table's folder); absolute paths must lie "
+                                        "inside it."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL --input, e.g. latin-1."),
+    columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
+                                       "('none': only id; 'all': every one); default: all but plot and poster."),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
@@ -60,11 +66,11 @@ def predict(
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
         if engine == "ray":
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns)
     if engine == "ray":
         _fail("--engine ray goes with --input")
-    if output is not None or resume:
-        _fail("--output and --resume go with --input")
+    if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
+        _fail("--output, --resume, --posters, --columns and --encoding go with --input")
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
     if plot is not None:
@@ -79,18 +85,20 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
     from genrelens.data.images import open_poster
 
-    image = None
+    image, unread = None, []
     if poster is not None:
         try:
             image = open_poster(poster)
         except GenrelensError as e:
-            _fail(str(e))
+            if not (plot and plot.strip()):
+                _fail(str(e))
+            unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
     clf = _load(model_dir)
     proba, errors = clf.score([plot or ""], [image])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
     genres = [clf.labels[j] for j in order if pred[j]]
-    warnings = [errors[0]] if 0 in errors else []
+    warnings = unread + ([errors[0]] if 0 in errors else [])
     if as_json:
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
@@ -109,7 +117,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
-                   progress: bool) -> None:
+                   progress: bool, encoding: str = "utf-8", posters: Path | None = None,
+                   columns: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -119,18 +128,26 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         TimeRemainingColumn,
     )
 
-    from genrelens.batch import parts_dir, predict_table
+    from genrelens.batch import parts_dir, plan_batch, predict_table
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
+    word = (columns or "").strip().lower()
+    keep = None if columns is None else word if word in ("all", "none", "") else \
+        [c.strip() for c in columns.split(",") if c.strip()]
+    try:  # everything that can be checked without the model (4-5 s to load) is checked first
+        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=keep)
+    except (GenrelensError, ValueError) as e:
+        _fail(str(e))
     clf = _load(model_dir)
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+    bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("scoring", total=None)
         try:
-            summary = predict_table(clf, src, out, chunk_size=chunk_size, resume=resume,
+            summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total))
         except (GenrelensError, ValueError) as e:
+            bar.stop()
             _fail(str(e))
         except KeyboardInterrupt:
             bar.stop()

@@ -83,6 +83,8 @@ class RunConfig:
     poster_finetune: bool = False  # poster model: fine-tune the CNN's last block (eager torch, not cached)
     thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
     skip_bad: bool = False
+    encoding: str = "utf-8"  # of a CSV/JSONL table
+    posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
     cache_dir: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -117,9 +119,46 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
-        return cls(**data)
+        return cls(**read_config_file(path))
+
+    def to_toml(self) -> str:
+        """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);
+        unset (None) values are left out, as TOML has no null."""
+        import tomli_w
+
+        def plain(v):
+            if isinstance(v, tuple | list):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items() if x is not None}
+            return v
+
+        return tomli_w.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items() if v is not None})
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The fields set in a config file: TOML (``run.toml``) or JSON (a run's ``config.json``).
+
+    Keys must be RunConfig fields (ValueError listing the known ones otherwise); values are checked when the
+    RunConfig is built."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ValueError(f"config file not found: {path}") from e
+    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError and json.JSONDecodeError are ValueErrors
+        raise ValueError(f"{path} is not a valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} "
+                         f"config: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config is a table of key = value pairs")
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    return data
