@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,9 @@ import pyarrow.parquet as pq
 from genrelens.data.table import _as_id, clean_table, read_errors, read_raw
 from genrelens.errors import DataError
 from genrelens.io import atomic_path
-from genrelens.predict import NO_INPUT, GenreClassifier
+
+if TYPE_CHECKING:  # the model (torch) is imported only when scoring starts: plan_batch() stays fast
+    from genrelens.predict import GenreClassifier
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 POSTER_PREFIX = "poster ignored"
@@ -150,6 +153,8 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids.
     Rows without an ``id`` column are named by their row number.
     """
+    from genrelens.predict import NO_INPUT
+
     raw = raw.reset_index(drop=True)
     bad = bad or {}
     rows = [first_row + i for i in range(len(raw))]
