@@ -10,13 +10,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
 from genrelens.errors import GenrelensError
+from genrelens.models.registry import LOSSES, MODELS
 
 app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Check and describe a movie table.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True)
+# choices come from the registries (tables of names: importing them loads no torch)
+MODEL_CHOICES = ", ".join(MODELS)
+LOSS_CHOICES = ", ".join(LOSSES)
+TEXT_ENCODER_CHOICES = ", ".join(TEXT_ENCODERS)
+POSTER_ENCODER_CHOICES = ", ".join(POSTER_ENCODERS)
 DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENRELENS_DATA or ../shared/data."
 POSTERS_HELP = ("Folder that relative poster paths are resolved against (default: the table's folder); absolute "
                 "poster paths must lie inside it.")
@@ -79,12 +86,13 @@ def train(
                                        "fields (see --print-config), or a run's config.json; options given on the "
                                        "command line override it."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
-    model: str = typer.Option("integrated", help="naive, poster, text-frozen, text-finetuned, integrated, fusion."),
+    model: str = typer.Option("integrated", help=f"{MODEL_CHOICES}."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    out: Path | None = typer.Option(None, help="Run directory (default: the default model dir, runs/default)."),
+    out: Path | None = typer.Option(None, help="Model folder to write (default: $GENRELENS_MODEL_DIR or the user data "
+                                               "folder's models/default, where predict and serve look)."),
     oversample: str = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
     oversample_target: float | None = typer.Option(None, min=1.0, help="Train size after oversampling / before."),
-    loss: str = typer.Option("double-soft-f1", help="double-soft-f1 (the study's), bce or asl."),
+    loss: str = typer.Option("double-soft-f1", help=f"{LOSS_CHOICES} (double-soft-f1: the study's)."),
     labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
     seed: int = typer.Option(0, min=0),
     epochs: int | None = typer.Option(None, min=1, help="Max epochs of the dense head."),
@@ -92,7 +100,8 @@ def train(
     ft_layers: int | None = typer.Option(None, min=1, max=12, help="Top transformer layers fine-tuned (the rest "
                                          "stay frozen); at most the encoder's layers (minilm 6, mpnet 12)."),
     max_length: int | None = typer.Option(None, min=8, max=512, help="Max plot tokens."),
-    text_encoder: str | None = typer.Option(None, help="minilm (default) or mpnet."),
+    text_encoder: str | None = typer.Option(None, help=f"{TEXT_ENCODER_CHOICES} (default minilm)."),
+    poster_encoder: str | None = typer.Option(None, help=f"{POSTER_ENCODER_CHOICES} (default effnet-lite0)."),
     thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
     split_file: Path | None = typer.Option(None, help="Reuse a split.json (from another run)."),
     poster_finetune: bool = typer.Option(False, "--poster-finetune",
@@ -112,8 +121,9 @@ def train(
                                     help="Free port on node 0 when --nnodes > 1."),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
-    from genrelens.predict import default_model_dir
-    from genrelens.train.config import RunConfig, read_config_file
+    from genrelens import bundle
+    from genrelens.config import RunConfig, read_config_file
+    from genrelens.paths import default_model_dir
     from genrelens.train.run import train as run_train
 
     options = dict(  # RunConfig field -> this command's value
@@ -122,7 +132,8 @@ def train(
         labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
         seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None, skip_bad=skip_bad,
         poster_finetune=poster_finetune, epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
-        max_length=max_length, text_encoder=text_encoder, posters=str(posters) if posters else None,
+        max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
+        posters=str(posters) if posters else None,
         encoding=encoding)
     try:
         values = read_config_file(config) if config else {}
@@ -137,19 +148,19 @@ def train(
     if print_config:
         sys.stdout.write(cfg.to_toml())
         return
-    if config and config.name == "config.json" and out.resolve() == config.resolve().parent and not resume:
+    if config and config.name == bundle.CONFIG and out.resolve() == config.resolve().parent and not resume:
         fail(f"--config {config} would re-run into the run it came from ({out}) and replace it: give --out", 2)
     try:
-        if resume and (out / "config.json").exists():
-            saved = RunConfig.load(out / "config.json")
+        if resume and (out / bundle.CONFIG).exists():
+            saved = RunConfig.load(out / bundle.CONFIG)
             if saved != cfg:
                 fail(f"--resume: {out} holds a run with another config; resume it with the same options")
         elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone
             import shutil
 
-            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+            shutil.rmtree(out / bundle.CHECKPOINTS, ignore_errors=True)
         if nproc > 1 or nnodes > 1:
-            from genrelens.train.distributed import launch
+            from genrelens.train.launch import launch
 
             code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
             if code:
@@ -173,7 +184,8 @@ def given_options(ctx: typer.Context, values: dict) -> dict:
 @app.command()
 def evaluate(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    model_dir: Path | None = typer.Option(None, help="Model directory (default: runs/default)."),
+    model_dir: Path | None = typer.Option(None, help="Model directory (default: $GENRELENS_MODEL_DIR or the user "
+                                                     "data folder's models/default)."),
     posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
     encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
@@ -221,9 +233,9 @@ def benchmark(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
-    from genrelens.evaluate.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
-    from genrelens.evaluate.report import build_report
-    from genrelens.predict import default_model_dir
+    from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
+    from genrelens.experiments.report import build_report
+    from genrelens.paths import default_model_dir
 
     if quick:
         model_list, ov_list, seeds = list(QUICK_MODELS), ["none"], 1

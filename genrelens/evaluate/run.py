@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genrelens.data.split import load_split, select
+from genrelens.data.split import select
 from genrelens.data.table import load_table
-from genrelens.evaluate.metrics import evaluate
+from genrelens.metrics import evaluate
 from genrelens.predict import GenreClassifier
 
 
@@ -42,7 +42,7 @@ def _split_rows(df, clf: GenreClassifier, split: str, data: Path | None):
     (the table is not the one the model was trained on)."""
     from genrelens.errors import DataError
 
-    ids = load_split(clf.model_dir / "split.json")[split]
+    ids = clf.bundle.artifact("split")[split]
     part = select(df, ids)
     if len(part) * 2 < len(ids):
         trained = clf.config.data or "the default data set"

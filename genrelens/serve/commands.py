@@ -65,6 +65,9 @@ def predict(
         if plot is not None or poster is not None:
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
         if engine == "ray":
+            if posters is not None or columns is not None or encoding != "utf-8":
+                _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
+                      "and resolves posters beside each file)")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns)
     if engine == "ray":

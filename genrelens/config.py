@@ -1,0 +1,167 @@
+"""One typed config per run: the CLI builds it, the model folder stores it (``config.json``), and the model
+bundle rebuilds the model from it. Names are checked against the registries (models, losses, encoders)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genrelens.io import write_json_atomic
+
+OVERSAMPLING = ("none", "study", "mlros")
+THRESHOLDS = ("tuned", "fixed")
+TEXT_LAYERS = {"minilm": 6, "mpnet": 12}  # transformer layers per text encoder (the most --ft-layers can train)
+# numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
+RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
+    "seed": (int, 0, None, True, True),
+    "oversample_target": (float, 1.0, None, True, True),
+    "max_length": (int, 8, 512, True, True),
+    "hidden": (int, 1, None, True, True),
+    "dropout": (float, 0.0, 1.0, True, False),
+    "modality_dropout": (float, 0.0, 1.0, True, False),
+    "epochs": (int, 1, None, True, True),
+    "batch_size": (int, 1, None, True, True),
+    "lr": (float, 0.0, None, False, True),
+    "weight_decay": (float, 0.0, None, True, True),
+    "warmup_ratio": (float, 0.0, 1.0, True, False),
+    "patience": (int, 0, None, True, True),
+    "ft_layers": (int, 1, None, True, True),
+    "ft_epochs": (int, 1, None, True, True),
+    "ft_batch_size": (int, 1, None, True, True),
+    "ft_lr": (float, 0.0, None, False, True),
+    "ft_patience": (int, 0, None, True, True),
+}
+
+
+def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
+    """Raise ValueError naming ``name`` when ``value`` is not a number of ``kind`` within the range."""
+    ok_type = isinstance(value, int if kind is int else int | float) and not isinstance(value, bool)
+    if not ok_type:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    too_low = low is not None and (value < low if low_in else value <= low)
+    too_high = high is not None and (value > high if high_in else value >= high)
+    if too_low or too_high:
+        lo = "" if low is None else f"{low}{' <=' if low_in else ' <'} "
+        hi = "" if high is None else f" {'<=' if high_in else '<'} {high}"
+        raise ValueError(f"{name} = {value!r} is out of range: need {lo}{name}{hi}")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs."""
+
+    model: str = "integrated"
+    data: str | None = None  # None: the default data set
+    out: str = "runs/latest"
+    labels: list[str] | str = "study"  # "study" (the study's 10), "top<K>" (top-K of train) or a list
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    split_file: str | None = None  # reuse a saved split (the benchmark shares one across models)
+    seed: int = 0
+    oversample: str = "none"  # none | study | mlros
+    oversample_target: float | None = None  # final train size / original; None: the method's default
+    loss: str = "double-soft-f1"
+    text_encoder: str = "minilm"
+    poster_encoder: str = "effnet-lite0"
+    max_length: int = 128  # tokens; dynamic padding keeps short plots cheap
+    # dense head (and training of heads over cached features)
+    hidden: int = 512
+    dropout: float = 0.3
+    modality_dropout: float = 0.15
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_ratio: float = 0.05
+    patience: int = 8
+    # text encoder fine-tuning (text-finetuned, and stage 1 of integrated/fusion)
+    ft_layers: int = 2  # top transformer layers that train; the rest run once, frozen (see finetune.py)
+    ft_epochs: int = 4  # 2 -> 4: +0.016 weighted F1 for +2-3 min per run (docs/results.md, cost against quality)
+    ft_batch_size: int = 32
+    ft_lr: float = 5e-5
+    ft_patience: int = 1
+    poster_finetune: bool = False  # poster model: fine-tune the CNN's last block (eager torch, not cached)
+    thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
+    skip_bad: bool = False
+    encoding: str = "utf-8"  # of a CSV/JSONL table
+    posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
+    cache_dir: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
+        from genrelens.models.registry import LOSSES, MODELS
+
+        for what, value, known in (("model", self.model, MODELS), ("loss", self.loss, LOSSES),
+                                   ("oversampling", self.oversample, OVERSAMPLING),
+                                   ("thresholds", self.thresholds, THRESHOLDS),
+                                   ("text encoder", self.text_encoder, TEXT_ENCODERS),
+                                   ("poster encoder", self.poster_encoder, POSTER_ENCODERS)):
+            if value not in known:
+                raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
+        if self.poster_finetune and not MODELS[self.model].poster_maps:
+            raise ValueError(f"poster_finetune applies to the poster model only, not {self.model}")
+        self.split_fractions = tuple(self.split_fractions)
+        for name, (kind, low, high, low_in, high_in) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None or name != "oversample_target":
+                _check_number(name, value, kind, low, high, low_in, high_in)
+        layers = TEXT_LAYERS.get(self.text_encoder)
+        if layers is not None and self.ft_layers > layers:
+            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {layers} "
+                             f"transformer layers (1 <= ft_layers <= {layers})")
+        fr = self.split_fractions
+        if (len(fr) != 3 or any(isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fr)
+                or abs(sum(fr) - 1) > 1e-6):
+            raise ValueError(f"split_fractions = {list(fr)}: need three positive fractions (train, validation, "
+                             "test) that sum to 1")
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(path, dataclasses.asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        return cls(**read_config_file(path))
+
+    def to_toml(self) -> str:
+        """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);
+        unset (None) values are left out, as TOML has no null."""
+        import tomli_w
+
+        def plain(v):
+            if isinstance(v, tuple | list):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items() if x is not None}
+            return v
+
+        return tomli_w.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items() if v is not None})
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The fields set in a config file: TOML (``run.toml``) or JSON (a run's ``config.json``).
+
+    Keys must be RunConfig fields (ValueError listing the known ones otherwise); values are checked when the
+    RunConfig is built."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ValueError(f"config file not found: {path}") from e
+    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError and json.JSONDecodeError are ValueErrors
+        raise ValueError(f"{path} is not a valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} "
+                         f"config: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config is a table of key = value pairs")
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    return data
