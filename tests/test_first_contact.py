@@ -82,6 +82,15 @@ def test_relative_table_poster_paths_resolve_once(clean_copy: Path):
         assert resolve_poster_path(p, root).is_file(), p
 
 
+def test_evaluate_relative_path_reads_every_poster(clean_copy: Path, tiny_model_dir: Path):
+    import json
+
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(tiny_model_dir), "--data", str(clean_copy), "--json"])
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(r.stdout)
+    assert metrics["rows_with_input_problems"] == 0 and metrics["rows_skipped"] == 0
+
+
 def test_cli_validate_relative_path(clean_copy: Path):
     r = runner.invoke(app, ["data", "validate", "--data", str(clean_copy)])
     assert r.exit_code == 0, r.output
@@ -551,3 +560,13 @@ def test_cli_one_movie_with_a_bad_poster_agrees_with_the_batch(newuser: Path, ti
     assert row["genres"].split("|") == one["genres"] and row["error"].startswith("poster ignored")
     r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--poster", "notanimage.jpg"])
     assert r.exit_code == 2 and "not an image" in r.output  # nothing else to score from: as the batch, not scored
+
+
+def test_train_poster_model_from_a_relative_path(subset_csv: Path, cache_dir: Path, tmp_path: Path, monkeypatch):
+    """Was: "need at least one array to concatenate" (every poster looked up under the table's folder twice)."""
+    from conftest import train_tiny
+
+    monkeypatch.chdir(subset_csv.parent.parent)
+    metrics = train_tiny("poster", Path(subset_csv.parent.name) / "movies.csv", tmp_path / "poster", cache_dir,
+                         epochs=2)
+    assert metrics["test"]["weighted_f1"] > 0
