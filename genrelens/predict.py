@@ -112,11 +112,14 @@ class GenreClassifier:
         problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
         with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
         (:class:`InputError`) or "ignore". :meth:`score` returns them instead."""
+        return self._checked_proba(plots, posters, problems)
+
+    def _checked_proba(self, plots, posters, problems: str) -> np.ndarray:
         if problems not in ("warn", "raise", "ignore"):
             raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
         proba, errors = self.score(plots, posters)
         if errors and problems != "ignore":
-            report_problems(errors, len(proba), problems)
+            report_problems(errors, len(proba), problems, stacklevel=4)  # -> the caller of predict(_proba)
         return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
@@ -126,11 +129,11 @@ class GenreClassifier:
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                 problems: str = "warn") -> list[list[str]]:
         """Genre lists, one per movie (``problems``: see :meth:`predict_proba`)."""
-        pred = self.decide(self.predict_proba(plots, posters, problems=problems))
+        pred = self.decide(self._checked_proba(plots, posters, problems))
         return LabelSet(self.labels).decode(pred)
 
 
-def report_problems(errors: dict[int, str], n: int, action: str = "warn") -> None:
+def report_problems(errors: dict[int, str], n: int, action: str = "warn", stacklevel: int = 2) -> None:
     """Warn (:class:`InputWarning`) or raise (:class:`InputError`) with what :meth:`GenreClassifier.score`
     found: ``movies[i]: problem`` for the first few of ``errors`` (``{row: problem}``) among ``n`` movies."""
     import warnings
@@ -141,7 +144,7 @@ def report_problems(errors: dict[int, str], n: int, action: str = "warn") -> Non
             "GenreClassifier.score() returns every problem; problems='ignore' silences this")
     if action == "raise":
         raise InputError(text)
-    warnings.warn(InputWarning(text), stacklevel=3)
+    warnings.warn(InputWarning(text), stacklevel=stacklevel)
 
 
 def _not_one_movie(plots, posters) -> None:

@@ -526,8 +526,9 @@ def test_python_api_warns_about_unreadable_posters(newuser: Path, tiny_model_dir
     with pytest.warns(InputWarning, match=r"2 of 3 movie.*movies\[0\]: poster ignored.*movies\[1\]: .*no usable"):
         proba = clf.predict_proba(plots, posters)
     assert proba.shape == (3, len(clf.labels))
-    with pytest.warns(InputWarning, match="2 of 3"):
+    with pytest.warns(InputWarning, match="2 of 3") as caught:
         assert len(clf.predict(plots, posters)) == 3
+    assert caught[0].filename == __file__  # the warning points at the user's call
     with pytest.raises(InputError, match="movies\\[0\\]"):
         clf.predict(plots, posters, problems="raise")
     import warnings
