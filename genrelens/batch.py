@@ -286,10 +286,10 @@ def plan_batch(input_path: str | Path, output_path: str | Path, *, chunk_size: i
     have = input_columns(src, encoding)
     if columns is None:
         keep = [c for c in have if c not in ("id", "plot", "poster")]
-    elif isinstance(columns, str) and columns.lower() in ("all", "none", ""):
-        keep = [c for c in have if c != "id"] if columns.lower() == "all" else []
+    elif isinstance(columns, str) and columns.strip().lower() in ("all", "none", ""):
+        keep = [c for c in have if c != "id"] if columns.strip().lower() == "all" else []
     else:
-        columns = [c.strip() for c in columns.split(",")] if isinstance(columns, str) else columns
+        columns = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else columns
         unknown = [c for c in columns if c not in have]
         if unknown:
             raise DataError(f"--columns: {', '.join(unknown)} not in {src} (its columns: {', '.join(have)})")

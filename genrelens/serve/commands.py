@@ -134,11 +134,8 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
     from genrelens.batch import parts_dir, plan_batch, predict_table
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
-    word = (columns or "").strip().lower()
-    keep = None if columns is None else word if word in ("all", "none", "") else \
-        [c.strip() for c in columns.split(",") if c.strip()]
     try:  # everything that can be checked without the model (4-5 s to load) is checked first
-        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=keep)
+        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
     except (GenrelensError, ValueError) as e:
         _fail(str(e))
     clf = _load(model_dir)
