@@ -31,12 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from genrelens.version import __version__
 from genrelens.config import RunConfig
 from genrelens.errors import ModelError
 from genrelens.io import atomic_dir, atomic_path, write_json_atomic
 from genrelens.models.checkpoint import load_tensors, save_tensors
 from genrelens.models.registry import ModelSpec, build_head, get_spec
+from genrelens.version import __version__
 
 FORMAT = "genrelens-model"
 FORMAT_VERSION = 1  # bump when a folder of the old version can no longer be read as is

@@ -16,8 +16,11 @@ import torch
 from genrelens.bundle import ModelBundle
 from genrelens.data.labels import LabelSet
 from genrelens.data.table import clean_text
+from genrelens.errors import InputError, InputWarning
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
+
+NO_INPUT = "no usable input for this model: answered with the label frequencies"
 
 
 class GenreClassifier:
@@ -97,26 +100,73 @@ class GenreClassifier:
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
         for i in np.flatnonzero(~usable):
-            errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
+            errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
         with torch.inference_mode():
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
         return torch.sigmoid(logits).numpy().astype(np.float32), errors
 
-    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
-        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
-        return self.score(plots, posters)[0]
+    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                      problems: str = "warn") -> np.ndarray:
+        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images.
+
+        problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
+        with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
+        (:class:`InputError`) or "ignore". :meth:`score` returns them instead."""
+        return self._checked_proba(plots, posters, problems)
+
+    def _checked_proba(self, plots, posters, problems: str) -> np.ndarray:
+        if problems not in ("warn", "raise", "ignore"):
+            raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
+        proba, errors = self.score(plots, posters)
+        if errors and problems != "ignore":
+            report_problems(errors, len(proba), problems, stacklevel=4)  # -> the caller of predict(_proba)
+        return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
         return decide(proba, self.thresholds)
 
-    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
-        """Genre lists, one per movie."""
-        pred = self.decide(self.predict_proba(plots, posters))
+    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                problems: str = "warn") -> list[list[str]]:
+        """Genre lists, one per movie (``problems``: see :meth:`predict_proba`)."""
+        pred = self.decide(self._checked_proba(plots, posters, problems))
         return LabelSet(self.labels).decode(pred)
 
 
+def report_problems(errors: dict[int, str], n: int, action: str = "warn", stacklevel: int = 2) -> None:
+    """Warn (:class:`InputWarning`) or raise (:class:`InputError`) with what :meth:`GenreClassifier.score`
+    found: ``movies[i]: problem`` for the first few of ``errors`` (``{row: problem}``) among ``n`` movies."""
+    import warnings
+
+    shown = "; ".join(f"movies[{i}]: {msg}" for i, msg in sorted(errors.items())[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    text = (f"{len(errors)} of {n} movie(s) were scored with less than they were given: {shown}{more}. "
+            "GenreClassifier.score() returns every problem; problems='ignore' silences this")
+    if action == "raise":
+        raise InputError(text)
+    warnings.warn(InputWarning(text), stacklevel=stacklevel)
+
+
+def _not_one_movie(plots, posters) -> None:
+    """TypeError for a bare plot or poster where a list of movies is expected (a str would otherwise be read as
+    one movie per character)."""
+    from PIL import Image
+
+    if isinstance(plots, str | bytes):
+        raise TypeError(f"plots must be a list with one plot per movie, not a {type(plots).__name__}: "
+                        f"for one movie write plots=[{_short(plots)}]")
+    if isinstance(posters, str | os.PathLike | bytes | bytearray | memoryview | Image.Image):
+        raise TypeError(f"posters must be a list with one poster (path, bytes, PIL image or None) per movie, not a "
+                        f"{type(posters).__name__}: for one movie write posters=[{_short(posters)}]")
+
+
+def _short(x) -> str:
+    text = repr(x if isinstance(x, str | bytes) else str(x) if isinstance(x, os.PathLike) else type(x).__name__)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _length(plots, posters) -> int:
+    _not_one_movie(plots, posters)
     if plots is None and posters is None:
         raise ValueError("give plots, posters or both")
     if plots is not None and posters is not None and len(plots) != len(posters):

@@ -51,6 +51,12 @@ def predict(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
+    posters: Path | None = typer.Option(None, "--posters", help="Folder that relative poster paths of --input are "
+                                        "resolved against (default: the table's folder); absolute paths must lie "
+                                        "inside it."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL --input, e.g. latin-1."),
+    columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
+                                       "('none': only id; 'all': every one); default: all but plot and poster."),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
@@ -59,12 +65,15 @@ def predict(
         if plot is not None or poster is not None:
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
         if engine == "ray":
+            if posters is not None or columns is not None or encoding != "utf-8":
+                _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
+                      "and resolves posters beside each file)")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns)
     if engine == "ray":
         _fail("--engine ray goes with --input")
-    if output is not None or resume:
-        _fail("--output and --resume go with --input")
+    if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
+        _fail("--output, --resume, --posters, --columns and --encoding go with --input")
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
     if plot is not None:
@@ -79,18 +88,20 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
     from genrelens.data.images import open_poster
 
-    image = None
+    image, unread = None, []
     if poster is not None:
         try:
             image = open_poster(poster)
         except GenrelensError as e:
-            _fail(str(e))
+            if not (plot and plot.strip()):
+                _fail(str(e))
+            unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
     clf = _load(model_dir)
     proba, errors = clf.score([plot or ""], [image])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
     genres = [clf.labels[j] for j in order if pred[j]]
-    warnings = [errors[0]] if 0 in errors else []
+    warnings = unread + ([errors[0]] if 0 in errors else [])
     if as_json:
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
@@ -109,7 +120,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
-                   progress: bool) -> None:
+                   progress: bool, encoding: str = "utf-8", posters: Path | None = None,
+                   columns: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -119,18 +131,23 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         TimeRemainingColumn,
     )
 
-    from genrelens.batch import parts_dir, predict_table
+    from genrelens.batch import parts_dir, plan_batch, predict_table
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
+    try:  # everything that can be checked without the model (4-5 s to load) is checked first
+        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
+    except (GenrelensError, ValueError) as e:
+        _fail(str(e))
     clf = _load(model_dir)
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+    bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("scoring", total=None)
         try:
-            summary = predict_table(clf, src, out, chunk_size=chunk_size, resume=resume,
+            summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total))
         except (GenrelensError, ValueError) as e:
+            bar.stop()
             _fail(str(e))
         except KeyboardInterrupt:
             bar.stop()
@@ -177,7 +194,7 @@ def _report(summary) -> None:
 def serve(
     model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
     max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
     max_wait_ms: float = typer.Option(0.0, min=0, help="Extra wait for more requests to batch with (requests that "
                                        "arrive while the model is busy batch anyway)."),

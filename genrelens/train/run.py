@@ -55,7 +55,7 @@ class Prepared:
 
 def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     """Load, split (or reuse ``cfg.split_file``), pick labels, drop unlabeled rows, oversample train."""
-    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad)
+    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters)
     fixed = cfg.labels if isinstance(cfg.labels, list) or cfg.labels == "study" else None
     strat = resolve_labels(fixed, df["genres"]).labels if fixed else None
     split = load_split(Path(cfg.split_file)) if cfg.split_file else make_split(
