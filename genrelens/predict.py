@@ -47,6 +47,8 @@ class GenreClassifier:
         self.text_encoder, self.poster_encoder = text_encoder, poster_encoder
         self.cache = cache
         self.name = config.model
+        self.precision = "fp32"  # what the encoders run in (encoders/precision.py); see `use_precision`
+        self.precision_choice = None  # the `precision.Choice` behind it (guard results for "auto")
 
     @property
     def uses_text(self) -> bool:
@@ -58,12 +60,20 @@ class GenreClassifier:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
-             cache: bool = False) -> GenreClassifier:
+             cache: bool = False, precision: str | None = None, report=None) -> GenreClassifier:
         """Rebuild a model from its directory (``config.json``, ``labels.json``, ``thresholds.json``,
         ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read.
 
         backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
-        weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6."""
+        weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
+
+        precision: "fp32", "bf16", "int8" or "auto" (default: ``$GENRELENS_PRECISION``, else "auto"): see
+        ``use_precision``. ``report(line)`` receives the accuracy guard's progress and results."""
+        from genrelens.encoders.precision import ENV_PRECISION, check_choice
+
+        precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
+        if backend != "onnx" and precision != "fp32":
+            raise ValueError(f"precision {precision!r} needs backend='onnx'")
         d = Path(model_dir) if model_dir else default_model_dir()
         if not (d / "config.json").exists():
             raise ModelError(f"no model in {d} (config.json missing): train one with `genrelens train` "
@@ -88,7 +98,7 @@ class GenreClassifier:
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
         if cfg.model == "naive":
             freq = np.array(json.loads((d / "naive.json").read_text())["frequencies"], dtype=np.float32)
-            return cls(d, cfg, labels, thresholds, naive_freq=freq)
+            return cls(d, cfg, labels, thresholds, naive_freq=freq)  # no encoder: fp32 by definition
         from genrelens.models.registry import build_head, get_spec
 
         spec = get_spec(cfg.model)
@@ -124,8 +134,40 @@ class GenreClassifier:
         except RuntimeError as e:  # shapes or names that do not fit the config
             raise ModelError(f"{d / 'model.safetensors'} does not match {d / 'config.json'}: {e}") from e
         head.eval()
-        return cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
-                   cache=feature_cache)
+        clf = cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
+                  cache=feature_cache)
+        if precision != "fp32":
+            clf.use_precision(precision, report=report)
+        return clf
+
+    def use_precision(self, requested: str = "auto", flags=None, report=None, guard_dir=None):
+        """Run the encoders in ``requested`` ("fp32", "bf16", "int8"), or for "auto" in the fastest precision
+        this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passes on the model's
+        validation split (checked once per model and CPU, cached in ``<guard_dir or cache>/precision/``), else
+        fp32. Returns the ``Choice``."""
+        from genrelens.encoders import precision as prec
+
+        choice = prec.resolve(requested, self.model_dir, lambda p: prec.check_precision(self, p), flags=flags,
+                              cache_dir=guard_dir, report=report)
+        self.set_precision(choice.precision)
+        self.precision_choice = choice
+        return choice
+
+    def set_precision(self, precision: str) -> None:
+        """Switch the encoders to ``precision`` without any check (``use_precision`` checks)."""
+        from genrelens.encoders.precision import apply_poster, apply_text, check_choice
+
+        if check_choice(precision) == "auto":
+            raise ValueError("set_precision takes fp32, bf16 or int8; use use_precision for auto")
+        text = self.text_encoder
+        on_torch = text is not None and text.session is None and text.precision == "fp32"  # backend="torch"
+        if on_torch and precision != "fp32":
+            raise ValueError("this model's text encoder runs on torch (backend='torch'): only fp32 applies")
+        if text is not None and not on_torch:
+            apply_text(text, precision)
+        if self.poster_encoder is not None:
+            apply_poster(self.poster_encoder, precision, self.model_dir, self.config.data)
+        self.precision = precision
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""

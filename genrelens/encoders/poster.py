@@ -112,13 +112,14 @@ class PosterEncoder:
         self.num_threads = num_threads or torch.get_num_threads()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.session = self._onnx_session() if backend == "onnx" else None
+        self.precision = "fp32"  # "int8": a statically quantized session (encoders/precision.py)
 
     def cache_key_prefix(self) -> str:
         """Identifies encoder, weights and preprocessing (not the backend: both give the same features)."""
         return (
             f"poster:{self.name}:{self.arch}:w={self.weights_sha256[:16]}:in={self.input_size}"
             f":resize={self.resize_size}-bilinear-centercrop:norm=(x-127)/128:pool=mean:v2"  # v2: aspect > 3:1 cropped
-        )
+        ) + ("" if self.precision == "fp32" else f":prec={self.precision}")
 
     # --- ONNX -------------------------------------------------------------------------------------
     @property
