@@ -17,6 +17,9 @@ app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_arg
 data_app = typer.Typer(help="Check and describe a movie table.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True)
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
+TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
 DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENRELENS_DATA or ../shared/data."
 
 
@@ -95,6 +98,7 @@ def train(
     node_rank: int = typer.Option(0, "--node-rank", min=0, help="This node's rank (0 = the master) when --nnodes > 1."),
     master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
     master_port: int = typer.Option(29500, "--master-port", help="Free port on node 0 when --nnodes > 1."),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens.predict import default_model_dir
@@ -110,7 +114,7 @@ def train(
             oversample_target=oversample_target, loss=loss,
             labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
             seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None,
-            skip_bad=skip_bad, poster_finetune=poster_finetune,
+            skip_bad=skip_bad, poster_finetune=poster_finetune, precision=precision,
             extra={"text_from": str(text_from)} if text_from else {}, **overrides,
         )
         if resume and (out / "config.json").exists():
@@ -140,12 +144,14 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
                                                 "(train, val or test) when --data is the training data."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
     from genrelens.evaluate.run import evaluate_table
 
     try:
-        metrics = evaluate_table(model_dir, data, split=split)
+        metrics = evaluate_table(model_dir, data, split=split, precision=precision,
+                                 report=lambda line: console.print(line, highlight=False))
     except (GenrelensError, ValueError) as e:
         fail(str(e), 2)
     if as_json:
@@ -159,7 +165,8 @@ def evaluate(
                   f"{r['weighted_f1_share']:.3f}")
     Console().print(t)
     Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
-                    f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}")
+                    f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}  "
+                    f"(precision {metrics['precision']})")
 
 
 from genrelens.serve.commands import predict, serve  # noqa: E402
@@ -180,6 +187,7 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help="naive + integrated, 1 seed, no oversampling; installs "
                                                       "the integrated model as the default model."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
     from genrelens.evaluate.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
@@ -194,7 +202,9 @@ def benchmark(
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
     try:
-        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console)
+        overrides = {"precision": precision} if precision != "fp32" else None
+        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
+                                overrides=overrides)
         console.print(summary_table(results))
         md, html_path = build_report(out)
     except (GenrelensError, ValueError) as e:

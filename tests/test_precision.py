@@ -145,3 +145,24 @@ def test_guard_runs_once_is_cached_and_a_failing_guard_falls_back(clf: GenreClas
     assert [g.precision for g in failed.guards] == ["int8"] and not failed.guards[0].passed
     assert "identical genres" in failed.guards[0].reason
     assert len(list((tmp_path / "precision").glob("*.json"))) == len(files) + 1
+
+
+def test_cli_precision_option(tiny_model_dir: Path, subset_csv: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    base = ["predict", "--model-dir", str(tiny_model_dir), "--plot", "A detective hunts a killer.", "--json"]
+    r = runner.invoke(app, [*base, "--precision", "int8"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["precision"] == "int8" and json.loads(r.stdout)["genres"]
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)  # a CPU without bf16/VNNI: auto is fp32, no guard runs
+    r = runner.invoke(app, [*base, "--precision", "auto"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["precision"] == "fp32" and "guard" not in r.stderr
+    r = runner.invoke(app, [*base, "--precision", "fp16"])
+    assert r.exit_code == 2 and "precision must be" in r.output
+    r = runner.invoke(app, ["evaluate", "--model-dir", str(tiny_model_dir), "--data", str(subset_csv), "--split",
+                            "val", "--json", "--precision", "bf16"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["precision"] == "bf16"

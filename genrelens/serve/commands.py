@@ -18,6 +18,8 @@ from genrelens.errors import GenrelensError
 
 console = Console(stderr=True)
 MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR or runs/default)."
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -25,13 +27,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _load(model_dir: Path | None):
+def _load(model_dir: Path | None, precision: str | None = None):
     from genrelens.predict import GenreClassifier
 
     try:
-        return GenreClassifier.load(model_dir)
-    except GenrelensError as e:
+        clf = GenreClassifier.load(model_dir, precision=precision,
+                                   report=lambda line: console.print(line, highlight=False))
+    except (GenrelensError, ValueError) as e:
         _fail(str(e))
+    choice = clf.precision_choice
+    if choice is not None and choice.guards:  # "auto" on a CPU with bf16/int8 units: say what was chosen
+        console.print(choice.summary(), highlight=False, style="dim")
+    return clf
 
 
 def predict(
@@ -51,6 +58,7 @@ def predict(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
@@ -60,7 +68,7 @@ def predict(
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
         if engine == "ray":
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, precision)
     if engine == "ray":
         _fail("--engine ray goes with --input")
     if output is not None or resume:
@@ -71,10 +79,11 @@ def predict(
         from genrelens.data.table import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json)
+    _predict_one(plot, poster, model_dir, as_json, precision)
 
 
-def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool) -> None:
+def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
+                 precision: str | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -85,7 +94,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
             image = open_poster(poster)
         except GenrelensError as e:
             _fail(str(e))
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     proba, errors = clf.score([plot or ""], [image])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
@@ -95,7 +104,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
         sys.stdout.write(json.dumps({"genres": genres, "scores": scores, "thresholds": thresholds,
-                                     "model": clf.name, "warnings": warnings}, indent=2) + "\n")
+                                     "model": clf.name, "precision": clf.precision, "warnings": warnings},
+                                    indent=2) + "\n")
         return
     t = Table(title=f"{clf.name}: {', '.join(genres)}")
     for c in ("genre", "probability", "threshold", ""):
@@ -109,7 +119,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
-                   progress: bool) -> None:
+                   progress: bool, precision: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -122,7 +132,7 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
     from genrelens.batch import parts_dir, predict_table
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
@@ -190,6 +200,7 @@ def serve(
     rate_burst: int = typer.Option(20, min=1, help="Requests a client may send at once before --rate-limit "
                                    "applies."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
     import uvicorn
@@ -197,11 +208,11 @@ def serve(
     from genrelens.serve.app import create_app
     from genrelens.serve.inputs import MB
 
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms,
                      max_body_bytes=int(max_body_mb * MB), max_poster_bytes=int(max_poster_mb * MB),
                      max_plot_chars=max_plot_chars, max_movies=max_movies,
                      rate_limit=rate_limit or None, rate_burst=rate_burst)
-    console.print(f"serving model [bold]{clf.name}[/] from {clf.model_dir} on http://{host}:{port}/ "
+    console.print(f"serving model [bold]{clf.name}[/] ({clf.precision}) from {clf.model_dir} on http://{host}:{port}/ "
                   f"(API docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -50,6 +50,7 @@ class RunConfig:
     thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
     skip_bad: bool = False
     cache_dir: str | None = None
+    precision: str = "fp32"  # "bf16": forward passes of fine-tuning and heads under CPU bf16 autocast (opt-in)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -63,6 +64,8 @@ class RunConfig:
             raise ValueError("poster_finetune applies to the poster model only")
         if self.thresholds not in ("tuned", "fixed"):
             raise ValueError("thresholds must be 'tuned' or 'fixed'")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("training precision must be 'fp32' or 'bf16'")
         self.split_fractions = tuple(self.split_fractions)
 
     def save(self, path: str | Path) -> None:

@@ -33,6 +33,7 @@ class LoopConfig:
     patience: int = 5
     seed: int = 0
     tuned_thresholds: bool = True
+    bf16: bool = False  # forward passes under torch.autocast("cpu", torch.bfloat16); loss and weights in fp32
 
 
 def weighted_f1(y: np.ndarray, proba: np.ndarray, tuned: bool) -> float:
@@ -101,7 +102,9 @@ def fit(
             model.train()
             losses, probs, ys = [], [], []
             for inputs, y in train_batches(epoch):
-                logits = net(inputs) if ddp is None else ddp.forward_global(net, inputs)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                    logits = net(inputs) if ddp is None else ddp.forward_global(net, inputs)
+                logits = logits.float()
                 loss = loss_fn(logits, y.to(logits.device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -84,9 +84,9 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
 def loop_config(cfg: RunConfig, fine_tune: bool = False) -> LoopConfig:
     if fine_tune:
         return LoopConfig(cfg.ft_epochs, cfg.ft_lr, cfg.weight_decay, 0.1, cfg.ft_patience, cfg.seed,
-                          cfg.thresholds == "tuned")
+                          cfg.thresholds == "tuned", bf16=cfg.precision == "bf16")
     return LoopConfig(cfg.epochs, cfg.lr, cfg.weight_decay, cfg.warmup_ratio, cfg.patience, cfg.seed,
-                      cfg.thresholds == "tuned")
+                      cfg.thresholds == "tuned", bf16=cfg.precision == "bf16")
 
 
 def prior_logits(y: np.ndarray) -> torch.Tensor:
@@ -134,6 +134,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     write_json_atomic(run_dir / "thresholds.json", dict(zip(data.labels.labels, map(float, thresholds))))
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
+        "precision": cfg.precision,
         "train_seconds": round(time.time() - t0, 1), "data": data.report, "history": history,
         "test": evaluate(data.y["test"], decide(proba["test"], thresholds), data.labels.labels),
         "test_at_0.5": evaluate(data.y["test"], decide(proba["test"], 0.5), data.labels.labels),
