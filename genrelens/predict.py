@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens.data.clean import clean_text
 from genrelens.data.labels import LabelSet
-from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
 from genrelens.train.checkpoint import load_tensors
 from genrelens.train.config import RunConfig

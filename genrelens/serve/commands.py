@@ -76,7 +76,7 @@ def predict(
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
     if plot is not None:
-        from genrelens.data.table import clean_text
+        from genrelens.data.clean import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
     _predict_one(plot, poster, model_dir, as_json, precision)
