@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from genrelens.encoders.cache import default_cache_dir
-from genrelens.errors import ModelError
+from genrelens.errors import GenrelensError, ModelError
 
 PRECISIONS = ("fp32", "bf16", "int8")
 CHOICES = ("auto", *PRECISIONS)
@@ -237,11 +237,12 @@ def resolve(requested: str, model_dir: Path, run_guard: Callable[[str], GuardRes
                 report(f"checking {precision} against fp32 on the model's validation split (once per model and CPU)")
             try:
                 result = run_guard(precision)
-            except (ModelError, OSError, RuntimeError, ValueError) as e:  # e.g. no calibration data
-                result = GuardResult(precision, False, 0, 0.0, 0.0, 0.0, 0.0, 0.0, reason=str(e))
+            except (GenrelensError, OSError, RuntimeError, ValueError) as e:  # e.g. the data moved away
+                result = GuardResult(precision, False, 0, 0.0, 0.0, 0.0, 0.0, 0.0, reason=f"could not check: {e}")
             result.model_key, result.flags = key, tuple(sorted(f & RELEVANT_FLAGS))
             result.checked_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            write_guard(path, result)
+            if result.n_movies:  # a check that could not run is not cached: tried again next time
+                write_guard(path, result)
             if report:
                 report(result.summary())
         guards.append(result)
