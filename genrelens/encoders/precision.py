@@ -1,8 +1,10 @@
 """Inference precision chosen by the CPU: fp32, bf16 or int8, used only when an accuracy guard passes.
 
 * **Detection**: the CPU's flags (``/proc/cpuinfo``, or ``$GENRELENS_CPU_FLAGS`` / a ``flags`` argument to
-  simulate another CPU) and torch's CPU capability. ``amx_bf16`` / ``avx512_bf16`` make bf16 a candidate;
-  ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none of them ``auto`` is fp32.
+  simulate another CPU) and torch's CPU capability. ``amx_bf16`` makes bf16 a candidate for ``auto``
+  (``avx512_bf16`` alone does not: on such an AMD EPYC bf16 scored movies slower than ONNX Runtime fp32,
+  docs/performance.md); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is
+  fp32. ``--precision bf16`` still runs anywhere.
 * **Paths** (``apply_precision``): fp32 runs both encoders on ONNX Runtime (the default before this
   module). bf16 runs the text encoder eagerly under ``torch.autocast("cpu", torch.bfloat16)``; the poster
   CNN stays on ONNX Runtime fp32 (bf16 eager EfficientNet-Lite0 ran 2.3x slower than it here, see
@@ -11,7 +13,8 @@
   and the poster CNN as a statically quantized graph (QDQ, per-channel weights, activations calibrated on
   posters of the model's training split). Quantized graphs are cached in ``<cache>/onnx/``.
 * **Guard** (``check_precision``): on the model's own validation split the candidate must keep weighted F1
-  within ``MAX_F1_DROP`` of fp32 and identical genres on at least ``MIN_IDENTICAL`` of the movies. It runs
+  within ``MAX_F1_DROP`` of fp32 and identical genres on at least ``MIN_IDENTICAL`` of the movies, and score
+  ``SPEED_MOVIES`` of them faster than fp32 (best of 2 interleaved rounds, so a slower path is never chosen). It runs
   once per model weights + CPU flags + precision; its result is a JSON file in ``<cache>/precision/``.
 """
 
@@ -41,6 +44,7 @@ INT8_FLAGS = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "avx512vnni"})
 RELEVANT_FLAGS = BF16_FLAGS | INT8_FLAGS | {"avx512f", "avx2"}
 MAX_F1_DROP = 0.003
 MIN_IDENTICAL = 0.99
+SPEED_MOVIES = 128
 GUARD_VERSION = 1  # bump when a precision path or the guard's rule changes
 INT8_TEXT_VERSION = 1
 INT8_POSTER_VERSION = 1
@@ -84,14 +88,13 @@ def torch_capability() -> str:
 
 
 def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
-    """Precisions the CPU has units for, fastest first (fp32, always possible, is not listed).
+    """Precisions ``auto`` tries on this CPU, fastest first (fp32, always possible, is not listed).
 
-    With AMX, bf16 comes first (AMX tiles run bf16 matmuls several times faster than fp32); otherwise int8
-    first (VNNI doubles int8 dot-product throughput, while AVX512-BF16 alone sped MiniLM up 1.0-1.5x here)."""
+    bf16 needs AMX (its tiles run bf16 matmuls several times faster than fp32) and then comes first; int8 needs
+    VNNI (or AMX-INT8). AVX512-BF16 without AMX is not enough: measured slower than ONNX Runtime fp32 here."""
     f = cpu_flags(flags)
-    has_bf16, has_int8 = bool(f & BF16_FLAGS), bool(f & INT8_FLAGS)
-    order = ["bf16", "int8"] if "amx_bf16" in f else ["int8", "bf16"]
-    return [p for p in order if (p == "bf16" and has_bf16) or (p == "int8" and has_int8)]
+    out = ["bf16"] if "amx_bf16" in f else []
+    return out + (["int8"] if f & INT8_FLAGS else [])
 
 
 def describe_cpu(flags: Iterable[str] | str | None = None) -> dict[str, Any]:
@@ -120,6 +123,8 @@ class GuardResult:
     identical_share: float  # movies whose predicted genre set is the same as fp32's
     max_abs_diff: float  # largest probability difference
     seconds: float  # scoring the split in ``precision`` (a hint only: the machine may have been busy)
+    rate_fp32: float = 0.0  # movies/s on SPEED_MOVIES validation movies, best of 2 interleaved rounds
+    rate: float = 0.0
     reason: str = ""
     model_key: str = ""
     flags: tuple[str, ...] = ()
@@ -133,7 +138,7 @@ class GuardResult:
         verdict = "passed" if self.passed else f"failed ({self.reason})"
         return (f"{self.precision} guard {verdict}: weighted F1 {self.weighted_f1:.4f} vs fp32 "
                 f"{self.weighted_f1_fp32:.4f}, identical genres on {100 * self.identical_share:.2f}% of "
-                f"{self.n_movies} validation movies (scored in {self.seconds:.1f} s)")
+                f"{self.n_movies} validation movies; {self.rate:.1f} vs {self.rate_fp32:.1f} movies/s")
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "flags": list(self.flags), "f1_drop": self.f1_drop}
@@ -408,4 +413,25 @@ def check_precision(clf, precision: str) -> GuardResult:
         clf.set_precision("fp32")
     passed, f1_32, f1_c, identical, reason = judge(y, clf.decide(p32), clf.decide(pc))
     diff = float(np.abs(p32 - pc).max()) if len(pc) else 0.0
-    return GuardResult(precision, passed, len(y), f1_32, f1_c, identical, diff, seconds, reason)
+    rate_32, rate = speeds(clf, precision, plots[:SPEED_MOVIES], posters[:SPEED_MOVIES], root) if passed else (0, 0)
+    if passed and rate <= rate_32:
+        passed, reason = False, f"not faster than fp32 here ({rate:.1f} vs {rate_32:.1f} movies/s)"
+    return GuardResult(precision, passed, len(y), f1_32, f1_c, identical, diff, seconds, rate_32, rate, reason)
+
+
+def speeds(clf, precision: str, plots: list, posters: list, root: Path) -> tuple[float, float]:
+    """movies/s of fp32 and ``precision`` on the same movies (no cache), best of 2 interleaved rounds."""
+    best = {"fp32": 0.0, precision: 0.0}
+    saved = clf.cache
+    clf.cache = None
+    try:
+        for _ in range(2):
+            for p in best:
+                clf.set_precision(p)
+                t = time.perf_counter()
+                clf.score(plots, posters, root=root)
+                best[p] = max(best[p], len(plots) / max(time.perf_counter() - t, 1e-9))
+    finally:
+        clf.cache = saved
+        clf.set_precision("fp32")
+    return best["fp32"], best[precision]
