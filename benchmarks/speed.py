@@ -210,7 +210,8 @@ def train_speed(clf: GenreClassifier, data: Path | None, n_plots: int, full_step
         rates.setdefault(precision, []).append(sec_states + sec_epoch)
         print(f"top-2 layers over cached states, {precision}: frozen bottom once {len(texts) / sec_states:.1f} "
               f"plots/s ({sec_states:.1f} s), then {top:.1f} plots/s per training step (one epoch of {len(texts)} "
-              f"plots, {sec_epoch:.1f} s); {top / full:.1f}x the full fine-tuning rate; loss {loss.item():.4f}")
+              f"plots, {sec_epoch:.1f} s){f'; {top / full:.1f}x the full fine-tuning rate' if full_steps else ''}; "
+              f"last loss {loss.item():.6f}")
     best = {p: min(v) for p, v in rates.items()}
     print(f"bottom + one epoch, best of 2: fp32 {best['fp32']:.1f} s, bf16 {best['bf16']:.1f} s "
           f"({best['fp32'] / best['bf16']:.2f}x)")
