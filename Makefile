@@ -11,4 +11,5 @@ run: setup
 test: setup
 	bash scripts/setup.sh --browser
 	.venv/bin/ruff check genrelens tests benchmarks
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q

@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from genrelens.data.table import resolve_data_path
-    from genrelens.predict import GenreClassifier, default_model_dir
+    from genrelens.paths import default_model_dir
+    from genrelens.predict import GenreClassifier
 
     model_dir = args.model_dir or default_model_dir()
     data = resolve_data_path(args.data)

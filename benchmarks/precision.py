@@ -22,9 +22,9 @@ import torch
 from genrelens.data.images import preprocess
 from genrelens.data.table import load_table
 from genrelens.encoders import precision as prec
+from genrelens.encoders.onnx import ort_session
 from genrelens.encoders.poster import PosterEncoder
 from genrelens.encoders.text import TextEncoder
-from genrelens.export import ort_session
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> float:

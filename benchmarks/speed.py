@@ -32,7 +32,8 @@ import torch  # noqa: E402
 
 from genrelens.data.split import load_split, select  # noqa: E402
 from genrelens.data.table import load_table  # noqa: E402
-from genrelens.predict import GenreClassifier, default_model_dir  # noqa: E402
+from genrelens.paths import default_model_dir  # noqa: E402
+from genrelens.predict import GenreClassifier  # noqa: E402
 
 WORDS = 100
 

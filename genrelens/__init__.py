@@ -1,6 +1,6 @@
 """genrelens: tell a movie's genres from its plot summary and its poster."""
 
-__version__ = "0.1.0"
+from genrelens.version import __version__
 
 __all__ = ["GenreClassifier", "__version__"]
 

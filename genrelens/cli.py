@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
 from genrelens.errors import GenrelensError
+from genrelens.models.registry import LOSSES, MODELS
 
 app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -20,6 +22,11 @@ console = Console(stderr=True)
 PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
                   "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
+# choices come from the registries (tables of names: importing them loads no torch)
+MODEL_CHOICES = ", ".join(MODELS)
+LOSS_CHOICES = ", ".join(LOSSES)
+TEXT_ENCODER_CHOICES = ", ".join(TEXT_ENCODERS)
+POSTER_ENCODER_CHOICES = ", ".join(POSTER_ENCODERS)
 DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENRELENS_DATA or ../shared/data."
 
 
@@ -71,19 +78,21 @@ def data_stats(
 
 @app.command()
 def train(
-    model: str = typer.Option("integrated", help="naive, poster, text-frozen, text-finetuned, integrated, fusion."),
+    model: str = typer.Option("integrated", help=f"{MODEL_CHOICES}."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    out: Path | None = typer.Option(None, help="Run directory (default: the default model dir, runs/default)."),
+    out: Path | None = typer.Option(None, help="Model folder to write (default: $GENRELENS_MODEL_DIR or the user data "
+                                               "folder's models/default, where predict and serve look)."),
     oversample: str = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
     oversample_target: float | None = typer.Option(None, help="Train size after oversampling / before."),
-    loss: str = typer.Option("double-soft-f1", help="double-soft-f1 (the study's), bce or asl."),
+    loss: str = typer.Option("double-soft-f1", help=f"{LOSS_CHOICES} (double-soft-f1: the study's)."),
     labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
     seed: int = typer.Option(0),
     epochs: int | None = typer.Option(None, help="Max epochs of the dense head."),
     ft_epochs: int | None = typer.Option(None, help="Epochs of text fine-tuning."),
     ft_layers: int | None = typer.Option(None, help="Top transformer layers fine-tuned (the rest stay frozen)."),
     max_length: int | None = typer.Option(None, help="Max plot tokens."),
-    text_encoder: str | None = typer.Option(None, help="minilm (default) or mpnet."),
+    text_encoder: str | None = typer.Option(None, help=f"{TEXT_ENCODER_CHOICES} (default minilm)."),
+    poster_encoder: str | None = typer.Option(None, help=f"{POSTER_ENCODER_CHOICES} (default effnet-lite0)."),
     thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
     split_file: Path | None = typer.Option(None, help="Reuse a split.json (from another run)."),
     poster_finetune: bool = typer.Option(False, "--poster-finetune",
@@ -101,12 +110,14 @@ def train(
     precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
-    from genrelens.predict import default_model_dir
-    from genrelens.train.config import RunConfig
+    from genrelens import bundle
+    from genrelens.config import RunConfig
+    from genrelens.paths import default_model_dir
     from genrelens.train.run import train as run_train
 
     overrides = {k: v for k, v in dict(epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
-                                        max_length=max_length, text_encoder=text_encoder).items() if v is not None}
+                                        max_length=max_length, text_encoder=text_encoder,
+                                        poster_encoder=poster_encoder).items() if v is not None}
     out = out or default_model_dir()
     try:
         cfg = RunConfig(
@@ -117,16 +128,16 @@ def train(
             skip_bad=skip_bad, poster_finetune=poster_finetune, precision=precision,
             extra={"text_from": str(text_from)} if text_from else {}, **overrides,
         )
-        if resume and (out / "config.json").exists():
-            saved = RunConfig.load(out / "config.json")
+        if resume and (out / bundle.CONFIG).exists():
+            saved = RunConfig.load(out / bundle.CONFIG)
             if saved != cfg:
                 fail(f"--resume: {out} holds a run with another config; resume it with the same options")
         elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone
             import shutil
 
-            shutil.rmtree(out / "checkpoints", ignore_errors=True)
+            shutil.rmtree(out / bundle.CHECKPOINTS, ignore_errors=True)
         if nproc > 1 or nnodes > 1:
-            from genrelens.train.distributed import launch
+            from genrelens.train.launch import launch
 
             code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
             if code:
@@ -140,7 +151,8 @@ def train(
 @app.command()
 def evaluate(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    model_dir: Path | None = typer.Option(None, help="Model directory (default: runs/default)."),
+    model_dir: Path | None = typer.Option(None, help="Model directory (default: $GENRELENS_MODEL_DIR or the user "
+                                                     "data folder's models/default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
                                                 "(train, val or test) when --data is the training data."),
@@ -190,9 +202,9 @@ def benchmark(
     precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
-    from genrelens.evaluate.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
-    from genrelens.evaluate.report import build_report
-    from genrelens.predict import default_model_dir
+    from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
+    from genrelens.experiments.report import build_report
+    from genrelens.paths import default_model_dir
 
     if quick:
         model_list, ov_list, seeds = list(QUICK_MODELS), ["none"], 1

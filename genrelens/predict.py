@@ -1,11 +1,11 @@
-"""``GenreClassifier``: the one public way to load a trained model and score movies.
+"""``GenreClassifier``: the one public way to score movies with a trained model.
 
-The CLI, the REST service, the benchmark and users all call it; nothing else loads models.
+The CLI, the REST service, batch and Ray prediction and users all call it; it reads its model folder
+through ``genrelens.bundle.ModelBundle``. Inference imports nothing from ``genrelens.train``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,42 +13,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens.bundle import ModelBundle
 from genrelens.data.clean import clean_text
 from genrelens.data.labels import LabelSet
-from genrelens.errors import ModelError
-from genrelens.train.checkpoint import load_tensors
-from genrelens.train.config import RunConfig
-from genrelens.train.thresholds import decide
-
-ENV_MODEL_DIR = "GENRELENS_MODEL_DIR"
-
-
-def default_model_dir() -> Path:
-    """``$GENRELENS_MODEL_DIR``, else ``runs/default`` in the repo (where the README's main job leaves it)."""
-    if os.environ.get(ENV_MODEL_DIR):
-        return Path(os.environ[ENV_MODEL_DIR]).expanduser()
-    return Path(__file__).resolve().parents[1] / "runs" / "default"
+from genrelens.models.thresholds import decide
+from genrelens.paths import default_model_dir
 
 
 class GenreClassifier:
-    """A trained genre model.
+    """A trained genre model: a thin, user-facing wrapper over a ``ModelBundle``.
 
-    >>> clf = GenreClassifier.load("runs/default")
+    >>> clf = GenreClassifier.load()  # the default model (see genrelens.paths), or a folder
     >>> clf.predict(plots=["A detective hunts a killer."], posters=["poster.jpg"])
     [['Crime', 'Thriller']]
     """
 
-    def __init__(self, model_dir: Path, config: RunConfig, labels: list[str], thresholds: np.ndarray,
-                 head: torch.nn.Module | None = None, naive_freq: np.ndarray | None = None,
-                 text_encoder=None, poster_encoder=None, cache=None):
-        self.model_dir, self.config, self.labels = model_dir, config, labels
-        self.thresholds = thresholds
-        self.head, self.naive_freq = head, naive_freq
-        self.text_encoder, self.poster_encoder = text_encoder, poster_encoder
+    def __init__(self, bundle: ModelBundle, cache=None):
+        self.bundle = bundle
         self.cache = cache
-        self.name = config.model
         self.precision = "fp32"  # what the encoders run in (encoders/precision.py); see `use_precision`
         self.precision_choice = None  # the `precision.Choice` behind it (guard results for "auto")
+
+    # the bundle's parts, under the names the CLI, the service and users know
+    model_dir = property(lambda self: self.bundle.path)
+    config = property(lambda self: self.bundle.config)
+    labels = property(lambda self: self.bundle.labels)
+    thresholds = property(lambda self: self.bundle.thresholds)
+    head = property(lambda self: self.bundle.model)
+    text_encoder = property(lambda self: self.bundle.text_encoder)
+    poster_encoder = property(lambda self: self.bundle.poster_encoder)
+    name = property(lambda self: self.bundle.config.model)
 
     @property
     def uses_text(self) -> bool:
@@ -61,12 +55,11 @@ class GenreClassifier:
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
              cache: bool = False, precision: str | None = None, report=None) -> GenreClassifier:
-        """Rebuild a model from its directory (``config.json``, ``labels.json``, ``thresholds.json``,
-        ``model.safetensors`` and ``text_encoder/`` when fine-tuned). Only safetensors + JSON are read.
+        """Load the model folder ``model_dir`` (default: ``genrelens.paths.default_model_dir()``).
 
         backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
         weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
-
+        cache: read and fill the feature cache (for tables scored more than once).
         precision: "fp32", "bf16", "int8" or "auto" (default: ``$GENRELENS_PRECISION``, else "auto"): see
         ``use_precision``. ``report(line)`` receives the accuracy guard's progress and results."""
         from genrelens.encoders.precision import ENV_PRECISION, check_choice
@@ -74,69 +67,15 @@ class GenreClassifier:
         precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
         if backend != "onnx" and precision != "fp32":
             raise ValueError(f"precision {precision!r} needs backend='onnx'")
-        d = Path(model_dir) if model_dir else default_model_dir()
-        if not (d / "config.json").exists():
-            raise ModelError(f"no model in {d} (config.json missing): train one with `genrelens train` "
-                             f"or run the README's main job")
-        for bad in ("model.pt", "model.pth", "model.bin", "model.pkl"):
-            if (d / bad).exists() and not (d / "model.safetensors").exists():
-                raise ModelError(f"{d / bad} is a pickle checkpoint: refused (only safetensors are loaded)")
-        try:
-            cfg = RunConfig.load(d / "config.json")
-            labels = json.loads((d / "labels.json").read_text())
-            thr_map = json.loads((d / "thresholds.json").read_text())
-        except (OSError, ValueError) as e:
-            raise ModelError(f"{d} is not a complete model directory: {e}") from e
-        missing = [g for g in labels if g not in thr_map]
-        if missing:
-            raise ModelError(f"{d / 'thresholds.json'} lacks thresholds for {missing}")
-        thresholds = np.array([thr_map[g] for g in labels], dtype=np.float32)
+        bundle = ModelBundle.from_pretrained(Path(model_dir) if model_dir else default_model_dir(), backend=backend)
         feature_cache = None
         if cache:
             from genrelens.encoders.cache import FeatureCache
 
+            cfg = bundle.config
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
-        if cfg.model == "naive":
-            freq = np.array(json.loads((d / "naive.json").read_text())["frequencies"], dtype=np.float32)
-            return cls(d, cfg, labels, thresholds, naive_freq=freq)  # no encoder: fp32 by definition
-        from genrelens.models.registry import build_head, get_spec
-
-        spec = get_spec(cfg.model)
-        text_enc = poster_enc = None
-        if spec.text == "finetuned":
-            from genrelens.encoders.text import TextEncoder
-
-            text_enc = TextEncoder.from_dir(d / "text_encoder", max_length=cfg.max_length)
-        elif spec.text == "frozen":
-            from genrelens.encoders.registry import build_text_encoder
-
-            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-        if text_enc is not None and backend == "onnx":
-            _onnx_text(text_enc)
-        if spec.poster:
-            from genrelens.encoders.registry import build_poster_encoder
-
-            # a fine-tuned last block runs in torch after the frozen bottom (also torch)
-            poster_enc = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
-        dims = {}
-        if text_enc is not None:
-            dims["text"] = text_enc.dim
-        if poster_enc is not None:
-            dims["poster"] = poster_enc.dim
-        top = None
-        if cfg.poster_finetune:
-            from genrelens.encoders.poster import CNNTop
-
-            top = CNNTop(poster_enc.model)
-        head = build_head(cfg.model, dims, len(labels), cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=top)
-        try:
-            head.load_state_dict(load_tensors(d / "model.safetensors"))
-        except RuntimeError as e:  # shapes or names that do not fit the config
-            raise ModelError(f"{d / 'model.safetensors'} does not match {d / 'config.json'}: {e}") from e
-        head.eval()
-        clf = cls(d, cfg, labels, thresholds, head=head, text_encoder=text_enc, poster_encoder=poster_enc,
-                  cache=feature_cache)
-        if precision != "fp32":
+        clf = cls(bundle, cache=feature_cache)
+        if precision != "fp32" and (clf.uses_text or clf.uses_poster):
             clf.use_precision(precision, report=report)
         return clf
 
@@ -171,8 +110,7 @@ class GenreClassifier:
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""
-        p = self.model_dir / "metrics.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        return self.bundle.artifact("metrics", {})
 
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
               root: Path | None = None, progress: bool = False) -> tuple[np.ndarray, dict[int, str]]:
@@ -184,23 +122,21 @@ class GenreClassifier:
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
-        if self.naive_freq is not None:
-            return np.tile(self.naive_freq, (n, 1)), errors
-        feats: dict[str, torch.Tensor] = {}
+        feats: dict[str, torch.Tensor] = {"rows": torch.zeros((n, 0))}
         if self.uses_text:
-            from genrelens.train.features import text_features
+            from genrelens.encoders.features import text_features
 
             f, m = text_features(self.text_encoder, plots, self.cache, progress)
             feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
         if self.uses_poster:
-            from genrelens.train.features import poster_features
+            from genrelens.encoders.features import poster_features
 
             f, ok, errs = poster_features(self.poster_encoder, posters, self.cache, progress, root=root,
                                           maps=self.config.poster_finetune)
             errors.update({i: f"poster ignored: {msg}" for i, msg in errs.items()})
             has_poster &= ok
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
-        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster)
+        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
         for i in np.flatnonzero(~usable):
             errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
         with torch.inference_mode():
@@ -219,16 +155,6 @@ class GenreClassifier:
         """Genre lists, one per movie."""
         pred = self.decide(self.predict_proba(plots, posters))
         return LabelSet(self.labels).decode(pred)
-
-
-def _onnx_text(encoder) -> None:
-    """Move ``encoder.encode`` to ONNX Runtime; stay on torch (with a warning) if the export fails."""
-    try:
-        encoder.use_onnx()
-    except Exception as e:  # an architecture the exporter cannot handle: slower, still correct
-        import warnings
-
-        warnings.warn(f"text encoder stays on torch (ONNX export failed: {e})", RuntimeWarning, stacklevel=3)
 
 
 def _length(plots, posters) -> int:

@@ -128,7 +128,7 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
     import ray
     import ray.data
 
-    from genrelens.predict import default_model_dir
+    from genrelens.paths import default_model_dir
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     if not (model_dir / "config.json").exists():

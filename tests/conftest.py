@@ -54,7 +54,7 @@ def cache_dir(tmp_path_factory) -> Path:
 
 def train_tiny(model: str, data: Path, out: Path, cache: Path, **kw):
     """Train ``model`` for a few steps (seconds) and return its metrics."""
-    from genrelens.train.config import RunConfig
+    from genrelens.config import RunConfig
     from genrelens.train.run import train
 
     cfg = RunConfig(model=model, data=str(data), out=str(out), cache_dir=str(cache),

@@ -31,10 +31,10 @@ from genrelens.data.labels import STUDY_LABELS, LabelSet
 from genrelens.data.table import load_table
 from genrelens.data.validate import exit_code, validate_table
 from genrelens.encoders.cache import FeatureCache
+from genrelens.encoders.features import poster_features
 from genrelens.errors import DataError
 from genrelens.predict import GenreClassifier
 from genrelens.serve.app import create_app
-from genrelens.train.features import poster_features
 
 PLOT = "A retired safecracker is pulled into one last heist that goes wrong in a snowbound mountain town."
 HTML_PLOT = '<script>alert("x")</script><img src=x onerror=alert(1)> A clerk & a thief fall in love.'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genrelens.evaluate.benchmark import install_model, plan_runs, run_benchmark
+from genrelens.experiments.benchmark import install_model, plan_runs, run_benchmark
 
 OVERRIDES = {"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2}
 TINY_MODELS = ["naive", "poster", "text-finetuned", "integrated"]

@@ -107,5 +107,3 @@ def test_content_key_and_default_dir(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert content_key_file(path) == hashlib.sha256(b"poster bytes").hexdigest()
     monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"
-    monkeypatch.delenv("GENRELENS_CACHE")
-    assert default_cache_dir() == Path(__file__).resolve().parents[1] / ".cache" / "genrelens"

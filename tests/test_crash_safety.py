@@ -27,8 +27,8 @@ from genrelens.cli import app as cli
 from genrelens.encoders.cache import default_cache_dir
 from genrelens.errors import ModelError
 from genrelens.io import atomic_path, write_json_atomic
+from genrelens.models.checkpoint import load_tensors, save_tensors
 from genrelens.predict import GenreClassifier
-from genrelens.train.checkpoint import load_tensors, save_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -142,7 +142,7 @@ def test_atomic_writes_leave_the_old_file_on_a_crash(tmp_path) -> None:
         Path(a[1]).write_bytes(b"\0" * 10)  # a partial file, then the crash
         raise OSError("disk full")
 
-    import genrelens.train.checkpoint as ckpt
+    import genrelens.models.checkpoint as ckpt
 
     real = ckpt.save_file
     ckpt.save_file = crash
@@ -158,10 +158,11 @@ def test_atomic_writes_leave_the_old_file_on_a_crash(tmp_path) -> None:
 def test_every_writer_is_atomic() -> None:
     """Files under genrelens/ that write outputs do it through genrelens.io (or their own temp file + rename)."""
     writers = {  # module -> what it writes
-        "genrelens/train/checkpoint.py": "checkpoints (safetensors + last.json)",
+        "genrelens/models/checkpoint.py": "weights (safetensors)",
+        "genrelens/train/checkpoint.py": "training state (last.json)",
         "genrelens/encoders/cache.py": "feature cache entries",
         "genrelens/batch.py": "batch parts, manifest and output",
-        "genrelens/evaluate/benchmark.py": "results.json",
+        "genrelens/experiments/benchmark.py": "results.json",
         "genrelens/train/loop.py": "history.csv, curves.png",
     }
     for rel in writers:

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from genrelens.cli import app
-from genrelens.train import distributed
-from genrelens.train.config import RunConfig
+from genrelens.config import RunConfig
+from genrelens.train import distributed, launch
 
 
 def test_shards_are_contiguous_disjoint_and_cover_the_batch():
@@ -22,9 +22,9 @@ def test_shards_are_contiguous_disjoint_and_cover_the_batch():
 
 
 def test_launch_command_single_and_multi_node(tmp_path):
-    one = distributed.launch_command(tmp_path / "c.json", 2)
+    one = launch.launch_command(tmp_path / "c.json", 2)
     assert "--standalone" in one and "--nproc-per-node=2" in one and one[-1].endswith("c.json")
-    multi = distributed.launch_command(tmp_path / "c.json", 4, nnodes=2, node_rank=1, master_addr="10.0.0.1",
+    multi = launch.launch_command(tmp_path / "c.json", 4, nnodes=2, node_rank=1, master_addr="10.0.0.1",
                                        master_port=29400, resume=True, progress=False)
     for flag in ("--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1", "--master-port=29400", "--resume",
                  "--no-progress"):
@@ -34,7 +34,7 @@ def test_launch_command_single_and_multi_node(tmp_path):
 
 def test_cli_train_nproc_launches_torchrun(subset_csv, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(distributed, "launch", lambda cfg, *a, **kw: calls.append((cfg, a, kw)) or 0)
+    monkeypatch.setattr(launch, "launch", lambda cfg, *a, **kw: calls.append((cfg, a, kw)) or 0)
     r = CliRunner().invoke(app, ["train", "--model", "poster", "--data", str(subset_csv), "--out", str(tmp_path),
                                  "--nproc", "2", "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.0.0.1"])
     assert r.exit_code == 0, r.output
@@ -50,7 +50,7 @@ def test_two_processes_match_one_process(subset_csv, cache_dir, tmp_path):
     from genrelens.train.run import train
 
     one = train(RunConfig(out=str(tmp_path / "one"), **kw), progress=False)
-    assert distributed.launch(RunConfig(out=str(tmp_path / "two"), **kw), nproc=2, progress=False) == 0
+    assert launch.launch(RunConfig(out=str(tmp_path / "two"), **kw), nproc=2, progress=False) == 0
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert len(one["history"]) == len(two["history"]) == 4
     for a, b in zip(one["history"], two["history"]):

@@ -9,7 +9,7 @@ import torch
 from genrelens.models.heads import ConcatHead, GatedFusionHead, UnimodalHead
 from genrelens.models.losses import asymmetric, bce, double_soft_f1, get_loss
 from genrelens.models.naive import NaiveModel
-from genrelens.train.thresholds import decide, tune_thresholds
+from genrelens.models.thresholds import decide, tune_thresholds
 
 
 def test_double_soft_f1_by_hand():

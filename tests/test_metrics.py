@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from genrelens.evaluate.metrics import cooccurrence, evaluate, n_combinations, pair_confusion
+from genrelens.metrics import cooccurrence, evaluate, n_combinations, pair_confusion
 
 LABELS = ["Drama", "Comedy", "Horror"]
 Y_TRUE = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1]])

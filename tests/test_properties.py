@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from genrelens.config import RunConfig
 from genrelens.data.labels import STUDY_LABELS, normalize_genre, normalize_genres
-from genrelens.evaluate.metrics import evaluate
-from genrelens.train.config import RunConfig
+from genrelens.metrics import evaluate
 from genrelens.train.run import prepare
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from test_benchmark import tiny_grid
 
-from genrelens.evaluate.report import SECTIONS, build_report, decade_buckets, results_table_markdown
+from genrelens.experiments.report import SECTIONS, build_report, decade_buckets, results_table_markdown
 
 STUDY_NUMBERS = ("0.209", "0.232", "0.210", "0.433", "0.431", "0.429", "0.453")
 

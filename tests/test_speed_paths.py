@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+from genrelens.encoders.onnx import prune_text_exports, text_onnx_path
 from genrelens.encoders.text import TextEncoder
-from genrelens.export import prune_text_exports, text_onnx_path
 from genrelens.predict import GenreClassifier
 
 PLOTS = ["A detective hunts a serial killer through a rain-soaked city while his marriage falls apart. " * 3,

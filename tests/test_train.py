@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from conftest import train_tiny
 
-from genrelens import GenreClassifier
+from genrelens import GenreClassifier, bundle
+from genrelens.models.registry import MODELS
 from genrelens.train import loop
 
 
@@ -17,11 +18,15 @@ def _movies(csv, n=12):
     return list(df["plot"]), posters
 
 
-@pytest.mark.parametrize("model", ["naive", "poster", "text-frozen", "text-finetuned"])
+@pytest.mark.parametrize("model", list(MODELS))  # a newly registered model is tested here for free
 def test_each_model_trains_and_reloads_exactly(model, subset_csv, cache_dir, tmp_path):
     metrics = train_tiny(model, subset_csv, tmp_path / model, cache_dir)
-    for f in ("config.json", "split.json", "labels.json", "thresholds.json", "metrics.json"):
-        assert (tmp_path / model / f).exists()
+    manifest = json.loads((tmp_path / model / bundle.MANIFEST).read_text())
+    assert manifest["format_version"] == bundle.FORMAT_VERSION and manifest["model"] == model
+    for f in (bundle.CONFIG, bundle.SPLIT, bundle.LABELS, bundle.THRESHOLDS, bundle.WEIGHTS, bundle.METRICS,
+              bundle.TEST_PROBA, bundle.TEST_IDS):
+        assert (tmp_path / model / f).exists() and f in manifest["files"]
+    assert (bundle.TEXT_ENCODER in manifest["files"]) == MODELS[model].text_stage
     assert 0 < metrics["test"]["weighted_f1"] <= 1
     clf = GenreClassifier.load(tmp_path / model)
     plots, posters = _movies(subset_csv)
@@ -76,7 +81,7 @@ def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, 
         train_tiny("poster", subset_csv, tmp_path / "resumed", cache_dir, **kw)
     monkeypatch.setattr(loop, "save_training_state", real_save)
 
-    from genrelens.train.config import RunConfig
+    from genrelens.config import RunConfig
     from genrelens.train.run import train
 
     resumed = train(RunConfig.load(tmp_path / "resumed" / "config.json"), resume=True, progress=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,14 +19,7 @@ from typing import Any
 import numpy as np
 
 from genrelens.io import write_bytes_atomic
-
-
-def default_cache_dir() -> Path:
-    """$GENRELENS_CACHE, else `<repo>/.cache/genrelens` (repo = the folder holding the genrelens package)."""
-    env = os.environ.get("GENRELENS_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / ".cache" / "genrelens"
+from genrelens.paths import default_cache_dir  # noqa: F401  (re-exported: encoders import it from here)
 
 
 def sha256_hex(data: bytes | str) -> str:

@@ -85,9 +85,10 @@ class PooledFeatures(nn.Module):
 
 
 class PosterEncoder:
-    """Frozen image encoder: `encode(posters) -> float32 [n, 1280]`."""
+    """Frozen image encoder: `encode(posters) -> float32 [n, 1280]` (implements `encoders.base.PosterEncoderLike`)."""
 
     dim = 1280
+    modality = "poster"
 
     def __init__(
         self,
@@ -140,7 +141,7 @@ class PosterEncoder:
         stem = f"{self.arch}-{self.weights_sha256[:12]}-{self.input_size}-op{ONNX_OPSET}"
         return self.cache_dir / "onnx" / f"{stem}.onnx"
 
-    def export_onnx(self, path: Path) -> None:
+    def export_onnx(self, path: Path) -> Path:
         """Export the pooled-feature model (dynamic batch) to `path`, atomically."""
         dummy = torch.zeros(1, 3, self.input_size, self.input_size)
         try:
@@ -153,9 +154,10 @@ class PosterEncoder:
                 )
         finally:
             self.features_module.eval()  # export restores the wrapper's mode; keep everything in eval
+        return path
 
     def _onnx_session(self):
-        from genrelens.export import ort_session  # threads sleep when idle instead of spinning
+        from genrelens.encoders.onnx import ort_session  # threads sleep when idle instead of spinning
 
         path = self.onnx_path
         if not path.is_file():
@@ -171,6 +173,10 @@ class PosterEncoder:
         """Open one poster safely (JPEG draft decoding to the resize size); raises PosterError."""
         return open_poster(src, root=root, draft_size=self.resize_size)
 
+    def preprocess(self, images: Sequence) -> np.ndarray:
+        """Opened posters (PIL images) -> float32 [n, 3, s, s], as the weights expect."""
+        return preprocess(list(images), self.input_size)
+
     def features(self, pixels: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [n, 3, s, s] -> float32 [n, 1280]."""
         if self.session is not None:
@@ -183,6 +189,10 @@ class PosterEncoder:
         """Shape (C, h, w) of one poster's ``maps``."""
         side = -(-self.input_size // 32)
         return (self.model._blocks[-2]._project_conv.out_channels, side, side)
+
+    def trainable_top(self) -> nn.Module:
+        """A trainable copy of the CNN's last block + head: the last block's input maps -> [n, dim]."""
+        return CNNTop(self.model)
 
     def maps(self, pixels: np.ndarray) -> np.ndarray:
         """Preprocessed float32 [n, 3, s, s] -> the last block's input maps float32 [n, C, h, w] (eager torch)."""
@@ -206,7 +216,7 @@ class PosterEncoder:
             task = bar.add_task(f"encoding posters ({self.name})", total=len(images))
             for start in range(0, len(images), batch_size):
                 batch = [self.load(src, root) for src in images[start : start + batch_size]]
-                out[start : start + len(batch)] = self.features(preprocess(batch, self.input_size))
+                out[start : start + len(batch)] = self.features(self.preprocess(batch))
                 bar.advance(task, len(batch))
         return out
 
@@ -246,7 +256,7 @@ def encode_posters_safe(
                 except PosterError as e:
                     errors[i] = str(e)
             if images:
-                pixels = preprocess(images, encoder.input_size)
+                pixels = encoder.preprocess(images)
                 feats[idx] = encoder.maps(pixels) if maps else encoder.features(pixels)
                 ok[idx] = True
             bar.advance(task, min(batch_size, n - start))

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from genrelens.encoders.cache import default_cache_dir
 from genrelens.errors import GenrelensError, ModelError
+from genrelens.paths import default_cache_dir
 
 PRECISIONS = ("fp32", "bf16", "int8")
 CHOICES = ("auto", *PRECISIONS)
@@ -332,7 +332,7 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
         return
     encoder.use_onnx(cache_dir)
     if precision == "int8":
-        from genrelens.export import ort_session
+        from genrelens.encoders.onnx import ort_session
 
         path = quantize_text_int8(encoder.onnx_file)
         encoder.session, encoder.onnx_file = ort_session(path, encoder.session_threads), path
@@ -341,7 +341,7 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
 def apply_poster(encoder, precision: str, model_dir: Path | None = None, data: str | None = None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
     graph; fp32 and bf16 use the fp32 graph (bf16 eager is slower than ONNX fp32 for this CNN here)."""
-    from genrelens.export import ort_session
+    from genrelens.encoders.onnx import ort_session
 
     if encoder.session is None:  # torch backend (a fine-tuned last block): stays fp32 eager
         encoder.precision = "fp32"

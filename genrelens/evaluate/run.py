@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genrelens.data.split import load_split, select
+from genrelens.data.split import select
 from genrelens.data.table import load_table
-from genrelens.evaluate.metrics import evaluate
+from genrelens.metrics import evaluate
 from genrelens.predict import GenreClassifier
 
 
@@ -19,7 +19,7 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
     df, table_report = load_table(data, skip_bad=True)
     if split:
-        df = select(df, load_split(clf.model_dir / "split.json")[split])
+        df = select(df, clf.bundle.artifact("split")[split])
     labels = LabelSet(clf.labels)
     y = labels.encode(df["genres"])
     keep = y.sum(1) > 0

@@ -39,11 +39,10 @@ def asymmetric(
     return -(loss_pos + loss_neg).mean()
 
 
-LOSSES = {"double-soft-f1": double_soft_f1, "bce": bce, "asl": asymmetric}
-
-
 def get_loss(name: str):
-    """The loss function registered under ``name``."""
+    """The loss function registered under ``name`` (``genrelens.models.registry.LOSSES``)."""
+    from genrelens.models.registry import LOSSES
+
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
-    return LOSSES[name]
+    return globals()[LOSSES[name]]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import f1_score
+from torch import nn
 
 
 class NaiveModel:
@@ -41,3 +43,26 @@ class NaiveModel:
         """Per-label thresholds on ``predict_proba`` that reproduce ``predict``."""
         top = np.sort(self.freq)[::-1][self.k - 1]
         return np.where(self.freq >= top, 0.0, 1.0).astype(np.float32)
+
+
+class NaiveHead(nn.Module):
+    """The naive model as a head, so it saves and loads like every other model: its logits are those of the
+    training label frequencies, for every movie. ``batch["rows"]`` ``[b, 0]`` carries the batch size."""
+
+    modalities: tuple[str, ...] = ()
+
+    def __init__(self, n_labels: int, **_):
+        super().__init__()
+        self.register_buffer("freq", torch.zeros(n_labels))
+        self.register_buffer("k", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def from_model(cls, model: NaiveModel) -> NaiveHead:
+        head = cls(len(model.freq))
+        head.freq.copy_(torch.as_tensor(model.freq, dtype=torch.float32))
+        head.k.fill_(int(model.k))
+        return head
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        p = self.freq.clamp(1e-7, 1 - 1e-7)
+        return torch.log(p / (1 - p)).expand(len(batch["rows"]), -1)

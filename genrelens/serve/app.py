@@ -25,7 +25,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from genrelens import __version__
 from genrelens.predict import GenreClassifier
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
@@ -42,6 +41,7 @@ from genrelens.serve.inputs import (
     read_form_movie,
     read_json_movie,
 )
+from genrelens.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "

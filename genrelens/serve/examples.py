@@ -6,11 +6,11 @@ taken from the request), and only from inside the data folder.
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from genrelens.bundle import read_artifact
 from genrelens.data.images import resolve_poster_path
 from genrelens.data.table import load_table, resolve_data_path
 from genrelens.errors import GenrelensError
@@ -33,9 +33,10 @@ class Example:
 
 
 def _test_ids(model_dir: Path) -> set[str] | None:
+    split = read_artifact(model_dir, "split")
     try:
-        return set(json.loads((model_dir / "split.json").read_text())["test"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return set(split["test"]) if split else None
+    except (KeyError, TypeError):
         return None
 
 

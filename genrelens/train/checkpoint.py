@@ -1,4 +1,4 @@
-"""Checkpoints as safetensors + JSON only (no pickle), written atomically."""
+"""Resumable training state (model, optimizer, loop meta) as safetensors + JSON, written atomically."""
 
 from __future__ import annotations
 
@@ -6,30 +6,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from genrelens.errors import ModelError
-from genrelens.io import atomic_path, write_json_atomic
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
-    """Write ``tensors`` to a safetensors file (contiguous CPU copies) in one atomic rename."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
-
-
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file; anything else (a pickle ``.pt``/``.pth``/``.bin``) is refused."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ModelError(f"refusing to load {path}: only .safetensors checkpoints are loaded (pickle is unsafe)")
-    if not path.exists():
-        raise ModelError(f"checkpoint not found: {path}")
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for a corrupt header
-        raise ModelError(f"{path} is not a valid safetensors file: {e}") from e
+from genrelens.io import write_json_atomic
+from genrelens.models.checkpoint import load_tensors, save_tensors
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

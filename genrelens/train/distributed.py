@@ -1,6 +1,6 @@
 """Distributed data-parallel training: ``genrelens train --nproc N [--nnodes M]`` relaunches itself with
-torchrun; each process runs the ordinary :func:`genrelens.train.run.train`, and :func:`loop.fit` asks
-:func:`current` whether it runs in a process group.
+torchrun (see ``launch.py``); each process runs the ordinary :func:`genrelens.train.run.train`, and
+:func:`loop.fit` asks :func:`current` whether it runs in a process group.
 
 How N processes train the model one process would:
 
@@ -21,23 +21,16 @@ process statistically, not bit for bit; with dropout 0 they match to float round
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-
-from genrelens.train.config import RunConfig
 
 BACKEND_ENV = "GENRELENS_DIST_BACKEND"  # override the backend: gloo (CPU) or nccl (GPU)
 
@@ -131,23 +124,27 @@ class _GatherRows(torch.autograd.Function):
         return grad[lo:hi] * ctx.world, None, None, None
 
 
-_CTX: DistContext | None = None
-
-
 def current() -> DistContext | None:
-    """The process group context, or None in an ordinary single process."""
-    return _CTX
+    """This process's place in the process group, or None in an ordinary single process (read from
+    torch.distributed each time: no module state)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    backend = dist.get_backend()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if backend == "nccl" else torch.device("cpu")
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
 
 
 def is_main() -> bool:
     """True on rank 0 and in a single process: the process that writes outputs."""
-    return _CTX is None or _CTX.is_main
+    ctx = current()
+    return ctx is None or ctx.is_main
 
 
 @contextmanager
 def local_zero_first() -> Iterator[None]:
     """Run the block on each node's local rank 0 first (it fills the feature cache), then on the others."""
-    ctx = _CTX
+    ctx = current()
     if ctx is not None and ctx.local_rank != 0:
         dist.barrier()
     yield
@@ -157,80 +154,15 @@ def local_zero_first() -> Iterator[None]:
 
 def init() -> DistContext:
     """Join the process group described by torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, ...)."""
-    global _CTX
     cuda = torch.cuda.is_available()
     backend = os.environ.get(BACKEND_ENV) or ("nccl" if cuda else "gloo")
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device("cuda", local_rank) if backend == "nccl" else torch.device("cpu")
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    if backend == "nccl":
+        torch.cuda.set_device(torch.device("cuda", local_rank))
     dist.init_process_group(backend=backend)
-    _CTX = DistContext(dist.get_rank(), dist.get_world_size(), local_rank, backend, device)
-    return _CTX
+    return current()
 
 
 def shutdown() -> None:
-    global _CTX
     if dist.is_initialized():
         dist.destroy_process_group()
-    _CTX = None
-
-
-def launch_command(config_path: Path, nproc: int, nnodes: int = 1, node_rank: int = 0,
-                   master_addr: str = "127.0.0.1", master_port: int = 29500, resume: bool = False,
-                   progress: bool = True) -> list[str]:
-    """The torchrun command that starts this node's ``nproc`` workers for the run in ``config_path``."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}"]
-    if nnodes == 1:
-        cmd.append("--standalone")  # a free local port; no rendezvous to configure
-    else:
-        cmd += [f"--node-rank={node_rank}", f"--master-addr={master_addr}", f"--master-port={master_port}"]
-    cmd += ["-m", "genrelens.train.distributed", str(config_path)]
-    return cmd + (["--resume"] if resume else []) + ([] if progress else ["--no-progress"])
-
-
-def launch(cfg: RunConfig, nproc: int, nnodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
-           master_port: int = 29500, resume: bool = False, progress: bool = True) -> int:
-    """Train ``cfg`` with ``nproc`` processes on this node (of ``nnodes``); returns torchrun's exit code."""
-    with tempfile.TemporaryDirectory(prefix="genrelens-ddp-") as tmp:
-        path = Path(tmp) / "config.json"
-        cfg.save(path)
-        cmd = launch_command(path, nproc, nnodes, node_rank, master_addr, master_port, resume, progress)
-        return subprocess.run(cmd, check=False).returncode
-
-
-def worker_main(argv: list[str] | None = None) -> int:
-    """One torchrun worker: join the group and run the ordinary training (outputs from rank 0 only)."""
-    from rich.console import Console
-
-    from genrelens.errors import GenrelensError
-    from genrelens.train.run import train
-
-    p = argparse.ArgumentParser(prog="genrelens.train.distributed")
-    p.add_argument("config", type=Path)
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    cfg = RunConfig.load(args.config)
-    ctx = init()
-    console = Console(stderr=True, quiet=not ctx.is_main)
-    try:
-        with tempfile.TemporaryDirectory(prefix=f"genrelens-rank{ctx.rank}-") as scratch:
-            if not ctx.is_main:
-                cfg.out = scratch  # split, metrics, ... of the other ranks: thrown away
-            if ctx.is_main:
-                console.print(f"distributed training: {ctx.world} processes, backend {ctx.backend}")
-            train(cfg, resume=args.resume, progress=ctx.is_main and not args.no_progress, console=console)
-            dist.barrier()
-    except GenrelensError as e:
-        Console(stderr=True).print(f"[red]error (rank {ctx.rank}):[/] {e}")
-        return 1
-    finally:
-        shutdown()
-    return 0
-
-
-if __name__ == "__main__":  # torchrun -m genrelens.train.distributed: use the package module, not __main__
-    from genrelens.train.distributed import worker_main as _worker_main
-
-    raise SystemExit(_worker_main())

@@ -135,38 +135,36 @@ def _autocast(cfg, fn, *args, **kw):
         return fn(*args, **kw)
 
 
-_BOTTOM_MEMO: dict[tuple, list[torch.Tensor]] = {}  # frozen-bottom states shared by runs in one process
+def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, memo: dict | None = None):
+    """The text stage of models that have one: fine-tune the text encoder's top layers on the training plots
+    (or reuse those of ``cfg.extra["text_from"]``, a model folder with a text stage on the same split).
 
-
-def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
-    """Stage 1 of text-finetuned / integrated / fusion: fine-tune the text encoder's top layers on the
-    training plots (or reuse those of ``cfg.extra["text_from"]``, a text-finetuned run on the same split).
-
-    Saves the fine-tuned encoder to ``<run>/text_encoder``. Returns ({split: (features [n, d], has_plot [n])},
-    the linear head, history).
+    ``memo``: a dict kept across runs of one process; it holds the latest frozen-bottom states, which the
+    benchmark's runs on one split share. Returns ({split: (features [n, d], has_plot [n])}, the fine-tuned
+    encoder, its linear head, history); the bundle saves encoder and head with the model.
     """
     import hashlib
     from pathlib import Path
 
+    from genrelens.bundle import CHECKPOINTS, ModelBundle
     from genrelens.data.split import SPLITS
     from genrelens.encoders.registry import build_text_encoder
     from genrelens.models.losses import get_loss
-    from genrelens.train.checkpoint import load_tensors, save_tensors
+    from genrelens.train.config import loop_config
     from genrelens.train.loop import fit
-    from genrelens.train.run import loop_config
 
+    memo = {} if memo is None else memo
     enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
     idx = {s: np.flatnonzero(data.parts[s]["plot"].str.len().to_numpy() > 0) for s in SPLITS}
     texts = [data.parts[s]["plot"].iloc[i] for s in SPLITS for i in idx[s]]
-    bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    key = (enc.cache_key_prefix(), cfg.ft_layers, cfg.max_length, cfg.precision,
+    key = ("bottom_states", enc.cache_key_prefix(), cfg.ft_layers, cfg.max_length, cfg.precision,
            hashlib.sha256("\x00".join(texts).encode()).hexdigest())
-    if key not in _BOTTOM_MEMO:
-        _BOTTOM_MEMO.clear()
-        with bf16:
-            _BOTTOM_MEMO[key] = bottom_states(enc.model, enc.tokenizer, texts, cfg.ft_layers, cfg.max_length,
-                                              progress=progress)
-    states, st, offset = _BOTTOM_MEMO[key], {}, 0
+    if key not in memo:
+        memo.clear()  # one set of states at a time: they are large
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            memo[key] = bottom_states(enc.model, enc.tokenizer, texts, cfg.ft_layers, cfg.max_length,
+                                      progress=progress)
+    states, st, offset = memo[key], {}, 0
     for s in SPLITS:
         st[s] = states[offset: offset + len(idx[s])]
         offset += len(idx[s])
@@ -174,10 +172,12 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
     history: list[dict] = []
     text_from = cfg.extra.get("text_from")
     if text_from:
-        src = Path(text_from)
-        enc.model.load_state_dict(type(enc).from_dir(src / "text_encoder").model.state_dict())
-        clf.head.load_state_dict(load_tensors(src / "text_head.safetensors"))
-        console.print(f"reusing the fine-tuned text encoder of {src}")
+        src = ModelBundle.from_pretrained(Path(text_from), backend="torch")
+        if src.text_head is None or not src.spec.text_stage:
+            raise ValueError(f"text_from: {text_from} holds no fine-tuned text encoder (model {src.config.model})")
+        enc.model.load_state_dict(src.text_encoder.model.state_dict())
+        clf.head.load_state_dict(src.text_head.state_dict())
+        console.print(f"reusing the fine-tuned text encoder of {text_from}")
     else:
         pos = -np.ones(len(data.parts["train"]), dtype=np.int64)
         pos[idx["train"]] = np.arange(len(idx["train"]))
@@ -189,11 +189,9 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
             clf, lambda epoch: state_batches(st["train"], y_tr, rows, bs, cfg.seed, epoch), -(-len(rows) // bs),
             lambda m: _autocast(cfg, embed_states, m, st["val"], logits=True), data.y["val"][idx["val"]],
             get_loss(cfg.loss),
-            loop_config(cfg, fine_tune=True), run_dir / "checkpoints" / "text", resume, progress,
+            loop_config(cfg, fine_tune=True), Path(run_dir) / CHECKPOINTS / "text", resume, progress,
             desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)",
         )
-    enc.save(run_dir / "text_encoder")
-    save_tensors(run_dir / "text_head.safetensors", clf.head.state_dict())
     feats = {}
     for s in SPLITS:
         f = np.zeros((len(data.parts[s]), enc.dim), dtype=np.float32)
@@ -202,4 +200,4 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console):
         mask = np.zeros(len(data.parts[s]), dtype=bool)
         mask[idx[s]] = True
         feats[s] = (f, mask)
-    return feats, clf.head, history
+    return feats, enc, clf.head, history

@@ -1,5 +1,5 @@
 """One training run, top to bottom: data -> split -> labels -> oversampling -> features -> model ->
-thresholds -> metrics, everything written to the run directory (which is then a loadable model dir).
+thresholds -> metrics; the result is saved through the model bundle, so the run directory is a model folder.
 """
 
 from __future__ import annotations
@@ -13,21 +13,22 @@ import pandas as pd
 import torch
 from rich.console import Console
 
+from genrelens import bundle
+from genrelens.bundle import ModelBundle, build_model
+from genrelens.config import RunConfig
 from genrelens.data.labels import STUDY_LABELS, LabelSet
 from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
 from genrelens.data.table import load_table
 from genrelens.encoders.cache import FeatureCache
-from genrelens.evaluate.metrics import evaluate
-from genrelens.io import atomic_path, write_json_atomic
+from genrelens.metrics import evaluate
 from genrelens.models.losses import get_loss
-from genrelens.models.naive import NaiveModel
-from genrelens.models.registry import build_head, get_spec
-from genrelens.train.checkpoint import save_tensors
-from genrelens.train.config import RunConfig
+from genrelens.models.naive import NaiveHead, NaiveModel
+from genrelens.models.registry import get_spec
+from genrelens.models.thresholds import decide, tune_thresholds
+from genrelens.train.config import loop_config
 from genrelens.train.distributed import local_zero_first
-from genrelens.train.loop import LoopConfig, fit
-from genrelens.train.thresholds import decide, tune_thresholds
+from genrelens.train.loop import fit
 
 
 def resolve_labels(spec: list[str] | str, train_genres: pd.Series) -> LabelSet:
@@ -59,7 +60,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     strat = resolve_labels(fixed, df["genres"]).labels if fixed else None
     split = load_split(Path(cfg.split_file)) if cfg.split_file else make_split(
         df, k=10, fractions=cfg.split_fractions, seed=cfg.seed, labels=strat)
-    save_split(split, run_dir / "split.json")
+    save_split(split, run_dir / bundle.SPLIT)
     labels = resolve_labels(cfg.labels, select(df, split["train"])["genres"])
     parts, y, dropped = {}, {}, {}
     for s in SPLITS:
@@ -79,14 +80,6 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         "train_rows_after_oversampling": int(len(rows)),
     }
     return Prepared(labels, parts, y, rows, report)
-
-
-def loop_config(cfg: RunConfig, fine_tune: bool = False) -> LoopConfig:
-    if fine_tune:
-        return LoopConfig(cfg.ft_epochs, cfg.ft_lr, cfg.weight_decay, 0.1, cfg.ft_patience, cfg.seed,
-                          cfg.thresholds == "tuned", bf16=cfg.precision == "bf16")
-    return LoopConfig(cfg.epochs, cfg.lr, cfg.weight_decay, cfg.warmup_ratio, cfg.patience, cfg.seed,
-                      cfg.thresholds == "tuned", bf16=cfg.precision == "bf16")
 
 
 def prior_logits(y: np.ndarray) -> torch.Tensor:
@@ -116,22 +109,24 @@ def predict_logits(model: torch.nn.Module, feats: dict[str, torch.Tensor], batch
                           for i in range(0, n, batch_size)]) if n else np.zeros((0, 0), np.float32)
 
 
-def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: Console | None = None) -> dict:
-    """Run ``cfg`` end to end; returns the metrics dict also written to ``<out>/metrics.json``."""
+def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: Console | None = None,
+          memo: dict | None = None) -> dict:
+    """Run ``cfg`` end to end and save the model through the bundle into ``cfg.out``; returns the metrics
+    dict (also saved as the folder's ``metrics.json``). ``memo``: a dict shared by runs of one process
+    (the benchmark) to reuse the text stage's frozen-bottom states."""
     console = console or Console(stderr=True)
     t0 = time.time()
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.json")
+    cfg.save(run_dir / bundle.CONFIG)  # at once: `--resume` and the benchmark compare it
     data = prepare(cfg, run_dir)
-    write_json_atomic(run_dir / "labels.json", data.labels.to_json())
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
                   f"oversampling '{cfg.oversample}'), labels {', '.join(data.labels.labels)}")
-    if cfg.model == "naive":
-        proba, thresholds, history = train_naive(data, run_dir)
+    if get_spec(cfg.model).fitted:
+        model, proba, thresholds, history = train_naive(cfg, data)
     else:
-        proba, thresholds, history = train_neural(cfg, data, run_dir, resume, progress, console)
-    write_json_atomic(run_dir / "thresholds.json", dict(zip(data.labels.labels, map(float, thresholds))))
+        model, proba, thresholds, history = train_neural(cfg, data, run_dir, resume, progress, console,
+                                                         memo if memo is not None else {})
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
         "precision": cfg.precision,
@@ -142,10 +137,10 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         "test_by_modality": by_modality(data.parts["test"], data.y["test"], proba["test"], thresholds,
                                         data.labels.labels),
     }
-    write_json_atomic(run_dir / "metrics.json", metrics)
-    with atomic_path(run_dir / "test_proba.npy") as tmp, open(tmp, "wb") as f:  # rows as in test_ids.json
-        np.save(f, proba["test"])
-    write_json_atomic(run_dir / "test_ids.json", list(data.parts["test"]["id"]))
+    model.thresholds = thresholds
+    model.artifacts = {"metrics": metrics, "test_proba": proba["test"],  # rows as in test_ids
+                       "test_ids": list(data.parts["test"]["id"])}
+    model.save_pretrained(run_dir)
     t = metrics["test"]
     console.print(f"[green]{cfg.model}[/] test weighted F1 {t['weighted_f1']:.3f}  micro {t['micro_f1']:.3f}  "
                   f"macro {t['macro_f1']:.3f}  ({metrics['train_seconds']:.0f} s) -> {run_dir}")
@@ -165,14 +160,22 @@ def by_modality(part: pd.DataFrame, y: np.ndarray, proba: np.ndarray, thr: np.nd
     return out
 
 
-def train_naive(data: Prepared, run_dir: Path):
-    model = NaiveModel().fit(data.y["train"][data.train_rows], data.y["val"])
-    write_json_atomic(run_dir / "naive.json", {"k": model.k, "frequencies": model.freq.tolist()})
-    proba = {s: model.predict_proba(len(data.y[s])) for s in ("val", "test")}
-    return proba, model.thresholds(), []
+def train_naive(cfg: RunConfig, data: Prepared):
+    """The naive model (fitted, not trained): ``(bundle, probabilities per split, thresholds, history)``."""
+    fitted = NaiveModel().fit(data.y["train"][data.train_rows], data.y["val"])
+    proba = {s: fitted.predict_proba(len(data.y[s])) for s in ("val", "test")}
+    head = NaiveHead.from_model(fitted)
+    return _bundle(cfg, data, head), proba, fitted.thresholds(), []
 
 
-def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, progress: bool, console: Console):
+def _bundle(cfg: RunConfig, data: Prepared, head: torch.nn.Module, **kw) -> ModelBundle:
+    """The run's bundle; thresholds and artifacts are filled in by ``train``."""
+    return ModelBundle(cfg, data.labels.labels, np.zeros(len(data.labels), np.float32), head, **kw)
+
+
+def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, progress: bool, console: Console,
+                 memo: dict):
+    """Features, text stage (when the model has one), head; ``(bundle, probabilities, thresholds, history)``."""
     from genrelens.train.finetune import finetune_stage
 
     spec = get_spec(cfg.model)
@@ -180,19 +183,18 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     torch.manual_seed(cfg.seed)
     feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in SPLITS}
     dims: dict[str, int] = {}
-    ft_head = poster_top = None
+    ft_head = poster_top = text_enc = poster_enc = None
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
-            from genrelens.encoders.poster import CNNTop
+            from genrelens.encoders.features import poster_features
             from genrelens.encoders.registry import build_poster_encoder
-            from genrelens.train.features import poster_features
 
-            enc = build_poster_encoder(cfg.poster_encoder)
-            dims["poster"] = enc.dim
+            poster_enc = build_poster_encoder(cfg.poster_encoder)
+            dims["poster"] = poster_enc.dim
             if cfg.poster_finetune:  # a trainable copy of the CNN's last block
-                poster_top = CNNTop(enc.model)
+                poster_top = poster_enc.trainable_top()
             for s in SPLITS:
-                f, ok, errors = poster_features(enc, list(data.parts[s]["poster"]), cache, progress,
+                f, ok, errors = poster_features(poster_enc, list(data.parts[s]["poster"]), cache, progress,
                                                 root=Path(data.parts[s].attrs.get("root", ".")),
                                                 maps=cfg.poster_finetune)
                 if errors:
@@ -200,38 +202,38 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
                 feats[s]["poster"], feats[s]["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
     if spec.text == "frozen":
         with local_zero_first():  # rank 0 of each node fills the feature cache first
+            from genrelens.encoders.features import text_features
             from genrelens.encoders.registry import build_text_encoder
-            from genrelens.train.features import text_features
 
-            enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-            dims["text"] = enc.dim
+            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+            dims["text"] = text_enc.dim
             for s in SPLITS:
-                f, m = text_features(enc, list(data.parts[s]["plot"]), cache, progress)
+                f, m = text_features(text_enc, list(data.parts[s]["plot"]), cache, progress)
                 feats[s]["text"], feats[s]["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
-    elif spec.text == "finetuned":
-        text_feats, ft_head, ft_history = finetune_stage(cfg, data, run_dir, resume, progress, console)
-        dims["text"] = next(iter(text_feats.values()))[0].shape[1]
+    elif spec.text_stage:
+        text_feats, text_enc, ft_head, ft_history = finetune_stage(cfg, data, run_dir, resume, progress, console, memo)
+        dims["text"] = text_enc.dim
         for s in SPLITS:
             feats[s]["text"], feats[s]["text_mask"] = (torch.as_tensor(a) for a in text_feats[s])
 
-    if cfg.model == "text-finetuned":
+    if spec.text_stage and spec.modality == "text":  # the text stage's own head is the model
         head, history = ft_head, ft_history
     else:
-        head = build_head(cfg.model, dims, len(data.labels), cfg.hidden, cfg.dropout, cfg.modality_dropout,
-                          poster_top=poster_top)
+        head = build_model(cfg, dims, len(data.labels), poster_top=poster_top)
         rows = data.train_rows
-        if "modality" in spec.head_kwargs:  # unimodal: train where it has input
-            rows = rows[feats["train"][f"{spec.head_kwargs['modality']}_mask"].numpy()[rows]]
+        if spec.modality:  # unimodal: train where it has input
+            rows = rows[feats["train"][f"{spec.modality}_mask"].numpy()[rows]]
         history = fit(
             head, feature_batches(feats["train"], data.y["train"], rows, cfg.batch_size, cfg.seed),
             -(-len(rows) // cfg.batch_size), lambda m: predict_logits(m, feats["val"]), data.y["val"],
-            get_loss(cfg.loss), loop_config(cfg), run_dir / "checkpoints" / "head", resume, progress,
+            get_loss(cfg.loss), loop_config(cfg), run_dir / bundle.CHECKPOINTS / "head", resume, progress,
             desc=f"{cfg.model} head",
         )
     if hasattr(head, "missing_logits"):
         head.missing_logits.copy_(prior_logits(data.y["train"]))
-    save_tensors(run_dir / "model.safetensors", head.state_dict(), meta={"dims": dims})
     proba = {s: 1 / (1 + np.exp(-predict_logits(head, feats[s]))) for s in ("val", "test")}
     thresholds = (tune_thresholds(data.y["val"], proba["val"]) if cfg.thresholds == "tuned"
                   else np.full(len(data.labels), 0.5, np.float32))
-    return proba, thresholds, history
+    model = _bundle(cfg, data, head, text_encoder=text_enc, poster_encoder=poster_enc, dims=dims,
+                    text_head=ft_head if spec.text_stage else None)
+    return model, proba, thresholds, history

@@ -1,7 +1,7 @@
 """The benchmark report: ``report.md`` (figures beside it) and one self-contained ``report.html``.
 
 ``build_report(out_dir)`` reads ``<out>/results.json`` and the run directories written by
-``genrelens.evaluate.benchmark``. Every section is a list of blocks (text, tables, figures, examples),
+``genrelens.experiments.benchmark``. Every section is a list of blocks (text, tables, figures, examples),
 rendered once to markdown and once to HTML; a section whose inputs are missing becomes a one-line note.
 """
 
@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from genrelens.evaluate.benchmark import STUDY_TABLE2  # noqa: E402
+from genrelens import bundle  # noqa: E402
+from genrelens.experiments.benchmark import STUDY_TABLE2  # noqa: E402
 from genrelens.io import write_bytes_atomic, write_text_atomic  # noqa: E402
 
 SECTIONS = {
@@ -127,7 +128,7 @@ class ReportData:
     def run_dir(self, model: str, ov: str, seed: int) -> Path | None:
         r = self.runs.get((model, ov, seed))
         d = self.out / r["dir"] if r else None
-        return d if d is not None and (d / "metrics.json").exists() else None
+        return d if d is not None and (d / bundle.METRICS).exists() else None
 
     def main_oversampling(self) -> str:
         return "none" if "none" in self.oversampling else self.oversampling[0]
@@ -137,21 +138,22 @@ class ReportData:
         return self.run_dir(model, self.main_oversampling(), self.seeds[0])
 
     def predictions(self, run_dir: Path) -> Predictions | None:
-        """Test predictions of a run from test_proba.npy + test_ids.json + thresholds.json; None if absent."""
+        """Test predictions of a run from its model folder's test probabilities and thresholds; None if absent."""
         from genrelens.data.labels import LabelSet
-        from genrelens.train.thresholds import decide
+        from genrelens.errors import ModelError
+        from genrelens.models.thresholds import decide
 
         if run_dir in self._pred:
             return self._pred[run_dir]
-        needed = ("test_proba.npy", "test_ids.json", "thresholds.json", "labels.json")
-        if not all((run_dir / f).exists() for f in needed):
+        try:
+            _, _, labels, thr = bundle.read_meta(run_dir)
+        except ModelError:
             return None
-        labels = json.loads((run_dir / "labels.json").read_text())
-        ids = json.loads((run_dir / "test_ids.json").read_text())
-        thr = json.loads((run_dir / "thresholds.json").read_text())
-        proba = np.load(run_dir / "test_proba.npy")
+        ids, proba = bundle.read_artifact(run_dir, "test_ids"), bundle.read_artifact(run_dir, "test_proba")
+        if ids is None or proba is None:
+            return None
         y_true = LabelSet(labels).encode(self.by_id.loc[ids, "genres"]) > 0
-        pred = Predictions(ids, labels, y_true, decide(proba, np.array([thr[g] for g in labels])))
+        pred = Predictions(ids, labels, y_true, decide(proba, thr))
         self._pred[run_dir] = pred
         return pred
 
@@ -277,7 +279,7 @@ def section_shares(d: ReportData) -> Section:
     if not cols:
         return skipped("shares", "no text-finetuned or integrated run.")
     per: dict[tuple[str, str], list[dict]] = {
-        c: [json.loads((p / "metrics.json").read_text())["test"]["per_label"]
+        c: [bundle.read_artifact(p, "metrics")["test"]["per_label"]
             for s in d.seeds if (p := d.run_dir(*c, s))] for c in cols}
     labels = list(next(iter(per.values()))[0])
     header = ["label", "test frequency"] + [h for m, ov in cols for h in (f"{m} ({_ov_name(ov)}) F1", "share")]
@@ -374,11 +376,12 @@ def section_curves(d: ReportData) -> Section:
     if run is None:
         return skipped("curves", "no integrated run.")
     text_dir = run
-    cfg = json.loads((run / "config.json").read_text())
-    if not (run / "checkpoints" / "text" / "history.csv").exists() and cfg.get("extra", {}).get("text_from"):
+    cfg = json.loads((run / bundle.CONFIG).read_text())
+    ckpt = bundle.CHECKPOINTS
+    if not (run / ckpt / "text" / "history.csv").exists() and cfg.get("extra", {}).get("text_from"):
         text_dir = Path(cfg["extra"]["text_from"])
-    stages = [("stage 1, text fine-tuning", read_history(text_dir / "checkpoints/text/history.csv")),
-              ("stage 2, dense head", read_history(run / "checkpoints/head/history.csv"))]
+    stages = [("stage 1, text fine-tuning", read_history(text_dir / ckpt / "text" / "history.csv")),
+              ("stage 2, dense head", read_history(run / ckpt / "head" / "history.csv"))]
     stages = [(n, h) for n, h in stages if h is not None]
     if not stages:
         return skipped("curves", f"{run.name} has no history.csv.")
@@ -407,7 +410,7 @@ def section_combinations(d: ReportData) -> Section:
     rows = []
     for m in d.models:
         for ov in d.oversampling:
-            ms = [json.loads((p / "metrics.json").read_text())["test"] for s in d.seeds
+            ms = [bundle.read_artifact(p, "metrics")["test"] for s in d.seeds
                   if (p := d.run_dir(m, ov, s))]
             if ms:
                 rows.append([m, _ov_name(ov), f"{np.mean([x['predicted_combinations'] for x in ms]):.1f}",
@@ -420,7 +423,7 @@ def section_combinations(d: ReportData) -> Section:
 
 
 def top_combination_blocks(d: ReportData, n: int = 8) -> list[Any]:
-    from genrelens.evaluate.metrics import top_combinations
+    from genrelens.metrics import top_combinations
 
     picked = {m: p for m in d.models if (p := d.pick(m))}
     preds = {m: d.predictions(p) for m, p in picked.items()}
@@ -437,7 +440,7 @@ def top_combination_blocks(d: ReportData, n: int = 8) -> list[Any]:
 
 
 def cooccurrence_blocks(d: ReportData) -> list[Any]:
-    from genrelens.evaluate.metrics import PAIR_STATES, cooccurrence, pair_confusion
+    from genrelens.metrics import PAIR_STATES, cooccurrence, pair_confusion
 
     run = d.pick("integrated")
     p = d.predictions(run) if run else None

@@ -21,23 +21,24 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from genrelens.io import atomic_dir, write_json_atomic
+from genrelens import bundle
+from genrelens.bundle import install, read_artifact
+from genrelens.config import OVERSAMPLING
+from genrelens.io import write_json_atomic
+from genrelens.models.registry import MODELS
 
-ALL_MODELS = ("naive", "poster", "text-frozen", "text-finetuned", "integrated", "fusion")
+ALL_MODELS = tuple(MODELS)  # the registry's order: text-finetuned trains before the models reusing its encoder
+STUDY_MODELS = tuple(n for n, s in MODELS.items() if s.study)  # the study's grid
 ALL_OVERSAMPLING = ("none", "study")
 QUICK_MODELS = ("naive", "integrated")
 SUMMARY_METRICS = ("weighted_f1", "micro_f1", "macro_f1", "samples_f1")
-NEEDS_TEXT_STAGE = ("integrated", "fusion")  # reuse the text-finetuned run's encoder when there is one
+TEXT_SOURCE = "text-finetuned"  # models with a text stage reuse this run's fine-tuned encoder when it is there
 # The study's Table 2: weighted F1 (no oversampling, oversampling); ``None`` where it has no such model.
 STUDY_TABLE2: dict[str, tuple[float, float] | None] = {
     "naive": (0.209, 0.209), "poster": (0.232, 0.210), "text-frozen": (0.192, 0.214),
     "text-finetuned": (0.433, 0.431), "integrated": (0.429, 0.453), "fusion": None,
 }
-STUDY_MODEL_NAMES = {
-    "naive": "naive (most common label)", "poster": "poster: ResNet50 features + dense",
-    "text-frozen": "text: frozen BERT + dense", "text-finetuned": "text: BERT fine-tuned",
-    "integrated": "integrated: ResNet50 + fine-tuned BERT", "fusion": "-",
-}
+STUDY_MODEL_NAMES = {n: s.study_name for n, s in MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -60,16 +61,16 @@ def plan_runs(models: list[str], oversampling: list[str], seeds: list[int]) -> l
     unknown = [m for m in models if m not in ALL_MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(ALL_MODELS)}")
-    bad = [o for o in oversampling if o not in ("none", "study", "mlros")]
+    bad = [o for o in oversampling if o not in OVERSAMPLING]
     if bad:
-        raise ValueError(f"unknown oversampling {bad}; choose from none, study, mlros")
+        raise ValueError(f"unknown oversampling {bad}; choose from {', '.join(OVERSAMPLING)}")
     ordered = [m for m in ALL_MODELS if m in models]
     specs = []
     for seed in seeds:
         for ov in oversampling:
             for m in ordered:
-                src = (f"text-finetuned-{ov}-s{seed}"
-                       if m in NEEDS_TEXT_STAGE and "text-finetuned" in ordered else None)
+                src = (f"{TEXT_SOURCE}-{ov}-s{seed}"
+                       if MODELS[m].text_stage and m != TEXT_SOURCE and TEXT_SOURCE in ordered else None)
                 specs.append(RunSpec(m, ov, seed, src))
     return specs
 
@@ -95,7 +96,7 @@ def write_split(df: Any, out: Path, seed: int, fractions: tuple[float, float, fl
 
 def run_config(spec: RunSpec, out: Path, data: str | None, cache_dir: str | None, overrides: dict):
     """The RunConfig of one grid cell (``overrides`` apply to every run)."""
-    from genrelens.train.config import RunConfig
+    from genrelens.config import RunConfig
 
     extra = dict(overrides.get("extra", {}))
     if spec.text_from:
@@ -108,13 +109,13 @@ def run_config(spec: RunSpec, out: Path, data: str | None, cache_dir: str | None
 
 def is_done(cfg) -> bool:
     """True when ``cfg.out`` holds the finished results of exactly this config."""
-    from genrelens.train.config import RunConfig
+    from genrelens.config import RunConfig
 
     run_dir = Path(cfg.out)
-    if not (run_dir / "metrics.json").exists() or not (run_dir / "config.json").exists():
+    if not (run_dir / bundle.MANIFEST).exists() or read_artifact(run_dir, "metrics") is None:
         return False
     try:
-        return RunConfig.load(run_dir / "config.json") == cfg
+        return RunConfig.load(run_dir / bundle.CONFIG) == cfg
     except (ValueError, TypeError, json.JSONDecodeError):
         return False
 
@@ -184,7 +185,7 @@ class GridState:
 
 def run_benchmark(
     data: str | os.PathLike | None = None,
-    models: list[str] | tuple[str, ...] = ALL_MODELS,
+    models: list[str] | tuple[str, ...] = STUDY_MODELS,
     oversampling: list[str] | tuple[str, ...] = ALL_OVERSAMPLING,
     seeds: int = 3,
     out: str | os.PathLike = "runs/benchmark",
@@ -199,9 +200,9 @@ def run_benchmark(
     uses the default feature cache, shared by all runs. ``progress`` shows a live table of the grid (runs
     train without their own progress bars). Returns the results dict.
     """
+    from genrelens.config import RunConfig
     from genrelens.data.labels import STUDY_LABELS
     from genrelens.data.table import load_table, resolve_data_path
-    from genrelens.train.config import RunConfig
     from genrelens.train.run import train
 
     console = console or Console(stderr=True)
@@ -217,6 +218,7 @@ def run_benchmark(
     fractions = tuple(overrides.get("split_fractions", RunConfig().split_fractions))
     new_split = {s: write_split(df, out, s, fractions) for s in seed_list}
     prev_wall = _previous_wall(out)
+    memo: dict = {}  # the text stage's frozen-bottom states, shared by the runs of one split
     state = GridState(specs)
     live = Live(get_renderable=state.table, console=console, refresh_per_second=1) if progress else None
     with live or nullcontext():
@@ -227,9 +229,9 @@ def run_benchmark(
             skipped = not stale and is_done(cfg)
             wall = prev_wall.get(spec.name)
             if not skipped:
-                wall = _train_one(train, cfg, stale, console)
+                wall = _train_one(train, cfg, stale, console, memo)
                 state.retrained.add(spec.name)
-            metrics = json.loads((Path(cfg.out) / "metrics.json").read_text())  # as saved (JSON types)
+            metrics = read_artifact(Path(cfg.out), "metrics")  # as saved (JSON types)
             state.rows[spec.name] = {
                 "name": spec.name, "model": spec.model, "oversample": spec.oversample, "seed": spec.seed,
                 "dir": str(Path("runs") / spec.name), "skipped": skipped, "text_from": spec.text_from,
@@ -258,30 +260,27 @@ def run_benchmark(
     return results
 
 
-def _train_one(train, cfg, stale: bool, console: Console) -> float:
+def _train_one(train, cfg, stale: bool, console: Console, memo: dict) -> float:
     """Train one run: resume an interrupted run of the same config, else start clean. Returns its seconds."""
-    from genrelens.train.config import RunConfig
+    from genrelens.config import RunConfig
 
     run_dir = Path(cfg.out)
-    same = (run_dir / "config.json").exists() and not stale
+    same = (run_dir / bundle.CONFIG).exists() and not stale
     if same:
         try:
-            same = RunConfig.load(run_dir / "config.json") == cfg
+            same = RunConfig.load(run_dir / bundle.CONFIG) == cfg
         except (ValueError, TypeError, json.JSONDecodeError):
             same = False
     if not same:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(run_dir / bundle.CHECKPOINTS, ignore_errors=True)
     t = time.time()
-    train(cfg, resume=same, progress=False, console=console)
+    train(cfg, resume=same, progress=False, console=console, memo=memo)
     return round(time.time() - t, 1)
 
 
 def install_model(run_dir: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Copy a run directory to ``target`` atomically: copy beside it, then rename over it."""
-    target = Path(target)
-    with atomic_dir(target) as tmp:
-        shutil.copytree(run_dir, tmp, ignore=shutil.ignore_patterns("checkpoints"), dirs_exist_ok=True)
-    return target
+    """Copy a run's model folder to ``target`` atomically (without training checkpoints)."""
+    return install(run_dir, target)
 
 
 def summary_table(results: dict) -> Table:
@@ -301,5 +300,5 @@ def _pm(s: dict) -> str:
     return f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
 
 
-__all__ = ["ALL_MODELS", "QUICK_MODELS", "STUDY_TABLE2", "RunSpec", "plan_runs", "run_benchmark", "summarize",
-           "install_model", "summary_table"]
+__all__ = ["ALL_MODELS", "STUDY_MODELS", "QUICK_MODELS", "STUDY_TABLE2", "RunSpec", "plan_runs", "run_benchmark",
+           "summarize", "install_model", "summary_table"]

@@ -1,0 +1,288 @@
+"""The model bundle: one object that owns a model folder, as Hugging Face's ``save_pretrained`` /
+``from_pretrained`` pair does.
+
+A model folder holds (names owned here, nowhere else):
+
+| file | what |
+|---|---|
+| ``genrelens_model.json`` | the manifest: format, format version, genrelens version, model, files (written last) |
+| ``config.json`` | the ``RunConfig`` that the model is rebuilt from |
+| ``labels.json``, ``thresholds.json`` | label order and per-label decision thresholds |
+| ``model.safetensors`` | the head's weights (every model, naive included) |
+| ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
+| ``split.json``, ``metrics.json``, ``test_proba.npy``, ``test_ids.json`` | what training measured (artifacts) |
+| ``checkpoints/``, ``history.csv``, ``curves.png`` | training's own files (kept, never read for inference) |
+
+``build_model`` makes the head of a ``RunConfig`` from the registry; ``ModelBundle.save_pretrained(dir)``
+writes the whole folder atomically; ``ModelBundle.from_pretrained(dir)`` checks the manifest and rebuilds
+the encoders and the head. Only safetensors, JSON and ``.npy`` (without pickle) are read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrelens.config import RunConfig
+from genrelens.errors import ModelError
+from genrelens.io import atomic_dir, atomic_path, write_json_atomic
+from genrelens.models.checkpoint import load_tensors, save_tensors
+from genrelens.models.registry import ModelSpec, build_head, get_spec
+from genrelens.version import __version__
+
+FORMAT = "genrelens-model"
+FORMAT_VERSION = 1  # bump when a folder of the old version can no longer be read as is
+
+MANIFEST = "genrelens_model.json"
+CONFIG = "config.json"
+LABELS = "labels.json"
+THRESHOLDS = "thresholds.json"
+WEIGHTS = "model.safetensors"
+TEXT_ENCODER = "text_encoder"
+TEXT_HEAD = "text_head.safetensors"
+SPLIT = "split.json"
+METRICS = "metrics.json"
+TEST_PROBA = "test_proba.npy"
+TEST_IDS = "test_ids.json"
+CHECKPOINTS = "checkpoints"
+LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
+PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
+ARTIFACTS = (SPLIT, METRICS, TEST_PROBA, TEST_IDS)
+
+
+def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top: nn.Module | None = None) -> nn.Module:
+    """The head of ``cfg.model`` for feature sizes ``dims`` (e.g. ``{"text": 384, "poster": 1280}``)."""
+    return build_head(cfg.model, dims, n_labels, cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=poster_top)
+
+
+def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
+    """``(text encoder | None, poster encoder | None)`` that model ``cfg.model`` reads. A text stage's
+    fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"."""
+    from genrelens.encoders.registry import build_poster_encoder, build_text_encoder
+
+    spec = get_spec(cfg.model)
+    text = poster = None
+    if spec.text_stage and folder is not None:
+        from genrelens.encoders.text import TextEncoder
+
+        text = TextEncoder.from_dir(folder / TEXT_ENCODER, max_length=cfg.max_length)
+    elif spec.uses_text:
+        text = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    if text is not None and backend == "onnx":
+        _onnx_text(text)
+    if spec.poster:  # a fine-tuned last block runs in torch after the frozen bottom (also torch)
+        poster = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
+    return text, poster
+
+
+def _onnx_text(encoder) -> None:
+    """Move ``encoder.encode`` to ONNX Runtime; stay on torch (with a warning) if the export fails."""
+    try:
+        encoder.use_onnx()
+    except Exception as e:  # an architecture the exporter cannot handle: slower, still correct
+        import warnings
+
+        warnings.warn(f"text encoder stays on torch (ONNX export failed: {e})", RuntimeWarning, stacklevel=3)
+
+
+@dataclass
+class ModelBundle:
+    """A trained model: config, labels, thresholds, head and the encoders it reads.
+
+    ``thresholds``: float32 ``[n_labels]`` in ``labels`` order. ``artifacts``: what training measured
+    (``split``, ``metrics``, ``test_proba``, ``test_ids``), saved beside the model when given.
+    """
+
+    config: RunConfig
+    labels: list[str]
+    thresholds: np.ndarray
+    model: nn.Module
+    text_encoder: Any = None
+    poster_encoder: Any = None
+    text_head: nn.Module | None = None
+    dims: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return get_spec(self.config.model)
+
+    # --- writing ---------------------------------------------------------------------------------
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write the whole folder atomically (a crash leaves the old folder or the new one). Files of the
+        folder that the bundle does not write (training's checkpoints, history, curves) are kept."""
+        path = Path(path)
+        with atomic_dir(path) as tmp:
+            if path.is_dir():
+                _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
+                                             TEXT_HEAD, LEGACY_NAIVE, *self.artifacts_files()})
+            self.config.save(tmp / CONFIG)
+            write_json_atomic(tmp / LABELS, list(self.labels))
+            write_json_atomic(tmp / THRESHOLDS, dict(zip(self.labels, map(float, self.thresholds))))
+            save_tensors(tmp / WEIGHTS, self.model.state_dict(), meta={"dims": self.dims})
+            if self.spec.text_stage and self.text_encoder is not None:
+                self.text_encoder.save(tmp / TEXT_ENCODER)
+            if self.text_head is not None:
+                save_tensors(tmp / TEXT_HEAD, self.text_head.state_dict())
+            for name, value in self.artifacts.items():
+                write_artifact(tmp, name, value)
+            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
+                        "model": self.config.model, "labels": list(self.labels), "dims": self.dims,
+                        "files": sorted(p.name for p in tmp.iterdir())}
+            write_json_atomic(tmp / MANIFEST, manifest)  # last: marks a complete folder
+        self.path = path
+        return path
+
+    def artifacts_files(self) -> set[str]:
+        return {_ARTIFACT_FILES[k] for k in self.artifacts}
+
+    # --- reading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, backend: str = "onnx") -> ModelBundle:
+        """Rebuild the model saved in ``path``: encoders (``backend`` "onnx" or "torch"), head, thresholds.
+
+        Raises ``ModelError`` with what is wrong and what to do when the folder is not a loadable model."""
+        path = Path(path)
+        manifest, cfg, labels, thresholds = read_meta(path)
+        spec = get_spec(cfg.model)
+        text, poster = build_encoders(cfg, path, backend)
+        dims = {}
+        if text is not None:
+            dims["text"] = text.dim
+        if poster is not None:
+            dims["poster"] = poster.dim
+        top = poster.trainable_top() if cfg.poster_finetune else None
+        model = build_model(cfg, dims, len(labels), poster_top=top)
+        if spec.fitted and not (path / WEIGHTS).exists() and (path / LEGACY_NAIVE).exists():
+            state = _legacy_naive_state(path / LEGACY_NAIVE, len(labels))
+        else:
+            state = load_tensors(path / WEIGHTS)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:  # shapes or names that do not fit the config
+            raise ModelError(f"{path / WEIGHTS} does not match {path / CONFIG}: {e}") from e
+        model.eval()
+        text_head = None
+        if spec.text_stage and (path / TEXT_HEAD).exists():
+            from genrelens.models.heads import UnimodalHead
+
+            text_head = UnimodalHead("text", {"text": dims["text"]}, len(labels), hidden=0, norm=False)
+            text_head.load_state_dict(load_tensors(path / TEXT_HEAD))
+        return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest)
+
+    def artifact(self, name: str, default: Any = None) -> Any:
+        """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
+        if name in self.artifacts:
+            return self.artifacts[name]
+        return read_artifact(self.path, name, default) if self.path is not None else default
+
+
+def read_meta(path: Path) -> tuple[dict, RunConfig, list[str], np.ndarray]:
+    """``(manifest, config, labels, thresholds float32 [n_labels])`` of a model folder, without weights.
+
+    A folder from before manifests (same layout) loads with an empty manifest; one written by a newer
+    format is refused with the version to install."""
+    if not (path / CONFIG).exists():
+        raise ModelError(f"no model in {path} ({CONFIG} missing): train one with `genrelens train` "
+                         f"or run the README's main job")
+    for bad in PICKLES:
+        if (path / bad).exists() and not (path / WEIGHTS).exists():
+            raise ModelError(f"{path / bad} is a pickle checkpoint: refused (only safetensors are loaded)")
+    manifest: dict = {}
+    if (path / MANIFEST).exists():
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"{path / MANIFEST} is unreadable ({e}): save the model again") from e
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ModelError(f"{path / MANIFEST} is not a genrelens model manifest")
+        version = manifest.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelError(f"{path} was saved by genrelens {manifest.get('genrelens_version', '?')} in model "
+                             f"format {version}; this genrelens ({__version__}) reads format {FORMAT_VERSION} and "
+                             f"older: upgrade genrelens (pip install -U genrelens) or retrain the model")
+    try:
+        cfg = RunConfig.load(path / CONFIG)
+        labels = json.loads((path / LABELS).read_text())
+        thr_map = json.loads((path / THRESHOLDS).read_text())
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelError(f"{path} is not a complete model directory: {e}") from e
+    missing = [g for g in labels if g not in thr_map]
+    if missing:
+        raise ModelError(f"{path / THRESHOLDS} lacks thresholds for {missing}")
+    return manifest, cfg, labels, np.array([thr_map[g] for g in labels], dtype=np.float32)
+
+
+_ARTIFACT_FILES = {"split": SPLIT, "metrics": METRICS, "test_proba": TEST_PROBA, "test_ids": TEST_IDS}
+
+
+def read_artifact(path: Path, name: str, default: Any = None) -> Any:
+    """Artifact ``name`` of the model folder ``path`` (JSON, or a float array for ``test_proba``), or
+    ``default`` when absent or unreadable."""
+    file = Path(path) / _ARTIFACT_FILES[name]
+    try:
+        if file.suffix == ".npy":
+            return np.load(file, allow_pickle=False)
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def write_artifact(folder: Path, name: str, value: Any) -> None:
+    """Write artifact ``name`` into ``folder`` atomically."""
+    file = Path(folder) / _ARTIFACT_FILES[name]
+    if file.suffix == ".npy":
+        with atomic_path(file) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(value), allow_pickle=False)
+    else:
+        write_json_atomic(file, value)
+
+
+def install(src: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy the model folder ``src`` to ``target`` atomically, without training's checkpoints."""
+    src, target = Path(src), Path(target)
+    read_meta(src)  # a model folder, or a clear error
+    with atomic_dir(target) as tmp:
+        shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(CHECKPOINTS), dirs_exist_ok=True)
+    return target
+
+
+def _carry_over(old: Path, new: Path, skip: set[str]) -> None:
+    """Hard-link (else copy) the entries of ``old`` not in ``skip`` into ``new``."""
+    for entry in old.iterdir():
+        if entry.name in skip or entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, new / entry.name, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, new / entry.name)
+
+
+def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
+    try:
+        data = json.loads(file.read_text())
+        freq = torch.tensor(data["frequencies"], dtype=torch.float32)
+        return {"freq": freq.reshape(n_labels), "k": torch.tensor(int(data["k"]))}
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise ModelError(f"{file} is not a naive model's frequencies: {e}") from e
+
+
+__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "install", "read_artifact",
+           "read_meta"]
