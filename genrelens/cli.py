@@ -19,6 +19,9 @@ app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_arg
 data_app = typer.Typer(help="Check and describe a movie table.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True)
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
+TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
 # choices come from the registries (tables of names: importing them loads no torch)
 MODEL_CHOICES = ", ".join(MODELS)
 LOSS_CHOICES = ", ".join(LOSSES)
@@ -119,6 +122,7 @@ def train(
     master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
     master_port: int = typer.Option(29500, "--master-port", min=1, max=65535,
                                     help="Free port on node 0 when --nnodes > 1."),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens import bundle
@@ -134,7 +138,7 @@ def train(
         poster_finetune=poster_finetune, epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
         max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
         posters=str(posters) if posters else None,
-        encoding=encoding)
+        encoding=encoding, precision=precision)
     try:
         values = read_config_file(config) if config else {}
         values.update(given_options(ctx, options))  # the command line overrides the file
@@ -191,12 +195,14 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
                                                 "(train, val or test) when --data is the training data."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
     from genrelens.evaluate.run import evaluate_table
 
     try:
-        metrics = evaluate_table(model_dir, data, split=split, encoding=encoding, posters=posters)
+        metrics = evaluate_table(model_dir, data, split=split, encoding=encoding, posters=posters,
+                                 precision=precision, report=lambda line: console.print(line, highlight=False))
     except (GenrelensError, ValueError) as e:
         fail(str(e), 2)
     if as_json:
@@ -210,7 +216,8 @@ def evaluate(
                   f"{r['weighted_f1_share']:.3f}")
     Console().print(t)
     Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
-                    f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}")
+                    f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}  "
+                    f"(precision {metrics['precision']})")
 
 
 from genrelens.serve.commands import predict, serve  # noqa: E402
@@ -231,6 +238,7 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help="naive + integrated, 1 seed, no oversampling; installs "
                                                       "the integrated model as the default model."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
     from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
@@ -245,7 +253,9 @@ def benchmark(
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
     try:
-        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console)
+        overrides = {"precision": precision} if precision != "fp32" else None
+        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
+                                overrides=overrides)
         console.print(summary_table(results))
         md, html_path = build_report(out)
     except (GenrelensError, ValueError) as e:

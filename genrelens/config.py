@@ -87,6 +87,7 @@ class RunConfig:
     encoding: str = "utf-8"  # of a CSV/JSONL table
     posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
     cache_dir: str | None = None
+    precision: str = "fp32"  # "bf16": forward passes of fine-tuning and heads under CPU bf16 autocast (opt-in)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,8 @@ class RunConfig:
                 raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
         if self.poster_finetune and not MODELS[self.model].poster_maps:
             raise ValueError(f"poster_finetune applies to the poster model only, not {self.model}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("training precision must be 'fp32' or 'bf16'")
         self.split_fractions = tuple(self.split_fractions)
         for name, (kind, low, high, low_in, high_in) in RANGES.items():
             value = getattr(self, name)

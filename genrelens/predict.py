@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from genrelens.bundle import ModelBundle
+from genrelens.data.clean import clean_text
 from genrelens.data.labels import LabelSet
-from genrelens.data.table import clean_text
 from genrelens.errors import InputError, InputWarning
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
@@ -34,6 +34,8 @@ class GenreClassifier:
     def __init__(self, bundle: ModelBundle, cache=None):
         self.bundle = bundle
         self.cache = cache
+        self.precision = "fp32"  # what the encoders run in (encoders/precision.py); see `use_precision`
+        self.precision_choice = None  # the `precision.Choice` behind it (guard results for "auto")
 
     # the bundle's parts, under the names the CLI, the service and users know
     model_dir = property(lambda self: self.bundle.path)
@@ -55,12 +57,19 @@ class GenreClassifier:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
-             cache: bool = False) -> GenreClassifier:
+             cache: bool = False, precision: str | None = None, report=None) -> GenreClassifier:
         """Load the model folder ``model_dir`` (default: ``genrelens.paths.default_model_dir()``).
 
         backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
         weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
-        cache: read and fill the feature cache (for tables scored more than once)."""
+        cache: read and fill the feature cache (for tables scored more than once).
+        precision: "fp32", "bf16", "int8" or "auto" (default: ``$GENRELENS_PRECISION``, else "auto"): see
+        ``use_precision``. ``report(line)`` receives the accuracy guard's progress and results."""
+        from genrelens.encoders.precision import ENV_PRECISION, check_choice
+
+        precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
+        if backend != "onnx" and precision != "fp32":
+            raise ValueError(f"precision {precision!r} needs backend='onnx'")
         bundle = ModelBundle.from_pretrained(Path(model_dir) if model_dir else default_model_dir(), backend=backend)
         feature_cache = None
         if cache:
@@ -68,7 +77,39 @@ class GenreClassifier:
 
             cfg = bundle.config
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
-        return cls(bundle, cache=feature_cache)
+        clf = cls(bundle, cache=feature_cache)
+        if precision != "fp32" and (clf.uses_text or clf.uses_poster):
+            clf.use_precision(precision, report=report)
+        return clf
+
+    def use_precision(self, requested: str = "auto", flags=None, report=None, guard_dir=None):
+        """Run the encoders in ``requested`` ("fp32", "bf16", "int8"), or for "auto" in the fastest precision
+        this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passes on the model's
+        validation split (checked once per model and CPU, cached in ``<guard_dir or cache>/precision/``), else
+        fp32. Returns the ``Choice``."""
+        from genrelens.encoders import precision as prec
+
+        choice = prec.resolve(requested, self.model_dir, lambda p: prec.check_precision(self, p), flags=flags,
+                              cache_dir=guard_dir, report=report)
+        self.set_precision(choice.precision)
+        self.precision_choice = choice
+        return choice
+
+    def set_precision(self, precision: str) -> None:
+        """Switch the encoders to ``precision`` without any check (``use_precision`` checks)."""
+        from genrelens.encoders.precision import apply_poster, apply_text, check_choice
+
+        if check_choice(precision) == "auto":
+            raise ValueError("set_precision takes fp32, bf16 or int8; use use_precision for auto")
+        text = self.text_encoder
+        on_torch = text is not None and text.session is None and text.precision == "fp32"  # backend="torch"
+        if on_torch and precision != "fp32":
+            raise ValueError("this model's text encoder runs on torch (backend='torch'): only fp32 applies")
+        if text is not None and not on_torch:
+            apply_text(text, precision)
+        if self.poster_encoder is not None:
+            apply_poster(self.poster_encoder, precision, self.model_dir, self.config.data)
+        self.precision = precision
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,13 +114,7 @@ def read_mmimdb(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """``text`` with lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape, undecodable bytes in a command line)
-    replaced by U+FFFD: they cannot be encoded as UTF-8, and the tokenizer fails on them."""
-    return _SURROGATES.sub("\ufffd", text)
+from genrelens.data.clean import clean_text  # noqa: E402 - re-exported: defined without pandas for cold starts
 
 
 def _as_text(v) -> str:

@@ -11,7 +11,7 @@ from genrelens.predict import GenreClassifier
 
 
 def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None, encoding: str = "utf-8",
-                   posters: Path | None = None) -> dict:
+                   posters: Path | None = None, precision: str | None = None, report=None) -> dict:
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``per_label``, ``n_rows``,
     ``labels``, ...) of the model on ``data``; rows without any of the model's labels are counted, not scored."""
     from genrelens.data.labels import LabelSet
@@ -19,8 +19,8 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split must be train, val or test, not {split!r}")
-    clf = GenreClassifier.load(model_dir, cache=True)
-    df, report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
+    clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
+    df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
     missing = 0
     if split:
         df, missing = _split_rows(df, clf, split, data)
@@ -31,7 +31,8 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]))
     out = evaluate(y[keep], clf.decide(proba), clf.labels)
     out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=int((~keep).sum()),
-               rows_skipped=len(report.skipped), rows_with_input_problems=len(errors))
+               rows_skipped=len(table_report.skipped), rows_with_input_problems=len(errors), precision=clf.precision,
+               precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)
     if split:
         out.update(split=split, split_rows_missing=missing)
     return out

@@ -293,6 +293,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         metrics = {k: test[k] for k in ("weighted_f1", "micro_f1", "macro_f1", "samples_f1", "n_rows") if k in test}
         return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
+                "precision": clf.precision,
+                "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
                            "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies,
                            "rate_limit": rate_limit, "rate_burst": rate_burst if rate_limit is not None else None}}

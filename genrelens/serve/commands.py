@@ -18,6 +18,8 @@ from genrelens.errors import GenrelensError
 
 console = Console(stderr=True)
 MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR or runs/default)."
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -25,13 +27,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _load(model_dir: Path | None):
+def _load(model_dir: Path | None, precision: str | None = None):
     from genrelens.predict import GenreClassifier
 
     try:
-        return GenreClassifier.load(model_dir)
-    except GenrelensError as e:
+        clf = GenreClassifier.load(model_dir, precision=precision,
+                                   report=lambda line: console.print(line, highlight=False))
+    except (GenrelensError, ValueError) as e:
         _fail(str(e))
+    choice = clf.precision_choice
+    if choice is not None and choice.guards:  # "auto" on a CPU with bf16/int8 units: say what was chosen
+        console.print(choice.summary(), highlight=False, style="dim")
+    return clf
 
 
 def predict(
@@ -57,6 +64,7 @@ def predict(
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL --input, e.g. latin-1."),
     columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
                                        "('none': only id; 'all': every one); default: all but plot and poster."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
@@ -69,7 +77,7 @@ def predict(
                 _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
                       "and resolves posters beside each file)")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns, precision)
     if engine == "ray":
         _fail("--engine ray goes with --input")
     if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
@@ -77,13 +85,14 @@ def predict(
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
     if plot is not None:
-        from genrelens.data.table import clean_text
+        from genrelens.data.clean import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json)
+    _predict_one(plot, poster, model_dir, as_json, precision)
 
 
-def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool) -> None:
+def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
+                 precision: str | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -96,7 +105,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
             if not (plot and plot.strip()):
                 _fail(str(e))
             unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     proba, errors = clf.score([plot or ""], [image])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
@@ -106,7 +115,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
         sys.stdout.write(json.dumps({"genres": genres, "scores": scores, "thresholds": thresholds,
-                                     "model": clf.name, "warnings": warnings}, indent=2) + "\n")
+                                     "model": clf.name, "precision": clf.precision, "warnings": warnings},
+                                    indent=2) + "\n")
         return
     t = Table(title=f"{clf.name}: {', '.join(genres)}")
     for c in ("genre", "probability", "threshold", ""):
@@ -121,7 +131,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
                    progress: bool, encoding: str = "utf-8", posters: Path | None = None,
-                   columns: str | None = None) -> None:
+                   columns: str | None = None, precision: str | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -138,7 +148,7 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
     except (GenrelensError, ValueError) as e:
         _fail(str(e))
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
                    TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
@@ -207,6 +217,7 @@ def serve(
     rate_burst: int = typer.Option(20, min=1, help="Requests a client may send at once before --rate-limit "
                                    "applies."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
     import uvicorn
@@ -214,11 +225,11 @@ def serve(
     from genrelens.serve.app import create_app
     from genrelens.serve.inputs import MB
 
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms,
                      max_body_bytes=int(max_body_mb * MB), max_poster_bytes=int(max_poster_mb * MB),
                      max_plot_chars=max_plot_chars, max_movies=max_movies,
                      rate_limit=rate_limit or None, rate_burst=rate_burst)
-    console.print(f"serving model [bold]{clf.name}[/] from {clf.model_dir} on http://{host}:{port}/ "
+    console.print(f"serving model [bold]{clf.name}[/] ({clf.precision}) from {clf.model_dir} on http://{host}:{port}/ "
                   f"(API docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

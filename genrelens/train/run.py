@@ -129,6 +129,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
                                                          memo if memo is not None else {})
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
+        "precision": cfg.precision,
         "train_seconds": round(time.time() - t0, 1), "data": data.report, "history": history,
         "test": evaluate(data.y["test"], decide(proba["test"], thresholds), data.labels.labels),
         "test_at_0.5": evaluate(data.y["test"], decide(proba["test"], 0.5), data.labels.labels),
