@@ -77,7 +77,8 @@ def predict(
                 _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
                       "and resolves posters beside each file)")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns, precision)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
+                              precision)
     if engine == "ray":
         _fail("--engine ray goes with --input")
     if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
