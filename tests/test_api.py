@@ -276,11 +276,11 @@ def test_concurrent_requests_are_batched_and_a_bad_one_fails_alone(clf, poster_b
 
 def test_text_only_model_warns_about_ignored_posters(tmp_path: Path, clf, poster_bytes):
     """A model that reads plots only: a poster is ignored with a warning, a poster alone is a 422."""
-    class TextOnly(type(clf)):  # the classifier's parts are read-only views of its bundle
-        poster_encoder = property(lambda self: None)
-        head = property(lambda self: _TextOnlyHead(clf))
+    import dataclasses
 
-    text_only = TextOnly(clf.bundle, cache=clf.cache)
+    from genrelens.predict import GenreClassifier
+
+    text_only = GenreClassifier(dataclasses.replace(clf.bundle, poster_encoder=None, model=_TextOnlyHead(clf)))
     with TestClient(create_app(classifier=text_only)) as c:
         r = c.post("/v1/predict", json={"plot": PLOT, "poster": b64(poster_bytes)})
         assert r.status_code == 200 and any("poster ignored" in w for w in r.json()["warnings"])
