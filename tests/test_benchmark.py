@@ -98,11 +98,9 @@ def test_changed_config_is_not_skipped(grid, subset_csv, cache_dir, monkeypatch)
     assert [c.model for c in calls] == ["naive"] and calls[0].epochs == 4
 
 
-def test_install_model_replaces_atomically(tmp_path):
-    src = tmp_path / "run"
-    (src / "checkpoints").mkdir(parents=True)
-    (src / "metrics.json").write_text("{}")
-    (src / "checkpoints" / "big.bin").write_text("x")
+def test_install_model_replaces_atomically(tiny_model_dir, tmp_path):
+    src = tiny_model_dir  # a real model folder, with training checkpoints
+    assert (src / "checkpoints").is_dir()
     target = tmp_path / "runs" / "default"
     target.mkdir(parents=True)
     (target / "old.txt").write_text("old")
