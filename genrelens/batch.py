@@ -5,9 +5,12 @@ Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-N
 (CSV, JSONL or Parquet, by its suffix) by one rename, and the parts folder is removed.
 
 Output columns: ``id`` (from the input; row numbers when it has none), the input's other columns (all but
-``plot`` and ``poster`` unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label, and ``error``
-(why a row was scored with less than it had, or not at all: an unreadable row, with its row number; a duplicate
-id, with the row that had it first).
+``plot`` and ``poster`` unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label (calibrated
+probabilities when the model is calibrated), ``confidence`` (probability that the predicted label set is
+entirely right), ``review`` (some label's probability lies within the review band of its threshold, or the row
+could not be scored) and ``error`` (why a row was scored with less than it had, or not at all: an unreadable
+row, with its row number; a duplicate id, with the row that had it first). ``review_only=True`` writes only
+the flagged rows, least confident first.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class BatchSummary:
     n_resumed: int = 0
     n_problems: int = 0
     n_unscored: int = 0
+    n_flagged: int = 0  # rows flagged for review
     problems: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -126,15 +130,16 @@ def row_status(plot: str, poster: str | None, poster_error: str | None, uses_tex
 
 def output_schema(labels: list[str], kept: list[str] | None = None) -> pa.Schema:
     """``id``, the kept input columns (as text, named by :func:`output_name`), ``genres``, ``p_<Label>``,
-    ``error``."""
+    ``confidence``, ``review``, ``error``."""
     return pa.schema([("id", pa.string())] + [(output_name(c), pa.string()) for c in kept or []]
                      + [("genres", pa.string())] + [(f"p_{g}", pa.float32()) for g in labels]
-                     + [("error", pa.string())])
+                     + [("confidence", pa.float32()), ("review", pa.bool_()), ("error", pa.string())])
 
 
 def output_name(column: str) -> str:
     """An input column's name in the output: ``input_<name>`` where it would clash with an output column."""
-    return f"input_{column}" if column in ("id", "genres", "error") or column.startswith("p_") else column
+    clash = column in ("id", "genres", "confidence", "review", "error") or column.startswith("p_")
+    return f"input_{column}" if clash else column
 
 
 def _as_text(v) -> str | None:
@@ -146,11 +151,12 @@ def _as_text(v) -> str | None:
 
 def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int,
                 bad: dict[int, str] | None = None, keep: list[str] | None = None,
-                seen: dict[str, int] | None = None) -> pd.DataFrame:
+                seen: dict[str, int] | None = None, review_band: float | None = None) -> pd.DataFrame:
     """Score one raw chunk whose first row is row ``first_row`` of the file (1-based).
 
     bad: ``{row: problem}`` of rows that could not be read (not scored, reported with their row number);
-    keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids.
+    keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids;
+    review_band: see ``GenreClassifier.review``.
     Rows without an ``id`` column are named by their row number.
     """
     from genrelens.predict import NO_INPUT
@@ -178,6 +184,8 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     plots, posters = df["plot"].tolist(), df["poster"].tolist()
     proba, errors = clf.score(plots, posters, root=root)
     pred = clf.decide(proba)
+    conf = clf.confidence(proba, pred).astype(np.float32)
+    review = clf.review(proba, review_band)
     genres, messages = [], []
     for i, (plot, poster, mid, row) in enumerate(zip(plots, posters, df["id"], rows)):
         err = (errors.get(i) or "").removesuffix(f"; {NO_INPUT}") or None
@@ -191,7 +199,7 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
             else:
                 seen[mid] = row
         if not scored:
-            proba[i] = np.nan
+            proba[i], conf[i], review[i] = np.nan, np.nan, True
         order = np.argsort(-proba[i], kind="stable")
         genres.append("|".join(clf.labels[j] for j in order if pred[i, j]) if scored else "")
         messages.append(msg)
@@ -199,16 +207,18 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
                         "genres": genres})
     for j, g in enumerate(clf.labels):
         out[f"p_{g}"] = proba[:, j].astype(np.float32)
+    out["confidence"], out["review"] = conf, review.astype(bool)
     out["error"] = pd.Series(messages, dtype=object)
     return out
 
 
-def _manifest(plan: BatchPlan, clf: GenreClassifier) -> dict:
+def _manifest(plan: BatchPlan, clf: GenreClassifier, review_band: float | None = None) -> dict:
     st = plan.src.stat() if plan.src.exists() else None
     return {"version": 2, "input": str(plan.src.resolve()), "input_size": st.st_size if st else None,
             "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": plan.chunk_size,
             "encoding": plan.encoding, "posters": str(plan.root), "columns": plan.keep,
-            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels}
+            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels,
+            "review_band": review_band, "calibrated": clf.calibrated}
 
 
 def parts_dir(output: Path) -> Path:
@@ -300,35 +310,37 @@ def plan_batch(input_path: str | Path, output_path: str | Path, *, chunk_size: i
 def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, output_path: str | Path | None = None,
                   *, chunk_size: int = 256, resume: bool = False,
                   on_progress: Callable[[int, int | None], None] | None = None, encoding: str = "utf-8",
-                  posters: str | Path | None = None, columns: list[str] | str | None = None) -> BatchSummary:
+                  posters: str | Path | None = None, columns: list[str] | str | None = None,
+                  review_band: float | None = None, review_only: bool = False) -> BatchSummary:
     """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
 
     Poster paths are relative to ``posters`` (default: the input's folder), and may not leave it. A row that
     cannot be read (not text in ``encoding``, too many fields) is reported in the ``error`` column with its row
     number; the others are scored. ``columns``: see :func:`plan_batch` (or pass a plan as ``input_path``).
-    ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). Raises DataError
-    for an unusable input.
+    ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). ``review_band``:
+    see ``GenreClassifier.review``; ``review_only``: write only the flagged rows. Raises DataError for an
+    unusable input.
     """
     plan = input_path if isinstance(input_path, BatchPlan) else plan_batch(
         input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
     parts = parts_dir(plan.out)
-    _prepare_parts(parts, _manifest(plan, clf), resume)
+    _prepare_parts(parts, _manifest(plan, clf, review_band), resume)
     summary = BatchSummary(plan.out)
     try:
-        done = _score_chunks(clf, plan, parts, summary, on_progress)
+        done = _score_chunks(clf, plan, parts, summary, on_progress, review_band)
         if done == 0:
             raise DataError(f"{plan.src} has no rows")
     except DataError:  # a bad table: leave nothing behind unless chunks were saved
         if not any(parts.glob("part-*.parquet")):
             shutil.rmtree(parts, ignore_errors=True)
         raise
-    _assemble(sorted(parts.glob("part-*.parquet")), plan.out, plan.fmt, summary)
+    _assemble(sorted(parts.glob("part-*.parquet")), plan.out, plan.fmt, summary, review_only)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
 
 
 def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: BatchSummary,
-                  on_progress: Callable[[int, int | None], None] | None) -> int:
+                  on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None) -> int:
     """Score and save each chunk not saved yet; returns the rows seen."""
     total = count_rows(plan.src) if plan.src.is_file() else None
     start, done = time.perf_counter(), 0
@@ -342,7 +354,8 @@ def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: B
                 for i, v in enumerate(raw["id"]):
                     seen.setdefault(_as_id(v), done + 1 + i)
         else:
-            scored = score_chunk(clf, raw, plan.root, first_row=done + 1, bad=bad, keep=plan.keep, seen=seen)
+            scored = score_chunk(clf, raw, plan.root, first_row=done + 1, bad=bad, keep=plan.keep, seen=seen,
+                                  review_band=review_band)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
             summary.n_scored_now += len(raw)
@@ -353,8 +366,11 @@ def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: B
     return done
 
 
-def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:
-    """Concatenate the parts into ``out`` (one atomic rename), counting rows and problems on the way."""
+def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary, review_only: bool = False) -> None:
+    """Concatenate the parts into ``out`` (one atomic rename), counting rows and problems on the way.
+    ``review_only``: only the rows flagged for review, least confident (and unscored) first."""
+    if review_only:
+        return _assemble_review(files, out, fmt, summary)
     with atomic_path(out) as tmp:
         if fmt == "parquet":
             with pq.ParquetWriter(tmp, pq.read_schema(files[0])) as writer:
@@ -376,8 +392,28 @@ def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> 
 
 def _count(df: pd.DataFrame, summary: BatchSummary) -> None:
     summary.n_rows += len(df)
+    summary.n_flagged += int(df["review"].sum()) if "review" in df else 0
     bad = df[df["error"].notna()]
     summary.n_problems += len(bad)
     summary.n_unscored += int((df["genres"] == "").sum())
     room = BatchSummary.MAX_LISTED - len(summary.problems)
     summary.problems += list(zip(bad["id"].head(room), bad["error"].head(room)))
+
+
+def _assemble_review(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:
+    """The review queue: flagged rows of every part, sorted by confidence (unscored rows first)."""
+    tables = []
+    for file in files:
+        df = pq.read_table(file).to_pandas()
+        _count(df, summary)
+        tables.append(df[df["review"]])
+    queue = pd.concat(tables, ignore_index=True).sort_values("confidence", kind="stable", na_position="first")
+    with atomic_path(out) as tmp:
+        if fmt == "parquet":
+            pq.write_table(pa.Table.from_pandas(queue, schema=pq.read_schema(files[0]), preserve_index=False), tmp)
+        elif fmt == "csv":
+            queue.to_csv(tmp, index=False, float_format="%.5f", lineterminator="\n")
+        else:
+            text = (queue.to_json(orient="records", lines=True, force_ascii=False, double_precision=5)
+                    if len(queue) else "")
+            tmp.write_text(text if not text or text.endswith("\n") else text + "\n", encoding="utf-8")

@@ -7,7 +7,8 @@ A model folder holds (names owned here, nowhere else):
 |---|---|
 | ``genrelens_model.json`` | the manifest: format, format version, genrelens version, model, files (written last) |
 | ``config.json`` | the ``RunConfig`` that the model is rebuilt from |
-| ``labels.json``, ``thresholds.json`` | label order and per-label decision thresholds |
+| ``labels.json``, ``thresholds.json`` | label order and per-label decision thresholds (raw score scale) |
+| ``calibration.json`` | per-label calibrators and the thresholds on the calibrated scale (absent: uncalibrated) |
 | ``model.safetensors`` | the head's weights (every model, naive included) |
 | ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
 | ``split.json``, ``metrics.json``, ``test_proba.npy``, ``test_ids.json`` | what training measured (artifacts) |
@@ -45,6 +46,7 @@ MANIFEST = "genrelens_model.json"
 CONFIG = "config.json"
 LABELS = "labels.json"
 THRESHOLDS = "thresholds.json"
+CALIBRATION = "calibration.json"
 WEIGHTS = "model.safetensors"
 TEXT_ENCODER = "text_encoder"
 TEXT_HEAD = "text_head.safetensors"
@@ -112,6 +114,7 @@ class ModelBundle:
     artifacts: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     manifest: dict = field(default_factory=dict)
+    calibrator: Any = None  # genrelens.models.calibration.Calibrator; None: a model trained before calibration
 
     @property
     def spec(self) -> ModelSpec:
@@ -125,7 +128,7 @@ class ModelBundle:
         with atomic_dir(path) as tmp:
             if path.is_dir():
                 _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
-                                             TEXT_HEAD, LEGACY_NAIVE, *self.artifacts_files()})
+                                             TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, *self.artifacts_files()})
             self.config.save(tmp / CONFIG)
             write_json_atomic(tmp / LABELS, list(self.labels))
             write_json_atomic(tmp / THRESHOLDS, dict(zip(self.labels, map(float, self.thresholds))))
@@ -134,6 +137,8 @@ class ModelBundle:
                 self.text_encoder.save(tmp / TEXT_ENCODER)
             if self.text_head is not None:
                 save_tensors(tmp / TEXT_HEAD, self.text_head.state_dict())
+            if self.calibrator is not None:
+                write_json_atomic(tmp / CALIBRATION, self.calibrator.to_json())
             for name, value in self.artifacts.items():
                 write_artifact(tmp, name, value)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
@@ -142,6 +147,21 @@ class ModelBundle:
             write_json_atomic(tmp / MANIFEST, manifest)  # last: marks a complete folder
         self.path = path
         return path
+
+    def save_calibration(self, calibrator: Any, metrics: dict | None = None) -> Path:
+        """Add (or replace) the calibrator of this saved folder, and its ``metrics.json`` when given, without
+        rewriting the rest; the manifest is rewritten last."""
+        if self.path is None:
+            raise ModelError("save the model before calibrating it")
+        self.calibrator = calibrator
+        write_json_atomic(self.path / CALIBRATION, calibrator.to_json())
+        if metrics is not None:
+            self.artifacts["metrics"] = metrics
+            write_artifact(self.path, "metrics", metrics)
+        if self.manifest:
+            self.manifest["files"] = sorted({*self.manifest.get("files", []), CALIBRATION, METRICS})
+            write_json_atomic(self.path / MANIFEST, self.manifest)
+        return self.path / CALIBRATION
 
     def artifacts_files(self) -> set[str]:
         return {_ARTIFACT_FILES[k] for k in self.artifacts}
@@ -178,7 +198,8 @@ class ModelBundle:
 
             text_head = UnimodalHead("text", {"text": dims["text"]}, len(labels), hidden=0, norm=False)
             text_head.load_state_dict(load_tensors(path / TEXT_HEAD))
-        return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest)
+        return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
+                   calibrator=read_calibration(path, labels))
 
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
@@ -221,6 +242,23 @@ def read_meta(path: Path) -> tuple[dict, RunConfig, list[str], np.ndarray]:
     if missing:
         raise ModelError(f"{path / THRESHOLDS} lacks thresholds for {missing}")
     return manifest, cfg, labels, np.array([thr_map[g] for g in labels], dtype=np.float32)
+
+
+def read_calibration(path: Path, labels: list[str] | None = None):
+    """The ``Calibrator`` saved in the model folder ``path``; None when it has none (trained before
+    calibration). Raises ``ModelError`` when the file is unreadable or made for other labels."""
+    from genrelens.models.calibration import Calibrator
+
+    file = Path(path) / CALIBRATION
+    if not file.exists():
+        return None
+    try:
+        cal = Calibrator.from_json(json.loads(file.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelError(f"{file} is unreadable ({e}): run `genrelens calibrate --model-dir {path}` again") from e
+    if labels is not None and cal.labels != list(labels):
+        raise ModelError(f"{file} is for labels {cal.labels}, the model has {list(labels)}")
+    return cal
 
 
 _ARTIFACT_FILES = {"split": SPLIT, "metrics": METRICS, "test_proba": TEST_PROBA, "test_ids": TEST_IDS}
@@ -285,4 +323,4 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
 
 
 __all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "install", "read_artifact",
-           "read_meta"]
+           "read_calibration", "read_meta"]

@@ -209,15 +209,52 @@ def evaluate(
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
     t = Table(title=f"{metrics['model']} on {metrics['n_rows']} movies")
-    for c in ("label", "precision", "recall", "F1", "support", "share of weighted F1"):
+    for c in ("label", "precision", "recall", "F1", "support", "share of weighted F1", "ECE", "Brier"):
         t.add_column(c, justify="right" if c != "label" else "left")
     for name, r in metrics["per_label"].items():
         t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]),
-                  f"{r['weighted_f1_share']:.3f}")
+                  f"{r['weighted_f1_share']:.3f}", f"{r['ece']:.3f}", f"{r['brier']:.3f}")
     Console().print(t)
     Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
                     f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}  "
-                    f"(precision {metrics['precision']})")
+                    f"ECE {metrics['ece']:.3f}  Brier {metrics['brier']:.3f}  (precision {metrics['precision']})")
+    if metrics.get("note"):
+        console.print(f"[yellow]note:[/] {metrics['note']}", highlight=False)
+
+
+@app.command()
+def calibrate(
+    model_dir: Path | None = typer.Option(None, help="Model directory (default: $GENRELENS_MODEL_DIR or the user "
+                                                     "data folder's models/default); it is modified."),
+    data: Path | None = typer.Option(None, "--data", help="The model's training data (default: its config's)."),
+    review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0,
+                                      help="Review band for the review-queue figures."),
+    as_json: bool = typer.Option(False, "--json", help="Print the before/after figures as JSON on stdout."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Fit the per-label calibrator of a trained model on its validation split; writes calibration.json."""
+    from genrelens.trust import calibrate_model_dir
+
+    try:
+        summary = calibrate_model_dir(model_dir, data, band=review_band, progress=progress)
+    except (GenrelensError, ValueError) as e:
+        fail(str(e), 2)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    c = summary["calibration"]
+    t = Table(title="test split: before and after calibration")
+    for col in ("", "ECE", "Brier", "weighted F1", "scores < 0.01 or > 0.99"):
+        t.add_column(col, justify="right" if col else "left")
+    for k in ("before", "after"):
+        t.add_row(k, f"{c[k]['ece']:.4f}", f"{c[k]['brier']:.4f}", f"{c[k]['weighted_f1']:.4f}",
+                  f"{c[k]['share_extreme']:.1%}")
+    Console().print(t)
+    Console().print("methods: " + ", ".join(f"{g} {m}" for g, m in c["methods"].items()))
+    r = summary["review"]
+    Console().print(f"review queue (band {r['band']}): {r['share_flagged']:.1%} of test movies flagged, catching "
+                    f"{r['share_of_wrong_caught']:.1%} of the {r['wrong_sets']} wrong label sets (random flagging: "
+                    f"{r['random_flagging_catches']:.1%})")
 
 
 from genrelens.serve.commands import predict, serve  # noqa: E402

@@ -88,3 +88,68 @@ def cooccurrence(y: np.ndarray) -> np.ndarray:
     """``[n_labels, n_labels]`` counts of movies carrying both labels (diagonal = label counts)."""
     y = (np.asarray(y) > 0).astype(np.int64)
     return y.T @ y
+
+
+def _proba_check(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y, p = (np.asarray(y_true) > 0).astype(np.float64), np.asarray(proba, dtype=np.float64)
+    if y.shape != p.shape or y.ndim != 2:
+        raise ValueError(f"y_true {y.shape} and proba {p.shape} must both be [n_movies, n_labels]")
+    return y, p
+
+
+def reliability_bins(y: np.ndarray, p: np.ndarray, n_bins: int = 15) -> dict:
+    """One label's reliability table over ``n_bins`` equal-width bins of [0, 1] (1.0 falls in the last bin):
+    per bin ``count``, ``mean_proba`` (confidence) and ``frequency`` (observed positive rate); ``y, p [n]``."""
+    y, p = np.asarray(y, dtype=np.float64).ravel(), np.asarray(p, dtype=np.float64).ravel()
+    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, weights=p, minlength=n_bins) / count
+        freq = np.bincount(idx, weights=y, minlength=n_bins) / count
+    return {"count": count, "mean_proba": mean_p, "frequency": freq}
+
+
+def ece_per_label(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> np.ndarray:
+    """Expected calibration error per label ``[n_labels]``: over ``n_bins`` equal-width bins of the
+    label's positive-class probability, sum of (bin share) x |observed positive rate - mean probability|."""
+    y, p = _proba_check(y_true, proba)
+    out = np.zeros(y.shape[1])
+    if not len(y):
+        return out
+    for j in range(y.shape[1]):
+        b = reliability_bins(y[:, j], p[:, j], n_bins)
+        used = b["count"] > 0
+        out[j] = float((b["count"][used] / len(y) * np.abs(b["frequency"][used] - b["mean_proba"][used])).sum())
+    return out
+
+
+def ece(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 15) -> float:
+    """Mean over labels of the 15-bin expected calibration error (see ``ece_per_label``)."""
+    return float(ece_per_label(y_true, proba, n_bins).mean())
+
+
+def brier_per_label(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Brier score per label ``[n_labels]``: mean squared difference between probability and outcome."""
+    y, p = _proba_check(y_true, proba)
+    return ((p - y) ** 2).mean(0) if len(y) else np.zeros(y.shape[1])
+
+
+def brier(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean over labels of the Brier score."""
+    return float(brier_per_label(y_true, proba).mean())
+
+
+def calibration_metrics(y_true: np.ndarray, proba: np.ndarray, labels: list[str]) -> dict:
+    """``{"ece", "brier", "per_label": {label: {"ece", "brier"}}}`` (ECE: 15 equal-width bins)."""
+    e, b = ece_per_label(y_true, proba), brier_per_label(y_true, proba)
+    return {"ece": float(e.mean()), "brier": float(b.mean()),
+            "per_label": {g: {"ece": float(e[j]), "brier": float(b[j])} for j, g in enumerate(labels)}}
+
+
+def add_calibration(metrics: dict, y_true: np.ndarray, proba: np.ndarray) -> dict:
+    """Add ``ece``, ``brier`` and per-label ``ece``/``brier`` to an ``evaluate`` dict (in place; returned)."""
+    cal = calibration_metrics(y_true, proba, metrics["labels"])
+    metrics["ece"], metrics["brier"] = cal["ece"], cal["brier"]
+    for g, v in cal["per_label"].items():
+        metrics["per_label"][g].update(v)
+    return metrics

@@ -41,11 +41,30 @@ class GenreClassifier:
     model_dir = property(lambda self: self.bundle.path)
     config = property(lambda self: self.bundle.config)
     labels = property(lambda self: self.bundle.labels)
-    thresholds = property(lambda self: self.bundle.thresholds)
+    raw_thresholds = property(lambda self: self.bundle.thresholds)  # on the raw score scale (thresholds.json)
+    calibrator = property(lambda self: self.bundle.calibrator)  # None: a model trained before calibration
     head = property(lambda self: self.bundle.model)
     text_encoder = property(lambda self: self.bundle.text_encoder)
     poster_encoder = property(lambda self: self.bundle.poster_encoder)
     name = property(lambda self: self.bundle.config.model)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """float32 ``[n_labels]``: the decision thresholds on the scale ``predict_proba`` returns."""
+        return self.calibrator.thresholds if self.calibrator is not None else self.bundle.thresholds
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether ``predict_proba`` returns calibrated probabilities (the folder has ``calibration.json``)."""
+        return self.calibrator is not None
+
+    @property
+    def calibration_note(self) -> str | None:
+        """A one-line warning for models trained before calibration existed; None when calibrated."""
+        if self.calibrated or self.bundle.spec.fitted:
+            return None
+        return (f"model is uncalibrated: its scores are not probabilities (run `genrelens calibrate --model-dir "
+                f"{self.model_dir}`)")
 
     @property
     def uses_text(self) -> bool:
@@ -116,9 +135,19 @@ class GenreClassifier:
         return self.bundle.artifact("metrics", {})
 
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-              root: Path | None = None, progress: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+              root: Path | None = None, progress: bool = False,
+              calibrated: bool = True) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
-        than they were given (an unreadable poster counts as missing) or with nothing at all."""
+        than they were given (an unreadable poster counts as missing) or with nothing at all.
+
+        Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores)."""
+        feats, errors = self.features(plots, posters, root, progress)
+        return self.head_proba(feats, calibrated), errors
+
+    def features(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                 root: Path | None = None, progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+        """The head's input batch (``{"rows", "text", "text_mask", "poster", "poster_mask"}``, the modalities
+        the model reads) and ``{row: problem}``."""
         n = _length(plots, posters)
         plots = [clean_text(p) if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
         posters = list(posters) if posters is not None else [None] * n
@@ -142,9 +171,15 @@ class GenreClassifier:
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
         for i in np.flatnonzero(~usable):
             errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
+        return feats, errors
+
+    def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``)."""
+        n = len(next(iter(feats.values()))) if feats else 0
         with torch.inference_mode():
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
-        return torch.sigmoid(logits).numpy().astype(np.float32), errors
+        proba = torch.sigmoid(logits).numpy().astype(np.float32)
+        return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                       problems: str = "warn") -> np.ndarray:
@@ -166,6 +201,25 @@ class GenreClassifier:
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
         return decide(proba, self.thresholds)
+
+    def confidence(self, proba: np.ndarray, pred: np.ndarray | None = None) -> np.ndarray:
+        """``float [n]``: probability that the predicted label set is entirely right (see calibration.confidence)."""
+        from genrelens.models.calibration import confidence
+
+        return confidence(proba, self.decide(proba) if pred is None else pred)
+
+    def review(self, proba: np.ndarray, band: float | None = None) -> np.ndarray:
+        """``bool [n]``: rows to review (a label's probability within ``band`` of its threshold)."""
+        from genrelens.models.calibration import DEFAULT_REVIEW_BAND, review_flags
+
+        return review_flags(proba, self.thresholds, DEFAULT_REVIEW_BAND if band is None else band)
+
+    def explain(self, plot: str | None = None, poster=None, **kw) -> dict:
+        """Why the model predicts what it does for one movie: modality shares, word attributions and a
+        poster heatmap per predicted genre (see ``genrelens.explain.explain``)."""
+        from genrelens.explain import explain
+
+        return explain(self, plot, poster, **kw)
 
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                 problems: str = "warn") -> list[list[str]]:

@@ -124,4 +124,39 @@ def test_api_docs_render_offline(server, browser, path, selector):
     assert "/v1/predict" in page.content()
     # ReDoc's bundle always asks for its vendor's logo and hides it when that fails: decoration, not the docs
     assert [u for u in refused if u != "https://cdn.redoc.ly/redoc/logo-mini.svg"] == [], refused
+
+
+def test_page_why_view(server, browser, subset_csv):
+    """The "Why?" view: modality shares, plot words highlighted by attribution, the poster heatmap."""
+    import pandas as pd
+
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    row = df[(df["plot"].str.split().str.len() >= 20) & (df["poster"] != "")].iloc[0]
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.fill("#plot", row["plot"])
+    page.set_input_files("#poster", str(subset_csv.parent / row["poster"]))
+    page.click("#submit")
+    page.wait_for_selector("#bars li")
+    assert "confidence" in page.locator("#confidence").text_content()
+    chips = page.locator("#genres .chip").all_text_contents()
+    page.click("#why")
+    page.wait_for_selector("#why-body:not([hidden])", timeout=60_000)
+    assert page.locator("#why-genres button").all_text_contents() == chips
+    assert page.locator("#why-genres button[aria-selected=true]").text_content() == chips[0]
+    shares = page.eval_on_selector_all("#why-shares .fill", "els => els.map(e => parseFloat(e.style.width))")
+    assert len(shares) == 2 and sum(shares) == pytest.approx(100, abs=0.2)
+    words = page.locator("#why-plot .word")
+    assert words.count() == len(row["plot"].split())
+    assert page.locator("#why-plot .word.pos").count() > 0
+    assert page.locator("#why-plot").text_content() == row["plot"]
+    page.wait_for_function("document.getElementById('why-heatmap').naturalWidth === 224")
+    assert page.locator("#why-heatmap").is_visible()
+    if len(chips) > 1:  # another genre's tab redraws the words
+        page.locator("#why-genres button").nth(1).click()
+        assert page.locator("#why-genres button[aria-selected=true]").text_content() == chips[1]
+    page.screenshot(path="/tmp/genrelens-why.png", full_page=True)
+    assert not errors
     page.close()

@@ -132,8 +132,8 @@ def test_predict_table_formats_and_problem_rows(use, clf, table, tmp_path, suffi
     df = read(out)
     src = pd.read_csv(table, dtype=str, keep_default_na=False)
     assert df["id"].tolist() == src["id"].tolist()
-    assert list(df.columns) == ["id", "title", "year", "language", "source", "genres",
-                                *[f"p_{g}" for g in clf.labels], "error"]  # the catalogue's columns are kept
+    assert list(df.columns) == ["id", "title", "year", "language", "source", "genres",  # the catalogue's columns
+                                *[f"p_{g}" for g in clf.labels], "confidence", "review", "error"]
     assert df["title"].tolist() == src["title"].tolist()
     err = df["error"].fillna("").astype(str)
     assert "corrupt" in err[1] and df.loc[1, "genres"]  # plot still used
@@ -145,6 +145,9 @@ def test_predict_table_formats_and_problem_rows(use, clf, table, tmp_path, suffi
     probs = df.loc[good, [f"p_{g}" for g in clf.labels]].to_numpy(dtype=float)
     expected, _ = clf.score(src["plot"].tolist(), [table.parent / p if p else None for p in src["poster"]])
     np.testing.assert_allclose(probs, expected[good], atol=1e-4)
+    np.testing.assert_allclose(df.loc[good, "confidence"].to_numpy(float), clf.confidence(expected[good]), atol=1e-4)
+    assert df.loc[good, "review"].astype(bool).tolist() == clf.review(expected[good]).tolist()
+    assert df.loc[[2, 9, 10], "review"].astype(bool).all() and df.loc[[2, 9, 10], "confidence"].isna().all()
     for g, row in zip(df.loc[good, "genres"], expected[good]):
         decided = clf.decide(row[None])[0]
         assert set(g.split("|")) == {clf.labels[j] for j in np.flatnonzero(decided)}

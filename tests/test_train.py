@@ -41,12 +41,15 @@ def test_integrated_reload_is_exact_and_handles_missing_modalities(tiny_model_di
     plots, posters = _movies(subset_csv)
     a = clf.predict_proba(plots, posters)
     np.testing.assert_array_equal(a, GenreClassifier.load(tiny_model_dir).predict_proba(plots, posters))
-    # the saved test probabilities are reproduced by the loaded model on the same rows
+    # the saved (raw) test scores are reproduced by the loaded model on the same rows, and calibrated the same
     df, ids = pd.read_csv(subset_csv, dtype=str, keep_default_na=False), json.loads(
         (tiny_model_dir / "test_ids.json").read_text())
     test = df.set_index("id").loc[ids]
-    p = clf.predict_proba(list(test["plot"]), [str(subset_csv.parent / x) if x else None for x in test["poster"]])
-    np.testing.assert_allclose(p, np.load(tiny_model_dir / "test_proba.npy"), atol=2e-3)
+    movies = list(test["plot"]), [str(subset_csv.parent / x) if x else None for x in test["poster"]]
+    saved = np.load(tiny_model_dir / "test_proba.npy")
+    np.testing.assert_allclose(clf.score(*movies, calibrated=False)[0], saved, atol=2e-3)
+    assert clf.calibrated
+    np.testing.assert_allclose(clf.predict_proba(*movies), clf.calibrator.transform(saved), atol=2e-3)
     plot_only = clf.predict_proba(plots, None)
     poster_only = clf.predict_proba(None, posters)
     assert plot_only.shape == poster_only.shape == (12, 10)

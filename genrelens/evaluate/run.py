@@ -6,14 +6,15 @@ from pathlib import Path
 
 from genrelens.data.split import select
 from genrelens.data.table import load_table
-from genrelens.metrics import evaluate
+from genrelens.metrics import add_calibration, evaluate
 from genrelens.predict import GenreClassifier
 
 
 def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None, encoding: str = "utf-8",
                    posters: Path | None = None, precision: str | None = None, report=None) -> dict:
-    """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``per_label``, ``n_rows``,
-    ``labels``, ...) of the model on ``data``; rows without any of the model's labels are counted, not scored."""
+    """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``ece``, ``brier``, ``per_label``,
+    ``n_rows``, ``labels``, ``calibrated``, ...) of the model on ``data``; rows without any of the model's labels
+    are counted, not scored."""
     from genrelens.data.labels import LabelSet
     from genrelens.data.split import SPLITS
 
@@ -29,7 +30,10 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     keep = y.sum(1) > 0
     part = df[keep].reset_index(drop=True)
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]))
-    out = evaluate(y[keep], clf.decide(proba), clf.labels)
+    out = add_calibration(evaluate(y[keep], clf.decide(proba), clf.labels), y[keep], proba)
+    out["calibrated"] = clf.calibrated  # False: a model trained before calibration (scores, not probabilities)
+    if clf.calibration_note:
+        out["note"] = clf.calibration_note
     out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=int((~keep).sum()),
                rows_skipped=len(table_report.skipped), rows_with_input_problems=len(errors), precision=clf.precision,
                precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)

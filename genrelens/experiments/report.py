@@ -39,6 +39,8 @@ SECTIONS = {
     "curves": "Training curves of the integrated model",
     "combinations": "Label combinations and co-occurrence",
     "examples": "Example predictions",
+    "calibration": "Calibration and the review queue",
+    "explained": "Explained predictions",
 }
 # The study's validation set label shares (its Table 1), for comparison with ours.
 STUDY_VAL_SHARE = {"Drama": 0.56, "Comedy": 0.34, "Romance": 0.20, "Thriller": 0.19, "Action": 0.15,
@@ -138,7 +140,8 @@ class ReportData:
         return self.run_dir(model, self.main_oversampling(), self.seeds[0])
 
     def predictions(self, run_dir: Path) -> Predictions | None:
-        """Test predictions of a run from its model folder's test probabilities and thresholds; None if absent."""
+        """Test predictions of a run from its model folder's test probabilities and thresholds (calibrated
+        when the folder has a calibrator); None if absent."""
         from genrelens.data.labels import LabelSet
         from genrelens.errors import ModelError
         from genrelens.models.thresholds import decide
@@ -152,6 +155,9 @@ class ReportData:
         ids, proba = bundle.read_artifact(run_dir, "test_ids"), bundle.read_artifact(run_dir, "test_proba")
         if ids is None or proba is None:
             return None
+        cal = bundle.read_calibration(run_dir, labels)
+        if cal is not None:  # the model decides on calibrated probabilities with their own thresholds
+            proba, thr = cal.transform(proba), cal.thresholds
         y_true = LabelSet(labels).encode(self.by_id.loc[ids, "genres"]) > 0
         pred = Predictions(ids, labels, y_true, decide(proba, thr))
         self._pred[run_dir] = pred
@@ -520,7 +526,14 @@ SECTION_BUILDERS: dict[str, Callable[[ReportData], Section]] = {
     "overview": section_overview, "table1": section_table1, "table2": section_table2,
     "shares": section_shares, "decades": section_decades, "curves": section_curves,
     "combinations": section_combinations, "examples": section_examples,
+    "calibration": lambda d: _trust_section("calibration", d), "explained": lambda d: _trust_section("explained", d),
 }
+
+
+def _trust_section(key: str, d: ReportData) -> Section:
+    from genrelens.experiments import trust_report  # imports this module: loaded on first use
+
+    return getattr(trust_report, f"section_{key}")(d)
 
 
 def build_sections(d: ReportData) -> list[Section]:

@@ -1,6 +1,7 @@
 """The REST service and web page: ``create_app()`` builds a FastAPI app around one loaded model.
 
-Endpoints: ``POST /v1/predict`` (JSON or multipart), ``POST /v1/predict/batch``, ``GET /v1/model``,
+Endpoints: ``POST /v1/predict`` (JSON or multipart), ``POST /v1/explain`` (the same body; adds why),
+``POST /v1/predict/batch``, ``GET /v1/model``,
 ``GET /v1/examples`` (+ ``/v1/examples/{id}/poster``), ``GET /health``, the page at ``/`` and the OpenAPI
 docs at ``/docs`` and ``/redoc`` (assets served locally: they work offline).
 Concurrent requests are scored together by a :class:`MicroBatcher`.
@@ -63,7 +64,10 @@ class SafeJSONResponse(JSONResponse):
 
 class Prediction(BaseModel):
     genres: list[str] = Field(..., description="Predicted genres, most probable first (never empty).")
-    scores: dict[str, float] = Field(..., description="Probability per label.")
+    scores: dict[str, float] = Field(..., description="Probability per label (calibrated when the model is).")
+    confidence: float | None = Field(None, description="Probability that the predicted genre set is entirely "
+                                                       "right (labels taken as independent).")
+    review: bool = Field(False, description="Some genre's probability is within the review band of its threshold.")
     warnings: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
 
 
@@ -86,6 +90,23 @@ class BatchItemOut(BaseModel):
     scores: dict[str, float] | None = Field(None, description="Probability per label (absent on error).")
     warnings: list[str] | None = Field(None, description="Inputs that were ignored, and why (absent on error).")
     error: ItemError | None = Field(None, description="Why this movie was not scored (absent when it was).")
+
+
+class Explanation(BaseModel):
+    genres: list[str] = Field(..., description="The explained genres (the predicted ones).")
+    modalities: dict[str, dict[str, float]] = Field(..., description="Per genre: Shapley values of the plot and "
+                                                    "the poster on the logit, and their shares.")
+    words: dict[str, list[dict]] = Field(..., description="Per genre: the top plot words with signed attributions.")
+    poster_heatmap: dict[str, str] = Field(..., description="Per genre: a base64 PNG of the poster crop the CNN "
+                                           "reads, with its Grad-CAM heatmap.")
+    plot_words: list[dict] = Field(default_factory=list, description="Every plot word with its character span.")
+    word_attributions: dict[str, list[float]] = Field(default_factory=dict, description="Per genre: the "
+                                                      "attribution of every plot word, in plot_words order.")
+    model_config = {"extra": "allow"}
+
+
+class ExplanationOut(PredictionOut):
+    explanation: Explanation
 
 
 class BatchOut(BaseModel):
@@ -112,12 +133,14 @@ def score_movies(clf: GenreClassifier, movies: list[Movie]) -> list[dict]:
     """One model call for many checked movies (runs in the batcher's thread)."""
     proba, errors = clf.score([m.plot for m in movies], [m.image for m in movies])
     pred = clf.decide(proba)
+    confidence, review = clf.confidence(proba, pred), clf.review(proba)
     out = []
     for i, m in enumerate(movies):
         order = np.argsort(-proba[i], kind="stable")
         warnings = m.warnings + ([errors[i]] if i in errors else [])
         out.append({"genres": [clf.labels[j] for j in order if pred[i, j]],
                     "scores": {g: round(float(p), 4) for g, p in zip(clf.labels, proba[i])},
+                    "confidence": round(float(confidence[i]), 4), "review": bool(review[i]),
                     "warnings": warnings})
     return out
 
@@ -243,9 +266,9 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         app.add_middleware(RateLimit, rate=rate_limit, burst=rate_burst)
     _add_error_handlers(app)
 
-    @app.post("/v1/predict", response_model=PredictionOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
-              summary="Classify one movie (JSON with a base64 poster, or a multipart form)")
-    async def predict(request: Request) -> dict:
+    explain_lock = asyncio.Lock()  # one explanation at a time: each is ~1 s of both cores
+
+    async def read_movie(request: Request) -> Movie:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
             plot, poster = await read_form_movie(request, limits)
@@ -255,9 +278,25 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         else:
             raise ApiError(415, "unsupported_media_type",
                            f"send application/json or multipart/form-data, not {ctype!r}")
-        movie = await asyncio.to_thread(prepare, plot, poster)
+        return await asyncio.to_thread(prepare, plot, poster)
+
+    @app.post("/v1/predict", response_model=PredictionOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
+              summary="Classify one movie (JSON with a base64 poster, or a multipart form)")
+    async def predict(request: Request) -> dict:
+        movie = await read_movie(request)
         [result] = await batcher.submit([movie])
         return {**result, "model": clf.name, "thresholds": thresholds}
+
+    @app.post("/v1/explain", response_model=ExplanationOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
+              summary="Classify one movie and say why: modality shares, plot words, poster heatmaps")
+    async def explain(request: Request) -> dict:
+        movie = await read_movie(request)
+        [result] = await batcher.submit([movie])
+        if clf.bundle.spec.fitted:
+            raise ApiError(422, "not_explainable", f"the {clf.name} model answers label frequencies for every movie")
+        async with explain_lock:
+            explanation = await asyncio.to_thread(clf.explain, movie.plot, movie.image if clf.uses_poster else None)
+        return {**result, "model": clf.name, "thresholds": thresholds, "explanation": explanation}
 
     @app.post("/v1/predict/batch", response_model=BatchOut, response_model_exclude_none=True, responses=ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -292,6 +331,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         test = clf.metrics().get("test") or {}
         metrics = {k: test[k] for k in ("weighted_f1", "micro_f1", "macro_f1", "samples_f1", "n_rows") if k in test}
         return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
+                "calibrated": clf.calibrated, "note": clf.calibration_note,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
                 "precision": clf.precision,
                 "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,

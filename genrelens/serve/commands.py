@@ -65,6 +65,14 @@ def predict(
     columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
                                        "('none': only id; 'all': every one); default: all but plot and poster."),
     precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
+    review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0, help="Flag a movie for review when "
+                                      "some label's probability lies within this distance of its threshold."),
+    review_only: bool = typer.Option(False, "--review-only", help="With --input: write only the movies flagged "
+                                     "for review, least confident first."),
+    explain: bool = typer.Option(False, "--explain", help="One movie: also say why (modality shares, plot words, "
+                                 "poster heatmap)."),
+    explain_dir: Path | None = typer.Option(None, "--explain-dir", help="With --explain: write the poster heatmaps "
+                                            "as PNG files into this folder (JSON then holds their paths)."),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
@@ -72,13 +80,21 @@ def predict(
     if table is not None:
         if plot is not None or poster is not None:
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
+        if explain or explain_dir is not None:
+            _fail("--explain goes with --plot/--poster (one movie)")
         if engine == "ray":
             if posters is not None or columns is not None or encoding != "utf-8":
                 _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
                       "and resolves posters beside each file)")
+            if review_only:
+                _fail("--review-only goes with --engine local")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
-                              precision)
+                              precision, review_band, review_only)
+    if review_only:
+        _fail("--review-only goes with --input")
+    if explain_dir is not None and not explain:
+        _fail("--explain-dir goes with --explain")
     if engine == "ray":
         _fail("--engine ray goes with --input")
     if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
@@ -89,11 +105,12 @@ def predict(
         from genrelens.data.clean import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json, precision)
+    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir)
 
 
 def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
-                 precision: str | None = None) -> None:
+                 precision: str | None = None, review_band: float = 0.05, explain: bool = False,
+                 explain_dir: Path | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -112,12 +129,25 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
     order = np.argsort(-proba[0], kind="stable")
     genres = [clf.labels[j] for j in order if pred[j]]
     warnings = unread + ([errors[0]] if 0 in errors else [])
+    if clf.calibration_note:
+        warnings.append(clf.calibration_note)
+    confidence = float(clf.confidence(proba, pred[None])[0])
+    review = bool(clf.review(proba, review_band)[0])
+    explanation = None
+    if explain:
+        try:
+            explanation = clf.explain(plot, image, out_dir=explain_dir)
+        except GenrelensError as e:
+            _fail(str(e))
     if as_json:
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
-        sys.stdout.write(json.dumps({"genres": genres, "scores": scores, "thresholds": thresholds,
-                                     "model": clf.name, "precision": clf.precision, "warnings": warnings},
-                                    indent=2) + "\n")
+        answer = {"genres": genres, "scores": scores, "thresholds": thresholds, "confidence": round(confidence, 4),
+                  "review": review, "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision,
+                  "warnings": warnings}
+        if explanation is not None:
+            answer["explanation"] = explanation
+        sys.stdout.write(json.dumps(answer, indent=2) + "\n")
         return
     t = Table(title=f"{clf.name}: {', '.join(genres)}")
     for c in ("genre", "probability", "threshold", ""):
@@ -126,13 +156,21 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         mark = "[bold green]yes[/]" if pred[j] else ""
         t.add_row(clf.labels[j], f"{proba[0, j]:.3f}", f"{clf.thresholds[j]:.2f}", mark)
     Console().print(t)
+    Console().print(f"confidence {confidence:.3f} (probability that the genre set is entirely right)"
+                    + ("  [bold yellow]review[/]: a genre is close to its threshold" if review else ""),
+                    highlight=False)
+    if explanation is not None:
+        from genrelens.explain import render_text
+
+        Console().print(render_text(explanation), highlight=False)
     for w in warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
                    progress: bool, encoding: str = "utf-8", posters: Path | None = None,
-                   columns: str | None = None, precision: str | None = None) -> None:
+                   columns: str | None = None, precision: str | None = None, review_band: float = 0.05,
+                   review_only: bool = False) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -156,7 +194,8 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         task = bar.add_task("scoring", total=None)
         try:
             summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
-                                    on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                    on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                    review_band=review_band, review_only=review_only)
         except (GenrelensError, ValueError) as e:
             bar.stop()
             _fail(str(e))
@@ -164,7 +203,9 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
             bar.stop()
             _fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
                   f"run the same command with --resume to continue", 130)
-    _report(summary)
+    if clf.calibration_note:
+        console.print(f"[yellow]note:[/] {clf.calibration_note}", highlight=False)
+    _report(summary, review_only)
 
 
 def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: str | None, workers: int,
@@ -186,10 +227,15 @@ def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: s
     _report(summary)
 
 
-def _report(summary) -> None:
+def _report(summary, review_only: bool = False) -> None:
     resumed = f" ({summary.n_resumed} from earlier chunks)" if summary.n_resumed else ""
-    console.print(f"wrote {summary.n_rows} rows to {summary.output}{resumed}: scored {summary.n_scored_now} "
+    written = (f"{summary.n_flagged} of {summary.n_rows} rows (those flagged for review)" if review_only
+               else f"{summary.n_rows} rows")
+    console.print(f"wrote {written} to {summary.output}{resumed}: scored {summary.n_scored_now} "
                   f"in {summary.seconds:.1f} s ({summary.rate:.1f} movies/s)", highlight=False)
+    if not review_only and getattr(summary, "n_flagged", 0):
+        console.print(f"{summary.n_flagged} row(s) flagged for review (column 'review'; --review-only writes "
+                      f"just those)", highlight=False)
     if not summary.n_problems:
         return
     console.print(f"[yellow]{summary.n_problems} row(s) with problems[/] ({summary.n_unscored} not scored); "

@@ -21,7 +21,7 @@ from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
 from genrelens.data.table import load_table
 from genrelens.encoders.cache import FeatureCache
-from genrelens.metrics import evaluate
+from genrelens.metrics import add_calibration, evaluate
 from genrelens.models.losses import get_loss
 from genrelens.models.naive import NaiveHead, NaiveModel
 from genrelens.models.registry import get_spec
@@ -127,6 +127,11 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     else:
         model, proba, thresholds, history = train_neural(cfg, data, run_dir, resume, progress, console,
                                                          memo if memo is not None else {})
+    raw_test, raw_thresholds = proba["test"], thresholds
+    trust = calibrate_run(cfg, data, proba, thresholds) if not get_spec(cfg.model).fitted else {}
+    if trust:  # from here on the model's probabilities and thresholds are the calibrated ones
+        model.calibrator = trust.pop("calibrator")
+        proba, thresholds = trust.pop("proba"), model.calibrator.thresholds
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
         "precision": cfg.precision,
@@ -136,15 +141,31 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         "val": evaluate(data.y["val"], decide(proba["val"], thresholds), data.labels.labels),
         "test_by_modality": by_modality(data.parts["test"], data.y["test"], proba["test"], thresholds,
                                         data.labels.labels),
+        **trust,
     }
-    model.thresholds = thresholds
-    model.artifacts = {"metrics": metrics, "test_proba": proba["test"],  # rows as in test_ids
+    add_calibration(metrics["test"], data.y["test"], proba["test"])
+    add_calibration(metrics["val"], data.y["val"], proba["val"])
+    model.thresholds = raw_thresholds  # thresholds.json and test_proba.npy stay on the raw scale;
+    model.artifacts = {"metrics": metrics, "test_proba": raw_test,  # calibration.json maps both (rows as in test_ids)
                        "test_ids": list(data.parts["test"]["id"])}
     model.save_pretrained(run_dir)
     t = metrics["test"]
     console.print(f"[green]{cfg.model}[/] test weighted F1 {t['weighted_f1']:.3f}  micro {t['micro_f1']:.3f}  "
                   f"macro {t['macro_f1']:.3f}  ({metrics['train_seconds']:.0f} s) -> {run_dir}")
     return metrics
+
+
+def calibrate_run(cfg: RunConfig, data: Prepared, proba: dict[str, np.ndarray], thresholds: np.ndarray) -> dict:
+    """Fit the per-label calibrator on validation (saved by the bundle as ``calibration.json``); returns it,
+    the calibrated ``proba`` and the metrics entries ``calibration`` (test before/after) and ``review``."""
+    from genrelens.models.calibration import calibration_summary, fit_calibrator, review_report
+
+    cal = fit_calibrator(data.y["val"], proba["val"], data.labels.labels, seed=cfg.seed, raw_thresholds=thresholds)
+    calibrated = {s: cal.transform(p) for s, p in proba.items()}
+    test = calibrated["test"]
+    return {"calibrator": cal, "proba": calibrated,
+            "calibration": calibration_summary(data.y["test"], proba["test"], cal, thresholds),
+            "review": review_report(data.y["test"], test, decide(test, cal.thresholds), cal.thresholds)}
 
 
 def by_modality(part: pd.DataFrame, y: np.ndarray, proba: np.ndarray, thr: np.ndarray, labels: list[str]) -> dict:

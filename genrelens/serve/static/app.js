@@ -66,7 +66,11 @@ function renderResult(data) {
     return li;
   });
   $("bars").replaceChildren(...rows);
+  $("confidence").textContent = data.confidence === undefined || data.confidence === null ? "" :
+    `confidence ${pct(data.confidence)} that this genre set is entirely right` +
+    (data.review ? " · worth a review: a genre is close to its threshold" : "");
   $("warnings").replaceChildren(...(data.warnings || []).map((w) => el("li", "", w)));
+  $("why-view").hidden = true;
   $("result").hidden = false;
   $("result-empty").hidden = true;
 }
@@ -80,16 +84,99 @@ async function errorMessage(response) {
   }
 }
 
-async function predict(event) {
-  if (event) event.preventDefault();
+function movieForm() {
   const plot = $("plot").value.trim();
-  if (!plot && !state.poster) {
-    showError("Paste a plot, add a poster, or both.");
-    return false;
-  }
+  if (!plot && !state.poster) return null;
   const form = new FormData();
   if (plot) form.append("plot", plot);
   if (state.poster) form.append("poster", state.poster, $("poster-name").textContent || "poster");
+  return form;
+}
+
+function renderShares(m) {
+  const rows = [["plot", m.plot_share, m.plot], ["poster", m.poster_share, m.poster]].map(([name, share, value]) => {
+    const row = el("div", "share");
+    row.dataset.modality = name;
+    const track = el("div", "track");
+    const fill = el("div", "fill");
+    fill.style.width = pct(share);
+    track.append(fill);
+    track.title = `${name}: ${value >= 0 ? "+" : ""}${value.toFixed(2)} on the logit`;
+    row.append(el("span", "name", name), track, el("span", "value", pct(share)));
+    return row;
+  });
+  $("why-shares").replaceChildren(...rows);
+}
+
+function renderWords(explanation, genre, plot) {
+  const attrs = explanation.word_attributions[genre] || [];
+  const scale = Math.max(1e-9, ...attrs.map((a) => Math.abs(a)));
+  const nodes = [];
+  let at = 0;
+  explanation.plot_words.forEach((w, i) => {
+    if (w.start > at) nodes.push(document.createTextNode(plot.slice(at, w.start)));
+    const a = attrs[i] || 0;
+    const span = el("span", a > 0 ? "word pos" : a < 0 ? "word neg" : "word", w.word);
+    span.style.setProperty("--w", (0.08 + 0.7 * Math.abs(a) / scale).toFixed(3));
+    span.dataset.attribution = a;
+    span.title = `${a >= 0 ? "+" : ""}${a.toFixed(3)}`;
+    nodes.push(span);
+    at = w.end;
+  });
+  if (at < plot.length) nodes.push(document.createTextNode(plot.slice(at)));
+  $("why-plot").replaceChildren(...nodes);
+  if (!explanation.plot_words.length) $("why-plot").textContent = "No plot given.";
+}
+
+function showGenre(explanation, genre, plot) {
+  for (const b of $("why-genres").children) b.setAttribute("aria-selected", String(b.dataset.genre === genre));
+  renderShares(explanation.modalities[genre]);
+  renderWords(explanation, genre, plot);
+  const png = explanation.poster_heatmap[genre];
+  $("why-heatmap").hidden = !png;
+  $("why-noposter").hidden = Boolean(png);
+  if (png) $("why-heatmap").src = `data:image/png;base64,${png}`; else $("why-heatmap").removeAttribute("src");
+}
+
+async function why() {
+  const form = movieForm();
+  if (!form) return;
+  const plot = form.get("plot") || "";
+  $("why-view").hidden = false;
+  $("why-body").hidden = true;
+  $("why-status").textContent = "Explaining… (about a second)";
+  $("why").disabled = true;
+  try {
+    const response = await fetch("/v1/explain", { method: "POST", body: form });
+    if (!response.ok) throw new Error(await errorMessage(response));
+    const data = await response.json();
+    const explanation = data.explanation;
+    $("why-genres").replaceChildren(...explanation.genres.map((g) => {
+      const b = el("button", "", g);
+      b.type = "button";
+      b.dataset.genre = g;
+      b.setAttribute("role", "tab");
+      b.addEventListener("click", () => showGenre(explanation, g, plot));
+      return b;
+    }));
+    showGenre(explanation, explanation.genres[0], plot);
+    $("why-status").textContent = "";
+    $("why-body").hidden = false;
+    $("why-view").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  } catch (e) {
+    $("why-status").textContent = `Could not explain: ${e.message}`;
+  } finally {
+    $("why").disabled = false;
+  }
+}
+
+async function predict(event) {
+  if (event) event.preventDefault();
+  const form = movieForm();
+  if (!form) {
+    showError("Paste a plot, add a poster, or both.");
+    return false;
+  }
   showError("");
   $("submit").disabled = true;
   $("submit").textContent = "Predicting…";
@@ -193,10 +280,12 @@ document.addEventListener("DOMContentLoaded", () => {
   wireDropzone();
   $("plot").addEventListener("input", updateCount);
   $("predict-form").addEventListener("submit", predict);
+  $("why").addEventListener("click", why);
   $("predict-form").addEventListener("reset", () => {
     setPoster(null);
     showError("");
     $("result").hidden = true;
+    $("why-view").hidden = true;
     $("result-empty").hidden = false;
     setTimeout(updateCount);
   });

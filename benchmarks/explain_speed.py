@@ -1,0 +1,69 @@
+"""Seconds per explanation (``GenreClassifier.explain``: modality Shapley values, word occlusion, Grad-CAM
+per predicted genre) on real test movies of a model, one movie at a time, as the CLI and ``/v1/explain`` do.
+
+    python benchmarks/explain_speed.py [--model-dir DIR] [--n 30] [--threads 2]
+
+Prints the CPU, the load average, per-part timings (features, words, poster) and, last,
+``seconds per explanation: median X.XX, p90 Y.YY`` (the target is <= 1.5 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from genrelens.data.split import load_split, select  # noqa: E402
+from genrelens.data.table import load_table  # noqa: E402
+from genrelens.predict import GenreClassifier, default_model_dir  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model-dir", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--n", type=int, default=30, help="test movies with plot and poster, explained one by one")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    clf = GenreClassifier.load(args.model_dir or default_model_dir())
+    df, _ = load_table(args.data or clf.config.data, skip_bad=True)
+    df = select(df, load_split(clf.model_dir / "split.json")["test"])
+    df = df[(df["plot"].str.strip() != "") & df["poster"].notna()].head(args.n)
+    root = Path(df.attrs["root"])
+    print(f"CPU: {cpu_name()}, torch threads {torch.get_num_threads()}, load average before "
+          f"{os.getloadavg()[0]:.2f}; model {clf.model_dir} ({clf.name}, calibrated={clf.calibrated})")
+    clf.explain(df["plot"].iloc[0], root / df["poster"].iloc[0])  # warm-up: ONNX sessions, captum imports
+    times, n_genres, n_words = [], [], []
+    for plot, poster in zip(df["plot"], df["poster"]):
+        t = time.perf_counter()
+        e = clf.explain(plot, root / poster)
+        times.append(time.perf_counter() - t)
+        n_genres.append(len(e["genres"]))
+        n_words.append(len(e["plot_words"]))
+    t = np.array(times)
+    print(f"{len(t)} movies: {np.mean(n_words):.0f} plot words and {np.mean(n_genres):.1f} predicted genres on "
+          f"average; load average after {os.getloadavg()[0]:.2f}")
+    print(f"seconds per explanation: median {np.median(t):.2f}, mean {t.mean():.2f}, p90 {np.percentile(t, 90):.2f}, "
+          f"max {t.max():.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""Why the model predicts a genre: modality shares, plot-word attributions and a poster heatmap.
+
+For one movie and each predicted genre:
+
+- **modalities**: exact Shapley values of the plot and the poster over the genre's logit. A modality is
+  "absent" when the head gets its learned missing-modality placeholder, so the four coalitions (none, plot,
+  poster, both) take 4 forward passes of the head. ``plot + poster = logit(both) - logit(none)``.
+- **words**: occlusion over the plot's words (captum ``FeatureAblation`` on the attention mask: a word's
+  tokens are hidden, all other tokens and the poster stay): attribution = logit with the word - logit
+  without it. Positive words speak for the genre. One batch of ``n_words + 1`` encodings serves every genre.
+- **poster_heatmap**: Grad-CAM (captum ``LayerGradCam``) on the CNN's last convolution (7x7 cells for a
+  224-pixel crop), rendered as a PNG over the 224x224 center crop the CNN sees (the rest of the poster is
+  not read by the model).
+
+Attributions are on the raw logit scale (calibration is monotone per label: signs and rankings are the same).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genrelens.data.table import clean_text
+from genrelens.errors import ModelError
+
+GenreClassifier = Any  # genrelens.predict.GenreClassifier (not imported: predict imports this module)
+TOP_WORDS = 10
+WORD_BATCH = 64
+_WORD = re.compile(r"\S+")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _logits(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.inference_mode():
+        return clf.head(feats)
+
+
+def modality_shapley(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Exact Shapley values of the two modalities for one movie's features (batch of 1) over every label's
+    logit: ``{"plot": [L], "poster": [L], "none": [L], "both": [L], "plot_only": [L], "poster_only": [L]}``
+    (the last four: logits of the coalitions). A model reading one modality gives it everything."""
+    mods = getattr(clf.head, "modalities", ())
+    if not (clf.uses_text and clf.uses_poster and set(mods) == {"text", "poster"}):
+        full = _logits(clf, feats)[0].numpy()
+        only = "text" if clf.uses_text else "poster"
+        absent = {k: (torch.zeros_like(v) if k == f"{only}_mask" else v) for k, v in feats.items()}
+        none = _logits(clf, absent)[0].numpy()
+        zero = np.zeros_like(full)
+        return {"plot": full - none if only == "text" else zero, "poster": full - none if only == "poster" else zero,
+                "none": none, "both": full, "plot_only": full if only == "text" else none,
+                "poster_only": full if only == "poster" else none}
+    t_mask, p_mask = feats["text_mask"].bool(), feats["poster_mask"].bool()
+    coalition_t = torch.tensor([False, True, False, True]) & t_mask
+    coalition_p = torch.tensor([False, False, True, True]) & p_mask
+    batch = {k: v.expand(4, *v.shape[1:]) for k, v in feats.items() if not k.endswith("_mask")}
+    batch.update(text_mask=coalition_t, poster_mask=coalition_p)
+    v = _logits(clf, batch).numpy()  # [4, L]: none, plot, poster, both
+    phi_t = 0.5 * ((v[1] - v[0]) + (v[3] - v[2]))
+    phi_p = 0.5 * ((v[2] - v[0]) + (v[3] - v[1]))
+    return {"plot": phi_t, "poster": phi_p, "none": v[0], "both": v[3], "plot_only": v[1], "poster_only": v[2]}
+
+
+def plot_words(text: str) -> list[tuple[str, int, int]]:
+    """The plot's whitespace-separated words as ``(word, start, end)`` character spans."""
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Tensor]) -> tuple[list, np.ndarray]:
+    """``(words [(word, start, end)], attributions float [n_words, L])``: logit drop when the word's tokens
+    are hidden (captum FeatureAblation over the attention mask); words past the token limit get 0."""
+    from captum.attr import FeatureAblation
+
+    words = plot_words(plot)
+    n_labels = len(clf.labels)
+    if not words or not clf.uses_text:
+        return words, np.zeros((len(words), n_labels))
+    enc = clf.text_encoder
+    tok = enc.tokenizer(plot, truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
+    starts = np.array([s for _, s, _ in words])
+    group = np.zeros(len(tok["input_ids"]), dtype=np.int64)  # 0: special tokens (never hidden)
+    for i, (s, e) in enumerate(tok["offset_mapping"]):
+        if e > s:
+            group[i] = int(np.searchsorted(starts, s, side="right"))  # word index + 1
+    ids = torch.tensor([tok["input_ids"]])
+    others = {k: v for k, v in feats.items() if not k.startswith("text")}
+
+    def forward(mask: torch.Tensor) -> torch.Tensor:
+        k = len(mask)
+        text = _encode_ids(enc, ids.expand(k, -1), mask)
+        batch = {"text": text, "text_mask": torch.ones(k, dtype=torch.bool)}
+        batch.update({key: v.expand(k, *v.shape[1:]) for key, v in others.items()})
+        return _logits(clf, batch)
+
+    mask = torch.ones_like(ids)
+    present = sorted(set(group[group > 0].tolist()))
+    ablation = FeatureAblation(forward)
+    attr = ablation.attribute(mask, baselines=0, feature_mask=torch.as_tensor(group)[None],
+                              perturbations_per_eval=WORD_BATCH)  # [L, 1, T]: per output, per token
+    per_token = attr[:, 0, :].numpy().T if attr.dim() == 3 else attr.numpy().reshape(n_labels, -1).T
+    out = np.zeros((len(words), n_labels))
+    for g in present:
+        out[g - 1] = per_token[np.flatnonzero(group == g)[0]]
+    return words, out
+
+
+def _encode_ids(enc, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Sentence embeddings ``[k, dim]`` of token ids ``[k, T]`` under attention masks ``[k, T]``."""
+    if enc.session is not None:
+        feed = {"input_ids": ids.numpy().astype(np.int64), "attention_mask": mask.numpy().astype(np.int64)}
+        return torch.from_numpy(enc.session.run(None, feed)[0])
+    with torch.inference_mode():
+        return enc.embed({"input_ids": ids, "attention_mask": mask}).float()
+
+
+class _MapsToLogits(torch.nn.Module):
+    """The model from the CNN's last feature maps to logits, with the other modality held fixed.
+
+    ``forward(maps)``: for a frozen CNN, ``maps`` are the last convolution's batch-normalised outputs
+    ``[k, 1280, 7, 7]`` (then ReLU6, mean pooling, the head); for a fine-tuned last block, that block's input
+    ``[k, C, 7, 7]`` (then the head's trainable top). ``layer`` is where Grad-CAM reads."""
+
+    def __init__(self, clf: GenreClassifier, feats: dict[str, torch.Tensor]):
+        super().__init__()
+        self.clf, self.feats = clf, feats
+        self.finetuned = bool(clf.config.poster_finetune)
+        self.layer = clf.head.top.bn if self.finetuned else torch.nn.Identity()
+
+    def maps(self, pixels: np.ndarray) -> torch.Tensor:
+        """The CNN's frozen part on preprocessed pixels ``[k, 3, s, s]`` (no gradient needed through it)."""
+        cnn = self.clf.poster_encoder.model
+        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        with torch.no_grad():
+            if self.finetuned:
+                from genrelens.encoders.poster import CNNBottom
+
+                return CNNBottom(cnn)(x)
+            x = cnn._swish(cnn._bn0(cnn._conv_stem(x)))
+            for block in cnn._blocks:
+                x = block(x)
+            return cnn._bn1(cnn._conv_head(x))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        k = len(maps)
+        if self.finetuned:
+            poster = self.clf.head.top(maps)
+        else:
+            poster = torch.nn.functional.relu6(self.layer(maps)).mean((2, 3))
+        batch = {key: v.expand(k, *v.shape[1:]) for key, v in self.feats.items() if key != "poster"}
+        batch.update(poster=poster, poster_mask=torch.ones(k, dtype=torch.bool))
+        return self.clf.head(batch)
+
+
+def poster_cams(clf: GenreClassifier, pixels: np.ndarray, feats: dict[str, torch.Tensor],
+                targets: list[int]) -> np.ndarray:
+    """Grad-CAM maps ``float [len(targets), h, w]`` (ReLU'd, not normalised) on the CNN's last convolution
+    (captum ``LayerGradCam``). The CNN runs once; each genre costs one pass through the head."""
+    from captum.attr import LayerGradCam
+
+    model = _MapsToLogits(clf, feats).eval()
+    maps = model.maps(pixels)
+    cam = LayerGradCam(model, model.layer)
+    out = [cam.attribute(maps, target=t, relu_attributions=True).detach()[0, 0].numpy() for t in targets]
+    return np.stack(out) if out else np.zeros((0, *maps.shape[-2:]))
+
+
+def upsample(cam: np.ndarray, size: int) -> np.ndarray:
+    """A ``[h, w]`` map bilinearly resized to ``[size, size]``."""
+    t = torch.as_tensor(cam, dtype=torch.float32)[None, None]
+    return torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def heatmap_png(pixels: np.ndarray, cam: np.ndarray) -> bytes:
+    """PNG of the CNN's view (``pixels [3, s, s]`` preprocessed) with ``cam [h, w]`` laid over it."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    size = pixels.shape[-1]
+    rgb = np.clip(pixels.transpose(1, 2, 0) * 128 + 127, 0, 255)
+    heat = upsample(cam, size)
+    heat = heat / heat.max() if heat.max() > 0 else heat
+    color = colormaps["inferno"](heat)[..., :3] * 255
+    alpha = 0.25 + 0.5 * heat[..., None]
+    blend = (rgb * 0.45 + 0.55 * (rgb * (1 - alpha) + color * alpha)).clip(0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(blend).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: list[str] | None = None,
+            top_k: int = TOP_WORDS, out_dir: str | Path | None = None, heatmaps: bool = True) -> dict:
+    """Explain one movie's prediction. ``poster``: a path, bytes or a PIL image; ``genres``: the genres to
+    explain (default: the predicted ones). Returns a JSON-ready dict::
+
+        {"genres": [...], "probabilities": {g: p}, "thresholds": {g: t},
+         "modalities": {g: {"plot", "poster", "plot_share", "poster_share", "base_logit", "logit",
+                            "probability_plot_only", "probability_poster_only"}},
+         "words": {g: [{"word", "start", "end", "attribution"}, ...]},   # top_k by |attribution|
+         "plot_words": [{"word", "start", "end"}], "word_attributions": {g: [float per word]},
+         "poster_heatmap": {g: base64 PNG, or a file path when out_dir is given}, "method": {...}}
+    """
+    if clf.bundle.spec.fitted:
+        raise ModelError(f"the {clf.name} model answers label frequencies for every movie: nothing to explain")
+    plot = clean_text(plot) if isinstance(plot, str) else ""
+    image = None
+    if poster is not None and clf.uses_poster:
+        image = clf.poster_encoder.load(poster)  # raises PosterError (a GenrelensError) on a bad poster
+    if not plot.strip() and image is None:
+        raise ModelError("give a plot or a poster to explain")
+    feats, _ = clf.features([plot], [image])
+    raw = clf.head_proba(feats, calibrated=False)
+    proba = clf.calibrator.transform(raw) if clf.calibrator is not None else raw
+    pred = clf.decide(proba)[0]
+    if genres is None:
+        targets = [int(j) for j in np.argsort(-proba[0], kind="stable") if pred[j]]
+    else:
+        unknown = [g for g in genres if g not in clf.labels]
+        if unknown:
+            raise ModelError(f"unknown genre(s) {unknown}; the model's labels: {clf.labels}")
+        targets = [clf.labels.index(g) for g in genres]
+    names = [clf.labels[j] for j in targets]
+
+    shap = modality_shapley(clf, feats)
+
+    def calibrated(logit: np.ndarray) -> np.ndarray:
+        p = _sigmoid(logit.astype(np.float64))[None]
+        return (clf.calibrator.transform(p) if clf.calibrator is not None else p)[0]
+
+    p_plot, p_poster = calibrated(shap["plot_only"]), calibrated(shap["poster_only"])
+    modalities = {}
+    for j, g in zip(targets, names):
+        t, p = float(shap["plot"][j]), float(shap["poster"][j])
+        total = abs(t) + abs(p)
+        modalities[g] = {"plot": round(t, 4), "poster": round(p, 4),
+                         "plot_share": round(abs(t) / total, 4) if total else 0.0,
+                         "poster_share": round(abs(p) / total, 4) if total else 0.0,
+                         "base_logit": round(float(shap["none"][j]), 4), "logit": round(float(shap["both"][j]), 4),
+                         "probability_plot_only": round(float(p_plot[j]), 4),
+                         "probability_poster_only": round(float(p_poster[j]), 4)}
+
+    has_plot = bool(plot.strip()) and clf.uses_text
+    words, attr = word_attributions(clf, plot, feats) if has_plot else ([], np.zeros((0, len(clf.labels))))
+    word_lists, per_word = {}, {}
+    for j, g in zip(targets, names):
+        order = np.argsort(-np.abs(attr[:, j]), kind="stable")[:top_k]
+        word_lists[g] = [{"word": words[i][0], "start": words[i][1], "end": words[i][2],
+                          "attribution": round(float(attr[i, j]), 4)} for i in order if attr[i, j] != 0]
+        per_word[g] = [round(float(a), 4) for a in attr[:, j]]
+
+    heat: dict[str, str] = {}
+    cells: dict[str, list] = {}
+    if image is not None and heatmaps:
+        from genrelens.data.images import preprocess
+
+        pixels = preprocess([image], clf.poster_encoder.input_size)
+        cams = poster_cams(clf, pixels, feats, targets)
+        out = Path(out_dir) if out_dir is not None else None
+        for k, g in enumerate(names):
+            data = heatmap_png(pixels[0], cams[k])
+            cells[g] = [[round(float(x), 5) for x in row] for row in cams[k]]
+            if out is not None:
+                from genrelens.io import write_bytes_atomic
+
+                path = out / f"heatmap-{_slug(g)}.png"
+                write_bytes_atomic(path, data)
+                heat[g] = str(path)
+            else:
+                heat[g] = base64.b64encode(data).decode("ascii")
+
+    return {"genres": names,
+            "probabilities": {g: round(float(proba[0, j]), 4) for j, g in zip(targets, names)},
+            "thresholds": {g: round(float(clf.thresholds[j]), 4) for j, g in zip(targets, names)},
+            "modalities": modalities, "words": word_lists,
+            "plot_words": [{"word": w, "start": s, "end": e} for w, s, e in words],
+            "word_attributions": per_word, "poster_heatmap": heat, "poster_cells": cells,
+            "method": {"modalities": "exact Shapley values over {plot, poster} on the logit (missing = the "
+                                     "head's placeholder)",
+                       "words": "occlusion: logit with the word - logit with its tokens hidden",
+                       "poster": "Grad-CAM on the CNN's last convolution, over the 224x224 center crop it reads",
+                       "calibrated": clf.calibrated}}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "genre"
+
+
+def render_text(explanation: dict, n_words: int = 6) -> str:
+    """A few plain lines per explained genre (for the CLI)."""
+    lines = []
+    for g in explanation["genres"]:
+        m = explanation["modalities"][g]
+        words = explanation["words"].get(g, [])
+        pos = [f"{w['word']} (+{w['attribution']:.2f})" for w in words if w["attribution"] > 0][:n_words]
+        neg = [f"{w['word']} ({w['attribution']:.2f})" for w in words if w["attribution"] < 0][:3]
+        line = (f"why {g} (p={explanation['probabilities'][g]:.2f}): plot {m['plot_share']:.0%} "
+                f"({m['plot']:+.2f}), poster {m['poster_share']:.0%} ({m['poster']:+.2f}) of the logit change")
+        lines.append(line)
+        if pos:
+            lines.append(f"  words for it: {', '.join(pos)}")
+        if neg:
+            lines.append(f"  words against it: {', '.join(neg)}")
+        if g in explanation["poster_heatmap"] and not explanation["poster_heatmap"][g].startswith("iVBOR"):
+            lines.append(f"  poster heatmap: {explanation['poster_heatmap'][g]}")
+    return "\n".join(lines)
+
+
+def faithfulness(clf: GenreClassifier, plots: list[str], posters: list, k_words: int = 5, share: float = 0.2,
+                 seed: int = 0) -> dict:
+    """Deletion test over movies with a plot and a poster: for each movie's most probable genre, how much its
+    probability falls when the ``k_words`` most supporting words are deleted from the plot vs ``k_words``
+    random words, and when the top-attributed ``share`` of the poster's Grad-CAM cells (the crop the CNN
+    reads) is greyed out vs a random ``share`` of the cells. Returns mean drops, per-movie drops and the
+    one-sided paired Wilcoxon p-values (attributed > random)."""
+    from scipy.stats import wilcoxon
+
+    from genrelens.data.images import preprocess
+
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[float]] = {k: [] for k in ("words_top", "words_random", "poster_top", "poster_random")}
+    for plot, poster in zip(plots, posters):
+        plot = clean_text(plot)
+        image = clf.poster_encoder.load(poster)
+        feats, _ = clf.features([plot], [image])
+        proba = clf.head_proba(feats)[0]
+        g = int(np.argmax(proba))
+        words, attr = word_attributions(clf, plot, feats)
+        keep_top = set(np.argsort(-attr[:, g], kind="stable")[:k_words].tolist())
+        keep_rand = set(rng.choice(len(words), size=min(k_words, len(words)), replace=False).tolist())
+        texts = [" ".join(w for i, (w, _, _) in enumerate(words) if i not in drop) for drop in (keep_top, keep_rand)]
+        pixels = preprocess([image], clf.poster_encoder.input_size)
+        cam = poster_cams(clf, pixels, feats, [g])[0]
+        h, w = cam.shape
+        n_cells = max(1, round(share * h * w))
+        top_cells = np.argsort(-cam.ravel(), kind="stable")[:n_cells]
+        rand_cells = rng.choice(h * w, size=n_cells, replace=False)
+        masked = np.repeat(pixels, 2, axis=0)
+        side = pixels.shape[-1]
+        for m, cells in enumerate((top_cells, rand_cells)):
+            for c in cells:
+                r, q = divmod(int(c), w)
+                masked[m, :, r * side // h:(r + 1) * side // h, q * side // w:(q + 1) * side // w] = 0.0
+        text_f, _ = clf.features(texts, [image, image])
+        poster_f = torch.from_numpy(clf.poster_encoder.features(masked))
+        both = {k: v.expand(2, *v.shape[1:]) for k, v in feats.items()}
+        p_words = clf.head_proba({**both, "text": text_f["text"], "text_mask": text_f["text_mask"]})[:, g]
+        p_poster = clf.head_proba({**both, "poster": poster_f})[:, g]
+        rows["words_top"].append(float(proba[g] - p_words[0]))
+        rows["words_random"].append(float(proba[g] - p_words[1]))
+        rows["poster_top"].append(float(proba[g] - p_poster[0]))
+        rows["poster_random"].append(float(proba[g] - p_poster[1]))
+    out: dict = {"n_movies": len(rows["words_top"]), "k_words": k_words, "poster_share": share}
+    for k, v in rows.items():
+        out[f"mean_drop_{k}"] = float(np.mean(v)) if v else 0.0
+    for part in ("words", "poster"):
+        a, b = np.array(rows[f"{part}_top"]), np.array(rows[f"{part}_random"])
+        out[f"p_value_{part}"] = float(wilcoxon(a, b, alternative="greater").pvalue) if len(a) > 1 and (a != b).any() \
+            else 1.0
+    out["per_movie"] = rows
+    return out

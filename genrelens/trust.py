@@ -1,0 +1,74 @@
+"""Calibrate an existing model folder, and measure calibration and the review queue on its splits.
+
+``calibrate_model_dir`` does for a model trained before calibration existed what training now does at its
+end: fit the per-label calibrator on the validation split (the folder's ``split.json``), save it through the
+bundle (``calibration.json``), and add the test split's before/after figures to ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genrelens.data.labels import LabelSet
+from genrelens.data.split import select
+from genrelens.data.table import load_table
+from genrelens.errors import ModelError
+from genrelens.metrics import add_calibration, evaluate
+from genrelens.models.calibration import (
+    DEFAULT_REVIEW_BAND,
+    calibration_summary,
+    fit_calibrator,
+    review_report,
+)
+from genrelens.models.thresholds import decide
+from genrelens.predict import GenreClassifier
+
+
+def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[str, ...] = ("val", "test"),
+                 progress: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray, object]]:
+    """``{split: (y bool [n, L], raw scores [n, L], table)}`` for the model's own splits of ``data`` (default:
+    the data it was trained on); rows without any of its labels are left out, as in training."""
+    split = clf.bundle.artifact("split")
+    if split is None:
+        raise ModelError(f"{clf.model_dir} has no split.json: cannot find its validation split")
+    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True)
+    labels = LabelSet(clf.labels)
+    out = {}
+    for s in splits:
+        part = select(df, split[s])
+        y = labels.encode(part["genres"])
+        keep = y.sum(1) > 0
+        part = part[keep].reset_index(drop=True)
+        raw, _ = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
+                           progress=progress, calibrated=False)
+        out[s] = (y[keep] > 0, raw, part)
+    return out
+
+
+def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = None,
+                        band: float = DEFAULT_REVIEW_BAND, progress: bool = False) -> dict:
+    """Fit and save the calibrator of a trained model folder; update its ``metrics.json``.
+
+    Returns ``{"calibration": before/after on test, "review": review-queue figures on test, "val": ...}``."""
+    clf = GenreClassifier.load(model_dir, cache=True)
+    if clf.bundle.spec.fitted:
+        raise ModelError(f"the {clf.name} model answers label frequencies: nothing to calibrate")
+    scores = split_scores(clf, data, progress=progress)
+    y_val, raw_val, _ = scores["val"]
+    y_test, raw_test, _ = scores["test"]
+    cal = fit_calibrator(y_val, raw_val, clf.labels, seed=clf.config.seed, raw_thresholds=clf.raw_thresholds)
+    p_test, p_val = cal.transform(raw_test), cal.transform(raw_val)
+    pred = decide(p_test, cal.thresholds)
+    summary = {"calibration": calibration_summary(y_test, raw_test, cal, clf.raw_thresholds),
+               "review": review_report(y_test, p_test, pred, cal.thresholds, band),
+               "val": calibration_summary(y_val, raw_val, cal, clf.raw_thresholds)}
+    metrics = clf.bundle.artifact("metrics")
+    if metrics:
+        metrics = dict(metrics)
+        metrics["test"] = add_calibration(evaluate(y_test, pred, clf.labels), y_test, p_test)
+        metrics["val"] = add_calibration(evaluate(y_val, decide(p_val, cal.thresholds), clf.labels), y_val, p_val)
+        metrics.update(calibration=summary["calibration"], review=summary["review"])
+    clf.bundle.save_calibration(cal, metrics or None)
+    return summary
