@@ -4,11 +4,13 @@ Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-N
 ``resume=True`` skips chunks already saved. When all chunks are done they are concatenated into the output
 (CSV, JSONL or Parquet, by its suffix) by one rename, and the parts folder is removed.
 
-Output columns: ``id`` (from the input; row numbers when it has none), ``genres`` (``|``-joined),
-``p_<Label>`` per label (calibrated probabilities when the model is calibrated), ``confidence`` (probability
-that the predicted label set is entirely right), ``review`` (some label's probability lies within the review
-band of its threshold, or the row could not be scored) and ``error`` (why a row was scored with less than it
-had, or not at all). ``review_only=True`` writes only the flagged rows, least confident first.
+Output columns: ``id`` (from the input; row numbers when it has none), the input's other columns (all but
+``plot`` and ``poster`` unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label (calibrated
+probabilities when the model is calibrated), ``confidence`` (probability that the predicted label set is
+entirely right), ``review`` (some label's probability lies within the review band of its threshold, or the row
+could not be scored) and ``error`` (why a row was scored with less than it had, or not at all: an unreadable
+row, with its row number; a duplicate id, with the row that had it first). ``review_only=True`` writes only
+the flagged rows, least confident first.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genrelens.data.table import clean_table, read_errors, read_raw
+from genrelens.data.table import _as_id, clean_table, read_errors, read_raw
 from genrelens.errors import DataError
 from genrelens.io import atomic_path
-from genrelens.predict import GenreClassifier
+
+if TYPE_CHECKING:  # the model (torch) is imported only when scoring starts: plan_batch() stays fast
+    from genrelens.predict import GenreClassifier
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 POSTER_PREFIX = "poster ignored"
@@ -82,26 +87,23 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def iter_chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
-    """The raw table (strings, uncleaned) in chunks of ``chunk_size`` rows, streamed where the format allows."""
+def iter_chunks(path: Path, chunk_size: int, encoding: str = "utf-8"
+                ) -> Iterator[tuple[pd.DataFrame, dict[int, str]]]:
+    """``(raw rows, {row: problem})`` in chunks of ``chunk_size`` rows (strings, uncleaned), streamed where the
+    format allows; CSV and JSON lines are read row by row, so a bad row is reported, never fatal."""
+    from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, iter_table_chunks
+
     suffix = path.suffix.lower()
     if not path.is_file():
-        yield from _slices(read_raw(path), chunk_size)  # raises DataError (missing) or reads a folder
+        yield from ((df, {}) for df in _slices(read_raw(path), chunk_size))  # DataError (missing) or a folder
         return
     with read_errors(path):
-        if suffix in (".csv", ".tsv", ".txt"):
-            reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                                 sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_size)
-        elif suffix in (".jsonl", ".ndjson"):
-            reader = pd.read_json(path, lines=True, dtype=False, encoding="utf-8", chunksize=chunk_size)
+        if suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
+            yield from iter_table_chunks(path, chunk_size, encoding)
         elif suffix == ".parquet":
-            reader = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
+            yield from ((b.to_pandas(), {}) for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
         else:
-            reader = _slices(read_raw(path), chunk_size)
-        try:
-            yield from reader
-        finally:
-            getattr(reader, "close", lambda: None)()
+            yield from ((df, {}) for df in _slices(read_raw(path), chunk_size))
 
 
 def _slices(df: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
@@ -126,20 +128,53 @@ def row_status(plot: str, poster: str | None, poster_error: str | None, uses_tex
     return scored, "; ".join(parts) or None
 
 
-def output_schema(labels: list[str]) -> pa.Schema:
-    return pa.schema([("id", pa.string()), ("genres", pa.string())]
-                     + [(f"p_{g}", pa.float32()) for g in labels]
+def output_schema(labels: list[str], kept: list[str] | None = None) -> pa.Schema:
+    """``id``, the kept input columns (as text, named by :func:`output_name`), ``genres``, ``p_<Label>``,
+    ``confidence``, ``review``, ``error``."""
+    return pa.schema([("id", pa.string())] + [(output_name(c), pa.string()) for c in kept or []]
+                     + [("genres", pa.string())] + [(f"p_{g}", pa.float32()) for g in labels]
                      + [("confidence", pa.float32()), ("review", pa.bool_()), ("error", pa.string())])
 
 
+def output_name(column: str) -> str:
+    """An input column's name in the output: ``input_<name>`` where it would clash with an output column."""
+    clash = column in ("id", "genres", "confidence", "review", "error") or column.startswith("p_")
+    return f"input_{column}" if clash else column
+
+
+def _as_text(v) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return None
+    return v if isinstance(v, str) else json.dumps(v.tolist() if hasattr(v, "tolist") else v, default=str) \
+        if isinstance(v, list | dict | np.ndarray) else str(v)
+
+
 def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int,
-                review_band: float | None = None) -> pd.DataFrame:
-    """Score one raw chunk; rows count from ``first_row`` (1-based) when the input has no ``id``."""
+                bad: dict[int, str] | None = None, keep: list[str] | None = None,
+                seen: dict[str, int] | None = None, review_band: float | None = None) -> pd.DataFrame:
+    """Score one raw chunk whose first row is row ``first_row`` of the file (1-based).
+
+    bad: ``{row: problem}`` of rows that could not be read (not scored, reported with their row number);
+    keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids;
+    review_band: see ``GenreClassifier.review``.
+    Rows without an ``id`` column are named by their row number.
+    """
+    from genrelens.predict import NO_INPUT
+
     raw = raw.reset_index(drop=True)
+    bad = bad or {}
+    rows = [first_row + i for i in range(len(raw))]
+    passthrough = {output_name(c): [_as_text(v) for v in raw[c]] if c in raw.columns else [None] * len(raw)
+                   for c in keep or []}
     if "id" not in raw.columns:
-        raw = raw.assign(id=[str(first_row + i) for i in range(len(raw))])
+        raw = raw.assign(id=[str(r) for r in rows])
     if "genres" not in raw.columns:
         raw = raw.assign(genres="")
+    if bad:  # an unreadable row is not scored: its cells may hold anything
+        unread = [r in bad for r in rows]
+        for c in ("plot", "poster"):
+            if c in raw.columns:
+                raw[c] = raw[c].where(~pd.Series(unread, index=raw.index), "")
     try:
         df = clean_table(raw, root)
     except DataError:
@@ -152,16 +187,24 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     conf = clf.confidence(proba, pred).astype(np.float32)
     review = clf.review(proba, review_band)
     genres, messages = [], []
-    for i, (plot, poster) in enumerate(zip(plots, posters)):
-        err = errors.get(i)
+    for i, (plot, poster, mid, row) in enumerate(zip(plots, posters, df["id"], rows)):
+        err = (errors.get(i) or "").removesuffix(f"; {NO_INPUT}") or None
         scored, msg = row_status(plot, poster, err if err and err.startswith(POSTER_PREFIX) else None,
                                  clf.uses_text, clf.uses_poster)
+        if row in bad:
+            scored, msg = False, f"row {row}: not scored: {bad[row]}"
+        if seen is not None and mid:
+            if mid in seen:
+                msg = "; ".join(x for x in (f"row {row}: duplicate id (first in row {seen[mid]})", msg) if x)
+            else:
+                seen[mid] = row
         if not scored:
             proba[i], conf[i], review[i] = np.nan, np.nan, True
         order = np.argsort(-proba[i], kind="stable")
         genres.append("|".join(clf.labels[j] for j in order if pred[i, j]) if scored else "")
         messages.append(msg)
-    out = pd.DataFrame({"id": df["id"].astype(str), "genres": genres})
+    out = pd.DataFrame({"id": df["id"].astype(str), **{k: pd.Series(v, dtype=object) for k, v in passthrough.items()},
+                        "genres": genres})
     for j, g in enumerate(clf.labels):
         out[f"p_{g}"] = proba[:, j].astype(np.float32)
     out["confidence"], out["review"] = conf, review.astype(bool)
@@ -169,12 +212,13 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     return out
 
 
-def _manifest(input_path: Path, clf: GenreClassifier, chunk_size: int, review_band: float | None = None) -> dict:
-    st = input_path.stat() if input_path.exists() else None
-    return {"version": 2, "input": str(input_path.resolve()), "input_size": st.st_size if st else None,
-            "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": chunk_size,
-            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels, "review_band": review_band,
-            "calibrated": clf.calibrated}
+def _manifest(plan: BatchPlan, clf: GenreClassifier, review_band: float | None = None) -> dict:
+    st = plan.src.stat() if plan.src.exists() else None
+    return {"version": 2, "input": str(plan.src.resolve()), "input_size": st.st_size if st else None,
+            "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": plan.chunk_size,
+            "encoding": plan.encoding, "posters": str(plan.root), "columns": plan.keep,
+            "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels,
+            "review_band": review_band, "calibrated": clf.calibrated}
 
 
 def parts_dir(output: Path) -> Path:
@@ -198,51 +242,120 @@ def _prepare_parts(parts: Path, manifest: dict, resume: bool) -> None:
         tmp.write_text(json.dumps(manifest, indent=2))
 
 
-def predict_table(clf: GenreClassifier, input_path: str | Path, output_path: str | Path, *, chunk_size: int = 256,
-                  resume: bool = False, on_progress: Callable[[int, int | None], None] | None = None,
-                  review_band: float | None = None, review_only: bool = False) -> BatchSummary:
-    """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
+@dataclass
+class BatchPlan:
+    """A batch job checked before any model is loaded (:func:`plan_batch`)."""
 
-    Poster paths are relative to the input's folder, and may not leave it. ``on_progress(rows_done, total)``
-    is called after each chunk (total None when unknown). Raises DataError for an unreadable input.
-    """
+    src: Path
+    out: Path
+    fmt: str
+    chunk_size: int
+    encoding: str
+    root: Path  # the folder relative poster paths are resolved against
+    keep: list[str]  # input columns copied to the output
+
+
+def input_columns(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The input's column names, read cheaply (a CSV header, the first JSON line, the Parquet schema)."""
+    from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, iter_csv, iter_jsonl
+    from genrelens.data.table import COLUMNS
+
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return list(COLUMNS)
+    with read_errors(path):
+        if suffix in CSV_SUFFIXES:
+            return next((header for header, _, _ in iter_csv(path, encoding)), [])
+        if suffix in JSONL_SUFFIXES:
+            return list(next((item for item, problem in iter_jsonl(path, encoding) if not problem), {}))
+        if suffix == ".parquet":
+            return list(pq.read_schema(path).names)
+        return [str(c) for c in read_raw(path).columns]
+
+
+def plan_batch(input_path: str | Path, output_path: str | Path, *, chunk_size: int = 256, encoding: str = "utf-8",
+               posters: str | Path | None = None, columns: list[str] | str | None = None) -> BatchPlan:
+    """Check a batch job's arguments (output format, input, encoding, poster folder, columns) without a model.
+
+    columns: input columns to copy to the output; None = every column but ``id``, ``plot`` and ``poster``;
+    "all" = every column; "none" or "" = only ``id``.
+    Raises DataError (or ValueError for a bad ``chunk_size``)."""
+    from genrelens.data.reader import check_encoding
+    from genrelens.data.table import poster_root
+
     src, out = Path(input_path), Path(output_path)
     fmt = output_format(out)
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    if src.exists() and out.exists() and src.resolve() == out.resolve():
-        raise DataError(f"--output {out} is the input file: choose another path")
     if not src.exists():
         raise DataError(f"input not found: {src}")
-    root = (src if src.is_dir() else src.parent).resolve()
-    parts = parts_dir(out)
-    _prepare_parts(parts, _manifest(src, clf, chunk_size, review_band), resume)
-    summary = BatchSummary(out)
+    if out.exists() and src.resolve() == out.resolve():
+        raise DataError(f"--output {out} is the input file: choose another path")
+    check_encoding(encoding)
+    root = poster_root(src, posters)
+    have = input_columns(src, encoding)
+    if columns is None:
+        keep = [c for c in have if c not in ("id", "plot", "poster")]
+    elif isinstance(columns, str) and columns.strip().lower() in ("all", "none", ""):
+        keep = [c for c in have if c != "id"] if columns.strip().lower() == "all" else []
+    else:
+        columns = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else columns
+        unknown = [c for c in columns if c not in have]
+        if unknown:
+            raise DataError(f"--columns: {', '.join(unknown)} not in {src} (its columns: {', '.join(have)})")
+        keep = [c for c in dict.fromkeys(columns) if c != "id"]
+    return BatchPlan(src, out, fmt, chunk_size, encoding, root, keep)
+
+
+def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, output_path: str | Path | None = None,
+                  *, chunk_size: int = 256, resume: bool = False,
+                  on_progress: Callable[[int, int | None], None] | None = None, encoding: str = "utf-8",
+                  posters: str | Path | None = None, columns: list[str] | str | None = None,
+                  review_band: float | None = None, review_only: bool = False) -> BatchSummary:
+    """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
+
+    Poster paths are relative to ``posters`` (default: the input's folder), and may not leave it. A row that
+    cannot be read (not text in ``encoding``, too many fields) is reported in the ``error`` column with its row
+    number; the others are scored. ``columns``: see :func:`plan_batch` (or pass a plan as ``input_path``).
+    ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). ``review_band``:
+    see ``GenreClassifier.review``; ``review_only``: write only the flagged rows. Raises DataError for an
+    unusable input.
+    """
+    plan = input_path if isinstance(input_path, BatchPlan) else plan_batch(
+        input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
+    parts = parts_dir(plan.out)
+    _prepare_parts(parts, _manifest(plan, clf, review_band), resume)
+    summary = BatchSummary(plan.out)
     try:
-        done = _score_chunks(clf, src, root, parts, chunk_size, summary, on_progress, review_band)
+        done = _score_chunks(clf, plan, parts, summary, on_progress, review_band)
         if done == 0:
-            raise DataError(f"{src} has no rows")
+            raise DataError(f"{plan.src} has no rows")
     except DataError:  # a bad table: leave nothing behind unless chunks were saved
         if not any(parts.glob("part-*.parquet")):
             shutil.rmtree(parts, ignore_errors=True)
         raise
-    _assemble(sorted(parts.glob("part-*.parquet")), out, fmt, summary, review_only)
+    _assemble(sorted(parts.glob("part-*.parquet")), plan.out, plan.fmt, summary, review_only)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
 
 
-def _score_chunks(clf: GenreClassifier, src: Path, root: Path, parts: Path, chunk_size: int, summary: BatchSummary,
+def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: BatchSummary,
                   on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None) -> int:
     """Score and save each chunk not saved yet; returns the rows seen."""
-    total = count_rows(src) if src.is_file() else None
+    total = count_rows(plan.src) if plan.src.is_file() else None
     start, done = time.perf_counter(), 0
-    schema = output_schema(clf.labels)
-    for k, raw in enumerate(iter_chunks(src, chunk_size)):
+    schema = output_schema(clf.labels, plan.keep)
+    seen: dict[str, int] = {}
+    for k, (raw, bad) in enumerate(iter_chunks(plan.src, plan.chunk_size, plan.encoding)):
         part = parts / f"part-{k:06d}.parquet"
         if part.exists():
             summary.n_resumed += len(raw)
+            if "id" in raw.columns:  # duplicates are flagged across chunks, saved ones included
+                for i, v in enumerate(raw["id"]):
+                    seen.setdefault(_as_id(v), done + 1 + i)
         else:
-            scored = score_chunk(clf, raw, root, first_row=done + 1, review_band=review_band)
+            scored = score_chunk(clf, raw, plan.root, first_row=done + 1, bad=bad, keep=plan.keep, seen=seen,
+                                  review_band=review_band)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
             summary.n_scored_now += len(raw)

@@ -19,12 +19,18 @@ app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_arg
 data_app = typer.Typer(help="Check and describe a movie table.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console(stderr=True)
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
+TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
 # choices come from the registries (tables of names: importing them loads no torch)
 MODEL_CHOICES = ", ".join(MODELS)
 LOSS_CHOICES = ", ".join(LOSSES)
 TEXT_ENCODER_CHOICES = ", ".join(TEXT_ENCODERS)
 POSTER_ENCODER_CHOICES = ", ".join(POSTER_ENCODERS)
 DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENRELENS_DATA or ../shared/data."
+POSTERS_HELP = ("Folder that relative poster paths are resolved against (default: the table's folder); absolute "
+                "poster paths must lie inside it.")
+ENCODING_HELP = "Text encoding of a CSV/JSONL table, e.g. latin-1 or cp1252 for a legacy file."
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -35,14 +41,16 @@ def fail(message: str, code: int = 1) -> None:
 @data_app.command("validate")
 def data_validate(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
-    posters: bool = typer.Option(True, "--posters/--no-posters", help="Open and decode every poster."),
-    limit: int = typer.Option(50, help="Problems to list (all are counted)."),
+    check_posters: bool = typer.Option(True, "--check-posters/--no-posters", help="Open and decode every poster."),
+    posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
+    limit: int = typer.Option(50, min=0, help="Problems to list (all are counted)."),
 ) -> None:
     """Check every row; exit 0 when clean, 1 when problems were found, 2 when the file cannot be read."""
     from genrelens.data.table import resolve_data_path
     from genrelens.data.validate import exit_code, render_validation, validate_table
 
-    result = validate_table(resolve_data_path(data), check_posters=posters)
+    result = validate_table(resolve_data_path(data), check_posters=check_posters, encoding=encoding, posters=posters)
     render_validation(result, console, limit=limit)
     raise typer.Exit(exit_code(result))
 
@@ -51,8 +59,9 @@ def data_validate(
 def data_stats(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     out: Path = typer.Option(Path("runs/stats"), help="Folder for stats.json and stats.md."),
-    seed: int = typer.Option(0, help="Split seed (for the train/validation columns)."),
+    seed: int = typer.Option(0, min=0, help="Split seed (for the train/validation columns)."),
     oversample: str = typer.Option("study", help="Oversampling shown in Table 1: study or mlros."),
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
 ) -> None:
     """Label frequencies (the study's Table 1), modalities, years, languages, plot lengths, co-occurrence."""
     from genrelens.data.labels import STUDY_LABELS
@@ -61,7 +70,7 @@ def data_stats(
     from genrelens.io import write_json_atomic, write_text_atomic
 
     try:
-        df, report = load_table(data, skip_bad=True)
+        df, report = load_table(data, skip_bad=True, encoding=encoding)
     except GenrelensError as e:
         fail(str(e), 2)
     if report.skipped:
@@ -75,19 +84,25 @@ def data_stats(
 
 @app.command()
 def train(
+    ctx: typer.Context,
+    config: Path | None = typer.Option(None, "--config", help="Run config: a TOML file whose keys are RunConfig "
+                                       "fields (see --print-config), or a run's config.json; options given on the "
+                                       "command line override it."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
     model: str = typer.Option("integrated", help=f"{MODEL_CHOICES}."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     out: Path | None = typer.Option(None, help="Model folder to write (default: $GENRELENS_MODEL_DIR or the user data "
                                                "folder's models/default, where predict and serve look)."),
     oversample: str = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
-    oversample_target: float | None = typer.Option(None, help="Train size after oversampling / before."),
+    oversample_target: float | None = typer.Option(None, min=1.0, help="Train size after oversampling / before."),
     loss: str = typer.Option("double-soft-f1", help=f"{LOSS_CHOICES} (double-soft-f1: the study's)."),
     labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
-    seed: int = typer.Option(0),
-    epochs: int | None = typer.Option(None, help="Max epochs of the dense head."),
-    ft_epochs: int | None = typer.Option(None, help="Epochs of text fine-tuning."),
-    ft_layers: int | None = typer.Option(None, help="Top transformer layers fine-tuned (the rest stay frozen)."),
-    max_length: int | None = typer.Option(None, help="Max plot tokens."),
+    seed: int = typer.Option(0, min=0),
+    epochs: int | None = typer.Option(None, min=1, help="Max epochs of the dense head."),
+    ft_epochs: int | None = typer.Option(None, min=1, help="Epochs of text fine-tuning."),
+    ft_layers: int | None = typer.Option(None, min=1, max=12, help="Top transformer layers fine-tuned (the rest "
+                                         "stay frozen); at most the encoder's layers (minilm 6, mpnet 12)."),
+    max_length: int | None = typer.Option(None, min=8, max=512, help="Max plot tokens."),
     text_encoder: str | None = typer.Option(None, help=f"{TEXT_ENCODER_CHOICES} (default minilm)."),
     poster_encoder: str | None = typer.Option(None, help=f"{POSTER_ENCODER_CHOICES} (default effnet-lite0)."),
     thresholds: str = typer.Option("tuned", help="tuned (per label on validation) or fixed (0.5)."),
@@ -96,6 +111,8 @@ def train(
                                          help="poster model: also fine-tune the CNN's last block."),
     text_from: Path | None = typer.Option(None, help="Reuse the fine-tuned text encoder of this run dir."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
+    posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this node (>1: DistributedDataParallel "
@@ -103,27 +120,41 @@ def train(
     nnodes: int = typer.Option(1, "--nnodes", min=1, help="Nodes taking part (run the same command on each)."),
     node_rank: int = typer.Option(0, "--node-rank", min=0, help="This node's rank (0 = the master) when --nnodes > 1."),
     master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
-    master_port: int = typer.Option(29500, "--master-port", help="Free port on node 0 when --nnodes > 1."),
+    master_port: int = typer.Option(29500, "--master-port", min=1, max=65535,
+                                    help="Free port on node 0 when --nnodes > 1."),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens import bundle
-    from genrelens.config import RunConfig
+    from genrelens.config import RunConfig, read_config_file
     from genrelens.paths import default_model_dir
     from genrelens.train.run import train as run_train
 
-    overrides = {k: v for k, v in dict(epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
-                                        max_length=max_length, text_encoder=text_encoder,
-                                        poster_encoder=poster_encoder).items() if v is not None}
-    out = out or default_model_dir()
+    options = dict(  # RunConfig field -> this command's value
+        model=model, data=str(data) if data else None, out=str(out) if out else None, oversample=oversample,
+        oversample_target=oversample_target, loss=loss,
+        labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
+        seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None, skip_bad=skip_bad,
+        poster_finetune=poster_finetune, epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
+        max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
+        posters=str(posters) if posters else None,
+        encoding=encoding, precision=precision)
     try:
-        cfg = RunConfig(
-            model=model, data=str(data) if data else None, out=str(out), oversample=oversample,
-            oversample_target=oversample_target, loss=loss,
-            labels=labels if labels in ("study",) or labels.startswith("top") else labels.split(","),
-            seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None,
-            skip_bad=skip_bad, poster_finetune=poster_finetune,
-            extra={"text_from": str(text_from)} if text_from else {}, **overrides,
-        )
+        values = read_config_file(config) if config else {}
+        values.update(given_options(ctx, options))  # the command line overrides the file
+        if text_from:
+            values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
+        values.setdefault("out", str(default_model_dir()))
+        cfg = RunConfig(**values)
+    except ValueError as e:  # a value RunConfig refuses: a usage error, like typer's own checks
+        fail(f"invalid configuration: {e}", 2)
+    out = Path(cfg.out)
+    if print_config:
+        sys.stdout.write(cfg.to_toml())
+        return
+    if config and config.name == bundle.CONFIG and out.resolve() == config.resolve().parent and not resume:
+        fail(f"--config {config} would re-run into the run it came from ({out}) and replace it: give --out", 2)
+    try:
         if resume and (out / bundle.CONFIG).exists():
             saved = RunConfig.load(out / bundle.CONFIG)
             if saved != cfg:
@@ -144,20 +175,34 @@ def train(
         fail(str(e))
 
 
+def given_options(ctx: typer.Context, values: dict) -> dict:
+    """The entries of ``values`` whose option was given on the command line (or by an environment variable),
+    not left at its default: they override a ``--config`` file."""
+    def given(name: str) -> bool:  # by name: typer vendors its own click, with its own ParameterSource
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    return {k: v for k, v in values.items() if given(k)}
+
+
 @app.command()
 def evaluate(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     model_dir: Path | None = typer.Option(None, help="Model directory (default: $GENRELENS_MODEL_DIR or the user "
                                                      "data folder's models/default)."),
+    posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
+    encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on stdout."),
     split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
                                                 "(train, val or test) when --data is the training data."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
     from genrelens.evaluate.run import evaluate_table
 
     try:
-        metrics = evaluate_table(model_dir, data, split=split)
+        metrics = evaluate_table(model_dir, data, split=split, encoding=encoding, posters=posters,
+                                 precision=precision, report=lambda line: console.print(line, highlight=False))
     except (GenrelensError, ValueError) as e:
         fail(str(e), 2)
     if as_json:
@@ -172,14 +217,15 @@ def evaluate(
     Console().print(t)
     Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
                     f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}  "
-                    f"ECE {metrics['ece']:.3f}  Brier {metrics['brier']:.3f}")
+                    f"ECE {metrics['ece']:.3f}  Brier {metrics['brier']:.3f}  (precision {metrics['precision']})")
     if metrics.get("note"):
         console.print(f"[yellow]note:[/] {metrics['note']}", highlight=False)
 
 
 @app.command()
 def calibrate(
-    model_dir: Path | None = typer.Option(None, help="Model directory (default: runs/default); it is modified."),
+    model_dir: Path | None = typer.Option(None, help="Model directory (default: $GENRELENS_MODEL_DIR or the user "
+                                                     "data folder's models/default); it is modified."),
     data: Path | None = typer.Option(None, "--data", help="The model's training data (default: its config's)."),
     review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0,
                                       help="Review band for the review-queue figures."),
@@ -229,6 +275,7 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help="naive + integrated, 1 seed, no oversampling; installs "
                                                       "the integrated model as the default model."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
     from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
@@ -243,7 +290,9 @@ def benchmark(
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
     try:
-        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console)
+        overrides = {"precision": precision} if precision != "fp32" else None
+        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
+                                overrides=overrides)
         console.print(summary_table(results))
         md, html_path = build_report(out)
     except (GenrelensError, ValueError) as e:

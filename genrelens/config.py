@@ -12,6 +12,40 @@ from genrelens.io import write_json_atomic
 
 OVERSAMPLING = ("none", "study", "mlros")
 THRESHOLDS = ("tuned", "fixed")
+TEXT_LAYERS = {"minilm": 6, "mpnet": 12}  # transformer layers per text encoder (the most --ft-layers can train)
+# numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
+RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
+    "seed": (int, 0, None, True, True),
+    "oversample_target": (float, 1.0, None, True, True),
+    "max_length": (int, 8, 512, True, True),
+    "hidden": (int, 1, None, True, True),
+    "dropout": (float, 0.0, 1.0, True, False),
+    "modality_dropout": (float, 0.0, 1.0, True, False),
+    "epochs": (int, 1, None, True, True),
+    "batch_size": (int, 1, None, True, True),
+    "lr": (float, 0.0, None, False, True),
+    "weight_decay": (float, 0.0, None, True, True),
+    "warmup_ratio": (float, 0.0, 1.0, True, False),
+    "patience": (int, 0, None, True, True),
+    "ft_layers": (int, 1, None, True, True),
+    "ft_epochs": (int, 1, None, True, True),
+    "ft_batch_size": (int, 1, None, True, True),
+    "ft_lr": (float, 0.0, None, False, True),
+    "ft_patience": (int, 0, None, True, True),
+}
+
+
+def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
+    """Raise ValueError naming ``name`` when ``value`` is not a number of ``kind`` within the range."""
+    ok_type = isinstance(value, int if kind is int else int | float) and not isinstance(value, bool)
+    if not ok_type:
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    too_low = low is not None and (value < low if low_in else value <= low)
+    too_high = high is not None and (value > high if high_in else value >= high)
+    if too_low or too_high:
+        lo = "" if low is None else f"{low}{' <=' if low_in else ' <'} "
+        hi = "" if high is None else f" {'<=' if high_in else '<'} {high}"
+        raise ValueError(f"{name} = {value!r} is out of range: need {lo}{name}{hi}")
 
 
 @dataclass
@@ -50,7 +84,10 @@ class RunConfig:
     poster_finetune: bool = False  # poster model: fine-tune the CNN's last block (eager torch, not cached)
     thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
     skip_bad: bool = False
+    encoding: str = "utf-8"  # of a CSV/JSONL table
+    posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
     cache_dir: str | None = None
+    precision: str = "fp32"  # "bf16": forward passes of fine-tuning and heads under CPU bf16 autocast (opt-in)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,16 +103,68 @@ class RunConfig:
                 raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
         if self.poster_finetune and not MODELS[self.model].poster_maps:
             raise ValueError(f"poster_finetune applies to the poster model only, not {self.model}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("training precision must be 'fp32' or 'bf16'")
         self.split_fractions = tuple(self.split_fractions)
+        for name, (kind, low, high, low_in, high_in) in RANGES.items():
+            value = getattr(self, name)
+            if value is not None or name != "oversample_target":
+                _check_number(name, value, kind, low, high, low_in, high_in)
+        layers = TEXT_LAYERS.get(self.text_encoder)
+        if layers is not None and self.ft_layers > layers:
+            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {layers} "
+                             f"transformer layers (1 <= ft_layers <= {layers})")
+        fr = self.split_fractions
+        if (len(fr) != 3 or any(isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fr)
+                or abs(sum(fr) - 1) > 1e-6):
+            raise ValueError(f"split_fractions = {list(fr)}: need three positive fractions (train, validation, "
+                             "test) that sum to 1")
 
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, dataclasses.asdict(self))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
-        return cls(**data)
+        return cls(**read_config_file(path))
+
+    def to_toml(self) -> str:
+        """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);
+        unset (None) values are left out, as TOML has no null."""
+        import tomli_w
+
+        def plain(v):
+            if isinstance(v, tuple | list):
+                return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items() if x is not None}
+            return v
+
+        return tomli_w.dumps({k: plain(v) for k, v in dataclasses.asdict(self).items() if v is not None})
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The fields set in a config file: TOML (``run.toml``) or JSON (a run's ``config.json``).
+
+    Keys must be RunConfig fields (ValueError listing the known ones otherwise); values are checked when the
+    RunConfig is built."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            with path.open("rb") as f:
+                data = tomllib.load(f)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ValueError(f"config file not found: {path}") from e
+    except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError and json.JSONDecodeError are ValueErrors
+        raise ValueError(f"{path} is not a valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} "
+                         f"config: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config is a table of key = value pairs")
+    known = [f.name for f in dataclasses.fields(RunConfig)]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown config key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
+    return data

@@ -15,3 +15,12 @@ class PosterError(GenrelensError):
 
 class ModelError(GenrelensError):
     """A model directory is missing, incomplete or unsafe to load."""
+
+
+class InputError(GenrelensError, ValueError):
+    """Movies given to the Python API could not be read as given (``problems="raise"``)."""
+
+
+class InputWarning(UserWarning):
+    """Movies given to the Python API were scored with less than they were given (an unreadable poster, no
+    usable input): ``GenreClassifier.predict``/``predict_proba`` warn with this by default."""

@@ -1,4 +1,9 @@
-"""Atomic file writes (temporary file + rename), so a crash never leaves a half-written output."""
+"""Atomic file writes (temporary file + rename), so a crash never leaves a half-written output.
+
+The temporary file or folder is private while it is written (``tempfile`` makes it 0600/0700); before the
+rename it gets the mode a plain ``open()``/``mkdir()`` would have given it under the user's umask
+(0644/0755 under umask 022), so outputs can be shared like any other file.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,31 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux: /proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore it (briefly process-wide, hence the lock)
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _public(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give ``path`` the mode a new file (0666) or folder (0777) gets under the umask."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 @contextmanager
@@ -19,6 +47,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        _public(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -36,6 +65,7 @@ def atomic_dir(path: str | os.PathLike):
     old = tmp.with_name(f"{tmp.name}.old")
     try:
         yield tmp
+        _public(tmp, folder=True)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)

@@ -14,10 +14,13 @@ import numpy as np
 import torch
 
 from genrelens.bundle import ModelBundle
+from genrelens.data.clean import clean_text
 from genrelens.data.labels import LabelSet
-from genrelens.data.table import clean_text
+from genrelens.errors import InputError, InputWarning
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
+
+NO_INPUT = "no usable input for this model: answered with the label frequencies"
 
 
 class GenreClassifier:
@@ -31,6 +34,8 @@ class GenreClassifier:
     def __init__(self, bundle: ModelBundle, cache=None):
         self.bundle = bundle
         self.cache = cache
+        self.precision = "fp32"  # what the encoders run in (encoders/precision.py); see `use_precision`
+        self.precision_choice = None  # the `precision.Choice` behind it (guard results for "auto")
 
     # the bundle's parts, under the names the CLI, the service and users know
     model_dir = property(lambda self: self.bundle.path)
@@ -71,12 +76,19 @@ class GenreClassifier:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike | None = None, backend: str = "onnx",
-             cache: bool = False) -> GenreClassifier:
+             cache: bool = False, precision: str | None = None, report=None) -> GenreClassifier:
         """Load the model folder ``model_dir`` (default: ``genrelens.paths.default_model_dir()``).
 
         backend: "onnx" runs both encoders on ONNX Runtime (exported once into the cache, keyed by the
         weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
-        cache: read and fill the feature cache (for tables scored more than once)."""
+        cache: read and fill the feature cache (for tables scored more than once).
+        precision: "fp32", "bf16", "int8" or "auto" (default: ``$GENRELENS_PRECISION``, else "auto"): see
+        ``use_precision``. ``report(line)`` receives the accuracy guard's progress and results."""
+        from genrelens.encoders.precision import ENV_PRECISION, check_choice
+
+        precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
+        if backend != "onnx" and precision != "fp32":
+            raise ValueError(f"precision {precision!r} needs backend='onnx'")
         bundle = ModelBundle.from_pretrained(Path(model_dir) if model_dir else default_model_dir(), backend=backend)
         feature_cache = None
         if cache:
@@ -84,7 +96,39 @@ class GenreClassifier:
 
             cfg = bundle.config
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
-        return cls(bundle, cache=feature_cache)
+        clf = cls(bundle, cache=feature_cache)
+        if precision != "fp32" and (clf.uses_text or clf.uses_poster):
+            clf.use_precision(precision, report=report)
+        return clf
+
+    def use_precision(self, requested: str = "auto", flags=None, report=None, guard_dir=None):
+        """Run the encoders in ``requested`` ("fp32", "bf16", "int8"), or for "auto" in the fastest precision
+        this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passes on the model's
+        validation split (checked once per model and CPU, cached in ``<guard_dir or cache>/precision/``), else
+        fp32. Returns the ``Choice``."""
+        from genrelens.encoders import precision as prec
+
+        choice = prec.resolve(requested, self.model_dir, lambda p: prec.check_precision(self, p), flags=flags,
+                              cache_dir=guard_dir, report=report)
+        self.set_precision(choice.precision)
+        self.precision_choice = choice
+        return choice
+
+    def set_precision(self, precision: str) -> None:
+        """Switch the encoders to ``precision`` without any check (``use_precision`` checks)."""
+        from genrelens.encoders.precision import apply_poster, apply_text, check_choice
+
+        if check_choice(precision) == "auto":
+            raise ValueError("set_precision takes fp32, bf16 or int8; use use_precision for auto")
+        text = self.text_encoder
+        on_torch = text is not None and text.session is None and text.precision == "fp32"  # backend="torch"
+        if on_torch and precision != "fp32":
+            raise ValueError("this model's text encoder runs on torch (backend='torch'): only fp32 applies")
+        if text is not None and not on_torch:
+            apply_text(text, precision)
+        if self.poster_encoder is not None:
+            apply_poster(self.poster_encoder, precision, self.model_dir, self.config.data)
+        self.precision = precision
 
     def metrics(self) -> dict:
         """The test metrics written at training time (empty when absent)."""
@@ -126,7 +170,7 @@ class GenreClassifier:
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
         for i in np.flatnonzero(~usable):
-            errors.setdefault(int(i), "no usable input for this model: answered with the label frequencies")
+            errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
         return feats, errors
 
     def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
@@ -137,9 +181,22 @@ class GenreClassifier:
         proba = torch.sigmoid(logits).numpy().astype(np.float32)
         return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
 
-    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> np.ndarray:
-        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images."""
-        return self.score(plots, posters)[0]
+    def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                      problems: str = "warn") -> np.ndarray:
+        """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images.
+
+        problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
+        with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
+        (:class:`InputError`) or "ignore". :meth:`score` returns them instead."""
+        return self._checked_proba(plots, posters, problems)
+
+    def _checked_proba(self, plots, posters, problems: str) -> np.ndarray:
+        if problems not in ("warn", "raise", "ignore"):
+            raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
+        proba, errors = self.score(plots, posters)
+        if errors and problems != "ignore":
+            report_problems(errors, len(proba), problems, stacklevel=4)  # -> the caller of predict(_proba)
+        return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """``bool [n, n_labels]`` with the model's thresholds; never empty (falls back to the top label)."""
@@ -164,13 +221,47 @@ class GenreClassifier:
 
         return explain(self, plot, poster, **kw)
 
-    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None) -> list[list[str]]:
-        """Genre lists, one per movie."""
-        pred = self.decide(self.predict_proba(plots, posters))
+    def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
+                problems: str = "warn") -> list[list[str]]:
+        """Genre lists, one per movie (``problems``: see :meth:`predict_proba`)."""
+        pred = self.decide(self._checked_proba(plots, posters, problems))
         return LabelSet(self.labels).decode(pred)
 
 
+def report_problems(errors: dict[int, str], n: int, action: str = "warn", stacklevel: int = 2) -> None:
+    """Warn (:class:`InputWarning`) or raise (:class:`InputError`) with what :meth:`GenreClassifier.score`
+    found: ``movies[i]: problem`` for the first few of ``errors`` (``{row: problem}``) among ``n`` movies."""
+    import warnings
+
+    shown = "; ".join(f"movies[{i}]: {msg}" for i, msg in sorted(errors.items())[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    text = (f"{len(errors)} of {n} movie(s) were scored with less than they were given: {shown}{more}. "
+            "GenreClassifier.score() returns every problem; problems='ignore' silences this")
+    if action == "raise":
+        raise InputError(text)
+    warnings.warn(InputWarning(text), stacklevel=stacklevel)
+
+
+def _not_one_movie(plots, posters) -> None:
+    """TypeError for a bare plot or poster where a list of movies is expected (a str would otherwise be read as
+    one movie per character)."""
+    from PIL import Image
+
+    if isinstance(plots, str | bytes):
+        raise TypeError(f"plots must be a list with one plot per movie, not a {type(plots).__name__}: "
+                        f"for one movie write plots=[{_short(plots)}]")
+    if isinstance(posters, str | os.PathLike | bytes | bytearray | memoryview | Image.Image):
+        raise TypeError(f"posters must be a list with one poster (path, bytes, PIL image or None) per movie, not a "
+                        f"{type(posters).__name__}: for one movie write posters=[{_short(posters)}]")
+
+
+def _short(x) -> str:
+    text = repr(x if isinstance(x, str | bytes) else str(x) if isinstance(x, os.PathLike) else type(x).__name__)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _length(plots, posters) -> int:
+    _not_one_movie(plots, posters)
     if plots is None and posters is None:
         raise ValueError("give plots, posters or both")
     if plots is not None and posters is not None and len(plots) != len(posters):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,9 @@ import pytest
 from genrelens.data.table import default_data_path
 
 DATA = default_data_path()
+# Models load in fp32 unless a test asks otherwise: on a CPU with bf16/VNNI units "auto" would run the accuracy
+# guard (minutes) for every freshly trained test model. tests/test_precision.py exercises "auto" itself.
+os.environ.setdefault("GENRELENS_PRECISION", "fp32")
 
 
 def write_subset(folder: Path, n: int = 400, seed: int = 0, with_posters: bool = True) -> Path:

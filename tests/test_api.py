@@ -86,6 +86,7 @@ def test_health_and_model(client, clf):
     assert info["thresholds"] == pytest.approx(dict(zip(clf.labels, clf.thresholds.tolist())), abs=1e-4)
     assert {"weighted_f1", "micro_f1", "macro_f1"} <= set(info["metrics"])
     assert info["uses_text"] and info["uses_poster"]
+    assert info["precision"] == clf.precision == "fp32"  # the test suite loads in fp32 (conftest)
 
 
 def test_predict_json(client, clf, poster_bytes):

@@ -105,6 +105,27 @@ def test_page_reports_server_errors(server, browser):
     page.close()
 
 
+@pytest.mark.parametrize(("path", "selector"), [("/docs", ".swagger-ui .opblock-summary-path"),
+                                                ("/redoc", "[data-section-id] h2")])
+def test_api_docs_render_offline(server, browser, path, selector):
+    """Swagger UI and ReDoc render with every request that leaves the service refused (no network)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    refused: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            return route.continue_()
+        refused.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(server + path)
+    page.wait_for_selector(selector, timeout=30_000)
+    assert "/v1/predict" in page.content()
+    # ReDoc's bundle always asks for its vendor's logo and hides it when that fails: decoration, not the docs
+    assert [u for u in refused if u != "https://cdn.redoc.ly/redoc/logo-mini.svg"] == [], refused
+
+
 def test_page_why_view(server, browser, subset_csv):
     """The "Why?" view: modality shares, plot words highlighted by attribution, the poster heatmap."""
     import pandas as pd

@@ -132,7 +132,9 @@ def test_predict_table_formats_and_problem_rows(use, clf, table, tmp_path, suffi
     df = read(out)
     src = pd.read_csv(table, dtype=str, keep_default_na=False)
     assert df["id"].tolist() == src["id"].tolist()
-    assert list(df.columns) == ["id", "genres", *[f"p_{g}" for g in clf.labels], "confidence", "review", "error"]
+    assert list(df.columns) == ["id", "title", "year", "language", "source", "genres",  # the catalogue's columns
+                                *[f"p_{g}" for g in clf.labels], "confidence", "review", "error"]
+    assert df["title"].tolist() == src["title"].tolist()
     err = df["error"].fillna("").astype(str)
     assert "corrupt" in err[1] and df.loc[1, "genres"]  # plot still used
     assert "no input" in err[2] and not df.loc[2, "genres"] and df.loc[2, [f"p_{g}" for g in clf.labels]].isna().all()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,13 +114,7 @@ def read_mmimdb(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """``text`` with lone UTF-16 surrogates (a JSON ``"\\ud800"`` escape, undecodable bytes in a command line)
-    replaced by U+FFFD: they cannot be encoded as UTF-8, and the tokenizer fails on them."""
-    return _SURROGATES.sub("\ufffd", text)
+from genrelens.data.clean import clean_text  # noqa: E402 - re-exported: defined without pandas for cold starts
 
 
 def _as_text(v) -> str:
@@ -166,7 +159,11 @@ class LoadReport:
 
 
 def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
-    """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError."""
+    """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError.
+
+    ``root`` (the folder relative poster paths are resolved against) is made absolute first, so poster paths
+    come out absolute and are never joined to the table's folder twice, whatever the working folder."""
+    root = Path(root).resolve()
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
         raise DataError(f"missing column(s): {', '.join(missing)} (have: {', '.join(map(str, raw.columns))})")
@@ -187,6 +184,17 @@ def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
     df = df.reset_index(drop=True)
     df.attrs["root"] = str(root)
     return df
+
+
+def poster_root(table: Path, posters: str | os.PathLike | None = None) -> Path:
+    """The folder relative poster paths are resolved against: ``posters`` when given (``--posters DIR``),
+    else the table's folder (the table itself when it is an MM-IMDb folder); absolute."""
+    if posters is not None:
+        root = Path(posters).expanduser()
+        if not root.is_dir():
+            raise DataError(f"--posters {root}: not a folder")
+        return root.resolve()
+    return (table if table.is_dir() else table.parent).resolve()
 
 
 def _poster_path(rel: str, root: Path) -> str | None:
@@ -215,21 +223,41 @@ def row_problems(df: pd.DataFrame) -> list[tuple[int, str, str]]:
     return out
 
 
+def read_table_rows(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, dict[int, str]]:
+    """``(raw table, {row: problem})``: CSV/TSV and JSON lines are read row by row, so a row that is not text in
+    ``encoding`` (or has too many fields, or is not a JSON object) is reported instead of failing the file."""
+    from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, check_encoding, read_rows
+
+    check_encoding(encoding)
+    if path.is_file() and path.suffix.lower() in CSV_SUFFIXES + JSONL_SUFFIXES:
+        with read_errors(path):
+            return read_rows(path, encoding)
+    return read_raw(path), {}
+
+
 def load_table(
-    path: str | os.PathLike | None = None, *, skip_bad: bool = False, need_genres: bool = True
+    path: str | os.PathLike | None = None, *, skip_bad: bool = False, need_genres: bool = True,
+    encoding: str = "utf-8", posters: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Load and clean a movie table.
 
-    Rows with an empty or duplicate id, no genres (when ``need_genres``) or neither plot nor poster are bad:
-    with ``skip_bad`` they are dropped and listed in the report, otherwise a DataError names them.
+    Rows with an empty or duplicate id, no genres (when ``need_genres``), neither plot nor poster, or text that
+    is not in ``encoding`` are bad: with ``skip_bad`` they are dropped and listed in the report, otherwise a
+    DataError names them. ``posters``: the folder relative poster paths are resolved against (default: the
+    table's folder).
     """
     p = resolve_data_path(path)
-    raw = read_raw(p)
-    df = clean_table(raw, p if p.is_dir() else p.parent)
+    if not p.exists():
+        raise DataError(f"data not found: {p} (give --data PATH or set ${ENV_VAR})")
+    raw, unreadable = read_table_rows(p, encoding)
+    df = clean_table(raw, poster_root(p, posters))
     if not len(df):
         raise DataError(f"{p} has no rows")
     report = LoadReport(n_read=len(df))
-    problems = [pr for pr in row_problems(df) if need_genres or pr[2] != "no genres"]
+    problems = [(r, _as_id(raw["id"].iloc[r - 1]) if "id" in raw.columns else "", why)
+                for r, why in unreadable.items()]
+    problems += [pr for pr in row_problems(df) if (need_genres or pr[2] != "no genres") and pr[0] not in unreadable]
+    problems.sort(key=lambda pr: pr[0])
     if problems:
         if not skip_bad:
             shown = "; ".join(f"row {r} ({i or '?'}): {why}" for r, i, why in problems[:5])
@@ -240,6 +268,7 @@ def load_table(
             )
         bad_rows = {r for r, _, _ in problems}
         report.skipped = problems
+        root = df.attrs["root"]
         df = df[[i not in bad_rows for i in range(1, len(df) + 1)]].reset_index(drop=True)
-        df.attrs["root"] = str(p if p.is_dir() else p.parent)
+        df.attrs["root"] = root
     return df, report

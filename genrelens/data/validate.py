@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from genrelens.data.table import COLUMNS, clean_table, read_raw, resolve_data_path
+from genrelens.data.reader import check_encoding
+from genrelens.data.table import COLUMNS, clean_table, poster_root, read_raw, resolve_data_path
 from genrelens.errors import GenrelensError
 
 Severity = Literal["error", "warning"]
@@ -112,20 +113,22 @@ def _scrub(v: Any) -> tuple[Any, str]:
     return v, ""
 
 
-def _decode(data: bytes) -> str:
+def _decode(data: bytes, encoding: str = "utf-8") -> str:
+    if codecs.lookup(encoding).name != "utf-8":
+        return data.decode(encoding, errors="surrogateescape")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8):]
     return data.decode("utf-8", errors="surrogateescape")
 
 
 def _not_utf8(row: int, mid: str, column: str, shown: str) -> Problem:
-    return Problem(row, mid, column, f"text is not UTF-8 (bytes {shown}); re-save the file as UTF-8",
-                   kind="not UTF-8")
+    return Problem(row, mid, column, f"text is not UTF-8 (bytes {shown}); re-save the file as UTF-8, or pass "
+                   "--encoding latin-1 (or cp1252) to read a legacy file", kind="not UTF-8")
 
 
-def _read_csv(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataFrame:
+def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
     """Parse a CSV/TSV tolerantly: bad bytes and bad field counts become problems, row numbers stay right."""
-    text = _decode(path.read_bytes())
+    text = _decode(path.read_bytes(), encoding)
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
@@ -155,10 +158,10 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataFra
     return pd.DataFrame(rows, columns=header, dtype=object)
 
 
-def _read_jsonl(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataFrame:
+def _read_jsonl(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
     """One JSON object per non-blank line; a bad line becomes a problem and an empty placeholder row."""
     records: list[dict] = []
-    for line in _decode(path.read_bytes()).splitlines():
+    for line in _decode(path.read_bytes(), encoding).splitlines():
         if not line.strip():
             continue
         i = len(records) + 1
@@ -185,12 +188,12 @@ def _read_jsonl(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataF
     return pd.DataFrame.from_records(records)
 
 
-def _read(path: Path, problems: list[Problem], skip: set[int]) -> pd.DataFrame:
+def _read(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(path, problems, skip)
+        return _read_csv(path, problems, skip, encoding)
     if path.is_file() and suffix in (".jsonl", ".ndjson", ".json"):
-        return _read_jsonl(path, problems, skip)
+        return _read_jsonl(path, problems, skip, encoding)
     return read_raw(path)  # Parquet, MM-IMDb folder, or a clear error
 
 
@@ -300,11 +303,14 @@ def _with_progress(items: Iterable, total: int, what: str) -> list:
 
 
 def validate_table(
-    path: str | os.PathLike | None = None, check_posters: bool = True, progress: bool = True, workers: int = 2
+    path: str | os.PathLike | None = None, check_posters: bool = True, progress: bool = True, workers: int = 2,
+    encoding: str = "utf-8", posters: str | os.PathLike | None = None,
 ) -> ValidationResult:
     """Check a table file (CSV/TSV, JSONL, Parquet or an MM-IMDb folder; None = the default data set).
 
-    Never raises for bad data: unreadable files set ``fatal``, everything else becomes a Problem.
+    ``encoding``: of a CSV/JSONL file; ``posters``: the folder relative poster paths are resolved against
+    (default: the table's folder). Never raises for bad data: unreadable files set ``fatal``, everything else
+    becomes a Problem.
     """
     t0 = time.perf_counter()
     p = resolve_data_path(path)
@@ -314,7 +320,9 @@ def validate_table(
     try:
         if not p.exists():
             raise GenrelensError(f"not found: {p}")
-        raw = _read(p, problems, skip)
+        check_encoding(encoding)
+        root = poster_root(p, posters)
+        raw = _read(p, problems, skip, encoding)
     except GenrelensError as e:
         result.fatal = str(e)
     except (OSError, MemoryError, ValueError) as e:
@@ -349,7 +357,6 @@ def validate_table(
                 values[i] = clean
         raw[col] = pd.Series(values, index=raw.index, dtype=object)
 
-    root = p if p.is_dir() else p.parent
     filled = raw.copy()
     for c in COLUMNS:
         if c not in have:

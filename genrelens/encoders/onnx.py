@@ -43,7 +43,7 @@ class PooledTextModel(nn.Module):
 
 def text_onnx_path(encoder: TextEncoder, cache_dir: Path) -> Path:
     """Where the export of ``encoder``'s current weights lives."""
-    stem = (f"text-{encoder.name}-{encoder.weights_hash()[:16]}-norm{int(encoder.normalize)}"
+    stem = (f"text-{encoder.name}-{encoder.export_key()}-norm{int(encoder.normalize)}"
             f"-op{ONNX_OPSET}-v{EXPORT_VERSION}")
     return Path(cache_dir) / "onnx" / f"{stem}.onnx"
 

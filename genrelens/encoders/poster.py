@@ -108,18 +108,32 @@ class PosterEncoder:
         self.resize_size = resize_size(self.input_size)
         self.weights_path = weights_file(self.arch)
         self.weights_sha256 = content_key_file(self.weights_path)
-        self.model = load_efficientnet(self.arch, self.weights_path)  # full classifier, for `classify`
-        self.features_module = PooledFeatures(self.model).eval()
+        self._model: nn.Module | None = None  # eager torch CNN, built on first use (ONNX inference never needs it)
         self.num_threads = num_threads or torch.get_num_threads()
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.session = self._onnx_session() if backend == "onnx" else None
+        self.precision = "fp32"  # "int8": a statically quantized session (encoders/precision.py)
+
+    @property
+    def model(self) -> nn.Module:
+        """The full EfficientNet-Lite classifier (eval mode), loaded on first access."""
+        if self._model is None:
+            self._model = load_efficientnet(self.arch, self.weights_path)
+        return self._model
+
+    @property
+    def features_module(self) -> PooledFeatures:
+        """[n, 3, s, s] -> [n, 1280] pooled features (eager torch), built on first access."""
+        if not hasattr(self, "_features"):
+            self._features = PooledFeatures(self.model).eval()
+        return self._features
 
     def cache_key_prefix(self) -> str:
         """Identifies encoder, weights and preprocessing (not the backend: both give the same features)."""
         return (
             f"poster:{self.name}:{self.arch}:w={self.weights_sha256[:16]}:in={self.input_size}"
             f":resize={self.resize_size}-bilinear-centercrop:norm=(x-127)/128:pool=mean:v2"  # v2: aspect > 3:1 cropped
-        )
+        ) + ("" if self.precision == "fp32" else f":prec={self.precision}")
 
     # --- ONNX -------------------------------------------------------------------------------------
     @property

@@ -10,16 +10,21 @@ from genrelens.metrics import add_calibration, evaluate
 from genrelens.predict import GenreClassifier
 
 
-def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None) -> dict:
+def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None, encoding: str = "utf-8",
+                   posters: Path | None = None, precision: str | None = None, report=None) -> dict:
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``ece``, ``brier``, ``per_label``,
     ``n_rows``, ``labels``, ``calibrated``, ...) of the model on ``data``; rows without any of the model's labels
     are counted, not scored."""
     from genrelens.data.labels import LabelSet
+    from genrelens.data.split import SPLITS
 
-    clf = GenreClassifier.load(model_dir, cache=True)
-    df, report = load_table(data, skip_bad=True)
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"--split must be train, val or test, not {split!r}")
+    clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
+    df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
+    missing = 0
     if split:
-        df = select(df, clf.bundle.artifact("split")[split])
+        df, missing = _split_rows(df, clf, split, data)
     labels = LabelSet(clf.labels)
     y = labels.encode(df["genres"])
     keep = y.sum(1) > 0
@@ -30,5 +35,23 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     if clf.calibration_note:
         out["note"] = clf.calibration_note
     out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=int((~keep).sum()),
-               rows_skipped=len(report.skipped), rows_with_input_problems=len(errors))
+               rows_skipped=len(table_report.skipped), rows_with_input_problems=len(errors), precision=clf.precision,
+               precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)
+    if split:
+        out.update(split=split, split_rows_missing=missing)
     return out
+
+
+def _split_rows(df, clf: GenreClassifier, split: str, data: Path | None):
+    """``(rows of df in the model's split, split ids missing from df)``; DataError when under half are found
+    (the table is not the one the model was trained on)."""
+    from genrelens.errors import DataError
+
+    ids = clf.bundle.artifact("split")[split]
+    part = select(df, ids)
+    if len(part) * 2 < len(ids):
+        trained = clf.config.data or "the default data set"
+        raise DataError(f"only {len(part)} of the {len(ids)} movies of the model's {split!r} split are in "
+                        f"{data or 'the default data set'}: --split picks rows of the table the model was trained "
+                        f"on ({trained}); to score every row of this table, drop --split")
+    return part, len(ids) - len(part)

@@ -3,7 +3,8 @@
 Endpoints: ``POST /v1/predict`` (JSON or multipart), ``POST /v1/explain`` (the same body; adds why),
 ``POST /v1/predict/batch``, ``GET /v1/model``,
 ``GET /v1/examples`` (+ ``/v1/examples/{id}/poster``), ``GET /health``, the page at ``/`` and the OpenAPI
-docs at ``/docs``. Concurrent requests are scored together by a :class:`MicroBatcher`.
+docs at ``/docs`` and ``/redoc`` (assets served locally: they work offline).
+Concurrent requests are scored together by a :class:`MicroBatcher`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,16 +32,19 @@ from genrelens.predict import GenreClassifier
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
 from genrelens.serve.inputs import (
+    BATCH_SCHEMA,
     MB,
     ApiError,
-    BatchIn,
     Limits,
     Movie,
     MovieIn,
+    batch_item_id,
+    check_batch_item,
     decode_base64,
     describe_errors,
     prepare_movie,
     read_form_movie,
+    read_json_batch,
     read_json_movie,
 )
 from genrelens.version import __version__
@@ -71,6 +76,22 @@ class PredictionOut(Prediction):
     thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
 
 
+class ItemError(BaseModel):
+    code: str = Field(..., description="A stable error code, e.g. no_input, bad_poster, invalid_request.")
+    message: str = Field(..., description="What was wrong with this movie, for people.")
+
+
+class BatchItemOut(BaseModel):
+    """One movie's answer: its prediction, or its error (the other movies of the call are scored anyway)."""
+
+    index: int = Field(..., description="Position of the movie in the request.")
+    id: str | int | None = Field(None, description="The id the client gave the movie (absent when none).")
+    genres: list[str] | None = Field(None, description="Predicted genres, most probable first (absent on error).")
+    scores: dict[str, float] | None = Field(None, description="Probability per label (absent on error).")
+    warnings: list[str] | None = Field(None, description="Inputs that were ignored, and why (absent on error).")
+    error: ItemError | None = Field(None, description="Why this movie was not scored (absent when it was).")
+
+
 class Explanation(BaseModel):
     genres: list[str] = Field(..., description="The explained genres (the predicted ones).")
     modalities: dict[str, dict[str, float]] = Field(..., description="Per genre: Shapley values of the plot and "
@@ -91,7 +112,8 @@ class ExplanationOut(PredictionOut):
 class BatchOut(BaseModel):
     model: str
     thresholds: dict[str, float]
-    results: list[Prediction]
+    n_errors: int = Field(..., description="Movies answered with an error instead of a prediction.")
+    results: list[BatchItemOut]
 
 
 class ErrorOut(BaseModel):
@@ -233,8 +255,11 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         yield
         await batcher.close()
 
-    app = FastAPI(title="genrelens", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
-                  description="Tell a movie's genres from its plot summary and/or its poster.")
+    # FastAPIOffline: /docs (Swagger UI) and /redoc load their scripts and styles from the fastapi-offline
+    # package, served here under /static-offline-docs, never from a CDN: they work with no network.
+    app = FastAPIOffline(title="genrelens", version=__version__, lifespan=lifespan,
+                         default_response_class=SafeJSONResponse, favicon_url="/static/favicon.svg",
+                         description="Tell a movie's genres from its plot summary and/or its poster.")
     app.state.classifier, app.state.batcher, app.state.limits = clf, batcher, limits
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if rate_limit is not None:  # added last = runs first: a refused request is not even read
@@ -273,20 +298,33 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
             explanation = await asyncio.to_thread(clf.explain, movie.plot, movie.image if clf.uses_poster else None)
         return {**result, "model": clf.name, "thresholds": thresholds, "explanation": explanation}
 
-    @app.post("/v1/predict/batch", response_model=BatchOut, responses=ERRORS,
-              summary="Classify several movies (JSON); any bad movie fails the call with its index")
-    async def predict_batch(body: BatchIn) -> dict:
-        if not body.movies:
-            raise ApiError(422, "no_input", "movies is empty")
-        if len(body.movies) > limits.max_movies:
-            raise ApiError(413, "too_many_movies", f"{len(body.movies)} movies (limit {limits.max_movies} per call)")
+    @app.post("/v1/predict/batch", response_model=BatchOut, response_model_exclude_none=True, responses=ERRORS,
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": BATCH_SCHEMA}}}},
+              summary="Classify several movies (JSON), each answered on its own: a prediction or an error")
+    async def predict_batch(request: Request) -> dict:
+        movies = await read_json_batch(request, limits)
 
-        def check_all() -> list[Movie]:
-            return [prepare(m.plot, decode_base64(m.poster, limits, f"movies[{i}]"), where=f"movies[{i}]")
-                    for i, m in enumerate(body.movies)]
+        def check_all() -> list[Movie | ApiError]:
+            out: list[Movie | ApiError] = []
+            for i, item in enumerate(movies):
+                where = f"movies[{i}]"
+                try:
+                    out.append(prepare(*check_batch_item(item, limits, where), where=where))
+                except ApiError as e:
+                    out.append(e)
+            return out
 
-        results = await batcher.submit(await asyncio.to_thread(check_all))
-        return {"model": clf.name, "thresholds": thresholds, "results": results}
+        checked = await asyncio.to_thread(check_all)
+        good = [m for m in checked if isinstance(m, Movie)]
+        scored = iter(await batcher.submit(good) if good else [])
+        results = []
+        for i, (item, m) in enumerate(zip(movies, checked)):
+            head = {"index": i, "id": batch_item_id(item)}
+            results.append({**head, **next(scored)} if isinstance(m, Movie)
+                           else {**head, "error": {"code": m.code, "message": m.detail}})
+        return {"model": clf.name, "thresholds": thresholds, "n_errors": len(checked) - len(good),
+                "results": results}
 
     @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, limits")
     async def model_info() -> dict:
@@ -295,6 +333,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
                 "calibrated": clf.calibrated, "note": clf.calibration_note,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
+                "precision": clf.precision,
+                "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
                            "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies,
                            "rate_limit": rate_limit, "rate_burst": rate_burst if rate_limit is not None else None}}
@@ -303,7 +343,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         nonlocal examples
         async with examples_lock:
             if examples is None:
-                examples = await asyncio.to_thread(load_examples, clf.model_dir, clf.config.data, n_examples)
+                examples = await asyncio.to_thread(load_examples, clf.model_dir, clf.config.data, n_examples,
+                                                   encoding=clf.config.encoding, posters=clf.config.posters)
         return examples
 
     @app.get("/v1/examples", summary="A few movies from the model's test data to try")

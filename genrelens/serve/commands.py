@@ -18,6 +18,8 @@ from genrelens.errors import GenrelensError
 
 console = Console(stderr=True)
 MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR or runs/default)."
+PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
+                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -25,13 +27,18 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _load(model_dir: Path | None):
+def _load(model_dir: Path | None, precision: str | None = None):
     from genrelens.predict import GenreClassifier
 
     try:
-        return GenreClassifier.load(model_dir)
-    except GenrelensError as e:
+        clf = GenreClassifier.load(model_dir, precision=precision,
+                                   report=lambda line: console.print(line, highlight=False))
+    except (GenrelensError, ValueError) as e:
         _fail(str(e))
+    choice = clf.precision_choice
+    if choice is not None and choice.guards:  # "auto" on a CPU with bf16/int8 units: say what was chosen
+        console.print(choice.summary(), highlight=False, style="dim")
+    return clf
 
 
 def predict(
@@ -51,6 +58,13 @@ def predict(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
     workers: int = typer.Option(1, "--workers", min=1, help="Scoring actors with --engine ray."),
+    posters: Path | None = typer.Option(None, "--posters", help="Folder that relative poster paths of --input are "
+                                        "resolved against (default: the table's folder); absolute paths must lie "
+                                        "inside it."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL --input, e.g. latin-1."),
+    columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
+                                       "('none': only id; 'all': every one); default: all but plot and poster."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
     review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0, help="Flag a movie for review when "
                                       "some label's probability lies within this distance of its threshold."),
     review_only: bool = typer.Option(False, "--review-only", help="With --input: write only the movies flagged "
@@ -69,45 +83,52 @@ def predict(
         if explain or explain_dir is not None:
             _fail("--explain goes with --plot/--poster (one movie)")
         if engine == "ray":
+            if posters is not None or columns is not None or encoding != "utf-8":
+                _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
+                      "and resolves posters beside each file)")
             if review_only:
                 _fail("--review-only goes with --engine local")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
-        return _predict_table(table, output, model_dir, chunk_size, resume, progress, review_band, review_only)
+        return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
+                              precision, review_band, review_only)
     if review_only:
         _fail("--review-only goes with --input")
     if explain_dir is not None and not explain:
         _fail("--explain-dir goes with --explain")
     if engine == "ray":
         _fail("--engine ray goes with --input")
-    if output is not None or resume:
-        _fail("--output and --resume go with --input")
+    if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
+        _fail("--output, --resume, --posters, --columns and --encoding go with --input")
     if not (plot and plot.strip()) and poster is None:
         _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
     if plot is not None:
-        from genrelens.data.table import clean_text
+        from genrelens.data.clean import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json, review_band, explain, explain_dir)
+    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir)
 
 
 def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
-                 review_band: float = 0.05, explain: bool = False, explain_dir: Path | None = None) -> None:
+                 precision: str | None = None, review_band: float = 0.05, explain: bool = False,
+                 explain_dir: Path | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
 
-    image = None
+    image, unread = None, []
     if poster is not None:
         try:
             image = open_poster(poster)
         except GenrelensError as e:
-            _fail(str(e))
-    clf = _load(model_dir)
+            if not (plot and plot.strip()):
+                _fail(str(e))
+            unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
+    clf = _load(model_dir, precision)
     proba, errors = clf.score([plot or ""], [image])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
     genres = [clf.labels[j] for j in order if pred[j]]
-    warnings = [errors[0]] if 0 in errors else []
+    warnings = unread + ([errors[0]] if 0 in errors else [])
     if clf.calibration_note:
         warnings.append(clf.calibration_note)
     confidence = float(clf.confidence(proba, pred[None])[0])
@@ -122,7 +143,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
         thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
         answer = {"genres": genres, "scores": scores, "thresholds": thresholds, "confidence": round(confidence, 4),
-                  "review": review, "calibrated": clf.calibrated, "model": clf.name, "warnings": warnings}
+                  "review": review, "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision,
+                  "warnings": warnings}
         if explanation is not None:
             answer["explanation"] = explanation
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
@@ -146,7 +168,9 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
-                   progress: bool, review_band: float = 0.05, review_only: bool = False) -> None:
+                   progress: bool, encoding: str = "utf-8", posters: Path | None = None,
+                   columns: str | None = None, precision: str | None = None, review_band: float = 0.05,
+                   review_only: bool = False) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -156,19 +180,24 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         TimeRemainingColumn,
     )
 
-    from genrelens.batch import parts_dir, predict_table
+    from genrelens.batch import parts_dir, plan_batch, predict_table
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
-    clf = _load(model_dir)
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not progress, transient=False) as bar:
+    try:  # everything that can be checked without the model (4-5 s to load) is checked first
+        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
+    except (GenrelensError, ValueError) as e:
+        _fail(str(e))
+    clf = _load(model_dir, precision)
+    bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("scoring", total=None)
         try:
-            summary = predict_table(clf, src, out, chunk_size=chunk_size, resume=resume,
+            summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total),
                                     review_band=review_band, review_only=review_only)
         except (GenrelensError, ValueError) as e:
+            bar.stop()
             _fail(str(e))
         except KeyboardInterrupt:
             bar.stop()
@@ -222,7 +251,7 @@ def _report(summary, review_only: bool = False) -> None:
 def serve(
     model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
     max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
     max_wait_ms: float = typer.Option(0.0, min=0, help="Extra wait for more requests to batch with (requests that "
                                        "arrive while the model is busy batch anyway)."),
@@ -235,6 +264,7 @@ def serve(
     rate_burst: int = typer.Option(20, min=1, help="Requests a client may send at once before --rate-limit "
                                    "applies."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
 ) -> None:
     """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
     import uvicorn
@@ -242,11 +272,11 @@ def serve(
     from genrelens.serve.app import create_app
     from genrelens.serve.inputs import MB
 
-    clf = _load(model_dir)
+    clf = _load(model_dir, precision)
     app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms,
                      max_body_bytes=int(max_body_mb * MB), max_poster_bytes=int(max_poster_mb * MB),
                      max_plot_chars=max_plot_chars, max_movies=max_movies,
                      rate_limit=rate_limit or None, rate_burst=rate_burst)
-    console.print(f"serving model [bold]{clf.name}[/] from {clf.model_dir} on http://{host}:{port}/ "
+    console.print(f"serving model [bold]{clf.name}[/] ({clf.precision}) from {clf.model_dir} on http://{host}:{port}/ "
                   f"(API docs at /docs)", highlight=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -52,11 +52,65 @@ class MovieIn(BaseModel):
     poster: str | None = Field(None, description="Poster image (JPEG/PNG/WebP...) as base64 or a data: URL.")
 
 
+class BatchMovieIn(MovieIn):
+    """One movie of a batch: a plot, a poster or both, and the client's own id for it (echoed back)."""
+
+    id: str | int | None = Field(None, description="Your id for this movie, echoed in its result.")
+
+
 class BatchIn(BaseModel):
     """Several movies in one call (at most the service's ``max_movies``)."""
 
     model_config = ConfigDict(extra="forbid")
-    movies: list[MovieIn] = Field(..., description="The movies, answered in the same order.")
+    movies: list[BatchMovieIn] = Field(..., description="The movies, answered in the same order.")
+
+
+BATCH_SCHEMA = {"type": "object", "required": ["movies"], "additionalProperties": False, "properties": {
+    "movies": {"type": "array", "description": "The movies, answered in the same order (each on its own: a bad "
+               "movie gets an error in its result, the others are scored).",
+               "items": BatchMovieIn.model_json_schema()}}}
+
+
+async def read_json_batch(request: Request, limits: Limits) -> list:
+    """The ``movies`` list of a batch body, unchecked item by item (see :func:`check_batch_item`). The whole
+    call fails (4xx) only when the body itself is malformed: not JSON, not ``{"movies": [...]}``, empty or
+    over ``max_movies``."""
+    raw = (await request.body()).removeprefix(b"\xef\xbb\xbf")
+    if not raw.strip():
+        raise ApiError(422, "no_input", 'empty body: send JSON {"movies": [{"id": ..., "plot": ..., "poster": ...}]}')
+    try:
+        obj = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ApiError(422, "invalid_json", f"body is not valid JSON: {e}") from e
+    except RecursionError as e:
+        raise ApiError(422, "invalid_json", "body is not valid JSON: nested too deeply") from e
+    if not isinstance(obj, dict) or "movies" not in obj:
+        raise ApiError(422, "invalid_request", 'body: send an object {"movies": [...]}')
+    if set(obj) - {"movies"}:
+        raise ApiError(422, "invalid_request", f"body: unknown field(s) {', '.join(sorted(set(obj) - {'movies'}))}")
+    movies = obj["movies"]
+    if not isinstance(movies, list):
+        raise ApiError(422, "invalid_request", "movies: Input should be a valid list")
+    if not movies:
+        raise ApiError(422, "no_input", "movies is empty")
+    if len(movies) > limits.max_movies:
+        raise ApiError(413, "too_many_movies", f"{len(movies)} movies (limit {limits.max_movies} per call)")
+    return movies
+
+
+def batch_item_id(item) -> str | int | None:
+    """The client's id of a batch item, when it has a usable one (for its result, even when the item is bad)."""
+    mid = item.get("id") if isinstance(item, dict) else None
+    return mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
+
+
+def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | None]:
+    """``(plot, poster bytes)`` of one batch item; ApiError when this item is bad."""
+    try:
+        movie = BatchMovieIn.model_validate(item)
+    except ValidationError as e:
+        raise ApiError(422, "invalid_request", f"{where}: " + describe_errors(e.errors(include_input=False))) from e
+    return movie.plot, decode_base64(movie.poster, limits, where)
 
 
 @dataclass

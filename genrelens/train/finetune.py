@@ -125,8 +125,14 @@ def embed_states(clf: TopLayersClassifier, states: list[torch.Tensor], batch_siz
         res = clf({"hidden": hidden, "mask": mask}) if logits else clf.embed(hidden, mask)
         if out is None:
             out = np.zeros((len(states), res.shape[1]), dtype=np.float32)
-        out[b] = res.numpy()
+        out[b] = res.float().numpy()
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _autocast(cfg, fn, *args, **kw):
+    """``fn(*args, **kw)`` under CPU bf16 autocast when ``cfg.precision`` is bf16."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        return fn(*args, **kw)
 
 
 def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, memo: dict | None = None):
@@ -151,11 +157,13 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
     idx = {s: np.flatnonzero(data.parts[s]["plot"].str.len().to_numpy() > 0) for s in SPLITS}
     texts = [data.parts[s]["plot"].iloc[i] for s in SPLITS for i in idx[s]]
-    key = ("bottom_states", enc.cache_key_prefix(), cfg.ft_layers, cfg.max_length,
+    key = ("bottom_states", enc.cache_key_prefix(), cfg.ft_layers, cfg.max_length, cfg.precision,
            hashlib.sha256("\x00".join(texts).encode()).hexdigest())
     if key not in memo:
         memo.clear()  # one set of states at a time: they are large
-        memo[key] = bottom_states(enc.model, enc.tokenizer, texts, cfg.ft_layers, cfg.max_length, progress=progress)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            memo[key] = bottom_states(enc.model, enc.tokenizer, texts, cfg.ft_layers, cfg.max_length,
+                                      progress=progress)
     states, st, offset = memo[key], {}, 0
     for s in SPLITS:
         st[s] = states[offset: offset + len(idx[s])]
@@ -179,7 +187,8 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         bs = cfg.ft_batch_size
         history = fit(
             clf, lambda epoch: state_batches(st["train"], y_tr, rows, bs, cfg.seed, epoch), -(-len(rows) // bs),
-            lambda m: embed_states(m, st["val"], logits=True), data.y["val"][idx["val"]], get_loss(cfg.loss),
+            lambda m: _autocast(cfg, embed_states, m, st["val"], logits=True), data.y["val"][idx["val"]],
+            get_loss(cfg.loss),
             loop_config(cfg, fine_tune=True), Path(run_dir) / CHECKPOINTS / "text", resume, progress,
             desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)",
         )
@@ -187,7 +196,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     for s in SPLITS:
         f = np.zeros((len(data.parts[s]), enc.dim), dtype=np.float32)
         if len(idx[s]):
-            f[idx[s]] = embed_states(clf, st[s])
+            f[idx[s]] = _autocast(cfg, embed_states, clf, st[s])
         mask = np.zeros(len(data.parts[s]), dtype=bool)
         mask[idx[s]] = True
         feats[s] = (f, mask)

@@ -226,7 +226,9 @@ def _epoch(state: FitState, net: nn.Module, epoch: int, train_batches, predict_v
     model.train()
     losses, probs, ys = [], [], []
     for inputs, y in train_batches(epoch):
-        logits = net(inputs) if ddp is None else ddp.forward_global(net, inputs)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=state.cfg.bf16):
+            logits = net(inputs) if ddp is None else ddp.forward_global(net, inputs)
+        logits = logits.float()
         loss = loss_fn(logits, y.to(logits.device))
         opt.zero_grad(set_to_none=True)
         loss.backward()

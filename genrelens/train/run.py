@@ -55,7 +55,7 @@ class Prepared:
 
 def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     """Load, split (or reuse ``cfg.split_file``), pick labels, drop unlabeled rows, oversample train."""
-    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad)
+    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters)
     fixed = cfg.labels if isinstance(cfg.labels, list) or cfg.labels == "study" else None
     strat = resolve_labels(fixed, df["genres"]).labels if fixed else None
     split = load_split(Path(cfg.split_file)) if cfg.split_file else make_split(
@@ -134,6 +134,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         proba, thresholds = trust.pop("proba"), model.calibrator.thresholds
     metrics = {
         "model": cfg.model, "oversample": cfg.oversample, "loss": cfg.loss, "seed": cfg.seed,
+        "precision": cfg.precision,
         "train_seconds": round(time.time() - t0, 1), "data": data.report, "history": history,
         "test": evaluate(data.y["test"], decide(proba["test"], thresholds), data.labels.labels),
         "test_at_0.5": evaluate(data.y["test"], decide(proba["test"], 0.5), data.labels.labels),

@@ -1,0 +1,166 @@
+"""Read CSV/TSV and JSON-lines tables row by row, so one bad row never stops the others.
+
+A row is bad when its bytes are not text in the file's encoding (a Latin-1 ``é`` in a UTF-8 file), when it
+has more fields than the header, or (JSON lines) when it is not a JSON object. Bad rows are kept as rows
+(their readable fields, undecodable bytes shown as U+FFFD) and reported as ``{row: message}``; rows count
+from 1 = the first data row (the line after a CSV header), as ``genrelens data validate`` counts them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from genrelens.errors import DataError
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_UNDECODABLE = re.compile(r"[\udc80-\udcff]+")  # bytes kept by errors="surrogateescape"
+
+
+def check_encoding(encoding: str) -> str:
+    """``encoding`` if Python knows it, else a DataError (before anything is read)."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError as e:
+        raise DataError(f"unknown encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)") from e
+
+
+def _scrub(text: str) -> tuple[str, str]:
+    """``(text with undecodable bytes as U+FFFD, the bytes shown as '0xE9 0x20' or '')``."""
+    found = "".join(_UNDECODABLE.findall(text))
+    if not found:
+        return text, ""
+    shown = " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in found[:6]) + (" ..." if len(found) > 6 else "")
+    return _UNDECODABLE.sub("\ufffd", text), shown
+
+
+def _not_text(encoding: str, shown: str) -> str:
+    if codecs.lookup(encoding).name == "utf-8":
+        return (f"text is not UTF-8 (bytes {shown}): pass --encoding latin-1 (or cp1252) if the file is in a legacy "
+                "encoding, or re-save it as UTF-8")
+    return f"text is not {encoding} (bytes {shown}): check --encoding"
+
+
+_LONE = re.compile(r"[\ud800-\udfff]")
+
+
+def _clean(v):
+    """Lone surrogates (a JSON ``"\\ud800"`` escape) in parsed values replaced by U+FFFD: they cannot be stored
+    or encoded as UTF-8."""
+    if isinstance(v, str):
+        return _LONE.sub("\ufffd", v)
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, dict):
+        return {_clean(k): _clean(x) for k, x in v.items()}
+    return v
+
+
+def _open(path: Path, encoding: str):
+    enc = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    return path.open(encoding=enc, errors="surrogateescape", newline="")
+
+
+def iter_csv(path: Path, encoding: str = "utf-8") -> Iterator[tuple[list[str], dict[str, str], str | None]]:
+    """``(header, row, problem)`` per data row (blank lines skipped); ``problem`` None for a good row."""
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
+    with _open(path, encoding) as f:
+        reader = csv.reader(f, delimiter=sep)
+        header: list[str] | None = None
+        while True:
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                if header is None:
+                    raise DataError(f"cannot read {path}: cannot parse its header: {e}") from e
+                yield header, {}, f"cannot parse this row near line {reader.line_num}: {e}"
+                continue
+            if not rec or (len(rec) == 1 and not rec[0].strip() and header is not None):
+                continue
+            if header is None:
+                names = [_scrub(c.strip())[0] for c in rec]
+                header = [c or f"column {j + 1}" for j, c in enumerate(names)]
+                continue
+            cells = [_scrub(c) for c in rec]
+            bad = " ".join(b for _, b in cells if b)
+            values = [c for c, _ in cells]
+            problem = _not_text(encoding, bad) if bad else None
+            if len(values) > len(header):
+                problem = (f"{len(values)} fields but the header has {len(header)} (an unquoted comma or quote?)"
+                           + (f"; {problem}" if problem else ""))
+            values = (values + [""] * len(header))[:len(header)]
+            yield header, dict(zip(header, values)), problem
+        if header is None:
+            raise DataError(f"cannot read {path}: the file is empty")
+
+
+def iter_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[dict, str | None]]:
+    """``(object, problem)`` per non-blank line; a bad line gives ``({}, why)``."""
+    with _open(path, encoding) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            text, bad = _scrub(line)
+            try:
+                item = json.loads(text)
+            except ValueError as e:
+                yield {}, f"not valid JSON ({e})"
+                continue
+            if not isinstance(item, dict):
+                yield {}, f"a JSON {type(item).__name__}, not an object"
+                continue
+            yield _clean(item), _not_text(encoding, bad) if bad else None
+
+
+def iter_table_chunks(path: Path, chunk_size: int, encoding: str = "utf-8"
+                      ) -> Iterator[tuple[pd.DataFrame, dict[int, str]]]:
+    """``(raw rows as strings, {row: problem})`` in chunks of ``chunk_size`` rows of a CSV/TSV or JSON-lines
+    file; row numbers are the file's (1 = first data row), across chunks."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        header: list[str] = []
+        items = ((row, problem) for header[:], row, problem in iter_csv(path, encoding))
+    elif suffix in JSONL_SUFFIXES:
+        header = []
+        items = iter_jsonl(path, encoding)
+    else:
+        raise DataError(f"not a CSV or JSON-lines file: {path}")
+    rows: list[dict] = []
+    bad: dict[int, str] = {}
+    for n, (row, problem) in enumerate(items, 1):
+        rows.append(row)
+        if problem:
+            bad[n] = problem
+        if len(rows) == chunk_size:
+            yield _frame(rows, header), bad
+            rows, bad = [], {}
+    if rows:
+        yield _frame(rows, header), bad
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    """Rows as a DataFrame of strings (CSV: the header's columns, missing cells ""; JSON lines: as parsed)."""
+    if not columns:
+        return pd.DataFrame.from_records(rows)
+    return pd.DataFrame([[r.get(c, "") for c in columns] for r in rows], columns=columns, dtype=object)
+
+
+def read_rows(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, dict[int, str]]:
+    """The whole file: ``(raw rows, {row: problem})``; see :func:`iter_table_chunks`."""
+    frames, bad = [], {}
+    for df, b in iter_table_chunks(path, 65_536, encoding):
+        frames.append(df)
+        bad.update(b)
+    if not frames:
+        raise DataError(f"{path} has no rows")
+    return pd.concat(frames, ignore_index=True), bad
