@@ -208,14 +208,24 @@ def test_size_limits_give_413(strict, poster_bytes):
 
 
 def test_bad_batches(client, poster_bytes):
+    """Only a malformed body fails the whole call; a bad movie gets an error in its own result."""
     check_error(client.post("/v1/predict/batch", json={"movies": []}), 422, "no_input")
     check_error(client.post("/v1/predict/batch", json={"movies": "x"}), 422, "invalid_request", "movies")
     check_error(client.post("/v1/predict/batch", json={"films": []}), 422, "invalid_request")
-    check_error(client.post("/v1/predict/batch", json={"movies": [{"plot": 1}]}), 422, "invalid_request", "movies.0")
-    bad_second = {"movies": [{"plot": PLOT}, {"poster": b64(b"nope")}]}
-    check_error(client.post("/v1/predict/batch", json=bad_second), 415, "bad_poster", r"movies\[1\]")
-    check_error(client.post("/v1/predict/batch", json={"movies": [{"plot": PLOT}, {}]}), 422, "no_input",
-                r"movies\[1\]")
+    check_error(client.post("/v1/predict/batch", content=b"{not json"), 422, "invalid_json")
+    check_error(client.post("/v1/predict/batch", json=[{"plot": PLOT}]), 422, "invalid_request")
+    movies = [{"id": "a", "plot": PLOT}, {"id": "b", "poster": b64(b"nope")}, {"id": 7, "plot": 1}, {"id": "d"},
+              {"plot": PLOT, "poster": b64(poster_bytes)}]
+    r = client.post("/v1/predict/batch", json={"movies": movies})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x.get("id") for x in results] == ["a", "b", 7, "d", None]
+    assert [x["index"] for x in results] == [0, 1, 2, 3, 4]
+    assert results[0]["genres"] and results[4]["genres"] and "error" not in results[0]
+    assert [x.get("error", {}).get("code") for x in results] == [None, "bad_poster", "invalid_request", "no_input",
+                                                                  None]
+    assert all(x["error"]["message"] for x in results[1:4]) and "genres" not in results[1]
+    assert "plot" in results[2]["error"]["message"]
 
 
 # --- micro-batching ---------------------------------------------------------------------------------------

@@ -89,14 +89,14 @@ def clf(tiny_model_dir: Path) -> GenreClassifier:
 @pytest.mark.parametrize(("precision", "max_diff", "min_cos"), [("bf16", 0.05, 0.99), ("int8", 0.1, 0.95)])
 def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precision: str, max_diff: float,
                                             min_cos: float) -> None:
-    plots, posters = movies
-    ref = clf.predict_proba(plots, posters)
+    plots, posters = movies  # raw scores: the encoders' agreement, not magnified by a calibration map
+    ref = clf.score(plots, posters, calibrated=False)[0]
     t32 = clf.text_encoder.encode(plots)
     p32 = clf.poster_encoder.encode(posters)
     clf.set_precision(precision)
     try:
         assert clf.precision == precision
-        got = clf.predict_proba(plots, posters)
+        got = clf.score(plots, posters, calibrated=False)[0]
         t, p = clf.text_encoder.encode(plots), clf.poster_encoder.encode(posters)
         if precision == "bf16":
             assert clf.text_encoder.session is None  # eager torch under autocast
@@ -113,7 +113,7 @@ def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precis
 
     assert cos(t, t32).min() > min_cos and cos(p, p32).min() > min_cos
     assert np.abs(got - ref).max() < max_diff
-    np.testing.assert_allclose(clf.predict_proba(plots, posters), ref, atol=1e-5)  # back to fp32
+    np.testing.assert_allclose(clf.score(plots, posters, calibrated=False)[0], ref, atol=1e-5)  # back to fp32
 
 
 def test_guard_runs_once_is_cached_and_a_failing_guard_falls_back(clf: GenreClassifier, tmp_path: Path,

@@ -13,9 +13,10 @@ from genrelens.cli import app as cli
 from genrelens.predict import GenreClassifier
 from genrelens.serve.app import RateLimit, create_app
 
-OPERATIONS = [("POST", "/v1/predict"), ("POST", "/v1/predict/batch"), ("GET", "/v1/model"), ("GET", "/v1/examples"),
-              ("GET", "/v1/examples/{movie_id}/poster"), ("GET", "/health")]
-MAX_EXAMPLES = {"/v1/predict": 30, "/v1/predict/batch": 30}  # others take no input worth more than a few
+OPERATIONS = [("POST", "/v1/predict"), ("POST", "/v1/explain"), ("POST", "/v1/predict/batch"), ("GET", "/v1/model"),
+              ("GET", "/v1/examples"), ("GET", "/v1/examples/{movie_id}/poster"), ("GET", "/health")]
+# others take no input worth more than a few; an explanation costs seconds, and shares /v1/predict's body checks
+MAX_EXAMPLES = {"/v1/predict": 30, "/v1/predict/batch": 30, "/v1/explain": 8}
 
 
 @pytest.fixture(scope="module")
