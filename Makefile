@@ -10,6 +10,6 @@ run: setup
 
 test: setup
 	bash scripts/setup.sh --browser
-	.venv/bin/ruff check genrelens tests benchmarks
+	.venv/bin/ruff check genrelens tests benchmarks scripts
 	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q
