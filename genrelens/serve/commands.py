@@ -17,7 +17,7 @@ from rich.table import Table
 from genrelens.errors import GenrelensError
 
 console = Console(stderr=True)
-MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR or runs/default)."
+MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR, else the user data folder's models/default)."
 PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
                   "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 
