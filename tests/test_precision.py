@@ -274,3 +274,15 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
     assert clf.predict_proba(["A detective hunts a killer."]).dtype == np.float32
     with pytest.raises(ValueError, match="training precision"):
         RunConfig(precision="int8")
+
+
+def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, monkeypatch) -> None:
+    """fp32 after ``auto`` reuses the ONNX session built at load: no second session (cold start)."""
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)
+    clf = GenreClassifier.load(model_copy, precision="fp32")
+    session = clf.text_encoder.session
+    clf.use_precision("auto", flags=AMD_ZEN4)  # no guard result: fp32
+    assert clf.precision == "fp32" and clf.text_encoder.session is session
+    clf.set_precision("int8")
+    clf.set_precision("fp32")
+    assert clf.text_encoder.session is not session and "int8" not in clf.text_encoder.onnx_file.name

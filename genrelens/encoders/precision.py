@@ -393,7 +393,10 @@ def training_posters(model_dir: Path, data: str | None, n: int = CALIBRATION_POS
 
 # --- applying a precision to the encoders -----------------------------------------------------------
 def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
-    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX."""
+    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX. An
+    encoder already on its fp32 ONNX session keeps it (no second session, no second hash of its weights)."""
+    if precision == "fp32" and getattr(encoder, "precision", "fp32") == "fp32" and encoder.session is not None:
+        return
     encoder.precision = precision
     if precision == "bf16":
         encoder.use_torch()
