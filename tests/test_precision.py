@@ -286,3 +286,33 @@ def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, mo
     clf.set_precision("int8")
     clf.set_precision("fp32")
     assert clf.text_encoder.session is not session and "int8" not in clf.text_encoder.onnx_file.name
+
+
+def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_dir: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    """``genrelens train --precision-check`` checks this CPU's candidates once training is saved; the result lands
+    in the model folder (here a stand-in guard: the real one is exercised above)."""
+    from typer.testing import CliRunner
+
+    from genrelens import bundle
+    from genrelens.cli import app
+
+    ran: list[str] = []
+
+    def fake_guard(clf, precision):
+        ran.append(precision)
+        return prec.GuardResult(precision, False, 42, 0.5, 0.4, 0.9, 0.2, 1.0, reason="stand-in")
+
+    monkeypatch.setattr(prec, "check_precision", fake_guard)
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(cache_dir))
+    out = tmp_path / "poster"
+    r = CliRunner().invoke(app, ["train", "--model", "poster", "--data", str(subset_csv), "--out", str(out),
+                                 "--epochs", "2", "--no-progress", "--precision-check"])
+    assert r.exit_code == 0, r.output
+    assert ran == ["int8"] and "stand-in" in r.output
+    saved = json.loads((out / bundle.PRECISION_GUARD).read_text())
+    assert [(e["precision"], e["n_movies"]) for e in saved["results"]] == [("int8", 42)]
+    assert saved["results"][0]["model_key"] == bundle.weights_key(out)
+    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    assert GenreClassifier.load(out, precision="auto").precision_choice.sources == ["model folder"]
