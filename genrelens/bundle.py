@@ -12,6 +12,7 @@ A model folder holds (names owned here, nowhere else):
 | ``precision_guard.json`` | accuracy-guard results of bf16/int8 vs fp32, per CPU kind (``encoders/precision.py``) |
 | ``model.safetensors`` | the head's weights (every model, naive included) |
 | ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
+| ``lexical.json``, ``lexical.safetensors`` | the TF-IDF + logistic regression channel (settings, vocabulary; weights) |
 | ``split.json``, ``metrics.json``, ``test_proba.npy``, ``test_ids.json`` | what training measured (artifacts) |
 | ``checkpoints/``, ``history.csv``, ``curves.png`` | training's own files (kept, never read for inference) |
 
@@ -57,6 +58,8 @@ PRECISION_GUARD = "precision_guard.json"
 WEIGHTS = "model.safetensors"
 TEXT_ENCODER = "text_encoder"
 TEXT_HEAD = "text_head.safetensors"
+LEXICAL = "lexical.json"
+LEXICAL_WEIGHTS = "lexical.safetensors"
 SPLIT = "split.json"
 METRICS = "metrics.json"
 TEST_PROBA = "test_proba.npy"
@@ -65,7 +68,8 @@ CHECKPOINTS = "checkpoints"
 LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
 PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
 ARTIFACTS = (SPLIT, METRICS, TEST_PROBA, TEST_IDS)
-KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER)  # decide predictions
+KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER, LEXICAL,
+         LEXICAL_WEIGHTS)  # the files that decide predictions (their hashes key the accuracy guard)
 
 
 def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top: nn.Module | None = None) -> nn.Module:
@@ -84,8 +88,10 @@ def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "o
         from genrelens.encoders.text import TextEncoder
 
         text = TextEncoder.from_dir(folder / TEXT_ENCODER, max_length=cfg.max_length)
-    elif spec.uses_text:
+    elif spec.text_encoder:
         text = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    if text is not None:
+        text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
     if text is not None and backend == "onnx":
         _onnx_text(text)
     if spec.poster:  # a fine-tuned last block runs in torch after the frozen bottom (also torch)
@@ -123,6 +129,7 @@ class ModelBundle:
     path: Path | None = None
     manifest: dict = field(default_factory=dict)
     calibrator: Any = None  # genrelens.models.calibration.Calibrator; None: a model trained before calibration
+    lexical: Any = None  # genrelens.models.lexical.LexicalChannel (models with ``config.lexical``)
     precision_guard: dict | None = None  # PRECISION_GUARD's content (written by `save_precision_guard`)
 
     @property
@@ -137,7 +144,8 @@ class ModelBundle:
         with atomic_dir(path) as tmp:
             if path.is_dir():
                 _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
-                                             TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, PRECISION_GUARD,
+                                             TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, LEXICAL, LEXICAL_WEIGHTS,
+                                             PRECISION_GUARD,
                                              *self.artifacts_files()})
             self.config.save(tmp / CONFIG)
             write_json_atomic(tmp / LABELS, list(self.labels))
@@ -150,6 +158,8 @@ class ModelBundle:
                 save_tensors(tmp / TEXT_HEAD, self.text_head.state_dict())
             if self.calibrator is not None:
                 write_json_atomic(tmp / CALIBRATION, self.calibrator.to_json())
+            if self.lexical is not None:
+                self.lexical.save(tmp / LEXICAL, tmp / LEXICAL_WEIGHTS)
             for name, value in self.artifacts.items():
                 write_artifact(tmp, name, value)
             if self.precision_guard is not None:  # a loaded bundle saved again: its guard results stay (keyed)
@@ -231,8 +241,16 @@ class ModelBundle:
 
             text_head = UnimodalHead("text", {"text": dims["text"]}, len(labels), hidden=0, norm=False)
             text_head.load_state_dict(load_tensors(path / TEXT_HEAD))
+        lexical = None
+        if cfg.lexical:
+            from genrelens.models.lexical import LexicalChannel
+
+            if not (path / LEXICAL).exists():
+                raise ModelError(f"{path} is a model with a lexical channel but {LEXICAL} is missing: retrain it")
+            lexical = LexicalChannel.load(path / LEXICAL, path / LEXICAL_WEIGHTS)
         return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
-                   calibrator=read_calibration(path, labels), precision_guard=read_precision_guard(path))
+                   calibrator=read_calibration(path, labels), lexical=lexical,
+                   precision_guard=read_precision_guard(path))
 
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
