@@ -52,7 +52,7 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
     """Fit and save the calibrator of a trained model folder; update its ``metrics.json``.
 
     Returns ``{"calibration": before/after on test, "review": review-queue figures on test, "val": ...}``."""
-    clf = GenreClassifier.load(model_dir, cache=True)
+    clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")  # calibrated on fp32 scores
     if clf.bundle.spec.fitted:
         raise ModelError(f"the {clf.name} model answers label frequencies: nothing to calibrate")
     scores = split_scores(clf, data, progress=progress)
