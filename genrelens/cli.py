@@ -212,7 +212,7 @@ def run_precision_check(model_dir: Path | None, force: bool = False, strict: boo
         return None
     try:
         clf = GenreClassifier.load(model_dir, precision="fp32")
-        if not (clf.uses_text or clf.uses_poster):
+        if clf.text_encoder is None and clf.poster_encoder is None:
             console.print(f"precision check: the {clf.name} model has no encoders: nothing to check", style="dim")
             return None
         choice = clf.check_precisions(report=lambda line: console.print(line, highlight=False), force=force)
@@ -373,6 +373,7 @@ def benchmark(
     if quick:
         target = install_model(out / "runs" / f"{DEFAULT_MODEL}-none-s0", default_model_dir())
         console.print(f"default model (for predict, evaluate, serve): {target}")
+        run_precision_check(target)  # once, here: `predict --precision auto` then knows what this CPU may use
     console.print(f"report: {html_path} (and {md})")
 
 

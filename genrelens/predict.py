@@ -98,7 +98,7 @@ class GenreClassifier:
             cfg = bundle.config
             feature_cache = FeatureCache(cfg.cache_dir) if cfg.cache_dir else FeatureCache()
         clf = cls(bundle, cache=feature_cache)
-        if precision != "fp32" and (clf.uses_text or clf.uses_poster):
+        if precision != "fp32" and (clf.text_encoder is not None or clf.poster_encoder is not None):
             clf.use_precision(precision, report=report)
         return clf
 
