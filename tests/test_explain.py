@@ -54,16 +54,28 @@ def test_explain_one_movie(clf, movie):
         assert cells.shape == (7, 7) and (cells >= 0).all()
 
 
+def test_word_types_by_hand():
+    from genrelens.explain import plot_words, word_types
+
+    words = plot_words("The vampire bites. A vampire's friend, the Vampire, hunts -- vampire! 42")
+    assert word_types(words).tolist() == [0, 1, 2, 0, 3, 4, 0, 1, 5, 0, 1, 6]  # stop words and "--": 0
+    assert word_types(words, max_words=2).tolist() == [0, 1, 2, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+
+
 def test_word_attribution_is_the_logit_drop_when_the_word_is_hidden(clf, movie):
-    from genrelens.explain import _encode_ids, word_attributions
+    from genrelens.explain import _encode_ids, word_attributions, word_types
 
     plot, poster = movie
     feats, _ = clf.features([plot], [Image.open(poster)])
     words, attr = word_attributions(clf, plot, feats)
-    j = int(np.argmax(np.abs(attr).sum(1)))  # the most influential word: hide its tokens by hand
+    types = word_types(words)
+    assert (attr[types == 0] == 0).all() and (np.abs(attr[types > 0]).sum(1) > 0).any()
+    j = int(np.argmax(np.abs(attr).sum(1)))  # the most influential word: hide its tokens (every occurrence) by hand
+    same = [words[i] for i in np.flatnonzero(types == types[j])]
     enc = clf.text_encoder
     tok = enc.tokenizer(plot, truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
-    mask = torch.tensor([[0 if (e > s and words[j][1] <= s < words[j][2]) else 1 for s, e in tok["offset_mapping"]]])
+    mask = torch.tensor([[0 if (e > s and any(a <= s < b for _, a, b in same)) else 1
+                          for s, e in tok["offset_mapping"]]])
     ids = torch.tensor([tok["input_ids"]])
     with torch.inference_mode():
         hidden = clf.head({**feats, "text": _encode_ids(enc, ids, mask)})[0].numpy()
