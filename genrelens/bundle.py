@@ -11,6 +11,7 @@ A model folder holds (names owned here, nowhere else):
 | ``calibration.json`` | per-label calibrators and the thresholds on the calibrated scale (absent: uncalibrated) |
 | ``model.safetensors`` | the head's weights (every model, naive included) |
 | ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
+| ``lexical.json``, ``lexical.safetensors`` | the TF-IDF + logistic regression channel (settings, vocabulary; weights) |
 | ``split.json``, ``metrics.json``, ``test_proba.npy``, ``test_ids.json`` | what training measured (artifacts) |
 | ``checkpoints/``, ``history.csv``, ``curves.png`` | training's own files (kept, never read for inference) |
 
@@ -50,6 +51,8 @@ CALIBRATION = "calibration.json"
 WEIGHTS = "model.safetensors"
 TEXT_ENCODER = "text_encoder"
 TEXT_HEAD = "text_head.safetensors"
+LEXICAL = "lexical.json"
+LEXICAL_WEIGHTS = "lexical.safetensors"
 SPLIT = "split.json"
 METRICS = "metrics.json"
 TEST_PROBA = "test_proba.npy"
@@ -76,8 +79,10 @@ def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "o
         from genrelens.encoders.text import TextEncoder
 
         text = TextEncoder.from_dir(folder / TEXT_ENCODER, max_length=cfg.max_length)
-    elif spec.uses_text:
+    elif spec.text_encoder:
         text = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    if text is not None:
+        text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
     if text is not None and backend == "onnx":
         _onnx_text(text)
     if spec.poster:  # a fine-tuned last block runs in torch after the frozen bottom (also torch)
@@ -115,6 +120,7 @@ class ModelBundle:
     path: Path | None = None
     manifest: dict = field(default_factory=dict)
     calibrator: Any = None  # genrelens.models.calibration.Calibrator; None: a model trained before calibration
+    lexical: Any = None  # genrelens.models.lexical.LexicalChannel (models with ``config.lexical``)
 
     @property
     def spec(self) -> ModelSpec:
@@ -128,7 +134,8 @@ class ModelBundle:
         with atomic_dir(path) as tmp:
             if path.is_dir():
                 _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
-                                             TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, *self.artifacts_files()})
+                                             TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, LEXICAL, LEXICAL_WEIGHTS,
+                                             *self.artifacts_files()})
             self.config.save(tmp / CONFIG)
             write_json_atomic(tmp / LABELS, list(self.labels))
             write_json_atomic(tmp / THRESHOLDS, dict(zip(self.labels, map(float, self.thresholds))))
@@ -139,6 +146,8 @@ class ModelBundle:
                 save_tensors(tmp / TEXT_HEAD, self.text_head.state_dict())
             if self.calibrator is not None:
                 write_json_atomic(tmp / CALIBRATION, self.calibrator.to_json())
+            if self.lexical is not None:
+                self.lexical.save(tmp / LEXICAL, tmp / LEXICAL_WEIGHTS)
             for name, value in self.artifacts.items():
                 write_artifact(tmp, name, value)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
@@ -198,8 +207,15 @@ class ModelBundle:
 
             text_head = UnimodalHead("text", {"text": dims["text"]}, len(labels), hidden=0, norm=False)
             text_head.load_state_dict(load_tensors(path / TEXT_HEAD))
+        lexical = None
+        if cfg.lexical:
+            from genrelens.models.lexical import LexicalChannel
+
+            if not (path / LEXICAL).exists():
+                raise ModelError(f"{path} is a model with a lexical channel but {LEXICAL} is missing: retrain it")
+            lexical = LexicalChannel.load(path / LEXICAL, path / LEXICAL_WEIGHTS)
         return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
-                   calibrator=read_calibration(path, labels))
+                   calibrator=read_calibration(path, labels), lexical=lexical)
 
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""

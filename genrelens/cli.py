@@ -12,7 +12,7 @@ from rich.table import Table
 
 from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
 from genrelens.errors import GenrelensError
-from genrelens.models.registry import LOSSES, MODELS
+from genrelens.models.registry import DEFAULT_MODEL, LOSSES, MODEL_NAMES, MODELS
 
 app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -89,7 +89,7 @@ def train(
                                        "fields (see --print-config), or a run's config.json; options given on the "
                                        "command line override it."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
-    model: str = typer.Option("integrated", help=f"{MODEL_CHOICES}."),
+    model: str = typer.Option(DEFAULT_MODEL, help=f"{MODEL_CHOICES}."),
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     out: Path | None = typer.Option(None, help="Model folder to write (default: $GENRELENS_MODEL_DIR or the user data "
                                                "folder's models/default, where predict and serve look)."),
@@ -110,6 +110,18 @@ def train(
     poster_finetune: bool = typer.Option(False, "--poster-finetune",
                                          help="poster model: also fine-tune the CNN's last block."),
     text_from: Path | None = typer.Option(None, help="Reuse the fine-tuned text encoder of this run dir."),
+    windows: int | None = typer.Option(None, min=1, max=16, help="Read plots longer than --max-length as up to "
+                                       "this many token windows, pooled (default: the model's; catalogue 4, "
+                                       "others 1 = the first --max-length tokens)."),
+    window_stride: int | None = typer.Option(None, min=0, help="Tokens shared by consecutive windows (default 32)."),
+    window_pooling: str | None = typer.Option(None, help="mean or max over a plot's window embeddings "
+                                              "(default mean)."),
+    long_augment: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of training plots also seen "
+                                              "with a same-genres plot appended (default: the model's)."),
+    lexical: bool | None = typer.Option(None, "--lexical/--no-lexical", help="Late-fuse a TF-IDF + logistic "
+                                        "regression channel (default: the model's; catalogue on)."),
+    lexical_weight: float | None = typer.Option(None, min=0.0, max=1.0, help="Its fusion weight (default: chosen "
+                                                "on validation)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
     encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
@@ -137,6 +149,8 @@ def train(
         seed=seed, thresholds=thresholds, split_file=str(split_file) if split_file else None, skip_bad=skip_bad,
         poster_finetune=poster_finetune, epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
         max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
+        windows=windows, window_stride=window_stride, window_pooling=window_pooling, long_augment=long_augment,
+        lexical=lexical, lexical_weight=lexical_weight,
         posters=str(posters) if posters else None,
         encoding=encoding, precision=precision)
     try:
@@ -269,13 +283,13 @@ app.command()(serve)
 def benchmark(
     data: Path | None = typer.Option(None, "--data", help=DATA_HELP),
     seeds: int = typer.Option(3, min=1, help="Seeds (0..N-1), one split each, shared by every model."),
-    models: str = typer.Option("naive,poster,text-frozen,text-finetuned,integrated,fusion",
-                               help="Comma list of models."),
+    models: str = typer.Option(",".join(MODEL_NAMES), help="Comma list of models (default: the study's grid, "
+                               "then the extra rows tfidf and catalogue)."),
     oversample: str = typer.Option("none,study", help="Comma list: none, study, mlros."),
     out: Path | None = typer.Option(None, help="Output folder (default runs/benchmark, quick: "
                                                "runs/benchmark-quick)."),
-    quick: bool = typer.Option(False, "--quick", help="naive + integrated, 1 seed, no oversampling; installs "
-                                                      "the integrated model as the default model."),
+    quick: bool = typer.Option(False, "--quick", help=f"naive + {DEFAULT_MODEL}, 1 seed, no oversampling; installs "
+                                                      f"the {DEFAULT_MODEL} model as the default model."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
@@ -300,7 +314,7 @@ def benchmark(
     except (GenrelensError, ValueError) as e:
         fail(str(e))
     if quick:
-        target = install_model(out / "runs" / "integrated-none-s0", default_model_dir())
+        target = install_model(out / "runs" / f"{DEFAULT_MODEL}-none-s0", default_model_dir())
         console.print(f"default model (for predict, evaluate, serve): {target}")
     console.print(f"report: {html_path} (and {md})")
 

@@ -32,7 +32,13 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "ft_batch_size": (int, 1, None, True, True),
     "ft_lr": (float, 0.0, None, False, True),
     "ft_patience": (int, 0, None, True, True),
+    "windows": (int, 1, 16, True, True),
+    "window_stride": (int, 0, 256, True, True),
+    "long_augment": (float, 0.0, 1.0, True, True),
 }
+WINDOW_POOLING = ("mean", "max")
+# fields whose None means "the model's default" (ModelSpec.defaults), else this value
+MODEL_DEFAULTS = {"windows": 1, "lexical": False, "long_augment": 0.0}
 
 
 def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
@@ -65,6 +71,14 @@ class RunConfig:
     text_encoder: str = "minilm"
     poster_encoder: str = "effnet-lite0"
     max_length: int = 128  # tokens; dynamic padding keeps short plots cheap
+    # whole-synopsis reading: up to `windows` windows of max_length tokens overlapping by window_stride,
+    # pooled per plot (None: the model's default, see ModelSpec.defaults; 1 = the first max_length tokens)
+    windows: int | None = None
+    window_stride: int = 32
+    window_pooling: str = "mean"  # mean | max (over the window embeddings)
+    long_augment: float | None = None  # share of training plots also seen with a same-genres plot appended
+    lexical: bool | None = None  # late-fuse the TF-IDF + logistic regression channel (models/lexical.py)
+    lexical_weight: float | None = None  # its fusion weight; None: chosen on validation
     # dense head (and training of heads over cached features)
     hidden: int = 512
     dropout: float = 0.3
@@ -103,6 +117,23 @@ class RunConfig:
                 raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
         if self.poster_finetune and not MODELS[self.model].poster_maps:
             raise ValueError(f"poster_finetune applies to the poster model only, not {self.model}")
+        spec = MODELS[self.model]
+        for name, default in MODEL_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, spec.defaults.get(name, default))
+        if not isinstance(self.lexical, bool):
+            raise ValueError(f"lexical must be true or false, not {self.lexical!r}")
+        if self.lexical and not spec.uses_text:
+            raise ValueError(f"the lexical channel reads plots: model {self.model} reads none")
+        if spec.text == "lexical" and not self.lexical:
+            raise ValueError(f"model {self.model} is the lexical channel: lexical cannot be false")
+        if self.window_pooling not in WINDOW_POOLING:
+            raise ValueError(f"unknown window pooling {self.window_pooling!r}; choose from {', '.join(WINDOW_POOLING)}")
+        if self.windows > 1 and self.window_stride > self.max_length // 2:
+            raise ValueError(f"window_stride = {self.window_stride} is out of range: at most max_length / 2 "
+                             f"({self.max_length // 2})")
+        if self.lexical_weight is not None:
+            _check_number("lexical_weight", self.lexical_weight, float, 0.0, 1.0, True, True)
         if self.precision not in ("fp32", "bf16"):
             raise ValueError("training precision must be 'fp32' or 'bf16'")
         self.split_fractions = tuple(self.split_fractions)

@@ -68,7 +68,7 @@ class GenreClassifier:
 
     @property
     def uses_text(self) -> bool:
-        return self.text_encoder is not None
+        return self.text_encoder is not None or self.bundle.lexical is not None
 
     @property
     def uses_poster(self) -> bool:
@@ -155,11 +155,14 @@ class GenreClassifier:
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
         feats: dict[str, torch.Tensor] = {"rows": torch.zeros((n, 0))}
-        if self.uses_text:
+        if self.text_encoder is not None:
             from genrelens.encoders.features import text_features
 
             f, m = text_features(self.text_encoder, plots, self.cache, progress)
             feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+        if self.bundle.lexical is not None:
+            feats["lexical"] = torch.as_tensor(self.bundle.lexical.logits(plots))
+            feats.setdefault("text_mask", torch.as_tensor(has_plot))
         if self.uses_poster:
             from genrelens.encoders.features import poster_features
 
@@ -168,17 +171,24 @@ class GenreClassifier:
             errors.update({i: f"poster ignored: {msg}" for i, msg in errs.items()})
             has_poster &= ok
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
-        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | self.bundle.spec.fitted
+        reads_nothing = not (self.uses_text or self.uses_poster)  # the naive model
+        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | reads_nothing
         for i in np.flatnonzero(~usable):
             errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
         return feats, errors
 
     def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
-        """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``)."""
+        """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``); a model with a
+        lexical channel late-fuses it here (on the rows whose ``text_mask`` is set)."""
         n = len(next(iter(feats.values()))) if feats else 0
         with torch.inference_mode():
             logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
         proba = torch.sigmoid(logits).numpy().astype(np.float32)
+        lexical = self.bundle.lexical
+        if lexical is not None and self.bundle.spec.text != "lexical" and n:
+            from genrelens.models.lexical import fuse, sigmoid
+
+            proba = fuse(proba, sigmoid(feats["lexical"].numpy()), feats["text_mask"].numpy(), lexical.weight)
         return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,

@@ -27,6 +27,8 @@ def test_each_model_trains_and_reloads_exactly(model, subset_csv, cache_dir, tmp
               bundle.TEST_PROBA, bundle.TEST_IDS):
         assert (tmp_path / model / f).exists() and f in manifest["files"]
     assert (bundle.TEXT_ENCODER in manifest["files"]) == MODELS[model].text_stage
+    lexical = bool(MODELS[model].defaults.get("lexical"))  # its TF-IDF channel is saved without pickle
+    assert (bundle.LEXICAL in manifest["files"]) == (bundle.LEXICAL_WEIGHTS in manifest["files"]) == lexical
     assert 0 < metrics["test"]["weighted_f1"] <= 1
     clf = GenreClassifier.load(tmp_path / model)
     plots, posters = _movies(subset_csv)

@@ -27,6 +27,7 @@ from genrelens.errors import ModelError  # noqa: E402
 from genrelens.io import atomic_dir  # noqa: E402
 
 META_FILE = "genrelens_text_encoder.json"
+WINDOW_POOLING = ("mean", "max")
 MPNET_PIECES = 5
 
 
@@ -137,6 +138,9 @@ class TextEncoder:
         model_dir: str | Path | None = None,
         max_length: int = 128,
         normalize: bool = False,
+        windows: int = 1,
+        stride: int = 32,
+        window_pooling: str = "mean",
     ) -> None:
         if model_dir is None:
             if name not in MODEL_DIRS:
@@ -150,11 +154,59 @@ class TextEncoder:
         self._model = None  # the torch module, loaded on first use (ONNX inference never needs it)
         self.name, self.model_dir = name, model_dir
         self.max_length, self.normalize = max_length, normalize
+        self.set_windows(windows, stride, window_pooling)
         self.dim: int = json.loads((model_dir / "config.json").read_text())["hidden_size"]
         self.session = None  # an ONNX Runtime session once `use_onnx` ran; `encode` then uses it
         self.onnx_file: Path | None = None
         self.session_threads = torch.get_num_threads()
         self.precision = "fp32"  # "bf16": eager encode under autocast; "int8": a quantized session (precision.py)
+
+    def set_windows(self, windows: int = 1, stride: int = 32, pooling: str = "mean") -> TextEncoder:
+        """Read plots longer than ``max_length`` tokens as up to ``windows`` token windows of ``max_length``
+        (special tokens included) overlapping by ``stride`` tokens, encoded one by one and pooled per plot
+        (``pooling`` "mean" or "max" over the window embeddings). ``windows=1``: the first ``max_length``
+        tokens only (plain truncation, as sentence-transformers does)."""
+        if not isinstance(windows, int) or windows < 1:
+            raise ValueError(f"windows must be an integer >= 1, not {windows!r}")
+        if windows > 1 and (not isinstance(stride, int) or not 0 <= stride <= self.max_length // 2):
+            raise ValueError(f"stride must be an integer in 0..{self.max_length // 2} (max_length / 2), not {stride!r}")
+        if pooling not in WINDOW_POOLING:
+            raise ValueError(f"window pooling must be one of {', '.join(WINDOW_POOLING)}, not {pooling!r}")
+        self.windows, self.stride, self.window_pooling = windows, stride, pooling
+        return self
+
+    def window_ids(self, texts: Sequence[str]) -> tuple[dict[str, list[list[int]]], np.ndarray]:
+        """Tokenized windows of ``texts`` and ``owner int [n_windows]`` (the text each window belongs to).
+
+        The first window of a text is its plain truncation to ``max_length`` tokens; further windows (at most
+        ``windows`` per text) come from the tokenizer's overflow with ``stride`` overlapping tokens. Texts
+        are cut to ``windows * max_length * 16`` characters first, so a huge plot costs no more than that."""
+        keys = ("input_ids", "attention_mask")
+        if self.windows == 1:
+            enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+            return {k: list(enc[k]) for k in keys}, np.arange(len(texts))
+        cap = self.windows * self.max_length * 16
+        enc = self.tokenizer([t[:cap] for t in texts], truncation=True, max_length=self.max_length,
+                             stride=self.stride, return_overflowing_tokens=True)
+        owner = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
+        first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # owners come in order, windows in text order
+        rank = np.arange(len(owner)) - np.repeat(first, np.diff(np.r_[first, len(owner)]))
+        keep = np.flatnonzero(rank < self.windows)
+        return {k: [enc[k][i] for i in keep] for k in keys}, owner[keep]
+
+    def pool_windows(self, window_feats: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+        """Window embeddings ``[n_windows, dim]`` -> per-text ``[n, dim]`` (mean or max over each text's windows)."""
+        if self.windows == 1 and len(owner) == n:
+            return window_feats
+        out = np.zeros((n, window_feats.shape[1]), dtype=np.float32)
+        if self.window_pooling == "max":
+            out[:] = -np.inf
+            np.maximum.at(out, owner, window_feats)
+            out[~np.isfinite(out)] = 0.0
+        else:
+            np.add.at(out, owner, window_feats)
+            out /= np.maximum(np.bincount(owner, minlength=n), 1)[:, None]
+        return out
 
     @property
     def model(self) -> torch.nn.Module:
@@ -187,7 +239,8 @@ class TextEncoder:
         path = Path(path)
         meta_path = path / META_FILE
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"name": path.name}
-        settings = {k: meta[k] for k in ("name", "max_length", "normalize") if k in meta}
+        settings = {k: meta[k] for k in ("name", "max_length", "normalize", "windows", "stride", "window_pooling")
+                    if k in meta}
         return cls(model_dir=path, **{**settings, **overrides})
 
     def save(self, path: str | Path) -> None:
@@ -197,7 +250,8 @@ class TextEncoder:
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
-                    "pooling": self.pooling, "dim": self.dim}
+                    "pooling": self.pooling, "dim": self.dim, "windows": self.windows, "stride": self.stride,
+                    "window_pooling": self.window_pooling}
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
     def weights_hash(self) -> str:
@@ -211,10 +265,11 @@ class TextEncoder:
 
     def cache_key_prefix(self) -> str:
         """Identifies weights (hash of the current parameters), tokenization and pooling."""
+        windows = "" if self.windows == 1 else f":win={self.windows}/{self.stride}/{self.window_pooling}"
         return (
             f"text:{self.name}:w={self.weights_hash()[:16]}:maxlen={self.max_length}"
             f":pool={self.pooling}:norm={int(self.normalize)}:v1"
-        ) + ("" if self.precision == "fp32" else f":prec={self.precision}")
+        ) + windows + ("" if self.precision == "fp32" else f":prec={self.precision}")
 
     def use_onnx(self, cache_dir: str | Path | None = None, num_threads: int | None = None) -> TextEncoder:
         """Run `encode` on ONNX Runtime (about 2-3x faster than eager torch on 2 cores, same features to
@@ -260,29 +315,34 @@ class TextEncoder:
         return torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Texts -> float32 [n, dim]. Batches texts of similar token length; output keeps input order."""
+        """Texts -> float32 [n, dim]. Long texts are read as windows (``set_windows``) pooled per text;
+        windows of similar token length are batched together; output keeps input order."""
         texts = [t if isinstance(t, str) else "" for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return out
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+            return np.zeros((0, self.dim), dtype=np.float32)
+        enc, owner = self.window_ids(texts)
+        return self.pool_windows(self.encode_ids(enc, batch_size, progress), owner, len(texts))
+
+    def encode_ids(self, enc: dict[str, list[list[int]]], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Tokenized sequences (``input_ids`` and ``attention_mask`` lists) -> float32 [n, dim] embeddings."""
         keys = ("input_ids", "attention_mask")
+        n = len(enc["input_ids"])
+        out = np.zeros((n, self.dim), dtype=np.float32)
         order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
         on_torch = self.session is None
         was_training = on_torch and self.model.training
         if on_torch:
             self.model.eval()
         try:
-            with _progress(progress, f"encoding texts ({self.name})", len(texts)) as advance, torch.inference_mode():
-                for start in range(0, len(texts), batch_size):
+            with _progress(progress, f"encoding texts ({self.name})", n) as advance, torch.inference_mode():
+                for start in range(0, n, batch_size):
                     idx = order[start : start + batch_size]
                     if self.session is not None:
                         batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="np")
                         feed = {k: np.asarray(batch[k], dtype=np.int64) for k in keys}
                         out[idx] = self.session.run(None, feed)[0]
                     else:
-                        batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()},
-                                                   return_tensors="pt")
+                        batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="pt")
                         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                             out[idx] = self.embed(dict(batch)).float().numpy()
                     advance(len(idx))

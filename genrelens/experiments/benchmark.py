@@ -25,18 +25,20 @@ from genrelens import bundle
 from genrelens.bundle import install, read_artifact
 from genrelens.config import OVERSAMPLING
 from genrelens.io import write_json_atomic
-from genrelens.models.registry import MODELS
+from genrelens.models.registry import DEFAULT_MODEL, MODELS
 
 ALL_MODELS = tuple(MODELS)  # the registry's order: text-finetuned trains before the models reusing its encoder
 STUDY_MODELS = tuple(n for n, s in MODELS.items() if s.study)  # the study's grid
+EXTRA_MODELS = tuple(n for n, s in MODELS.items() if not s.study)  # rows beyond it (tfidf, catalogue)
 ALL_OVERSAMPLING = ("none", "study")
-QUICK_MODELS = ("naive", "integrated")
+QUICK_MODELS = ("naive", DEFAULT_MODEL)
 SUMMARY_METRICS = ("weighted_f1", "micro_f1", "macro_f1", "samples_f1")
 TEXT_SOURCE = "text-finetuned"  # models with a text stage reuse this run's fine-tuned encoder when it is there
 # The study's Table 2: weighted F1 (no oversampling, oversampling); ``None`` where it has no such model.
 STUDY_TABLE2: dict[str, tuple[float, float] | None] = {
     "naive": (0.209, 0.209), "poster": (0.232, 0.210), "text-frozen": (0.192, 0.214),
-    "text-finetuned": (0.433, 0.431), "integrated": (0.429, 0.453), "fusion": None,
+    "text-finetuned": (0.433, 0.431), "integrated": (0.429, 0.453), "fusion": None, "tfidf": None,
+    "catalogue": None,
 }
 STUDY_MODEL_NAMES = {n: s.study_name for n, s in MODELS.items()}
 
@@ -300,5 +302,5 @@ def _pm(s: dict) -> str:
     return f"{s['mean']:.3f} ± {s['std']:.3f}" if s["n"] > 1 else f"{s['mean']:.3f}"
 
 
-__all__ = ["ALL_MODELS", "STUDY_MODELS", "QUICK_MODELS", "STUDY_TABLE2", "RunSpec", "plan_runs", "run_benchmark",
-           "summarize", "install_model", "summary_table"]
+__all__ = ["ALL_MODELS", "STUDY_MODELS", "EXTRA_MODELS", "QUICK_MODELS", "STUDY_TABLE2", "RunSpec", "plan_runs",
+           "run_benchmark", "summarize", "install_model", "summary_table"]

@@ -18,11 +18,14 @@ if TYPE_CHECKING:  # the table itself imports no torch: the CLI reads its names 
 class ModelSpec:
     """What a model needs and how its head is built.
 
-    ``text``: None, "frozen" (a pretrained encoder's features) or "finetuned" (a text stage fine-tunes the
-    encoder first); ``poster``: reads poster CNN features; ``poster_maps``: may read the CNN's last-block input
+    ``text``: None, "frozen" (a pretrained encoder's features), "finetuned" (a text stage fine-tunes the
+    encoder first) or "lexical" (only the TF-IDF channel reads the plot);
+    ``poster``: reads poster CNN features; ``poster_maps``: may read the CNN's last-block input
     maps instead (``--poster-finetune``); ``head``: the module over the features ("module:Class" in
     ``genrelens.models``, imported when built), built with ``head_kwargs``;
-    ``fitted``: trained by a closed-form fit instead of the gradient loop; ``study``: a row of the study's grid.
+    ``fitted``: trained by a closed-form fit instead of the gradient loop; ``study``: a row of the study's grid;
+    ``defaults``: RunConfig values this model uses unless the run sets them (``windows``, ``lexical``,
+    ``long_augment``: see ``genrelens.config``).
     """
 
     text: str | None
@@ -34,10 +37,16 @@ class ModelSpec:
     poster_maps: bool = False
     fitted: bool = False
     study: bool = True
+    defaults: dict = field(default_factory=dict)
 
     @property
     def uses_text(self) -> bool:
         return self.text is not None
+
+    @property
+    def text_encoder(self) -> bool:
+        """True when the model reads plots through a transformer encoder (not only the lexical channel)."""
+        return self.text in ("frozen", "finetuned")
 
     @property
     def text_stage(self) -> bool:
@@ -70,7 +79,15 @@ MODELS: dict[str, ModelSpec] = {
                             "integrated: ResNet50 + fine-tuned BERT"),
     "fusion": ModelSpec("finetuned", True, "heads:GatedFusionHead", {},
                         "gated multimodal unit over fine-tuned text and poster features"),
+    "tfidf": ModelSpec("lexical", False, "lexical:LexicalHead", {},
+                       "TF-IDF word 1-2 grams + logistic regression per label (the lexical baseline)",
+                       fitted=True, study=False, defaults={"lexical": True}),
+    "catalogue": ModelSpec("finetuned", True, "heads:ConcatHead", {},
+                           "integrated, reading whole synopses (token windows, mean-pooled) + the TF-IDF lexical "
+                           "channel, late-fused (the default)", study=False,
+                           defaults={"windows": 4, "lexical": True, "long_augment": 0.25}),
 }
+DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
 # losses by name -> function in genrelens.models.losses (``get_loss`` resolves them)

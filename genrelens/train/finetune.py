@@ -35,15 +35,17 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
 
 
 def bottom_states(model: nn.Module, tokenizer, texts: list[str], n_top: int, max_length: int,
-                  batch_size: int = 64, progress: bool = True) -> list[torch.Tensor]:
-    """Hidden states below the top ``n_top`` layers, one ``float16 [n_tokens_i, d]`` tensor per text."""
+                  batch_size: int = 64, progress: bool = True,
+                  ids: list[list[int]] | None = None) -> list[torch.Tensor]:
+    """Hidden states below the top ``n_top`` layers, one ``float16 [n_tokens_i, d]`` tensor per text (or per
+    token sequence of ``ids``, already tokenized: e.g. the windows of ``TextEncoder.window_ids``)."""
     n_layers = len(encoder_layers(model))
     if not 1 <= n_top <= n_layers:
         raise ValueError(f"n_top must be in 1..{n_layers}, got {n_top}")
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
-    ids = enc["input_ids"]
+    if ids is None:
+        ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
     order = np.argsort([len(x) for x in ids], kind="stable")
-    out: list[torch.Tensor | None] = [None] * len(texts)
+    out: list[torch.Tensor | None] = [None] * len(ids)
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     model.eval()
     with torch.inference_mode():
@@ -135,15 +137,41 @@ def _autocast(cfg, fn, *args, **kw):
         return fn(*args, **kw)
 
 
-def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, memo: dict | None = None):
+def _memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> list[torch.Tensor]:
+    """Frozen-bottom states of the token sequences ``ids``, computing only those not already in ``memo``
+    (keyed by the sequence): the benchmark's runs on one split share them, and a model reading whole
+    synopses reuses the first windows that a plain run computed."""
+    import hashlib
+
+    key = ("bottom_states", enc.weights_hash()[:16], cfg.ft_layers, cfg.precision)
+    if memo.get("key") != key:
+        memo.clear()  # one encoder's states at a time: they are large
+        memo.update(key=key, states={})
+    known: dict[bytes, torch.Tensor] = memo["states"]
+    keys = [hashlib.blake2b(np.asarray(w, dtype=np.int32).tobytes(), digest_size=16).digest() for w in ids]
+    todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
+    if todo:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            new = bottom_states(enc.model, enc.tokenizer, [], cfg.ft_layers, cfg.max_length, progress=progress,
+                                ids=[ids[i] for i in todo])
+        known.update({keys[i]: st for i, st in zip(todo, new)})
+    return [known[k] for k in keys]
+
+
+def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, memo: dict | None = None,
+                   extra_texts: list[str] | None = None):
     """The text stage of models that have one: fine-tune the text encoder's top layers on the training plots
     (or reuse those of ``cfg.extra["text_from"]``, a model folder with a text stage on the same split).
+
+    Plots are read as the encoder's token windows (``cfg.windows``; 1 = the first ``max_length`` tokens):
+    fine-tuning sees each training plot's first window (the default data's plots mostly fit in one), and
+    every split's features pool the fine-tuned embeddings of all its windows, as ``TextEncoder.encode``
+    does at prediction time. ``extra_texts`` (e.g. augmented long plots) get features too, under "extra".
 
     ``memo``: a dict kept across runs of one process; it holds the latest frozen-bottom states, which the
     benchmark's runs on one split share. Returns ({split: (features [n, d], has_plot [n])}, the fine-tuned
     encoder, its linear head, history); the bundle saves encoder and head with the model.
     """
-    import hashlib
     from pathlib import Path
 
     from genrelens.bundle import CHECKPOINTS, ModelBundle
@@ -155,19 +183,23 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
 
     memo = {} if memo is None else memo
     enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+    enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
     idx = {s: np.flatnonzero(data.parts[s]["plot"].str.len().to_numpy() > 0) for s in SPLITS}
-    texts = [data.parts[s]["plot"].iloc[i] for s in SPLITS for i in idx[s]]
-    key = ("bottom_states", enc.cache_key_prefix(), cfg.ft_layers, cfg.max_length, cfg.precision,
-           hashlib.sha256("\x00".join(texts).encode()).hexdigest())
-    if key not in memo:
-        memo.clear()  # one set of states at a time: they are large
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            memo[key] = bottom_states(enc.model, enc.tokenizer, texts, cfg.ft_layers, cfg.max_length,
-                                      progress=progress)
-    states, st, offset = memo[key], {}, 0
-    for s in SPLITS:
-        st[s] = states[offset: offset + len(idx[s])]
-        offset += len(idx[s])
+    extra_texts = list(extra_texts or [])
+    groups = {**{s: [data.parts[s]["plot"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}
+    texts = [t for g in groups.values() for t in g]
+    windows, owner = enc.window_ids(texts)
+    states = _memo_states(memo, enc, cfg, windows["input_ids"], progress)
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # each text's first window (owner is sorted)
+    st, own, offset = {}, {}, 0  # per group: its windows' states and owners (rows within the group)
+    for g, items in groups.items():
+        sel = np.flatnonzero((owner >= offset) & (owner < offset + len(items)))
+        st[g], own[g] = [states[i] for i in sel], owner[sel] - offset
+        offset += len(items)
+    first_states, offset = {}, 0  # per group: the states of each text's first window (what fine-tuning reads)
+    for g, items in groups.items():
+        first_states[g] = [states[i] for i in first[offset: offset + len(items)]]
+        offset += len(items)
     clf = TopLayersClassifier(enc.model, cfg.ft_layers, len(data.labels))
     history: list[dict] = []
     text_from = cfg.extra.get("text_from")
@@ -186,18 +218,21 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         y_tr = data.y["train"][idx["train"]]
         bs = cfg.ft_batch_size
         history = fit(
-            clf, lambda epoch: state_batches(st["train"], y_tr, rows, bs, cfg.seed, epoch), -(-len(rows) // bs),
-            lambda m: _autocast(cfg, embed_states, m, st["val"], logits=True), data.y["val"][idx["val"]],
+            clf, lambda epoch: state_batches(first_states["train"], y_tr, rows, bs, cfg.seed, epoch),
+            -(-len(rows) // bs),
+            lambda m: _autocast(cfg, embed_states, m, first_states["val"], logits=True), data.y["val"][idx["val"]],
             get_loss(cfg.loss),
             loop_config(cfg, fine_tune=True), Path(run_dir) / CHECKPOINTS / "text", resume, progress,
             desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)",
         )
     feats = {}
-    for s in SPLITS:
-        f = np.zeros((len(data.parts[s]), enc.dim), dtype=np.float32)
-        if len(idx[s]):
-            f[idx[s]] = _autocast(cfg, embed_states, clf, st[s])
-        mask = np.zeros(len(data.parts[s]), dtype=bool)
-        mask[idx[s]] = True
-        feats[s] = (f, mask)
+    for g in groups:
+        n = len(data.parts[g]) if g in SPLITS else len(extra_texts)
+        rows_g = idx[g] if g in SPLITS else np.arange(n)
+        f = np.zeros((n, enc.dim), dtype=np.float32)
+        if len(rows_g):
+            f[rows_g] = enc.pool_windows(_autocast(cfg, embed_states, clf, st[g]), own[g], len(rows_g))
+        mask = np.zeros(n, dtype=bool)
+        mask[rows_g] = True
+        feats[g] = (f, mask)
     return feats, enc, clf.head, history

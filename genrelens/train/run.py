@@ -122,10 +122,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     data = prepare(cfg, run_dir)
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
                   f"oversampling '{cfg.oversample}'), labels {', '.join(data.labels.labels)}")
-    if get_spec(cfg.model).fitted:
-        model, proba, thresholds, history = train_naive(cfg, data)
+    if get_spec(cfg.model).text == "lexical":
+        model, proba, thresholds, history, fit_info = train_tfidf(cfg, data)
+    elif get_spec(cfg.model).fitted:
+        model, proba, thresholds, history, fit_info = train_naive(cfg, data)
     else:
-        model, proba, thresholds, history = train_neural(cfg, data, run_dir, resume, progress, console,
+        model, proba, thresholds, history, fit_info = train_neural(cfg, data, run_dir, resume, progress, console,
                                                          memo if memo is not None else {})
     raw_test, raw_thresholds = proba["test"], thresholds
     trust = calibrate_run(cfg, data, proba, thresholds) if not get_spec(cfg.model).fitted else {}
@@ -142,6 +144,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         "test_by_modality": by_modality(data.parts["test"], data.y["test"], proba["test"], thresholds,
                                         data.labels.labels),
         **trust,
+        **fit_info,
     }
     add_calibration(metrics["test"], data.y["test"], proba["test"])
     add_calibration(metrics["val"], data.y["val"], proba["val"])
@@ -183,11 +186,49 @@ def by_modality(part: pd.DataFrame, y: np.ndarray, proba: np.ndarray, thr: np.nd
 
 
 def train_naive(cfg: RunConfig, data: Prepared):
-    """The naive model (fitted, not trained): ``(bundle, probabilities per split, thresholds, history)``."""
+    """The naive model (fitted, not trained): ``(bundle, probabilities per split, thresholds, history, info)``."""
     fitted = NaiveModel().fit(data.y["train"][data.train_rows], data.y["val"])
     proba = {s: fitted.predict_proba(len(data.y[s])) for s in ("val", "test")}
     head = NaiveHead.from_model(fitted)
-    return _bundle(cfg, data, head), proba, fitted.thresholds(), []
+    return _bundle(cfg, data, head), proba, fitted.thresholds(), [], {}
+
+
+def plots_of(part: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """``(plots, has_plot bool [n])`` of a split's table."""
+    plots = [p if isinstance(p, str) else "" for p in part["plot"]]
+    return plots, np.array([bool(p.strip()) for p in plots], dtype=bool)
+
+
+def fit_lexical(cfg: RunConfig, data: Prepared) -> tuple:
+    """The TF-IDF + logistic regression channel fitted on the training plots (oversampled rows included), its
+    C chosen on validation; returns ``(channel, {split: logits}, {split: has_plot}, info)``."""
+    from genrelens.models.lexical import fit_channel
+
+    texts, has = {}, {}
+    for s in SPLITS:
+        texts[s], has[s] = plots_of(data.parts[s])
+    rows = data.train_rows[has["train"][data.train_rows]]
+    val_rows = np.flatnonzero(has["val"])
+    channel, c_scores = fit_channel([texts["train"][i] for i in rows], data.y["train"][rows],
+                                    [texts["val"][i] for i in val_rows], data.y["val"][val_rows], seed=cfg.seed)
+    logits = {s: channel.logits(texts[s]) for s in ("val", "test")}
+    info = {"C": channel.C, "val_weighted_f1_by_C": c_scores, "n_terms": len(channel.vectorizer.vocabulary_)}
+    return channel, logits, has, info
+
+
+def train_tfidf(cfg: RunConfig, data: Prepared):
+    """The lexical baseline (fitted): ``(bundle, probabilities per split, thresholds, history, info)``."""
+    from genrelens.models.lexical import LexicalHead
+
+    channel, logits, has, info = fit_lexical(cfg, data)
+    channel.weight = 1.0  # the whole model
+    head = LexicalHead(len(data.labels))
+    head.missing_logits.copy_(prior_logits(data.y["train"]))
+    proba = {s: 1 / (1 + np.exp(-predict_logits(head, {"lexical": torch.as_tensor(logits[s]),
+                                                         "text_mask": torch.as_tensor(has[s])})))
+             for s in ("val", "test")}
+    thresholds = tune_thresholds(data.y["val"], proba["val"])
+    return _bundle(cfg, data, head, lexical=channel), proba, thresholds, [], {"lexical": info}
 
 
 def _bundle(cfg: RunConfig, data: Prepared, head: torch.nn.Module, **kw) -> ModelBundle:
@@ -197,7 +238,8 @@ def _bundle(cfg: RunConfig, data: Prepared, head: torch.nn.Module, **kw) -> Mode
 
 def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, progress: bool, console: Console,
                  memo: dict):
-    """Features, text stage (when the model has one), head; ``(bundle, probabilities, thresholds, history)``."""
+    """Features, text stage (when the model has one), head, lexical fusion (when set);
+    ``(bundle, probabilities, thresholds, history, info for metrics.json)``."""
     from genrelens.train.finetune import finetune_stage
 
     spec = get_spec(cfg.model)
@@ -206,6 +248,12 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     feats: dict[str, dict[str, torch.Tensor]] = {s: {} for s in SPLITS}
     dims: dict[str, int] = {}
     ft_head = poster_top = text_enc = poster_enc = None
+    aug_texts, aug_src = [], np.zeros(0, dtype=np.int64)
+    if cfg.long_augment > 0 and spec.text_encoder and not (spec.text_stage and spec.modality == "text"):
+        from genrelens.data.augment import same_genres_concat
+
+        aug_texts, aug_src = same_genres_concat(plots_of(data.parts["train"])[0], data.y["train"], cfg.long_augment,
+                                                seed=cfg.seed)
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import poster_features
@@ -228,25 +276,33 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
             from genrelens.encoders.registry import build_text_encoder
 
             text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
+            text_enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
             dims["text"] = text_enc.dim
             for s in SPLITS:
                 f, m = text_features(text_enc, list(data.parts[s]["plot"]), cache, progress)
                 feats[s]["text"], feats[s]["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+            aug_text = text_features(text_enc, aug_texts, cache, progress)[0] if aug_texts else None
     elif spec.text_stage:
-        text_feats, text_enc, ft_head, ft_history = finetune_stage(cfg, data, run_dir, resume, progress, console, memo)
+        text_feats, text_enc, ft_head, ft_history = finetune_stage(cfg, data, run_dir, resume, progress, console, memo,
+                                                                   extra_texts=aug_texts)
         dims["text"] = text_enc.dim
         for s in SPLITS:
             feats[s]["text"], feats[s]["text_mask"] = (torch.as_tensor(a) for a in text_feats[s])
+        aug_text = text_feats["extra"][0]
 
     if spec.text_stage and spec.modality == "text":  # the text stage's own head is the model
         head, history = ft_head, ft_history
     else:
         head = build_model(cfg, dims, len(data.labels), poster_top=poster_top)
         rows = data.train_rows
+        train_feats, y_train = feats["train"], data.y["train"]
+        if len(aug_src):  # augmented long plots: extra training rows with the source movie's labels and poster
+            train_feats, y_train, rows = with_augmented(train_feats, y_train, rows, aug_src, aug_text)
+            console.print(f"{len(aug_src)} augmented long training plots (same-genres concatenations)")
         if spec.modality:  # unimodal: train where it has input
-            rows = rows[feats["train"][f"{spec.modality}_mask"].numpy()[rows]]
+            rows = rows[train_feats[f"{spec.modality}_mask"].numpy()[rows]]
         history = fit(
-            head, feature_batches(feats["train"], data.y["train"], rows, cfg.batch_size, cfg.seed),
+            head, feature_batches(train_feats, y_train, rows, cfg.batch_size, cfg.seed),
             -(-len(rows) // cfg.batch_size), lambda m: predict_logits(m, feats["val"]), data.y["val"],
             get_loss(cfg.loss), loop_config(cfg), run_dir / bundle.CHECKPOINTS / "head", resume, progress,
             desc=f"{cfg.model} head",
@@ -254,8 +310,39 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if hasattr(head, "missing_logits"):
         head.missing_logits.copy_(prior_logits(data.y["train"]))
     proba = {s: 1 / (1 + np.exp(-predict_logits(head, feats[s]))) for s in ("val", "test")}
+    channel = info = None
+    if cfg.lexical:  # late fusion with the lexical channel, its weight chosen on validation (or set)
+        from genrelens.models.lexical import choose_weight, fuse, sigmoid
+
+        channel, logits, has, info = fit_lexical(cfg, data)
+        p_lex = {s: sigmoid(logits[s]) for s in ("val", "test")}
+        if cfg.lexical_weight is None:
+            channel.weight, info["val_weighted_f1_by_weight"] = choose_weight(data.y["val"], proba["val"],
+                                                                              p_lex["val"], has["val"])
+        else:
+            channel.weight = cfg.lexical_weight
+        info["weight"] = channel.weight
+        proba = {s: fuse(proba[s], p_lex[s], has[s], channel.weight) for s in ("val", "test")}
+        console.print(f"lexical channel: C {channel.C}, {info['n_terms']} terms, fusion weight {channel.weight}")
     thresholds = (tune_thresholds(data.y["val"], proba["val"]) if cfg.thresholds == "tuned"
                   else np.full(len(data.labels), 0.5, np.float32))
     model = _bundle(cfg, data, head, text_encoder=text_enc, poster_encoder=poster_enc, dims=dims,
-                    text_head=ft_head if spec.text_stage else None)
-    return model, proba, thresholds, history
+                    text_head=ft_head if spec.text_stage else None, lexical=channel)
+    return model, proba, thresholds, history, {"lexical": info} if info else {}
+
+
+def with_augmented(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, src: np.ndarray,
+                   text: np.ndarray) -> tuple[dict[str, torch.Tensor], np.ndarray, np.ndarray]:
+    """Training features, targets and rows extended by augmented plots: row ``k`` of ``text [m, d]`` is a
+    long plot whose labels and other modalities are those of training row ``src[k]``."""
+    src_t = torch.as_tensor(src)
+    out = {}
+    for k, v in feats.items():
+        extra = v[src_t].clone()
+        if k == "text":
+            extra = torch.as_tensor(text)
+        elif k == "text_mask":
+            extra = torch.ones(len(src), dtype=v.dtype)
+        out[k] = torch.cat([v, extra])
+    n = len(y)
+    return out, np.concatenate([y, y[src]]), np.concatenate([rows, n + np.arange(len(src))])

@@ -1,0 +1,67 @@
+"""Quality on long catalogue text (issue 14): weighted/micro/macro F1 of model folders on their test split, on
+its plots longer than 128 tokens, and on two long-text variants built from the test split itself ("summaries":
+the plot among two other test plots of the same genres, shuffled; "noisy": two other test plots sharing a
+genre appended; see genrelens/experiments/long_text.py). Folders trained on one split share the variants.
+
+    python benchmarks/long_text.py MODEL_DIR [MODEL_DIR ...] [--json out.json]
+
+Prints one row per model and variant, then the mean +- std per model name over the folders given (seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from genrelens.bundle import read_artifact
+from genrelens.experiments.long_text import VARIANTS, evaluate_long, long_text_parts
+from genrelens.predict import GenreClassifier
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dirs", nargs="+")
+    ap.add_argument("--data", default=None, help="the table the models were trained on (default: theirs)")
+    ap.add_argument("--label", action="append", default=[], help="a name per folder for the summary (in order)")
+    ap.add_argument("--json", default=None, help="write every result to this file")
+    args = ap.parse_args()
+    parts_by_split: dict[str, dict] = {}
+    results = []
+    for i, d in enumerate(args.model_dirs):
+        split = read_artifact(Path(d), "split")
+        key = json.dumps(split, sort_keys=True)
+        if key not in parts_by_split:
+            clf = GenreClassifier.load(d, precision="fp32")
+            parts_by_split[key] = long_text_parts(args.data or clf.config.data, split, clf.labels)
+        r = evaluate_long(d, parts=parts_by_split[key])
+        r["label"] = args.label[i] if i < len(args.label) else r["model"]
+        results.append(r)
+        for v in VARIANTS:
+            m = r[v]
+            print(f"{r['label']:<24} s{r['seed']}  {v:<18} n={m['n_rows']:<5} words median {m['median_words']:>5.0f} "
+                  f"p90 {m['p90_words']:>5.0f}  weighted {m['weighted_f1']:.4f}  micro {m['micro_f1']:.4f}  "
+                  f"macro {m['macro_f1']:.4f}", flush=True)
+    groups = defaultdict(list)
+    for r in results:
+        groups[r["label"]].append(r)
+    print("\nmean +- std over the folders of each label (weighted F1 / micro / macro)")
+    print("| model | seeds | " + " | ".join(VARIANTS) + " |")
+    print("|---|---|" + "---|" * len(VARIANTS))
+    for label, rs in groups.items():
+        cells = []
+        for v in VARIANTS:
+            w, mi, ma = (np.array([r[v][k] for r in rs]) for k in ("weighted_f1", "micro_f1", "macro_f1"))
+            sd = f" +- {w.std(ddof=1):.3f}" if len(rs) > 1 else ""
+            cells.append(f"{w.mean():.3f}{sd} / {mi.mean():.3f} / {ma.mean():.3f}")
+        print(f"| {label} | {len(rs)} | " + " | ".join(cells) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
