@@ -44,9 +44,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
+def _lexical(clf: GenreClassifier):
+    """The model's late-fused lexical channel (``genrelens.models.lexical``), or None."""
+    lexical = getattr(clf.bundle, "lexical", None)
+    return None if lexical is None or clf.bundle.spec.text == "lexical" else lexical
+
+
 def _logits(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits of the model's raw (uncalibrated) probabilities: the head's logits, or, for a model with a
+    lexical channel, the logit of ``(1 - w) sigmoid(head) + w sigmoid(lexical)`` on rows with a plot (as
+    ``GenreClassifier.head_proba`` fuses them; float64, clipped to +-16)."""
     with torch.inference_mode():
-        return clf.head(feats)
+        z = clf.head(feats)
+        lexical = _lexical(clf)
+        if lexical is None or "lexical" not in feats:
+            return z
+        p, q = torch.sigmoid(z.double()), torch.sigmoid(feats["lexical"].double())
+        w = float(lexical.weight)
+        fused = torch.where(feats["text_mask"].bool()[:, None], (1 - w) * p + w * q, p)
+        return torch.logit(fused.clamp(1e-7, 1 - 1e-7))
 
 
 def modality_shapley(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -111,42 +127,85 @@ def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Te
     """``(words [(word, start, end)], attributions float [n_words, L])``: logit drop when the word's tokens
     (those of every occurrence of the word) are hidden from the text encoder (captum FeatureAblation over the
     attention mask, all variants in one or a few batched passes); stop words, words past the token limit and
-    words after the first ``max_words`` distinct ones get 0 (see ``word_types``)."""
+    words after the first ``max_words`` distinct ones get 0 (see ``word_types``).
+
+    A plot read as several token windows (``TextEncoder.set_windows``): only the windows holding the word
+    are encoded again, the others keep their embeddings; the windows are pooled as the encoder pools them.
+    A model with a lexical channel: the word is also deleted from the text its TF-IDF channel reads, and the
+    logits are those of the fused probabilities (``_logits``)."""
     from captum.attr import FeatureAblation
 
     words = plot_words(plot)
     n_labels = len(clf.labels)
-    if not words or not clf.uses_text:
-        return words, np.zeros((len(words), n_labels))
     enc = clf.text_encoder
-    tok = enc.tokenizer(plot, truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
+    if not words or enc is None:
+        return words, np.zeros((len(words), n_labels))
+    n_win = int(getattr(enc, "windows", 1))
+    if n_win > 1:
+        tok = enc.tokenizer([plot[:n_win * enc.max_length * 16]], truncation=True, max_length=enc.max_length,
+                            stride=enc.stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    else:
+        tok = enc.tokenizer([plot], truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
+    seqs, offsets = tok["input_ids"][:n_win], tok["offset_mapping"][:n_win]  # as TextEncoder.window_ids
     starts = np.array([s for _, s, _ in words])
     types = word_types(words, max_words)
-    group = np.zeros(len(tok["input_ids"]), dtype=np.int64)  # 0: special tokens and words kept (never hidden)
-    for i, (s, e) in enumerate(tok["offset_mapping"]):
-        if e > s:
-            group[i] = types[int(np.searchsorted(starts, s, side="right")) - 1]
+    group = np.zeros(sum(len(x) for x in seqs), dtype=np.int64)  # 0: special tokens, words kept (never hidden)
+    bounds = np.cumsum([0] + [len(x) for x in seqs])
+    for w, offs in enumerate(offsets):
+        for i, (s, e) in enumerate(offs):
+            if e > s:
+                group[bounds[w] + i] = types[int(np.searchsorted(starts, s, side="right")) - 1]
     out = np.zeros((len(words), n_labels))
     present = sorted(set(group[group > 0].tolist()))
     if not present:
         return words, out
-    ids = torch.tensor([tok["input_ids"]])
-    others = {k: v for k, v in feats.items() if not k.startswith("text")}
+    width = max(len(x) for x in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    for w, x in enumerate(seqs):
+        ids[w, :len(x)] = torch.tensor(x)
+    lengths = torch.tensor([len(x) for x in seqs])
+    full_mask = (torch.arange(width)[None] < lengths[:, None]).long()
+    base = _encode_ids(enc, ids, full_mask)  # [n_win, dim]: every window as it is
+    lexical = _lexical(clf) if "lexical" in feats else None
+    first_token = {g: int(np.flatnonzero(group == g)[0]) for g in present}
+    others = {k: v for k, v in feats.items() if not k.startswith("text") and k != "lexical"}
 
     def forward(mask: torch.Tensor) -> torch.Tensor:
         k = len(mask)
-        text = _encode_ids(enc, ids.expand(k, -1), mask)
+        emb = base[None].repeat(k, 1, 1)  # [k, n_win, dim]
+        need, rows = [], []
+        for r in range(k):
+            for w in range(len(seqs)):
+                seg = mask[r, bounds[w]:bounds[w + 1]]
+                if not bool(seg.all()):
+                    padded = torch.zeros(width, dtype=torch.long)
+                    padded[:len(seg)] = seg
+                    need.append((r, w))
+                    rows.append(padded)
+        if need:
+            new = _encode_ids(enc, ids[[w for _, w in need]], torch.stack(rows))
+            for i, (r, w) in enumerate(need):
+                emb[r, w] = new[i]
+        text = emb.max(1).values if getattr(enc, "window_pooling", "mean") == "max" else emb.mean(1)
         batch = {"text": text, "text_mask": torch.ones(k, dtype=torch.bool)}
         batch.update({key: v.expand(k, *v.shape[1:]) for key, v in others.items()})
+        if lexical is not None:
+            hidden = [{g for g, t in first_token.items() if mask[r, t] == 0} for r in range(k)]
+            texts = [" ".join(x for (x, _, _), t in zip(words, types) if t not in h) for h in hidden]
+            lex = feats["lexical"].expand(k, -1).clone()
+            changed = [r for r in range(k) if hidden[r]]
+            if changed:
+                lex[changed] = torch.as_tensor(lexical.logits([texts[r] for r in changed]), dtype=lex.dtype)
+            batch["lexical"] = lex
         return _logits(clf, batch)
 
-    mask = torch.ones_like(ids)
+    mask = torch.ones((1, len(group)), dtype=torch.long)
     ablation = FeatureAblation(forward)
     attr = ablation.attribute(mask, baselines=0, feature_mask=torch.as_tensor(group)[None],
                               perturbations_per_eval=WORD_BATCH)  # [L, 1, T]: per output, per token
     per_token = attr[:, 0, :].numpy().T if attr.dim() == 3 else attr.numpy().reshape(n_labels, -1).T
     for g in present:
-        out[types == g] = per_token[np.flatnonzero(group == g)[0]]
+        out[types == g] = per_token[first_token[g]]
     return words, out
 
 
