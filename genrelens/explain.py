@@ -348,6 +348,9 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
          "poster_heatmap": {g: base64 PNG, or a file path when out_dir is given}, "method": {...}}
     """
     if clf.bundle.spec.fitted:
+        if clf.bundle.spec.text == "lexical":
+            raise ModelError(f"the {clf.name} model (TF-IDF + logistic regression) has no explanation yet: "
+                             f"explanations cover the neural models")
         raise ModelError(f"the {clf.name} model answers label frequencies for every movie: nothing to explain")
     plot = clean_text(plot) if isinstance(plot, str) else ""
     image = None
