@@ -9,11 +9,16 @@ A model folder holds (names owned here, nowhere else):
 | ``config.json`` | the ``RunConfig`` that the model is rebuilt from |
 | ``labels.json``, ``thresholds.json`` | label order and per-label decision thresholds (raw score scale) |
 | ``calibration.json`` | per-label calibrators and the thresholds on the calibrated scale (absent: uncalibrated) |
+| ``precision_guard.json`` | accuracy-guard results of bf16/int8 vs fp32, per CPU kind (``encoders/precision.py``) |
 | ``model.safetensors`` | the head's weights (every model, naive included) |
 | ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
 | ``lexical.json``, ``lexical.safetensors`` | the TF-IDF + logistic regression channel (settings, vocabulary; weights) |
 | ``split.json``, ``metrics.json``, ``test_proba.npy``, ``test_ids.json`` | what training measured (artifacts) |
 | ``checkpoints/``, ``history.csv``, ``curves.png`` | training's own files (kept, never read for inference) |
+
+The manifest also records ``hashes``: sha256 and size of every file that decides predictions (``KEYED``),
+computed at save time, so ``weights_key`` names the weights without reading them again (a folder from before
+has its key from file sizes and modification times).
 
 ``build_model`` makes the head of a ``RunConfig`` from the registry; ``ModelBundle.save_pretrained(dir)``
 writes the whole folder atomically; ``ModelBundle.from_pretrained(dir)`` checks the manifest and rebuilds
@@ -22,6 +27,7 @@ the encoders and the head. Only safetensors, JSON and ``.npy`` (without pickle) 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +54,7 @@ CONFIG = "config.json"
 LABELS = "labels.json"
 THRESHOLDS = "thresholds.json"
 CALIBRATION = "calibration.json"
+PRECISION_GUARD = "precision_guard.json"
 WEIGHTS = "model.safetensors"
 TEXT_ENCODER = "text_encoder"
 TEXT_HEAD = "text_head.safetensors"
@@ -61,6 +68,8 @@ CHECKPOINTS = "checkpoints"
 LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
 PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
 ARTIFACTS = (SPLIT, METRICS, TEST_PROBA, TEST_IDS)
+KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER, LEXICAL,
+         LEXICAL_WEIGHTS)  # the files that decide predictions (their hashes key the accuracy guard)
 
 
 def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top: nn.Module | None = None) -> nn.Module:
@@ -121,6 +130,7 @@ class ModelBundle:
     manifest: dict = field(default_factory=dict)
     calibrator: Any = None  # genrelens.models.calibration.Calibrator; None: a model trained before calibration
     lexical: Any = None  # genrelens.models.lexical.LexicalChannel (models with ``config.lexical``)
+    precision_guard: dict | None = None  # PRECISION_GUARD's content (written by `save_precision_guard`)
 
     @property
     def spec(self) -> ModelSpec:
@@ -135,11 +145,13 @@ class ModelBundle:
             if path.is_dir():
                 _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
                                              TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, LEXICAL, LEXICAL_WEIGHTS,
+                                             PRECISION_GUARD,
                                              *self.artifacts_files()})
             self.config.save(tmp / CONFIG)
             write_json_atomic(tmp / LABELS, list(self.labels))
             write_json_atomic(tmp / THRESHOLDS, dict(zip(self.labels, map(float, self.thresholds))))
-            save_tensors(tmp / WEIGHTS, self.model.state_dict(), meta={"dims": self.dims})
+            dims = dict(sorted(self.dims.items()))  # one byte layout whichever order the encoders came in
+            save_tensors(tmp / WEIGHTS, self.model.state_dict(), meta={"dims": dims})
             if self.spec.text_stage and self.text_encoder is not None:
                 self.text_encoder.save(tmp / TEXT_ENCODER)
             if self.text_head is not None:
@@ -150,11 +162,13 @@ class ModelBundle:
                 self.lexical.save(tmp / LEXICAL, tmp / LEXICAL_WEIGHTS)
             for name, value in self.artifacts.items():
                 write_artifact(tmp, name, value)
+            if self.precision_guard is not None:  # a loaded bundle saved again: its guard results stay (keyed)
+                write_json_atomic(tmp / PRECISION_GUARD, self.precision_guard)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
                         "model": self.config.model, "labels": list(self.labels), "dims": self.dims,
-                        "files": sorted(p.name for p in tmp.iterdir())}
+                        "files": sorted(p.name for p in tmp.iterdir()), "hashes": file_hashes(tmp)}
             write_json_atomic(tmp / MANIFEST, manifest)  # last: marks a complete folder
-        self.path = path
+        self.path, self.manifest = path, manifest
         return path
 
     def save_calibration(self, calibrator: Any, metrics: dict | None = None) -> Path:
@@ -169,8 +183,28 @@ class ModelBundle:
             write_artifact(self.path, "metrics", metrics)
         if self.manifest:
             self.manifest["files"] = sorted({*self.manifest.get("files", []), CALIBRATION, METRICS})
+            if "hashes" in self.manifest:  # calibration.json decides predictions: its hash changes the key
+                self.manifest["hashes"] = file_hashes(self.path)
             write_json_atomic(self.path / MANIFEST, self.manifest)
         return self.path / CALIBRATION
+
+    def save_precision_guard(self, content: dict) -> Path:
+        """Write the accuracy-guard results (``encoders/precision.py``) into this saved folder, without
+        rewriting the rest; the manifest is rewritten last. Raises ``OSError`` when the folder is read-only."""
+        if self.path is None:
+            raise ModelError("save the model before checking its precisions")
+        write_json_atomic(self.path / PRECISION_GUARD, content)
+        self.precision_guard = content
+        if self.manifest:
+            self.manifest["files"] = sorted({*self.manifest.get("files", []), PRECISION_GUARD})
+            write_json_atomic(self.path / MANIFEST, self.manifest)
+        return self.path / PRECISION_GUARD
+
+    def weights_key(self) -> str:
+        """The identity of what decides this saved model's predictions (see ``weights_key``)."""
+        if self.path is None:
+            raise ModelError("the model has no folder yet: save it first")
+        return weights_key(self.path, self.manifest)
 
     def artifacts_files(self) -> set[str]:
         return {_ARTIFACT_FILES[k] for k in self.artifacts}
@@ -215,7 +249,8 @@ class ModelBundle:
                 raise ModelError(f"{path} is a model with a lexical channel but {LEXICAL} is missing: retrain it")
             lexical = LexicalChannel.load(path / LEXICAL, path / LEXICAL_WEIGHTS)
         return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
-                   calibrator=read_calibration(path, labels), lexical=lexical)
+                   calibrator=read_calibration(path, labels), lexical=lexical,
+                   precision_guard=read_precision_guard(path))
 
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
@@ -275,6 +310,61 @@ def read_calibration(path: Path, labels: list[str] | None = None):
     if labels is not None and cal.labels != list(labels):
         raise ModelError(f"{file} is for labels {cal.labels}, the model has {list(labels)}")
     return cal
+
+
+def read_precision_guard(path: Path) -> dict | None:
+    """The accuracy-guard results saved in the model folder ``path``; None when absent or unreadable (a damaged
+    file only means the guard is looked up elsewhere)."""
+    try:
+        data = json.loads((Path(path) / PRECISION_GUARD).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def keyed_files(folder: Path) -> list[str]:
+    """Paths (relative, ``/``-separated, sorted) of the files of ``folder`` that decide its predictions."""
+    out = []
+    for name in KEYED:
+        p = Path(folder) / name
+        if p.is_file():
+            out.append(name)
+        elif p.is_dir():
+            out += [f.relative_to(folder).as_posix() for f in p.rglob("*") if f.is_file()]
+    return sorted(out)
+
+
+def file_hashes(folder: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"sha256", "size"}}`` of ``keyed_files(folder)`` (written into the manifest at save)."""
+    out = {}
+    for rel in keyed_files(folder):
+        digest = hashlib.sha256()
+        with open(Path(folder) / rel, "rb") as f:
+            while block := f.read(1 << 22):
+                digest.update(block)
+        out[rel] = {"sha256": digest.hexdigest(), "size": (Path(folder) / rel).stat().st_size}
+    return out
+
+
+def weights_key(folder: str | os.PathLike, manifest: dict | None = None) -> str:
+    """A key for the accuracy guard that changes when the model's predictions may change, without reading the
+    weights: the sha256 of the manifest's stored ``hashes`` when every listed file is still there with its size
+    and no other keyed file appeared, else (a folder from before, or files replaced by hand) one of the keyed
+    files' names, sizes and modification times."""
+    folder = Path(folder)
+    if manifest is None:
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = {}
+    hashes = manifest.get("hashes") if isinstance(manifest, dict) else None
+    files = keyed_files(folder)
+    if isinstance(hashes, dict) and sorted(hashes) == files and all(
+            isinstance(h, dict) and (folder / rel).stat().st_size == h.get("size") for rel, h in hashes.items()):
+        ident = json.dumps({rel: h.get("sha256") for rel, h in sorted(hashes.items())})
+        return "sha256:" + hashlib.sha256(ident.encode()).hexdigest()
+    stats = [(rel, (folder / rel).stat().st_size, (folder / rel).stat().st_mtime_ns) for rel in files]
+    return "stat:" + hashlib.sha256(json.dumps(stats).encode()).hexdigest()
 
 
 _ARTIFACT_FILES = {"split": SPLIT, "metrics": METRICS, "test_proba": TEST_PROBA, "test_ids": TEST_IDS}
@@ -339,4 +429,4 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
 
 
 __all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "install", "read_artifact",
-           "read_calibration", "read_meta"]
+           "read_calibration", "read_meta", "read_precision_guard", "weights_key"]

@@ -22,6 +22,10 @@ console = Console(stderr=True)
 PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
                   "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
 TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
+CHECK_HELP = ("Afterwards run the accuracy guard of bf16/int8 against fp32 on the validation split when this CPU has "
+              "units for them (minutes), and save its result in the model folder: `--precision auto` then uses it "
+              "from the first predict on. Default $GENRELENS_PRECISION_CHECK, else on.")
+CHECK_ENV = "GENRELENS_PRECISION_CHECK"
 # choices come from the registries (tables of names: importing them loads no torch)
 MODEL_CHOICES = ", ".join(MODELS)
 LOSS_CHOICES = ", ".join(LOSSES)
@@ -135,6 +139,8 @@ def train(
     master_port: int = typer.Option(29500, "--master-port", min=1, max=65535,
                                     help="Free port on node 0 when --nnodes > 1."),
     precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
+    precision_check: bool = typer.Option(True, "--precision-check/--no-precision-check", envvar=CHECK_ENV,
+                                         help=CHECK_HELP),
 ) -> None:
     """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
     from genrelens import bundle
@@ -183,10 +189,58 @@ def train(
             code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
             if code:
                 fail(f"distributed training failed (torchrun exit code {code})", code)
+            if node_rank == 0 and precision_check:
+                run_precision_check(out)
             return
         run_train(cfg, resume=resume, progress=progress, console=console)
     except (GenrelensError, ValueError) as e:
         fail(str(e))
+    if precision_check:
+        run_precision_check(out)
+
+
+def run_precision_check(model_dir: Path | None, force: bool = False, strict: bool = False):
+    """The accuracy guard of this CPU's bf16/int8 candidates for the model in ``model_dir``, saved in the folder
+    (``GenreClassifier.check_precisions``); returns the ``Choice`` (None when the CPU has no candidates). A model
+    that cannot be checked is reported, and fails the command only when ``strict``."""
+    from genrelens.encoders.precision import candidates
+    from genrelens.predict import GenreClassifier
+
+    if not candidates():
+        console.print("precision check: this CPU has no bf16/int8 units that auto would use: auto is fp32",
+                      highlight=False, style="dim")
+        return None
+    try:
+        clf = GenreClassifier.load(model_dir, precision="fp32")
+        if not (clf.uses_text or clf.uses_poster):
+            console.print(f"precision check: the {clf.name} model has no encoders: nothing to check", style="dim")
+            return None
+        choice = clf.check_precisions(report=lambda line: console.print(line, highlight=False), force=force)
+    except (GenrelensError, ValueError) as e:
+        if strict:
+            fail(str(e), 2)
+        console.print(f"[yellow]precision check skipped:[/] {e}", highlight=False)
+        return None
+    console.print(choice.summary(), highlight=False)
+    return choice
+
+
+@app.command("precision-check")
+def precision_check(
+    model_dir: Path | None = typer.Option(None, "--model-dir", help="Model directory (default: $GENRELENS_MODEL_DIR "
+                                          "or the user data folder's models/default); its guard results are saved "
+                                          "in it."),
+    force: bool = typer.Option(False, "--force", help="Run the guard even when this machine's cache has a result."),
+    as_json: bool = typer.Option(False, "--json", help="Print the choice and the guard results as JSON on stdout."),
+) -> None:
+    """Check bf16/int8 against fp32 on the model's validation split (accuracy guard; minutes, once per model and
+    CPU kind) and save the result in the model folder, so that `--precision auto` uses it without checking."""
+    choice = run_precision_check(model_dir, force=force, strict=True)
+    if as_json:
+        from genrelens.encoders.precision import describe_cpu
+
+        out = choice.to_json() if choice else {"precision": "fp32", "cpu": describe_cpu(), "guards": []}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
 
 
 def given_options(ctx: typer.Context, values: dict) -> dict:
@@ -246,6 +300,9 @@ def calibrate(
                                            "cut-off's figures."),
     as_json: bool = typer.Option(False, "--json", help="Print the before/after figures as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    precision_check: bool = typer.Option(True, "--precision-check/--no-precision-check", envvar=CHECK_ENV,
+                                         help=CHECK_HELP + " (The new thresholds change the model: its old guard "
+                                         "result no longer applies.)"),
 ) -> None:
     """Fit the per-label calibrator of a trained model on its validation split; writes calibration.json."""
     from genrelens.trust import calibrate_model_dir
@@ -254,6 +311,8 @@ def calibrate(
         summary = calibrate_model_dir(model_dir, data, band=review_band, progress=progress)
     except (GenrelensError, ValueError) as e:
         fail(str(e), 2)
+    if precision_check:
+        run_precision_check(model_dir)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return

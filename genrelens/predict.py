@@ -83,7 +83,8 @@ class GenreClassifier:
         weights; see docs/performance.md), "torch" runs them eagerly. Both give the same features to ~1e-6.
         cache: read and fill the feature cache (for tables scored more than once).
         precision: "fp32", "bf16", "int8" or "auto" (default: ``$GENRELENS_PRECISION``, else "auto"): see
-        ``use_precision``. ``report(line)`` receives the accuracy guard's progress and results."""
+        ``use_precision`` ("auto" reads saved accuracy-guard results; it never runs the guard). ``report(line)``
+        receives a note when "auto" falls back to fp32 for want of a guard result."""
         from genrelens.encoders.precision import ENV_PRECISION, check_choice
 
         precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
@@ -103,16 +104,38 @@ class GenreClassifier:
 
     def use_precision(self, requested: str = "auto", flags=None, report=None, guard_dir=None):
         """Run the encoders in ``requested`` ("fp32", "bf16", "int8"), or for "auto" in the fastest precision
-        this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passes on the model's
-        validation split (checked once per model and CPU, cached in ``<guard_dir or cache>/precision/``), else
-        fp32. Returns the ``Choice``."""
+        this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passed on the model's
+        validation split: a result saved in the model folder, else in ``<guard_dir or cache>/precision/``. The
+        guard never runs here (``check_precisions`` runs it); without a result "auto" is fp32 at once, and the
+        ``Choice``'s note (also given to ``report``) names the command that runs the check. Returns the ``Choice``."""
         from genrelens.encoders import precision as prec
 
-        choice = prec.resolve(requested, self.model_dir, lambda p: prec.check_precision(self, p), flags=flags,
-                              cache_dir=guard_dir, report=report)
+        key = self.bundle.weights_key() if requested == "auto" and self.model_dir is not None else ""
+        choice = prec.resolve(requested, key, saved=self.bundle.precision_guard, flags=flags, cache_dir=guard_dir,
+                              model_dir=self.model_dir)
+        if choice.note and report:
+            report(choice.note)
         self.set_precision(choice.precision)
         self.precision_choice = choice
         return choice
+
+    def check_precisions(self, flags=None, report=None, guard_dir=None, force: bool = False, save: bool = True):
+        """Run the accuracy guard for this CPU's candidates (bf16/int8 against fp32 on the model's validation
+        split; minutes), unless this machine's cache holds a result (``force``: run anyway); save the results in
+        the model folder (``save``; a read-only folder keeps them in the cache only) and switch to what "auto"
+        then picks. Returns that ``Choice``."""
+        from genrelens.encoders import precision as prec
+
+        key = self.bundle.weights_key()
+        results = prec.run_checks(key, lambda p: prec.check_precision(self, p), flags=flags, cache_dir=guard_dir,
+                                  report=report, force=force)
+        if save and any(r.n_movies for r in results):
+            try:
+                self.bundle.save_precision_guard(prec.guard_content(self.bundle.precision_guard, key, results))
+            except OSError as e:
+                if report:
+                    report(f"could not save the guard results into {self.model_dir} ({e}): kept in the cache")
+        return self.use_precision("auto", flags=flags, guard_dir=guard_dir)
 
     def set_precision(self, precision: str) -> None:
         """Switch the encoders to ``precision`` without any check (``use_precision`` checks)."""

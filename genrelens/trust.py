@@ -54,7 +54,7 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
     Returns ``{"calibration": before/after on test, "review": review-queue figures on test (the flag: confidence
     below the cut-off chosen on validation; ``band``: the older rule's figures beside it), "review_cutoff": the
     cut-off and its validation figures, "val": ...}``."""
-    clf = GenreClassifier.load(model_dir, cache=True)
+    clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")  # calibrated on fp32 scores
     if clf.bundle.spec.fitted:
         raise ModelError(f"the {clf.name} model answers label frequencies: nothing to calibrate")
     scores = split_scores(clf, data, progress=progress)

@@ -12,9 +12,11 @@ import pytest
 from genrelens.data.table import default_data_path
 
 DATA = default_data_path()
-# Models load in fp32 unless a test asks otherwise: on a CPU with bf16/VNNI units "auto" would run the accuracy
-# guard (minutes) for every freshly trained test model. tests/test_precision.py exercises "auto" itself.
+# Models load in fp32 unless a test asks otherwise (tests/test_precision.py exercises "auto" itself), and
+# `genrelens train`/`calibrate` skip their closing accuracy guard (minutes on a CPU with bf16/VNNI units) unless a
+# test asks for it.
 os.environ.setdefault("GENRELENS_PRECISION", "fp32")
+os.environ.setdefault("GENRELENS_PRECISION_CHECK", "0")
 
 
 def write_subset(folder: Path, n: int = 400, seed: int = 0, with_posters: bool = True) -> Path:

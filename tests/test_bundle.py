@@ -148,3 +148,27 @@ def test_default_folders_follow_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(paths.ENV_MODEL_DIR, str(tmp_path / "m"))
     monkeypatch.setenv(paths.ENV_CACHE, str(tmp_path / "c"))
     assert paths.default_model_dir() == tmp_path / "m" and paths.default_cache_dir() == tmp_path / "c"
+
+
+def test_weights_key_comes_from_hashes_saved_with_the_folder(tiny_model_dir, tmp_path):
+    """The guard's key: stored at save time (no weights read at load), the same for a copy with new file times,
+    kept by a re-save of the same model with its guard results, changed by new thresholds or weights."""
+    src = ModelBundle.from_pretrained(tiny_model_dir)
+    key = src.weights_key()
+    assert key.startswith("sha256:") and key == bundle.weights_key(tiny_model_dir)
+    hashes = json.loads((tiny_model_dir / bundle.MANIFEST).read_text())["hashes"]
+    assert {bundle.CONFIG, bundle.WEIGHTS, bundle.THRESHOLDS, f"{bundle.TEXT_ENCODER}/model.safetensors"} <= set(hashes)
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy, copy_function=shutil.copyfile)  # new modification times
+    assert bundle.weights_key(copy) == key
+    loaded = ModelBundle.from_pretrained(copy)
+    loaded.save_precision_guard({"format": "genrelens-precision-guard", "results": []})
+    loaded.save_pretrained(tmp_path / "resaved")
+    assert bundle.weights_key(tmp_path / "resaved") == key
+    assert bundle.read_precision_guard(tmp_path / "resaved") == loaded.precision_guard
+    thresholds = json.loads((copy / bundle.THRESHOLDS).read_text())
+    (copy / bundle.THRESHOLDS).write_text(json.dumps({k: v + 0.01 for k, v in thresholds.items()}, indent=4))
+    assert bundle.weights_key(copy) not in (key, "")  # a file edited by hand (another size): keyed by its stat
+    cal = ModelBundle.from_pretrained(tmp_path / "resaved")
+    cal.save_calibration(cal.calibrator)  # rewrites calibration.json: same content, same key
+    assert bundle.weights_key(tmp_path / "resaved") == key

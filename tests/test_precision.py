@@ -44,17 +44,50 @@ def test_flags_come_from_the_environment_or_proc(monkeypatch) -> None:
 
 @pytest.mark.parametrize("flags", [OLD_XEON, HASWELL, ""])
 def test_auto_is_fp32_without_bf16_or_vnni_units(flags: str, tmp_path: Path) -> None:
-    calls = []
-    choice = prec.resolve("auto", tmp_path, lambda p: calls.append(p), flags=flags, cache_dir=tmp_path)
-    assert choice.precision == "fp32" and choice.guards == [] and calls == []
+    choice = prec.resolve("auto", "key", flags=flags, cache_dir=tmp_path)
+    assert choice.precision == "fp32" and choice.guards == [] and choice.unchecked == [] and not choice.note
+    assert prec.run_checks("key", lambda p: pytest.fail("guard ran"), flags=flags, cache_dir=tmp_path) == []
     assert not (tmp_path / "precision").exists()
 
 
 def test_explicit_precision_skips_the_guard(tmp_path: Path) -> None:
-    choice = prec.resolve("int8", tmp_path, lambda p: pytest.fail("guard ran"), flags=HASWELL, cache_dir=tmp_path)
+    choice = prec.resolve("int8", flags=HASWELL, cache_dir=tmp_path)
     assert choice.precision == "int8" and choice.requested == "int8"
     with pytest.raises(ValueError, match="precision must be"):
-        prec.resolve("fp16", tmp_path, lambda p: None, cache_dir=tmp_path)
+        prec.resolve("fp16", cache_dir=tmp_path)
+
+
+def _result(precision: str, passed: bool, key: str, flags: str) -> prec.GuardResult:
+    return prec.GuardResult(precision, passed, 500, 0.6, 0.6, 1.0 if passed else 0.9, 0.01, 3.0, 20.0, 30.0,
+                            model_key=key, flags=tuple(sorted(prec.cpu_flags(flags) & prec.RELEVANT_FLAGS)))
+
+
+def test_auto_takes_the_saved_result_of_this_cpu_kind_and_weights(tmp_path: Path) -> None:
+    """``auto`` reads results: the model folder's first, then the machine's cache; it never runs the guard."""
+    saved = prec.guard_content(None, "k1", [_result("int8", True, "k1", AMD_ZEN4)])
+    choice = prec.resolve("auto", "k1", saved=saved, flags=AMD_ZEN4, cache_dir=tmp_path)
+    assert choice.precision == "int8" and choice.sources == ["model folder"] and not choice.note
+    assert choice.to_json()["guards"][0]["source"] == "model folder"
+    # other weights (retrained), another CPU kind, another guard version: not this machine's result -> fp32 at once
+    for key, flags, content in [("k2", AMD_ZEN4, saved), ("k1", SAPPHIRE_RAPIDS, saved),
+                                ("k1", AMD_ZEN4, {**saved, "guard_version": prec.GUARD_VERSION + 1})]:
+        other = prec.resolve("auto", key, saved=content, flags=flags, cache_dir=tmp_path, model_dir=Path("/m"))
+        assert other.precision == "fp32" and other.guards == [] and other.unchecked == prec.candidates(flags)
+        assert "genrelens precision-check --model-dir /m" in other.note
+    # the machine's cache stands in for a folder without results (e.g. a read-only one)
+    prec.write_guard(prec.guard_path("k2", prec.cpu_flags(AMD_ZEN4), "int8", tmp_path),
+                     _result("int8", True, "k2", AMD_ZEN4))
+    cached = prec.resolve("auto", "k2", saved=saved, flags=AMD_ZEN4, cache_dir=tmp_path)
+    assert cached.precision == "int8" and cached.sources == ["cache"]
+    # a failed result is a result: fp32 without a note (nothing left to check)
+    failed = prec.guard_content(saved, "k1", [_result("int8", False, "k1", AMD_ZEN4)])
+    assert len(failed["results"]) == 1  # replaced, not appended
+    assert prec.resolve("auto", "k1", saved=failed, flags=AMD_ZEN4, cache_dir=tmp_path).precision == "fp32"
+    # results of several CPU kinds live side by side; stale weights are dropped
+    both = prec.guard_content(saved, "k1", [_result("bf16", True, "k1", SAPPHIRE_RAPIDS)])
+    assert len(both["results"]) == 2
+    assert prec.resolve("auto", "k1", saved=both, flags=SAPPHIRE_RAPIDS, cache_dir=tmp_path).precision == "bf16"
+    assert prec.guard_content(both, "k3", [])["results"] == []
 
 
 def test_guard_rule() -> None:
@@ -116,43 +149,93 @@ def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precis
     np.testing.assert_allclose(clf.score(plots, posters, calibrated=False)[0], ref, atol=1e-5)  # back to fp32
 
 
-def test_guard_runs_once_is_cached_and_a_failing_guard_falls_back(clf: GenreClassifier, tmp_path: Path,
-                                                                  monkeypatch) -> None:
+@pytest.fixture()
+def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny model that a test may write guard results into."""
+    import shutil
+
+    shutil.copytree(tiny_model_dir, tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_guard_runs_at_check_is_saved_in_the_folder_and_used_at_load(model_copy: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    from genrelens import bundle
+
+    clf = GenreClassifier.load(model_copy, precision="fp32")
     lines: list[str] = []
-    choice = clf.use_precision("auto", flags=AMD_ZEN4, guard_dir=tmp_path, report=lines.append)
-    files = sorted((tmp_path / "precision").glob("*.json"))
-    assert [g.precision for g in choice.guards][:1] == ["int8"] and len(files) == len(choice.guards)
+    choice = clf.check_precisions(flags=AMD_ZEN4, guard_dir=tmp_path / "a", report=lines.append)
     first = choice.guards[0]
-    saved = json.loads(files[0].read_text()) if len(files) == 1 else None
-    assert first.n_movies > 20 and 0 <= first.identical_share <= 1 and any("guard" in x for x in lines)
-    if saved is not None:
-        assert saved["precision"] == "int8" and saved["model_key"] == prec.model_key(clf.model_dir)
-    assert choice.precision == next((g.precision for g in choice.guards if g.passed), "fp32")
-    assert clf.precision == choice.precision
-    clf.set_precision("fp32")
+    assert first.precision == "int8" and first.n_movies > 20 and 0 <= first.identical_share <= 1
+    assert any("checking int8" in x for x in lines) and choice.sources == ["model folder"]
+    assert choice.precision == ("int8" if first.passed else "fp32") == clf.precision
+    saved = json.loads((model_copy / bundle.PRECISION_GUARD).read_text())
+    assert saved["results"][0]["model_key"] == clf.bundle.weights_key()
+    assert bundle.PRECISION_GUARD in json.loads((model_copy / bundle.MANIFEST).read_text())["files"]
 
-    # second time: read from the cache, the guard does not run
-    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran again"))
-    again = clf.use_precision("auto", flags=AMD_ZEN4, guard_dir=tmp_path)
-    assert [g.to_json() for g in again.guards] == [g.to_json() for g in choice.guards]
-    assert again.precision == choice.precision
-    clf.set_precision("fp32")
+    # a fresh load, a machine with an empty cache: the folder's result is used, the guard does not run
+    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "empty"))
+    again = GenreClassifier.load(model_copy, precision="auto")
+    assert again.precision == choice.precision and again.precision_choice.sources == ["model folder"]
+    assert [g.to_json() for g in again.precision_choice.guards] == [first.to_json()]
+    assert not (tmp_path / "empty" / "precision").exists()
 
-    # a guard that fails (here: an impossible agreement threshold, on another CPU kind) means fp32
-    monkeypatch.undo()
+    # another CPU kind (no result for it): fp32 at once, a note naming the command, no guard
+    monkeypatch.setenv(prec.ENV_FLAGS, "avx2 avx_vnni")
+    notes: list[str] = []
+    other = GenreClassifier.load(model_copy, precision="auto", report=notes.append)
+    assert other.precision == "fp32" and other.precision_choice.guards == []
+    assert notes and f"genrelens precision-check --model-dir {model_copy}" in notes[0]
+
+    # the CLI command reuses this machine's cached result (no guard run) and prints the choice
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "a"))
+    r = CliRunner().invoke(app, ["precision-check", "--model-dir", str(model_copy), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["precision"] == choice.precision
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)
+    r = CliRunner().invoke(app, ["precision-check", "--model-dir", str(model_copy)])
+    assert r.exit_code == 0 and "no bf16/int8 units" in r.output
+
+
+def test_failing_or_slower_guard_means_fp32(clf: GenreClassifier, tmp_path: Path, monkeypatch) -> None:
+    # a guard that fails (here: an impossible agreement threshold) means fp32
     monkeypatch.setattr(prec, "MIN_IDENTICAL", 1.01)
-    failed = clf.use_precision("auto", flags="avx512f avx512_vnni", guard_dir=tmp_path)
-    assert failed.precision == "fp32" and clf.precision == "fp32"
+    failed = clf.check_precisions(flags="avx512f avx512_vnni", guard_dir=tmp_path, save=False)
+    assert failed.precision == "fp32" and clf.precision == "fp32" and failed.sources == ["cache"]
     assert [g.precision for g in failed.guards] == ["int8"] and not failed.guards[0].passed
-    assert "identical genres" in failed.guards[0].reason
-    assert len(list((tmp_path / "precision").glob("*.json"))) == len(files) + 1
+    assert "identical genres" in failed.guards[0].reason and not failed.note
+    assert len(list((tmp_path / "precision").glob("*.json"))) == 1
 
     # accurate but not faster than fp32 on this machine: fp32 as well
     monkeypatch.undo()
     monkeypatch.setattr(prec, "judge", lambda y, a, b: (True, 0.5, 0.5, 1.0, ""))
     monkeypatch.setattr(prec, "speeds", lambda *a: (20.0, 15.0))
-    slow = clf.use_precision("auto", flags="avx2 avx_vnni", guard_dir=tmp_path)
+    slow = clf.check_precisions(flags="avx2 avx_vnni", guard_dir=tmp_path, save=False)
     assert slow.precision == "fp32" and "not faster than fp32" in slow.guards[0].reason
+
+
+def test_old_folder_without_hashes_or_guard_loads_and_auto_is_fp32(model_copy: Path, monkeypatch) -> None:
+    """A folder saved before the manifest kept hashes (and before guards were saved): loads, gets a key from
+    file sizes and times, and ``auto`` answers fp32 without running the guard."""
+    from genrelens import bundle
+
+    manifest = json.loads((model_copy / bundle.MANIFEST).read_text())
+    del manifest["hashes"]
+    (model_copy / bundle.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    clf = GenreClassifier.load(model_copy, precision="auto")
+    assert clf.precision == "fp32" and clf.precision_choice.unchecked == ["int8"]
+    key = clf.bundle.weights_key()
+    assert key.startswith("stat:") and key == bundle.weights_key(model_copy)
+    assert clf.predict(["A detective hunts a killer."])
 
 
 def test_cli_precision_option(tiny_model_dir: Path, subset_csv: Path, monkeypatch) -> None:
@@ -191,3 +274,45 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
     assert clf.predict_proba(["A detective hunts a killer."]).dtype == np.float32
     with pytest.raises(ValueError, match="training precision"):
         RunConfig(precision="int8")
+
+
+def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, monkeypatch) -> None:
+    """fp32 after ``auto`` reuses the ONNX session built at load: no second session (cold start)."""
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)
+    clf = GenreClassifier.load(model_copy, precision="fp32")
+    session = clf.text_encoder.session
+    clf.use_precision("auto", flags=AMD_ZEN4)  # no guard result: fp32
+    assert clf.precision == "fp32" and clf.text_encoder.session is session
+    clf.set_precision("int8")
+    clf.set_precision("fp32")
+    assert clf.text_encoder.session is not session and "int8" not in clf.text_encoder.onnx_file.name
+
+
+def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_dir: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    """``genrelens train --precision-check`` checks this CPU's candidates once training is saved; the result lands
+    in the model folder (here a stand-in guard: the real one is exercised above)."""
+    from typer.testing import CliRunner
+
+    from genrelens import bundle
+    from genrelens.cli import app
+
+    ran: list[str] = []
+
+    def fake_guard(clf, precision):
+        ran.append(precision)
+        return prec.GuardResult(precision, False, 42, 0.5, 0.4, 0.9, 0.2, 1.0, reason="stand-in")
+
+    monkeypatch.setattr(prec, "check_precision", fake_guard)
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(cache_dir))
+    out = tmp_path / "poster"
+    r = CliRunner().invoke(app, ["train", "--model", "poster", "--data", str(subset_csv), "--out", str(out),
+                                 "--epochs", "2", "--no-progress", "--precision-check"])
+    assert r.exit_code == 0, r.output
+    assert ran == ["int8"] and "stand-in" in r.output
+    saved = json.loads((out / bundle.PRECISION_GUARD).read_text())
+    assert [(e["precision"], e["n_movies"]) for e in saved["results"]] == [("int8", 42)]
+    assert saved["results"][0]["model_key"] == bundle.weights_key(out)
+    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    assert GenreClassifier.load(out, precision="auto").precision_choice.sources == ["model folder"]

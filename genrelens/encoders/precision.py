@@ -15,7 +15,12 @@
 * **Guard** (``check_precision``): on the model's own validation split the candidate must keep weighted F1
   within ``MAX_F1_DROP`` of fp32 and identical genres on at least ``MIN_IDENTICAL`` of the movies, and score
   ``SPEED_MOVIES`` of them faster than fp32 (best of 2 interleaved rounds, so a slower path is never chosen). It runs
-  once per model weights + CPU flags + precision; its result is a JSON file in ``<cache>/precision/``.
+  (``run_checks``) at the end of ``genrelens train``, in ``genrelens calibrate`` and in ``genrelens
+  precision-check``: once per model weights (``bundle.weights_key``) + CPU flags + precision. Its results are
+  saved in the model folder (``bundle.PRECISION_GUARD``, one entry per CPU kind) and in ``<cache>/precision/``.
+* **Choosing** (``resolve``, at load): ``auto`` never runs the guard. It takes the first candidate whose saved
+  result (model folder, else this machine's cache) passed; without any, fp32 at once, with a note naming the
+  command that runs the check.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +51,7 @@ MAX_F1_DROP = 0.003
 MIN_IDENTICAL = 0.99
 SPEED_MOVIES = 128
 GUARD_VERSION = 1  # bump when a precision path or the guard's rule changes
+GUARD_FORMAT = "genrelens-precision-guard"  # the model folder's file (bundle.PRECISION_GUARD)
 INT8_TEXT_VERSION = 1
 INT8_POSTER_VERSION = 1
 CALIBRATION_POSTERS = 128
@@ -167,20 +173,6 @@ def judge(y_true: np.ndarray, pred_fp32: np.ndarray, pred: np.ndarray) -> tuple[
     return not reasons, f1_32, f1_c, identical, "; ".join(reasons)
 
 
-def model_key(model_dir: Path) -> str:
-    """sha256 over the model's weight files (``model.safetensors``, ``text_encoder/model.safetensors``) and
-    ``config.json``: a retrained model gets a new guard."""
-    digest = hashlib.sha256()
-    for rel in ("config.json", "model.safetensors", "text_encoder/model.safetensors"):
-        p = Path(model_dir) / rel
-        if p.is_file():
-            digest.update(rel.encode() + b"\0")
-            with open(p, "rb") as f:
-                while block := f.read(1 << 22):
-                    digest.update(block)
-    return digest.hexdigest()
-
-
 def guard_path(key: str, flags: frozenset[str], precision: str, cache_dir: Path | None = None) -> Path:
     """``<cache>/precision/<sha256(model key, relevant flags, precision, guard version)[:24]>.json``."""
     ident = f"{key}|{','.join(sorted(flags & RELEVANT_FLAGS))}|{precision}|v{GUARD_VERSION}"
@@ -201,42 +193,118 @@ def write_guard(path: Path, result: GuardResult) -> None:
     write_json_atomic(path, result.to_json())
 
 
+def _current(saved: dict | None) -> bool:
+    """Whether a model folder's saved guard content is of this format and guard version."""
+    return (isinstance(saved, dict) and saved.get("format") == GUARD_FORMAT
+            and saved.get("guard_version") == GUARD_VERSION)
+
+
+def saved_result(saved: dict | None, key: str, flags: frozenset[str], precision: str) -> GuardResult | None:
+    """The result for ``precision`` on this CPU kind (``flags``) and these weights (``key``) among a model folder's
+    saved guard results (``guard_content``), else None."""
+    if not _current(saved):
+        return None
+    want = tuple(sorted(flags & RELEVANT_FLAGS))
+    for entry in saved.get("results", []):
+        try:
+            result = GuardResult.from_json(entry)
+        except (TypeError, AttributeError):
+            continue
+        if result.precision == precision and result.model_key == key and tuple(result.flags) == want:
+            return result
+    return None
+
+
+def guard_content(saved: dict | None, key: str, results: Iterable[GuardResult]) -> dict[str, Any]:
+    """What a model folder keeps (``bundle.PRECISION_GUARD``): ``results`` plus the saved results of other CPU
+    kinds for the same weights and guard version (stale ones are dropped)."""
+    new = [r for r in results if r.n_movies]
+    seen = {(tuple(r.flags), r.precision) for r in new}
+    kept = []
+    if _current(saved):
+        for entry in saved.get("results", []):
+            try:
+                old = GuardResult.from_json(entry)
+            except (TypeError, AttributeError):
+                continue
+            if old.model_key == key and (tuple(old.flags), old.precision) not in seen:
+                kept.append(old)
+    return {"format": GUARD_FORMAT, "guard_version": GUARD_VERSION, "results": [r.to_json() for r in kept + new]}
+
+
 # --- choosing ---------------------------------------------------------------------------------------
 @dataclass
 class Choice:
-    """What ``resolve`` decided: the precision in use, what was asked, and the guard results behind it."""
+    """What ``resolve`` decided: the precision in use, what was asked, the guard results behind it (and where
+    each came from: ``sources``), and a ``note`` when a candidate of this CPU had no result yet."""
 
     precision: str
     requested: str
     guards: list[GuardResult]
     cpu: dict[str, Any]
+    sources: list[str] = field(default_factory=list)  # per guard: "model folder" or "cache"
+    unchecked: list[str] = field(default_factory=list)  # candidates of this CPU without a guard result
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"precision": self.precision, "requested": self.requested, "cpu": self.cpu,
-                "guards": [g.to_json() for g in self.guards]}
+                "guards": [{**g.to_json(), "source": s} for g, s in zip(self.guards, self.sources, strict=False)],
+                "unchecked": self.unchecked, "note": self.note}
 
     def summary(self) -> str:
         lines = [f"precision {self.precision} (asked: {self.requested}; CPU {self.cpu['model']}, "
                  f"flags {' '.join(self.cpu['flags']) or 'none of ' + ' '.join(sorted(BF16_FLAGS | INT8_FLAGS))})"]
-        lines += [f"  {g.summary()}" for g in self.guards]
+        lines += [f"  {g.summary()} [{s}]" for g, s in zip(self.guards, self.sources, strict=False)]
+        if self.note:
+            lines.append(f"  {self.note}")
         return "\n".join(lines)
 
 
-def resolve(requested: str, model_dir: Path, run_guard: Callable[[str], GuardResult],
-            flags: Iterable[str] | str | None = None, cache_dir: Path | None = None,
-            report: Callable[[str], None] | None = None) -> Choice:
+def check_command(model_dir: Path | None) -> str:
+    return f"genrelens precision-check --model-dir {model_dir}" if model_dir else "genrelens precision-check"
+
+
+def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Iterable[str] | str | None = None,
+            cache_dir: Path | None = None, model_dir: Path | None = None) -> Choice:
     """The precision to run: ``requested`` itself unless it is ``auto``; for ``auto``, the first candidate of
-    this CPU whose guard passes (``run_guard(precision)`` runs only when no cached result exists), else fp32."""
+    this CPU whose guard result passed, looked up (never run: see ``run_checks``) in the model folder's saved
+    results ``saved`` for weights ``key``, then in the machine's cache; else fp32, with a ``note`` naming the
+    command that runs the check when a candidate has no result yet."""
     check_choice(requested)
     f = cpu_flags(flags)
     cpu = describe_cpu(f if flags is not None or ENV_FLAGS in os.environ else None)
     if requested != "auto":
         return Choice(requested, requested, [], cpu)
-    guards: list[GuardResult] = []
-    key = model_key(model_dir)
+    choice = Choice("fp32", requested, [], cpu)
+    for precision in candidates(f):
+        result, source = saved_result(saved, key, f, precision), "model folder"
+        if result is None:
+            result, source = read_guard(guard_path(key, f, precision, cache_dir)), "cache"
+        if result is None:
+            choice.unchecked.append(precision)
+            continue
+        choice.guards.append(result)
+        choice.sources.append(source)
+        if result.passed:
+            choice.precision = precision
+            break
+    if choice.unchecked and choice.precision == "fp32":
+        choice.note = (f"{'/'.join(choice.unchecked)} not yet checked against fp32 for this model on this CPU kind: "
+                       f"running fp32; `{check_command(model_dir)}` checks it once (minutes) so that auto can use it")
+    return choice
+
+
+def run_checks(key: str, run_guard: Callable[[str], GuardResult], flags: Iterable[str] | str | None = None,
+               cache_dir: Path | None = None, report: Callable[[str], None] | None = None,
+               force: bool = False) -> list[GuardResult]:
+    """Run the accuracy guard (``run_guard(precision)``) for this CPU's candidates, fastest first, until one
+    passes; a result already in the machine's cache is reused unless ``force``. Results are cached in
+    ``<cache>/precision/`` (a check that could not run is not: tried again next time)."""
+    f = cpu_flags(flags)
+    out: list[GuardResult] = []
     for precision in candidates(f):
         path = guard_path(key, f, precision, cache_dir)
-        result = read_guard(path)
+        result = None if force else read_guard(path)
         if result is None:
             if report:
                 report(f"checking {precision} against fp32 on the model's validation split (once per model and CPU)")
@@ -246,14 +314,14 @@ def resolve(requested: str, model_dir: Path, run_guard: Callable[[str], GuardRes
                 result = GuardResult(precision, False, 0, 0.0, 0.0, 0.0, 0.0, 0.0, reason=f"could not check: {e}")
             result.model_key, result.flags = key, tuple(sorted(f & RELEVANT_FLAGS))
             result.checked_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            if result.n_movies:  # a check that could not run is not cached: tried again next time
+            if result.n_movies:
                 write_guard(path, result)
-            if report:
-                report(result.summary())
-        guards.append(result)
+        if report:
+            report(result.summary())
+        out.append(result)
         if result.passed:
-            return Choice(precision, requested, guards, cpu)
-    return Choice("fp32", requested, guards, cpu)
+            break
+    return out
 
 
 # --- int8 graphs ------------------------------------------------------------------------------------
@@ -325,7 +393,10 @@ def training_posters(model_dir: Path, data: str | None, n: int = CALIBRATION_POS
 
 # --- applying a precision to the encoders -----------------------------------------------------------
 def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
-    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX."""
+    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX. An
+    encoder already on its fp32 ONNX session keeps it (no second session, no second hash of its weights)."""
+    if precision == "fp32" and getattr(encoder, "precision", "fp32") == "fp32" and encoder.session is not None:
+        return
     encoder.precision = precision
     if precision == "bf16":
         encoder.use_torch()

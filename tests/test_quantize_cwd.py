@@ -1,0 +1,31 @@
+"""Quantizing the encoders (ONNX Runtime's quantize_dynamic/quantize_static, via encoders/precision.py) writes
+only into the cache: no ``<uuid>.data`` external-data file, augmented model or other temporary file is left in
+the current working directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genrelens.encoders import precision as prec
+from genrelens.predict import GenreClassifier
+
+
+def test_int8_quantization_leaves_nothing_in_the_working_directory(tiny_model_dir: Path, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    cwd, cache = tmp_path / "cwd", tmp_path / "cache"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("GENRELENS_CACHE", str(cache))  # a fresh cache: the graphs are exported and quantized here
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # temporary folders too, so that leftovers would show
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    clf = GenreClassifier.load(tiny_model_dir, precision="int8")
+    assert "int8" in clf.text_encoder.onnx_file.name and clf.poster_encoder.precision == "int8"
+    assert clf.predict(["A detective hunts a killer."])
+    assert sorted(p.name for p in cwd.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == []
+    onnx = {p.name for p in (cache / "onnx").iterdir()}
+    assert not [n for n in onnx if n.endswith(".data") or n.startswith(".") or n.endswith(".tmp")], onnx
+    assert any("int8static-" in n for n in onnx) and any(f"int8dyn-v{prec.INT8_TEXT_VERSION}" in n for n in onnx)
