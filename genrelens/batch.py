@@ -7,9 +7,10 @@ Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-N
 Output columns: ``id`` (from the input; row numbers when it has none), the input's other columns (all but
 ``plot`` and ``poster`` unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label (calibrated
 probabilities when the model is calibrated), ``confidence`` (probability that the predicted label set is
-entirely right), ``review`` (some label's probability lies within the review band of its threshold, or the row
-could not be scored) and ``error`` (why a row was scored with less than it had, or not at all: an unreadable
-row, with its row number; a duplicate id, with the row that had it first). ``review_only=True`` writes only
+entirely right), ``review`` (the confidence is below the model's review cut-off, or some label's probability
+lies within ``review_band`` of its threshold when that older rule is asked for, or the row could not be scored)
+and ``error`` (why a row was scored with less than it had, or not at all: an unreadable row, with its row
+number; a duplicate id, with the row that had it first). ``review_only=True`` writes only
 the flagged rows, least confident first.
 """
 
@@ -151,12 +152,13 @@ def _as_text(v) -> str | None:
 
 def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int,
                 bad: dict[int, str] | None = None, keep: list[str] | None = None,
-                seen: dict[str, int] | None = None, review_band: float | None = None) -> pd.DataFrame:
+                seen: dict[str, int] | None = None, review_band: float | None = None,
+                review_below: float | None = None) -> pd.DataFrame:
     """Score one raw chunk whose first row is row ``first_row`` of the file (1-based).
 
     bad: ``{row: problem}`` of rows that could not be read (not scored, reported with their row number);
     keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids;
-    review_band: see ``GenreClassifier.review``.
+    review_band, review_below: see ``GenreClassifier.review`` (``band``, ``min_confidence``).
     Rows without an ``id`` column are named by their row number.
     """
     from genrelens.predict import NO_INPUT
@@ -185,7 +187,7 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     proba, errors = clf.score(plots, posters, root=root)
     pred = clf.decide(proba)
     conf = clf.confidence(proba, pred).astype(np.float32)
-    review = clf.review(proba, review_band)
+    review = clf.review(proba, review_band, review_below, pred=pred)
     genres, messages = [], []
     for i, (plot, poster, mid, row) in enumerate(zip(plots, posters, df["id"], rows)):
         err = (errors.get(i) or "").removesuffix(f"; {NO_INPUT}") or None
@@ -212,13 +214,14 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     return out
 
 
-def _manifest(plan: BatchPlan, clf: GenreClassifier, review_band: float | None = None) -> dict:
+def _manifest(plan: BatchPlan, clf: GenreClassifier, review_band: float | None = None,
+              review_below: float | None = None) -> dict:
     st = plan.src.stat() if plan.src.exists() else None
     return {"version": 2, "input": str(plan.src.resolve()), "input_size": st.st_size if st else None,
             "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": plan.chunk_size,
             "encoding": plan.encoding, "posters": str(plan.root), "columns": plan.keep,
             "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels,
-            "review_band": review_band, "calibrated": clf.calibrated}
+            "review_band": review_band, "review_below": review_below, "calibrated": clf.calibrated}
 
 
 def parts_dir(output: Path) -> Path:
@@ -311,23 +314,24 @@ def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, outp
                   *, chunk_size: int = 256, resume: bool = False,
                   on_progress: Callable[[int, int | None], None] | None = None, encoding: str = "utf-8",
                   posters: str | Path | None = None, columns: list[str] | str | None = None,
-                  review_band: float | None = None, review_only: bool = False) -> BatchSummary:
+                  review_band: float | None = None, review_below: float | None = None,
+                  review_only: bool = False) -> BatchSummary:
     """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
 
     Poster paths are relative to ``posters`` (default: the input's folder), and may not leave it. A row that
     cannot be read (not text in ``encoding``, too many fields) is reported in the ``error`` column with its row
     number; the others are scored. ``columns``: see :func:`plan_batch` (or pass a plan as ``input_path``).
-    ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). ``review_band``:
-    see ``GenreClassifier.review``; ``review_only``: write only the flagged rows. Raises DataError for an
-    unusable input.
+    ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). ``review_band``,
+    ``review_below``: see ``GenreClassifier.review``; ``review_only``: write only the flagged rows. Raises
+    DataError for an unusable input.
     """
     plan = input_path if isinstance(input_path, BatchPlan) else plan_batch(
         input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
     parts = parts_dir(plan.out)
-    _prepare_parts(parts, _manifest(plan, clf, review_band), resume)
+    _prepare_parts(parts, _manifest(plan, clf, review_band, review_below), resume)
     summary = BatchSummary(plan.out)
     try:
-        done = _score_chunks(clf, plan, parts, summary, on_progress, review_band)
+        done = _score_chunks(clf, plan, parts, summary, on_progress, review_band, review_below)
         if done == 0:
             raise DataError(f"{plan.src} has no rows")
     except DataError:  # a bad table: leave nothing behind unless chunks were saved
@@ -340,7 +344,8 @@ def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, outp
 
 
 def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: BatchSummary,
-                  on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None) -> int:
+                  on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None,
+                  review_below: float | None = None) -> int:
     """Score and save each chunk not saved yet; returns the rows seen."""
     total = count_rows(plan.src) if plan.src.is_file() else None
     start, done = time.perf_counter(), 0
@@ -355,7 +360,7 @@ def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: B
                     seen.setdefault(_as_id(v), done + 1 + i)
         else:
             scored = score_chunk(clf, raw, plan.root, first_row=done + 1, bad=bad, keep=plan.keep, seen=seen,
-                                  review_band=review_band)
+                                  review_band=review_band, review_below=review_below)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
             summary.n_scored_now += len(raw)

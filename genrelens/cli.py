@@ -296,7 +296,8 @@ def calibrate(
                                                      "data folder's models/default); it is modified."),
     data: Path | None = typer.Option(None, "--data", help="The model's training data (default: its config's)."),
     review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0,
-                                      help="Review band for the review-queue figures."),
+                                      help="Band of the older review rule, reported beside the confidence "
+                                           "cut-off's figures."),
     as_json: bool = typer.Option(False, "--json", help="Print the before/after figures as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     precision_check: bool = typer.Option(True, "--precision-check/--no-precision-check", envvar=CHECK_ENV,
@@ -325,9 +326,10 @@ def calibrate(
     Console().print(t)
     Console().print("methods: " + ", ".join(f"{g} {m}" for g, m in c["methods"].items()))
     r = summary["review"]
-    Console().print(f"review queue (band {r['band']}): {r['share_flagged']:.1%} of test movies flagged, catching "
-                    f"{r['share_of_wrong_caught']:.1%} of the {r['wrong_sets']} wrong label sets (random flagging: "
-                    f"{r['random_flagging_catches']:.1%})")
+    Console().print(f"review queue (confidence < {r['min_confidence']:.4f}, chosen on validation): "
+                    f"{r['share_flagged']:.1%} of test movies flagged, catching {r['share_of_wrong_caught']:.1%} of "
+                    f"the {r['wrong_sets']} wrong label sets (random flagging: {r['random_flagging_catches']:.1%}, "
+                    f"best possible: {r['best_possible_catch']:.1%})", highlight=False)
 
 
 from genrelens.serve.commands import predict, serve  # noqa: E402

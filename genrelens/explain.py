@@ -6,11 +6,13 @@ For one movie and each predicted genre:
   "absent" when the head gets its learned missing-modality placeholder, so the four coalitions (none, plot,
   poster, both) take 4 forward passes of the head. ``plot + poster = logit(both) - logit(none)``.
 - **words**: occlusion over the plot's words (captum ``FeatureAblation`` on the attention mask: a word's
-  tokens are hidden, all other tokens and the poster stay): attribution = logit with the word - logit
-  without it. Positive words speak for the genre. One batch of ``n_words + 1`` encodings serves every genre.
+  tokens, at every occurrence, are hidden, all other tokens and the poster stay): attribution = logit with the
+  word - logit without it. Positive words speak for the genre. English stop words are not occluded (they get
+  0), nor words after the first ``MAX_WORDS`` distinct ones; one batch of ``n_distinct_words + 1`` encodings
+  (one ONNX Runtime call) serves every genre.
 - **poster_heatmap**: Grad-CAM (captum ``LayerGradCam``) on the CNN's last convolution (7x7 cells for a
-  224-pixel crop), rendered as a PNG over the 224x224 center crop the CNN sees (the rest of the poster is
-  not read by the model).
+  224-pixel crop; the frozen CNN up to there runs once, on ONNX Runtime), rendered as a PNG over the 224x224
+  center crop the CNN sees (the rest of the poster is not read by the model).
 
 Attributions are on the raw logit scale (calibration is monotone per label: signs and rankings are the same).
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import string
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +34,35 @@ from genrelens.errors import ModelError
 
 GenreClassifier = Any  # genrelens.predict.GenreClassifier (not imported: predict imports this module)
 TOP_WORDS = 10
+MAX_WORDS = 40  # distinct words occluded per plot: one text-encoder sequence each, in one batch
 WORD_BATCH = 64
 _WORD = re.compile(r"\S+")
+_PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026"
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
+def _lexical(clf: GenreClassifier):
+    """The model's late-fused lexical channel (``genrelens.models.lexical``), or None."""
+    lexical = getattr(clf.bundle, "lexical", None)
+    return None if lexical is None or clf.bundle.spec.text == "lexical" else lexical
+
+
 def _logits(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits of the model's raw (uncalibrated) probabilities: the head's logits, or, for a model with a
+    lexical channel, the logit of ``(1 - w) sigmoid(head) + w sigmoid(lexical)`` on rows with a plot (as
+    ``GenreClassifier.head_proba`` fuses them; float64, clipped to +-16)."""
     with torch.inference_mode():
-        return clf.head(feats)
+        z = clf.head(feats)
+        lexical = _lexical(clf)
+        if lexical is None or "lexical" not in feats:
+            return z
+        p, q = torch.sigmoid(z.double()), torch.sigmoid(feats["lexical"].double())
+        w = float(lexical.weight)
+        fused = torch.where(feats["text_mask"].bool()[:, None], (1 - w) * p + w * q, p)
+        return torch.logit(fused.clamp(1e-7, 1 - 1e-7))
 
 
 def modality_shapley(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -74,41 +95,117 @@ def plot_words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
-def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Tensor]) -> tuple[list, np.ndarray]:
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return ENGLISH_STOP_WORDS
+
+
+def word_types(words: list[tuple[str, int, int]], max_words: int = MAX_WORDS) -> np.ndarray:
+    """``int [n_words]``: which occlusion group each word belongs to (1..k), 0 for words not occluded.
+
+    Every occurrence of a word (lower-cased, outer punctuation stripped) forms one group, hidden together;
+    English stop words (scikit-learn's list) and words without a letter or digit are not occluded, and only
+    the first ``max_words`` groups in reading order are (the text encoder reads the plot's start anyway)."""
+    stop = _stop_words()
+    index: dict[str, int] = {}
+    out = np.zeros(len(words), dtype=np.int64)
+    for i, (w, _, _) in enumerate(words):
+        key = w.strip(_PUNCT).lower()
+        if not key or key in stop or not any(ch.isalnum() for ch in key):
+            continue
+        if key not in index:
+            if len(index) >= max_words:
+                continue
+            index[key] = len(index) + 1
+        out[i] = index[key]
+    return out
+
+
+def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Tensor],
+                      max_words: int = MAX_WORDS) -> tuple[list, np.ndarray]:
     """``(words [(word, start, end)], attributions float [n_words, L])``: logit drop when the word's tokens
-    are hidden (captum FeatureAblation over the attention mask); words past the token limit get 0."""
+    (those of every occurrence of the word) are hidden from the text encoder (captum FeatureAblation over the
+    attention mask, all variants in one or a few batched passes); stop words, words past the token limit and
+    words after the first ``max_words`` distinct ones get 0 (see ``word_types``).
+
+    A plot read as several token windows (``TextEncoder.set_windows``): only the windows holding the word
+    are encoded again, the others keep their embeddings; the windows are pooled as the encoder pools them.
+    A model with a lexical channel: the word is also deleted from the text its TF-IDF channel reads, and the
+    logits are those of the fused probabilities (``_logits``)."""
     from captum.attr import FeatureAblation
 
     words = plot_words(plot)
     n_labels = len(clf.labels)
-    if not words or not clf.uses_text:
-        return words, np.zeros((len(words), n_labels))
     enc = clf.text_encoder
-    tok = enc.tokenizer(plot, truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
+    if not words or enc is None:
+        return words, np.zeros((len(words), n_labels))
+    n_win = int(getattr(enc, "windows", 1))
+    if n_win > 1:
+        tok = enc.tokenizer([plot[:n_win * enc.max_length * 16]], truncation=True, max_length=enc.max_length,
+                            stride=enc.stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    else:
+        tok = enc.tokenizer([plot], truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
+    seqs, offsets = tok["input_ids"][:n_win], tok["offset_mapping"][:n_win]  # as TextEncoder.window_ids
     starts = np.array([s for _, s, _ in words])
-    group = np.zeros(len(tok["input_ids"]), dtype=np.int64)  # 0: special tokens (never hidden)
-    for i, (s, e) in enumerate(tok["offset_mapping"]):
-        if e > s:
-            group[i] = int(np.searchsorted(starts, s, side="right"))  # word index + 1
-    ids = torch.tensor([tok["input_ids"]])
-    others = {k: v for k, v in feats.items() if not k.startswith("text")}
+    types = word_types(words, max_words)
+    group = np.zeros(sum(len(x) for x in seqs), dtype=np.int64)  # 0: special tokens, words kept (never hidden)
+    bounds = np.cumsum([0] + [len(x) for x in seqs])
+    for w, offs in enumerate(offsets):
+        for i, (s, e) in enumerate(offs):
+            if e > s:
+                group[bounds[w] + i] = types[int(np.searchsorted(starts, s, side="right")) - 1]
+    out = np.zeros((len(words), n_labels))
+    present = sorted(set(group[group > 0].tolist()))
+    if not present:
+        return words, out
+    width = max(len(x) for x in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    for w, x in enumerate(seqs):
+        ids[w, :len(x)] = torch.tensor(x)
+    lengths = torch.tensor([len(x) for x in seqs])
+    full_mask = (torch.arange(width)[None] < lengths[:, None]).long()
+    base = _encode_ids(enc, ids, full_mask)  # [n_win, dim]: every window as it is
+    lexical = _lexical(clf) if "lexical" in feats else None
+    first_token = {g: int(np.flatnonzero(group == g)[0]) for g in present}
+    others = {k: v for k, v in feats.items() if not k.startswith("text") and k != "lexical"}
 
     def forward(mask: torch.Tensor) -> torch.Tensor:
         k = len(mask)
-        text = _encode_ids(enc, ids.expand(k, -1), mask)
+        emb = base[None].repeat(k, 1, 1)  # [k, n_win, dim]
+        need, rows = [], []
+        for r in range(k):
+            for w in range(len(seqs)):
+                seg = mask[r, bounds[w]:bounds[w + 1]]
+                if not bool(seg.all()):
+                    padded = torch.zeros(width, dtype=torch.long)
+                    padded[:len(seg)] = seg
+                    need.append((r, w))
+                    rows.append(padded)
+        if need:
+            new = _encode_ids(enc, ids[[w for _, w in need]], torch.stack(rows))
+            for i, (r, w) in enumerate(need):
+                emb[r, w] = new[i]
+        text = emb.max(1).values if getattr(enc, "window_pooling", "mean") == "max" else emb.mean(1)
         batch = {"text": text, "text_mask": torch.ones(k, dtype=torch.bool)}
         batch.update({key: v.expand(k, *v.shape[1:]) for key, v in others.items()})
+        if lexical is not None:
+            hidden = [{g for g, t in first_token.items() if mask[r, t] == 0} for r in range(k)]
+            texts = [" ".join(x for (x, _, _), t in zip(words, types) if t not in h) for h in hidden]
+            lex = feats["lexical"].expand(k, -1).clone()
+            changed = [r for r in range(k) if hidden[r]]
+            if changed:
+                lex[changed] = torch.as_tensor(lexical.logits([texts[r] for r in changed]), dtype=lex.dtype)
+            batch["lexical"] = lex
         return _logits(clf, batch)
 
-    mask = torch.ones_like(ids)
-    present = sorted(set(group[group > 0].tolist()))
+    mask = torch.ones((1, len(group)), dtype=torch.long)
     ablation = FeatureAblation(forward)
     attr = ablation.attribute(mask, baselines=0, feature_mask=torch.as_tensor(group)[None],
                               perturbations_per_eval=WORD_BATCH)  # [L, 1, T]: per output, per token
     per_token = attr[:, 0, :].numpy().T if attr.dim() == 3 else attr.numpy().reshape(n_labels, -1).T
-    out = np.zeros((len(words), n_labels))
     for g in present:
-        out[g - 1] = per_token[np.flatnonzero(group == g)[0]]
+        out[types == g] = per_token[first_token[g]]
     return words, out
 
 
@@ -135,18 +232,16 @@ class _MapsToLogits(torch.nn.Module):
         self.layer = clf.head.top.bn if self.finetuned else torch.nn.Identity()
 
     def maps(self, pixels: np.ndarray) -> torch.Tensor:
-        """The CNN's frozen part on preprocessed pixels ``[k, 3, s, s]`` (no gradient needed through it)."""
-        cnn = self.clf.poster_encoder.model
-        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+        """The CNN's frozen part on preprocessed pixels ``[k, 3, s, s]`` (no gradient needed through it): an
+        ONNX Runtime session when the poster encoder runs on ONNX (exported once into the feature cache's
+        ``onnx/`` folder), else eager torch."""
+        x = np.ascontiguousarray(pixels, dtype=np.float32)
+        enc = self.clf.poster_encoder
+        if getattr(enc, "session", None) is not None:
+            session = _maps_session(enc, self.finetuned)
+            return torch.from_numpy(session.run(None, {"pixels": x})[0])
         with torch.no_grad():
-            if self.finetuned:
-                from genrelens.encoders.poster import CNNBottom
-
-                return CNNBottom(cnn)(x)
-            x = cnn._swish(cnn._bn0(cnn._conv_stem(x)))
-            for block in cnn._blocks:
-                x = block(x)
-            return cnn._bn1(cnn._conv_head(x))
+            return _FrozenMaps(enc.model, self.finetuned).eval()(torch.from_numpy(x))
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         k = len(maps)
@@ -157,6 +252,51 @@ class _MapsToLogits(torch.nn.Module):
         batch = {key: v.expand(k, *v.shape[1:]) for key, v in self.feats.items() if key != "poster"}
         batch.update(poster=poster, poster_mask=torch.ones(k, dtype=torch.bool))
         return self.clf.head(batch)
+
+
+class _FrozenMaps(torch.nn.Module):
+    """Pixels ``[k, 3, s, s]`` -> what Grad-CAM reads: the last convolution's batch-normalised outputs
+    ``[k, 1280, h, w]`` (frozen CNN), or the last block's input ``[k, C, h, w]`` (fine-tuned last block)."""
+
+    def __init__(self, cnn: torch.nn.Module, finetuned: bool):
+        super().__init__()
+        self.cnn, self.finetuned = cnn, finetuned
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from genrelens.encoders.poster import CNNBottom
+
+        if self.finetuned:
+            return CNNBottom(self.cnn)(x)
+        cnn = self.cnn
+        x = cnn._swish(cnn._bn0(cnn._conv_stem(x)))
+        for block in cnn._blocks:
+            x = block(x)
+        return cnn._bn1(cnn._conv_head(x))
+
+
+def _maps_session(enc, finetuned: bool):
+    """An ONNX Runtime session of ``_FrozenMaps`` for the poster encoder ``enc`` (kept on it), exported once
+    beside the encoder's own export (same weights key)."""
+    attr = "_explain_maps_bottom" if finetuned else "_explain_maps"
+    session = getattr(enc, attr, None)
+    if session is None:
+        import warnings
+
+        from genrelens.encoders.onnx import ONNX_OPSET, ort_session
+        from genrelens.io import atomic_path
+
+        path = enc.onnx_path.with_name(f"{enc.onnx_path.stem}-{'bottom' if finetuned else 'maps'}.onnx")
+        if not path.is_file():
+            dummy = torch.zeros(1, 3, enc.input_size, enc.input_size)
+            with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(_FrozenMaps(enc.model, finetuned).eval(), (dummy,), str(tmp),
+                                  input_names=["pixels"], output_names=["maps"],
+                                  dynamic_axes={"pixels": {0: "n"}, "maps": {0: "n"}}, opset_version=ONNX_OPSET,
+                                  dynamo=False)
+        session = ort_session(path, enc.num_threads)
+        setattr(enc, attr, session)
+    return session
 
 
 def poster_cams(clf: GenreClassifier, pixels: np.ndarray, feats: dict[str, torch.Tensor],
@@ -191,7 +331,7 @@ def heatmap_png(pixels: np.ndarray, cam: np.ndarray) -> bytes:
     alpha = 0.25 + 0.5 * heat[..., None]
     blend = (rgb * 0.45 + 0.55 * (rgb * (1 - alpha) + color * alpha)).clip(0, 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(blend).save(buf, format="PNG", optimize=True)
+    Image.fromarray(blend).save(buf, format="PNG", compress_level=3)  # optimize=True cost 70 ms per heatmap
     return buf.getvalue()
 
 
@@ -203,11 +343,14 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
         {"genres": [...], "probabilities": {g: p}, "thresholds": {g: t},
          "modalities": {g: {"plot", "poster", "plot_share", "poster_share", "base_logit", "logit",
                             "probability_plot_only", "probability_poster_only"}},
-         "words": {g: [{"word", "start", "end", "attribution"}, ...]},   # top_k by |attribution|
+         "words": {g: [{"word", "start", "end", "attribution"}, ...]},   # top_k distinct words by |attribution|
          "plot_words": [{"word", "start", "end"}], "word_attributions": {g: [float per word]},
          "poster_heatmap": {g: base64 PNG, or a file path when out_dir is given}, "method": {...}}
     """
     if clf.bundle.spec.fitted:
+        if clf.bundle.spec.text == "lexical":
+            raise ModelError(f"the {clf.name} model (TF-IDF + logistic regression) has no explanation yet: "
+                             f"explanations cover the neural models")
         raise ModelError(f"the {clf.name} model answers label frequencies for every movie: nothing to explain")
     plot = clean_text(plot) if isinstance(plot, str) else ""
     image = None
@@ -249,10 +392,12 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
     has_plot = bool(plot.strip()) and clf.uses_text
     words, attr = word_attributions(clf, plot, feats) if has_plot else ([], np.zeros((0, len(clf.labels))))
     word_lists, per_word = {}, {}
+    types = word_types(words) if words else np.zeros(0, dtype=np.int64)
+    first = np.unique(types, return_index=True)[1]  # a word's first occurrence stands for all of them
     for j, g in zip(targets, names):
-        order = np.argsort(-np.abs(attr[:, j]), kind="stable")[:top_k]
+        order = [i for i in first[np.argsort(-np.abs(attr[first, j]), kind="stable")] if attr[i, j] != 0][:top_k]
         word_lists[g] = [{"word": words[i][0], "start": words[i][1], "end": words[i][2],
-                          "attribution": round(float(attr[i, j]), 4)} for i in order if attr[i, j] != 0]
+                          "attribution": round(float(attr[i, j]), 4)} for i in order]
         per_word[g] = [round(float(a), 4) for a in attr[:, j]]
 
     heat: dict[str, str] = {}
@@ -283,7 +428,8 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
             "word_attributions": per_word, "poster_heatmap": heat, "poster_cells": cells,
             "method": {"modalities": "exact Shapley values over {plot, poster} on the logit (missing = the "
                                      "head's placeholder)",
-                       "words": "occlusion: logit with the word - logit with its tokens hidden",
+                       "words": "occlusion: logit with the word - logit with its tokens (every occurrence) "
+                                "hidden; stop words not occluded",
                        "poster": "Grad-CAM on the CNN's last convolution, over the 224x224 center crop it reads",
                        "calibrated": clf.calibrated}}
 

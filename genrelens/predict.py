@@ -241,11 +241,30 @@ class GenreClassifier:
 
         return confidence(proba, self.decide(proba) if pred is None else pred)
 
-    def review(self, proba: np.ndarray, band: float | None = None) -> np.ndarray:
-        """``bool [n]``: rows to review (a label's probability within ``band`` of its threshold)."""
-        from genrelens.models.calibration import DEFAULT_REVIEW_BAND, review_flags
+    @property
+    def review_rule(self) -> dict:
+        """How ``review`` flags a movie by default: ``{"rule": "confidence", "min_confidence": c}`` (the cut-off
+        chosen on validation and saved in ``calibration.json``), or, for a model calibrated or trained before
+        that existed, ``{"rule": "band", "band": 0.05}`` (a label within the band of its threshold)."""
+        from genrelens.models.calibration import DEFAULT_REVIEW_BAND
 
-        return review_flags(proba, self.thresholds, DEFAULT_REVIEW_BAND if band is None else band)
+        cut = self.calibrator.min_confidence if self.calibrator is not None else None
+        return {"rule": "band", "band": DEFAULT_REVIEW_BAND} if cut is None else \
+            {"rule": "confidence", "min_confidence": cut}
+
+    def review(self, proba: np.ndarray, band: float | None = None, min_confidence: float | None = None,
+               pred: np.ndarray | None = None) -> np.ndarray:
+        """``bool [n]``: rows to review. ``min_confidence``: flag rows whose confidence is below it; ``band``:
+        flag rows where some label's probability lies within ``band`` of its threshold (the older rule);
+        neither: ``review_rule`` (the model's saved confidence cut-off)."""
+        from genrelens.models.calibration import confidence_flags, review_flags
+
+        if band is None and min_confidence is None:
+            rule = self.review_rule
+            band, min_confidence = rule.get("band"), rule.get("min_confidence")
+        if min_confidence is not None:
+            return confidence_flags(proba, self.decide(proba) if pred is None else pred, min_confidence)
+        return review_flags(proba, self.thresholds, band)
 
     def explain(self, plot: str | None = None, poster=None, **kw) -> dict:
         """Why the model predicts what it does for one movie: modality shares, word attributions and a

@@ -51,7 +51,9 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
                         band: float = DEFAULT_REVIEW_BAND, progress: bool = False) -> dict:
     """Fit and save the calibrator of a trained model folder; update its ``metrics.json``.
 
-    Returns ``{"calibration": before/after on test, "review": review-queue figures on test, "val": ...}``."""
+    Returns ``{"calibration": before/after on test, "review": review-queue figures on test (the flag: confidence
+    below the cut-off chosen on validation; ``band``: the older rule's figures beside it), "review_cutoff": the
+    cut-off and its validation figures, "val": ...}``."""
     clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")  # calibrated on fp32 scores
     if clf.bundle.spec.fitted:
         raise ModelError(f"the {clf.name} model answers label frequencies: nothing to calibrate")
@@ -62,7 +64,8 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
     p_test, p_val = cal.transform(raw_test), cal.transform(raw_val)
     pred = decide(p_test, cal.thresholds)
     summary = {"calibration": calibration_summary(y_test, raw_test, cal, clf.raw_thresholds),
-               "review": review_report(y_test, p_test, pred, cal.thresholds, band),
+               "review": review_report(y_test, p_test, pred, cal.thresholds, band, cal.min_confidence),
+               "review_cutoff": cal.review,
                "val": calibration_summary(y_val, raw_val, cal, clf.raw_thresholds)}
     metrics = clf.bundle.artifact("metrics")
     if metrics:

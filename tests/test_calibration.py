@@ -14,6 +14,7 @@ from genrelens.metrics import brier, ece, ece_per_label, reliability_bins
 from genrelens.models.calibration import (
     Calibrator,
     LabelMap,
+    choose_review_cutoff,
     confidence,
     fit_map,
     review_flags,
@@ -42,6 +43,21 @@ def test_confidence_and_review_by_hand():
     thr = np.array([0.5, 0.5, 0.4])
     assert review_flags(p, thr, band=0.1).tolist() == [True, False]  # 0.5 vs 0.4: within 0.1
     assert review_flags(p, thr, band=0.05).tolist() == [False, False]
+
+
+def test_review_cutoff_by_hand():
+    """The cut-off flags the least confident rows, at most ``max_share`` of them, where the catch of wrong sets
+    beyond random is largest; tied confidences go to the same side."""
+    conf = np.array([0.05, 0.1, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    wrong = np.array([1, 1, 1, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+    r = choose_review_cutoff(conf, wrong, max_share=0.5)
+    assert 0.2 < r["min_confidence"] <= 0.3  # flags the four least confident: all wrong (catch 4/5 vs share 0.4)
+    assert r["share_flagged"] == pytest.approx(0.4) and r["share_of_wrong_caught"] == pytest.approx(0.8)
+    r = choose_review_cutoff(conf, wrong, max_share=0.25)  # at most 2.5 rows: 0.1 is tied, so only the first
+    assert 0.05 < r["min_confidence"] <= 0.1 and r["share_flagged"] == pytest.approx(0.1)
+    r = choose_review_cutoff(conf, wrong[::-1], max_share=0.5)  # confidence useless: flag as few as possible
+    assert r["share_flagged"] == pytest.approx(0.1)
+    json.dumps(r)  # saved in calibration.json
 
 
 def test_maps_are_monotone_and_json_round_trips():
@@ -119,6 +135,55 @@ def test_confidence_is_calibrated_and_flags_find_errors(frozen):
     raw_pred = decide(raw, clf.raw_thresholds)
     raw_gap = abs(confidence(raw, raw_pred).mean() - float((raw_pred == y).all(1).mean()))
     assert abs(r["mean_confidence"] - r["exact_match"]) < raw_gap
+
+
+def test_review_flag_catches_wrong_sets_far_better_than_random(frozen):
+    """The review flag (confidence below the cut-off chosen on validation, saved in calibration.json), on the
+    test split of a model trained on 1,500 real plots: it flags a sensible share, and its queue closes most of
+    the gap between flagging that share at random (catches the same share of wrong sets) and the best possible
+    queue of that size (catches share / share of wrong sets). The older band rule closed a sixth of that gap
+    on the default model (docs/trust.md)."""
+    from genrelens.models.thresholds import decide
+
+    clf, y, raw = frozen
+    saved = json.loads((clf.model_dir / CALIBRATION).read_text())
+    assert saved["review"]["min_confidence"] == pytest.approx(clf.calibrator.min_confidence)
+    assert clf.review_rule == {"rule": "confidence", "min_confidence": clf.calibrator.min_confidence}
+    p = clf.calibrator.transform(raw)
+    pred = decide(p, clf.thresholds)
+    flag = clf.review(p)
+    assert (flag == (confidence(p, pred) < clf.calibrator.min_confidence)).all()
+    r = review_report(y, p, pred, clf.thresholds, min_confidence=clf.calibrator.min_confidence)
+    share, caught, best = r["share_flagged"], r["share_of_wrong_caught"], r["best_possible_catch"]
+    assert share == pytest.approx(flag.mean()) and 0.1 <= share <= 0.45, r
+    assert caught > share and caught - share >= 0.5 * (best - share), r  # (here: 0.340 vs 0.322, best 0.340)
+    band = r["band_rule"]  # the older rule on the same movies closes far less of its gap (here: a quarter)
+    closed_by_band = (band["share_of_wrong_caught"] - band["share_flagged"]) / (band["best_possible_catch"]
+                                                                                 - band["share_flagged"])
+    assert (caught - share) / (best - share) > closed_by_band + 0.2, r
+    assert r["error_rate_flagged"] > r["error_rate_not_flagged"], r
+    m = json.loads((clf.model_dir / "metrics.json").read_text())
+    assert m["review"]["rule"] == "confidence" and m["review"]["min_confidence"] == clf.calibrator.min_confidence
+
+
+def test_calibration_without_review_cutoff_keeps_the_band_rule(tiny_model_dir, tmp_path):
+    """A calibration.json written before the confidence cut-off existed still loads; its review flag is the
+    older band rule."""
+    from genrelens.models.calibration import DEFAULT_REVIEW_BAND, review_flags
+    from genrelens.predict import GenreClassifier
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model_dir, old, ignore=shutil.ignore_patterns("checkpoints"))
+    saved = json.loads((old / CALIBRATION).read_text())
+    assert "review" in saved
+    del saved["review"]
+    (old / CALIBRATION).write_text(json.dumps(saved))
+    clf = GenreClassifier.load(old)
+    assert clf.calibrated and clf.calibrator.min_confidence is None
+    assert clf.review_rule == {"rule": "band", "band": DEFAULT_REVIEW_BAND}
+    p = np.random.default_rng(0).random((50, len(clf.labels)))
+    assert (clf.review(p) == review_flags(p, clf.thresholds, DEFAULT_REVIEW_BAND)).all()
+    assert (clf.review(p, min_confidence=0.2) == (clf.confidence(p) < 0.2)).all()
 
 
 def test_trained_model_is_calibrated_everywhere(tiny_model_dir):
@@ -204,6 +269,22 @@ def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_pa
     assert q["review"].all() and set(q["id"]) == set(a.loc[a["review"], "id"])
     assert q["confidence"].is_monotonic_increasing  # least confident first
     assert f"{len(q)} of 400 rows" in res.output
+    # the default rule: confidence below the model's saved cut-off
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+                              "--output", str(full), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    a = pd.read_csv(full)
+    scored = a["confidence"].notna()
+    cut = clf.calibrator.min_confidence
+    assert (a.loc[scored, "review"] == (a.loc[scored, "confidence"] < cut)).sum() >= scored.sum() - 2  # float32
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+                              "--output", str(queue), "--no-progress", "--review-below", "0.5", "--review-only"])
+    assert res.exit_code == 0, res.output
+    q = pd.read_csv(queue)
+    assert len(q) == int((a["confidence"] < 0.5).sum() + a["confidence"].isna().sum()) and (q["confidence"] < 0.5).all()
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+                              "--output", str(queue), "--review-below", "0.5", "--review-band", "0.1"])
+    assert res.exit_code != 0 and "not both" in res.output
 
 
 def test_to_logit_saturates_finitely():

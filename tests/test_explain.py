@@ -54,16 +54,28 @@ def test_explain_one_movie(clf, movie):
         assert cells.shape == (7, 7) and (cells >= 0).all()
 
 
+def test_word_types_by_hand():
+    from genrelens.explain import plot_words, word_types
+
+    words = plot_words("The vampire bites. A vampire's friend, the Vampire, hunts -- vampire! 42")
+    assert word_types(words).tolist() == [0, 1, 2, 0, 3, 4, 0, 1, 5, 0, 1, 6]  # stop words and "--": 0
+    assert word_types(words, max_words=2).tolist() == [0, 1, 2, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+
+
 def test_word_attribution_is_the_logit_drop_when_the_word_is_hidden(clf, movie):
-    from genrelens.explain import _encode_ids, word_attributions
+    from genrelens.explain import _encode_ids, word_attributions, word_types
 
     plot, poster = movie
     feats, _ = clf.features([plot], [Image.open(poster)])
     words, attr = word_attributions(clf, plot, feats)
-    j = int(np.argmax(np.abs(attr).sum(1)))  # the most influential word: hide its tokens by hand
+    types = word_types(words)
+    assert (attr[types == 0] == 0).all() and (np.abs(attr[types > 0]).sum(1) > 0).any()
+    j = int(np.argmax(np.abs(attr).sum(1)))  # the most influential word: hide its tokens (every occurrence) by hand
+    same = [words[i] for i in np.flatnonzero(types == types[j])]
     enc = clf.text_encoder
     tok = enc.tokenizer(plot, truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
-    mask = torch.tensor([[0 if (e > s and words[j][1] <= s < words[j][2]) else 1 for s, e in tok["offset_mapping"]]])
+    mask = torch.tensor([[0 if (e > s and any(a <= s < b for _, a, b in same)) else 1
+                          for s, e in tok["offset_mapping"]]])
     ids = torch.tensor([tok["input_ids"]])
     with torch.inference_mode():
         hidden = clf.head({**feats, "text": _encode_ids(enc, ids, mask)})[0].numpy()
@@ -144,3 +156,42 @@ def test_faithfulness_on_100_real_test_movies(clf, subset_csv, real_data):
     assert r["n_movies"] == 100
     assert r["mean_drop_words_top"] > 3 * max(r["mean_drop_words_random"], 1e-3) and r["p_value_words"] < 1e-3
     assert r["mean_drop_poster_top"] > 1.3 * r["mean_drop_poster_random"] and r["p_value_poster"] < 0.01
+
+
+def test_windowed_model_with_lexical_channel(subset_csv, cache_dir, tmp_path_factory):
+    """A model reading long plots as token windows, late-fused with the TF-IDF channel ("catalogue"): the
+    explanation's logits are those of the model's own (fused, raw) probabilities, and words past the first
+    window are explained too."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import train_tiny
+
+    from genrelens.data.table import clean_text
+    from genrelens.explain import plot_words, word_types
+    from genrelens.models.calibration import to_logit
+    from genrelens.predict import GenreClassifier
+
+    out = tmp_path_factory.mktemp("catalogue") / "catalogue"
+    train_tiny("catalogue", subset_csv, out, cache_dir)
+    clf = GenreClassifier.load(out)
+    assert clf.text_encoder.windows > 1 and clf.bundle.lexical is not None
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    n_tokens = df["plot"].map(lambda t: len(clf.text_encoder.tokenizer(t)["input_ids"]))
+    row = df[(n_tokens > 1.5 * clf.text_encoder.max_length) & (df["poster"] != "")].iloc[0]
+    poster = subset_csv.parent / row["poster"]
+    e = clf.explain(row["plot"], poster)
+    raw = clf.score([row["plot"]], [str(poster)], calibrated=False)[0][0]
+    for g in e["genres"]:
+        assert e["modalities"][g]["logit"] == pytest.approx(float(to_logit(raw)[clf.labels.index(g)]), abs=2e-3)
+    plot = clean_text(row["plot"])  # as explain reads it
+    words = plot_words(plot)
+    assert [w for w, _, _ in words] == [w["word"] for w in e["plot_words"]]
+    first = clf.text_encoder.tokenizer(plot, truncation=True, max_length=clf.text_encoder.max_length,
+                                       return_offsets_mapping=True)["offset_mapping"]
+    end_of_first = max(e for _, e in first)
+    types = word_types(words)
+    late = [i for i, (_, s, _) in enumerate(words)
+            if s >= end_of_first and types[i] and not (types[:i] == types[i]).any()]  # first seen in window 2+
+    assert late and any(e["word_attributions"][g][i] != 0 for g in e["genres"] for i in late)

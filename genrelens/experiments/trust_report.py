@@ -75,13 +75,20 @@ def section_calibration(d: ReportData) -> Section:
     blocks.append(Figure("reliability", reliability_figure(cal, f"{run.name}, test split, all labels pooled"),
                          "Reliability diagram before and after calibration (numbers: rows per bin)."))
     if review:
+        rule = (f"confidence below {review['min_confidence']:.4f}, the cut-off chosen on the validation split"
+                if review.get("rule") == "confidence" else f"a label within {review['band']} of its threshold")
+        best = review.get("best_possible_catch")
+        older = review.get("band_rule")
         blocks.append(Text(
-            f"Review queue (band {review['band']} around each threshold): {review['share_flagged']:.1%} of test "
-            f"movies flagged; they hold {review['share_of_wrong_caught']:.1%} of the {review['wrong_sets']} wrong "
-            f"label sets (flagging the same share at random: {review['random_flagging_catches']:.1%}). Error "
+            f"Review queue ({rule}): {review['share_flagged']:.1%} of test movies flagged; they hold "
+            f"{review['share_of_wrong_caught']:.1%} of the {review['wrong_sets']} wrong label sets (flagging the "
+            f"same share at random: {review['random_flagging_catches']:.1%}"
+            + (f"; the best possible queue of that size: {best:.1%}" if best is not None else "") + "). Error "
             f"rate inside the queue {_pct(review['error_rate_flagged'])}, outside "
-            f"{_pct(review['error_rate_not_flagged'])}. Confidence (probability that the whole set is right): "
-            f"mean {review['mean_confidence']:.3f} vs "
+            f"{_pct(review['error_rate_not_flagged'])}"
+            + (f" (the older band rule, {older['band']}: {older['share_flagged']:.1%} flagged, "
+               f"{older['share_of_wrong_caught']:.1%} caught)" if older else "")
+            + f". Confidence (probability that the whole set is right): mean {review['mean_confidence']:.3f} vs "
             f"exact-match rate {review['exact_match']:.3f}; AUROC for telling right from wrong sets "
             f"{_pct(review['confidence_auroc'], False)}."))
     return Section("calibration", blocks)

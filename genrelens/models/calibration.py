@@ -13,7 +13,8 @@ regression is not rewarded for memorising a rare label's few positives):
 Every map is non-decreasing in ``z``. The fitted calibrator is plain JSON (``calibration.json`` in the model
 folder, written and read by ``genrelens.bundle``; no pickle), with the thresholds re-tuned on the calibrated
 scale. Also here: the review queue's
-``confidence`` and ``review`` flag, computed from calibrated probabilities.
+``confidence`` and ``review`` flag, computed from calibrated probabilities: a movie is flagged when its
+confidence is below a cut-off chosen on the validation split (saved in ``calibration.json``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ PROBA_EPS = 1e-4  # calibrated probabilities stay in [eps, 1 - eps] (a finite su
 FOLDS = 5
 MIN_SLOPE = 1e-3  # Platt maps stay increasing (a decreasing map would turn decisions around)
 THRESHOLD_GRID = np.round(np.arange(0.01, 0.991, 0.01), 2)
-DEFAULT_REVIEW_BAND = 0.05
+DEFAULT_REVIEW_BAND = 0.05  # the older rule (``--review-band``): a label within this distance of its threshold
+REVIEW_MAX_SHARE = 0.3  # the confidence cut-off flags at most this share of validation movies (a queue
+#   a team can work through; the least confident 30% of the default model hold 93% wrong sets, vs 81% overall)
 
 
 def to_logit(proba: np.ndarray) -> np.ndarray:
@@ -138,6 +141,12 @@ class Calibrator:
     maps: list[LabelMap]
     thresholds: np.ndarray  # float32 [n_labels], on the calibrated scale
     info: dict = field(default_factory=dict)  # how it was chosen (out-of-fold scores per method), data sizes
+    review: dict | None = None  # the review cut-off chosen on validation (``choose_review_cutoff``); None: older file
+
+    @property
+    def min_confidence(self) -> float | None:
+        """Movies whose confidence is below this are flagged for review (None: a calibration without it)."""
+        return None if not self.review else float(self.review["min_confidence"])
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         """Raw sigmoid scores ``[n, n_labels]`` -> calibrated probabilities ``float32 [n, n_labels]``."""
@@ -155,7 +164,8 @@ class Calibrator:
     def to_json(self) -> dict:
         return {"format": FORMAT, "input": "logit of the raw sigmoid score, clipped to +-16",
                 "labels": self.labels, "maps": {g: m.to_json() for g, m in zip(self.labels, self.maps)},
-                "thresholds": {g: float(t) for g, t in zip(self.labels, self.thresholds)}, "info": self.info}
+                "thresholds": {g: float(t) for g, t in zip(self.labels, self.thresholds)}, "info": self.info,
+                **({"review": self.review} if self.review else {})}
 
     @classmethod
     def from_json(cls, obj: dict) -> Calibrator:
@@ -163,7 +173,8 @@ class Calibrator:
             raise ValueError(f"calibration format {obj.get('format')!r} is not {FORMAT}")
         labels = list(obj["labels"])
         return cls(labels, [LabelMap.from_json(obj["maps"][g]) for g in labels],
-                   np.array([obj["thresholds"][g] for g in labels], dtype=np.float32), obj.get("info", {}))
+                   np.array([obj["thresholds"][g] for g in labels], dtype=np.float32), obj.get("info", {}),
+                   obj.get("review"))
 
 
 def tune_calibrated_thresholds(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
@@ -187,13 +198,15 @@ def fit_calibrator(y_val: np.ndarray, proba_val: np.ndarray, labels: list[str],
     y = (np.asarray(y_val) > 0).astype(np.float64)
     z = to_logit(proba_val)
     maps, chosen = [], {}
+    oof = np.zeros_like(z)
     for j, g in enumerate(labels):
-        scores = {}
+        scores, p_oof = {}, {}
         for m in methods:
-            p = out_of_fold(m, z[:, j], y[:, j], seed=seed)
+            p = p_oof[m] = out_of_fold(m, z[:, j], y[:, j], seed=seed)
             scores[m] = {"brier": float(((p - y[:, j]) ** 2).mean()),
                          "ece": float(ece_per_label(y[:, j:j + 1], p[:, None])[0])}
         best = min(methods, key=lambda m: scores[m]["brier"])
+        oof[:, j] = p_oof[best]
         maps.append(fit_map(best, z[:, j], y[:, j]))
         chosen[g] = {"method": best, "out_of_fold": scores, "positives": int(y[:, j].sum())}
     cal = Calibrator(list(labels), maps, np.full(len(labels), 0.5, np.float32),
@@ -206,7 +219,17 @@ def fit_calibrator(y_val: np.ndarray, proba_val: np.ndarray, labels: list[str],
         cal.thresholds = cal.transform(np.asarray(raw_thresholds, dtype=np.float64)[None])[0]
         cal.info["thresholds"] = "the raw F1-tuned thresholds carried through each label's map"
         cal.info["raw_thresholds"] = [float(t) for t in raw_thresholds]
+    pred = decide_sets(cal.transform(proba_val), cal.thresholds)
+    # out-of-fold probabilities: the cut-off is not fitted on confidences the maps were fitted on
+    cal.review = choose_review_cutoff(confidence(oof, pred), (y > 0) != pred)
     return cal
+
+
+def decide_sets(proba: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The model's decisions (``genrelens.models.thresholds.decide``)."""
+    from genrelens.models.thresholds import decide
+
+    return np.asarray(decide(proba, thresholds), dtype=bool)
 
 
 # ---------------------------------------------------------------------------------------------- review queue
@@ -219,33 +242,85 @@ def confidence(proba: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.where(d, p, 1 - p).prod(axis=1) if p.size else np.zeros(len(p))
 
 
+def choose_review_cutoff(conf: np.ndarray, wrong: np.ndarray, max_share: float = REVIEW_MAX_SHARE) -> dict:
+    """The confidence cut-off of the review flag (``review = confidence < min_confidence``), chosen on the
+    validation split (``conf [n]``: confidences, ``wrong [n, L] or [n]``: whether each label set is wrong).
+
+    Among cut-offs that flag at most ``max_share`` of the movies, the one whose queue catches the most wrong
+    sets beyond what flagging the same share at random would (share of wrong sets caught - share flagged,
+    i.e. the largest Youden's J = catch rate - false-alarm rate on right sets). Returns the cut-off and its
+    validation figures (saved in ``calibration.json`` under ``review``)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    wrong = np.asarray(wrong, dtype=bool)
+    wrong = wrong.any(axis=1) if wrong.ndim == 2 else wrong
+    n, n_wrong = len(conf), int(wrong.sum())
+    out = {"rule": "confidence < min_confidence", "fitted_on": "val (out-of-fold calibrated probabilities)",
+           "max_share": float(max_share), "n_rows": int(n)}
+    if n == 0 or n_wrong in (0, n):  # nothing to separate: flag the least confident max_share
+        cut = float(np.quantile(conf, max_share)) if n else 0.0
+        return {**out, "min_confidence": cut, "share_flagged": float((conf < cut).mean()) if n else 0.0,
+                "share_of_wrong_caught": None}
+    order = np.argsort(conf, kind="stable")
+    c, w = conf[order], wrong[order]
+    k = np.arange(1, n + 1)
+    ends = np.r_[c[1:] > c[:-1], True]  # a cut-off just above c[i] flags rows 0..i (ties go together)
+    gain = np.cumsum(w) / n_wrong - k / n
+    ok = ends & (k <= max_share * n)
+    if not ok.any():
+        ok = ends & (k == k[ends].min())
+    i = int(np.flatnonzero(ok)[np.argmax(gain[ok])])
+    cut = float(np.nextafter(c[i], np.inf)) if i + 1 == n else float((c[i] + c[i + 1]) / 2)
+    flag = conf < cut
+    return {**out, "min_confidence": cut, "share_flagged": float(flag.mean()),
+            "share_of_wrong_caught": float((flag & wrong).sum() / n_wrong), "share_wrong": float(wrong.mean())}
+
+
+def confidence_flags(proba: np.ndarray, pred: np.ndarray, min_confidence: float) -> np.ndarray:
+    """``bool [n]``: the review flag, ``confidence < min_confidence``."""
+    return confidence(proba, pred) < min_confidence
+
+
 def review_flags(proba: np.ndarray, thresholds: np.ndarray, band: float = DEFAULT_REVIEW_BAND) -> np.ndarray:
-    """``bool [n]``: some label's calibrated probability lies within ``band`` of its threshold."""
+    """``bool [n]``: the older review rule: some label's calibrated probability lies within ``band`` of its
+    threshold. (It flags about as many wrong sets as random flagging of the same share: docs/trust.md.)"""
     p = np.asarray(proba, dtype=np.float64)
     return (np.abs(p - np.asarray(thresholds, dtype=np.float64)) <= band).any(axis=1) if p.size \
         else np.zeros(len(p), dtype=bool)
 
 
 def review_report(y_true: np.ndarray, proba: np.ndarray, pred: np.ndarray, thresholds: np.ndarray,
-                  band: float = DEFAULT_REVIEW_BAND) -> dict:
-    """How well the review flag and the confidence find wrong label sets (``y_true, proba, pred [n, L]``):
-    share flagged, share of wrong sets caught (random flagging of the same share catches that share),
-    error rates inside and outside the queue, and how well ``confidence`` predicts an exact match."""
+                  band: float = DEFAULT_REVIEW_BAND, min_confidence: float | None = None) -> dict:
+    """How well the review flag and the confidence find wrong label sets (``y_true, proba, pred [n, L]``).
+
+    The flag: ``confidence < min_confidence`` when a cut-off is given (the rule of calibrated models), else
+    the older band rule (``band``). Figures: share flagged, share of wrong sets caught (flagging the same share
+    at random catches that share; the best possible queue of that size catches share flagged / share wrong),
+    error rates inside (the queue's precision) and outside the queue, and how well ``confidence`` predicts an
+    exact match. With a cut-off, ``band_rule`` holds the band rule's figures for comparison."""
     from sklearn.metrics import roc_auc_score
 
     y, d = np.asarray(y_true) > 0, np.asarray(pred, dtype=bool)
     wrong = (y != d).any(axis=1)
-    flag = review_flags(proba, thresholds, band)
     conf = confidence(proba, d)
-    n = max(len(y), 1)
-    out = {"band": float(band), "n_rows": int(len(y)), "share_flagged": float(flag.mean()) if len(y) else 0.0,
-           "wrong_sets": int(wrong.sum()), "share_wrong": float(wrong.mean()) if len(y) else 0.0,
-           "share_of_wrong_caught": float((flag & wrong).sum() / max(wrong.sum(), 1)),
-           "random_flagging_catches": float(flag.sum() / n),
-           "error_rate_flagged": float(wrong[flag].mean()) if flag.any() else None,
-           "error_rate_not_flagged": float(wrong[~flag].mean()) if (~flag).any() else None,
-           "mean_confidence": float(conf.mean()) if len(y) else 0.0,
-           "exact_match": float((~wrong).mean()) if len(y) else 0.0}
+
+    def figures(flag: np.ndarray) -> dict:
+        share = float(flag.mean()) if len(y) else 0.0
+        return {"share_flagged": share, "share_of_wrong_caught": float((flag & wrong).sum() / max(wrong.sum(), 1)),
+                "random_flagging_catches": share,
+                "best_possible_catch": float(min(1.0, share / wrong.mean())) if wrong.any() else 0.0,
+                "error_rate_flagged": float(wrong[flag].mean()) if flag.any() else None,
+                "error_rate_not_flagged": float(wrong[~flag].mean()) if (~flag).any() else None}
+
+    by_band = figures(review_flags(proba, thresholds, band))
+    if min_confidence is None:
+        out = {"rule": "band", "band": float(band), **by_band}
+    else:
+        out = {"rule": "confidence", "min_confidence": float(min_confidence), **figures(conf < min_confidence),
+               "band_rule": {"band": float(band), **by_band}}
+    out.update({"n_rows": int(len(y)), "wrong_sets": int(wrong.sum()),
+                "share_wrong": float(wrong.mean()) if len(y) else 0.0,
+                "mean_confidence": float(conf.mean()) if len(y) else 0.0,
+                "exact_match": float((~wrong).mean()) if len(y) else 0.0})
     out["confidence_auroc"] = (float(roc_auc_score(~wrong, conf)) if 0 < wrong.sum() < len(y) else None)
     return out
 

@@ -67,7 +67,9 @@ class Prediction(BaseModel):
     scores: dict[str, float] = Field(..., description="Probability per label (calibrated when the model is).")
     confidence: float | None = Field(None, description="Probability that the predicted genre set is entirely "
                                                        "right (labels taken as independent).")
-    review: bool = Field(False, description="Some genre's probability is within the review band of its threshold.")
+    review: bool = Field(False, description="Worth a review: the confidence is below the model's review cut-off "
+                                            "(chosen on validation), or, for models calibrated before it existed, "
+                                            "some genre's probability is within 0.05 of its threshold.")
     warnings: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
 
 
@@ -133,7 +135,7 @@ def score_movies(clf: GenreClassifier, movies: list[Movie]) -> list[dict]:
     """One model call for many checked movies (runs in the batcher's thread)."""
     proba, errors = clf.score([m.plot for m in movies], [m.image for m in movies])
     pred = clf.decide(proba)
-    confidence, review = clf.confidence(proba, pred), clf.review(proba)
+    confidence, review = clf.confidence(proba, pred), clf.review(proba, pred=pred)
     out = []
     for i, m in enumerate(movies):
         order = np.argsort(-proba[i], kind="stable")

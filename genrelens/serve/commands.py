@@ -65,8 +65,13 @@ def predict(
     columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
                                        "('none': only id; 'all': every one); default: all but plot and poster."),
     precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
-    review_band: float = typer.Option(0.05, "--review-band", min=0.0, max=1.0, help="Flag a movie for review when "
-                                      "some label's probability lies within this distance of its threshold."),
+    review_below: float | None = typer.Option(None, "--review-below", min=0.0, max=1.0, help="Flag a movie for "
+                                              "review when its confidence is below this (default: the cut-off "
+                                              "chosen on the model's validation split, in calibration.json)."),
+    review_band: float | None = typer.Option(None, "--review-band", min=0.0, max=1.0, help="The older review rule, "
+                                             "instead: flag a movie when some label's probability lies within "
+                                             "this distance of its threshold (the default rule of models "
+                                             "calibrated before the confidence cut-off existed: 0.05)."),
     review_only: bool = typer.Option(False, "--review-only", help="With --input: write only the movies flagged "
                                      "for review, least confident first."),
     explain: bool = typer.Option(False, "--explain", help="One movie: also say why (modality shares, plot words, "
@@ -77,6 +82,8 @@ def predict(
     """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
         _fail("--engine must be local or ray")
+    if review_band is not None and review_below is not None:
+        _fail("give --review-below (a confidence cut-off) or --review-band (the older rule), not both")
     if table is not None:
         if plot is not None or poster is not None:
             _fail("give either --input (a table) or --plot/--poster (one movie), not both")
@@ -90,7 +97,7 @@ def predict(
                 _fail("--review-only goes with --engine local")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
-                              precision, review_band, review_only)
+                              precision, review_band, review_only, review_below)
     if review_only:
         _fail("--review-only goes with --input")
     if explain_dir is not None and not explain:
@@ -105,12 +112,12 @@ def predict(
         from genrelens.data.clean import clean_text
 
         plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir)
+    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below)
 
 
 def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
-                 precision: str | None = None, review_band: float = 0.05, explain: bool = False,
-                 explain_dir: Path | None = None) -> None:
+                 precision: str | None = None, review_band: float | None = None, explain: bool = False,
+                 explain_dir: Path | None = None, review_below: float | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -132,7 +139,9 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
     if clf.calibration_note:
         warnings.append(clf.calibration_note)
     confidence = float(clf.confidence(proba, pred[None])[0])
-    review = bool(clf.review(proba, review_band)[0])
+    review = bool(clf.review(proba, review_band, review_below, pred=pred[None])[0])
+    by_band = review_band is not None or (review_below is None and clf.review_rule["rule"] == "band")
+    why_review = "a genre is close to its threshold" if by_band else "confidence below the review cut-off"
     explanation = None
     if explain:
         try:
@@ -157,7 +166,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         t.add_row(clf.labels[j], f"{proba[0, j]:.3f}", f"{clf.thresholds[j]:.2f}", mark)
     Console().print(t)
     Console().print(f"confidence {confidence:.3f} (probability that the genre set is entirely right)"
-                    + ("  [bold yellow]review[/]: a genre is close to its threshold" if review else ""),
+                    + (f"  [bold yellow]review[/]: {why_review}" if review else ""),
                     highlight=False)
     if explanation is not None:
         from genrelens.explain import render_text
@@ -169,8 +178,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
                    progress: bool, encoding: str = "utf-8", posters: Path | None = None,
-                   columns: str | None = None, precision: str | None = None, review_band: float = 0.05,
-                   review_only: bool = False) -> None:
+                   columns: str | None = None, precision: str | None = None, review_band: float | None = None,
+                   review_only: bool = False, review_below: float | None = None) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -195,7 +204,7 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         try:
             summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                    review_band=review_band, review_only=review_only)
+                                    review_band=review_band, review_below=review_below, review_only=review_only)
         except (GenrelensError, ValueError) as e:
             bar.stop()
             _fail(str(e))

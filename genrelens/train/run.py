@@ -168,7 +168,8 @@ def calibrate_run(cfg: RunConfig, data: Prepared, proba: dict[str, np.ndarray], 
     test = calibrated["test"]
     return {"calibrator": cal, "proba": calibrated,
             "calibration": calibration_summary(data.y["test"], proba["test"], cal, thresholds),
-            "review": review_report(data.y["test"], test, decide(test, cal.thresholds), cal.thresholds)}
+            "review": review_report(data.y["test"], test, decide(test, cal.thresholds), cal.thresholds,
+                                    min_confidence=cal.min_confidence)}
 
 
 def by_modality(part: pd.DataFrame, y: np.ndarray, proba: np.ndarray, thr: np.ndarray, labels: list[str]) -> dict:

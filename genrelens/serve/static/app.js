@@ -68,7 +68,7 @@ function renderResult(data) {
   $("bars").replaceChildren(...rows);
   $("confidence").textContent = data.confidence === undefined || data.confidence === null ? "" :
     `confidence ${pct(data.confidence)} that this genre set is entirely right` +
-    (data.review ? " · worth a review: a genre is close to its threshold" : "");
+    (data.review ? " · worth a review: the model is unsure of this genre set" : "");
   $("warnings").replaceChildren(...(data.warnings || []).map((w) => el("li", "", w)));
   $("why-view").hidden = true;
   $("result").hidden = false;
