@@ -115,7 +115,7 @@ def train(
                                          help="poster model: also fine-tune the CNN's last block."),
     text_from: Path | None = typer.Option(None, help="Reuse the fine-tuned text encoder of this run dir."),
     windows: int | None = typer.Option(None, min=1, max=16, help="Read plots longer than --max-length as up to "
-                                       "this many token windows, pooled (default: the model's; catalogue 4, "
+                                       "this many token windows, pooled (default: the model's; catalogue 6, "
                                        "others 1 = the first --max-length tokens)."),
     window_stride: int | None = typer.Option(None, min=0, help="Tokens shared by consecutive windows (default 32)."),
     window_pooling: str | None = typer.Option(None, help="mean or max over a plot's window embeddings "

@@ -90,7 +90,7 @@ def test_window_settings_are_checked(encoder):
 def test_model_defaults_fill_unset_fields():
     assert (RunConfig(model="integrated").windows, RunConfig(model="integrated").lexical) == (1, False)
     cat = RunConfig(model="catalogue")
-    assert cat.windows == 4 and cat.lexical and cat.long_augment > 0
+    assert cat.windows == 6 and cat.lexical and cat.long_augment > 0
     assert RunConfig(model="catalogue", windows=2, lexical=False).windows == 2  # a set value wins
 
 

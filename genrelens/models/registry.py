@@ -85,7 +85,7 @@ MODELS: dict[str, ModelSpec] = {
     "catalogue": ModelSpec("finetuned", True, "heads:ConcatHead", {},
                            "integrated, reading whole synopses (token windows, mean-pooled) + the TF-IDF lexical "
                            "channel, late-fused (the default)", study=False,
-                           defaults={"windows": 4, "lexical": True, "long_augment": 0.25}),
+                           defaults={"windows": 6, "lexical": True, "long_augment": 0.25}),
 }
 DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
