@@ -3,7 +3,8 @@ its plots longer than 128 tokens, and on two long-text variants built from the t
 the plot among two other test plots of the same genres, shuffled; "noisy": two other test plots sharing a
 genre appended; see genrelens/experiments/long_text.py). Folders trained on one split share the variants.
 
-    python benchmarks/long_text.py MODEL_DIR [MODEL_DIR ...] [--json out.json]
+    python benchmarks/long_text.py MODEL_DIR [MODEL_DIR ...] [--label NAME ...] [--json out.json]
+    python benchmarks/long_text.py --summarize a.json b.json ...   # the summary over earlier runs' --json files
 
 Prints one row per model and variant, then the mean +- std per model name over the folders given (seeds).
 """
@@ -24,11 +25,15 @@ from genrelens.predict import GenreClassifier
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model_dirs", nargs="+")
+    ap.add_argument("model_dirs", nargs="*")
+    ap.add_argument("--summarize", nargs="+", default=None, help="--json files of earlier runs: print their summary")
     ap.add_argument("--data", default=None, help="the table the models were trained on (default: theirs)")
     ap.add_argument("--label", action="append", default=[], help="a name per folder for the summary (in order)")
     ap.add_argument("--json", default=None, help="write every result to this file")
     args = ap.parse_args()
+    if args.summarize:
+        results = [r for f in args.summarize for r in json.loads(Path(f).read_text())]
+        return summarize(results)
     parts_by_split: dict[str, dict] = {}
     results = []
     for i, d in enumerate(args.model_dirs):
@@ -45,22 +50,28 @@ def main() -> None:
             print(f"{r['label']:<24} s{r['seed']}  {v:<18} n={m['n_rows']:<5} words median {m['median_words']:>5.0f} "
                   f"p90 {m['p90_words']:>5.0f}  weighted {m['weighted_f1']:.4f}  micro {m['micro_f1']:.4f}  "
                   f"macro {m['macro_f1']:.4f}", flush=True)
+    summarize(results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def summarize(results: list[dict]) -> None:
+    """Mean +- std (over the folders of each label: seeds) per variant."""
     groups = defaultdict(list)
     for r in results:
         groups[r["label"]].append(r)
     print("\nmean +- std over the folders of each label (weighted F1 / micro / macro)")
-    print("| model | seeds | " + " | ".join(VARIANTS) + " |")
-    print("|---|---|" + "---|" * len(VARIANTS))
+    print("| model | seeds | validation (weighted) | " + " | ".join(VARIANTS) + " |")
+    print("|---|---|---|" + "---|" * len(VARIANTS))
     for label, rs in groups.items():
-        cells = []
+        val = np.array([read_artifact(Path(r["model_dir"]), "metrics", {})["val"]["weighted_f1"] for r in rs])
+        cells = [f"{val.mean():.3f}" + (f" +- {val.std(ddof=1):.3f}" if len(rs) > 1 else "")]
         for v in VARIANTS:
             w, mi, ma = (np.array([r[v][k] for r in rs]) for k in ("weighted_f1", "micro_f1", "macro_f1"))
             sd = f" +- {w.std(ddof=1):.3f}" if len(rs) > 1 else ""
             cells.append(f"{w.mean():.3f}{sd} / {mi.mean():.3f} / {ma.mean():.3f}")
         print(f"| {label} | {len(rs)} | " + " | ".join(cells) + " |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":
