@@ -67,7 +67,7 @@ def test_missing_inputs_become_notes(report, tmp_path):
     _, html_path = build_report(tmp_path)
     html = html_path.read_text()
     assert html.count("Skipped:") >= 2  # shares, curves
-    assert f"<h2>{SECTIONS['curves']}</h2>" in html and "no integrated run" in html
+    assert f"<h2>{SECTIONS['curves']}</h2>" in html and "no integrated or catalogue run" in html
 
 
 def test_decade_buckets_pool_old_decades():

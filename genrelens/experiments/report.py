@@ -36,7 +36,7 @@ SECTIONS = {
     "table2": "Table 2: weighted F1 per model",
     "shares": "Share of the weighted F1 per label",
     "decades": "F1 by release decade",
-    "curves": "Training curves of the integrated model",
+    "curves": "Training curves of the main model (catalogue, else integrated)",
     "combinations": "Label combinations and co-occurrence",
     "examples": "Example predictions",
     "calibration": "Calibration and the review queue",
@@ -134,6 +134,13 @@ class ReportData:
 
     def main_oversampling(self) -> str:
         return "none" if "none" in self.oversampling else self.oversampling[0]
+
+    def main_model(self) -> str:
+        """The model the single-model sections show: the default model (catalogue) when the benchmark ran it,
+        else integrated (the study's best)."""
+        from genrelens.models.registry import DEFAULT_MODEL
+
+        return next((m for m in (DEFAULT_MODEL, "integrated") if self.pick(m)), "integrated")
 
     def pick(self, model: str) -> Path | None:
         """The model's run shown in single-run sections: no oversampling (if run), the first seed."""
@@ -280,10 +287,10 @@ def always_drama(d: ReportData) -> float | None:
 
 
 def section_shares(d: ReportData) -> Section:
-    cols = [(m, ov) for m in ("text-finetuned", "integrated") for ov in d.oversampling
+    cols = [(m, ov) for m in ("text-finetuned", "integrated", "catalogue") for ov in d.oversampling
             if any(d.run_dir(m, ov, s) for s in d.seeds)]
     if not cols:
-        return skipped("shares", "no text-finetuned or integrated run.")
+        return skipped("shares", "no text-finetuned, integrated or catalogue run.")
     per: dict[tuple[str, str], list[dict]] = {
         c: [bundle.read_artifact(p, "metrics")["test"]["per_label"]
             for s in d.seeds if (p := d.run_dir(*c, s))] for c in cols}
@@ -378,9 +385,9 @@ def read_history(path: Path) -> pd.DataFrame | None:
 
 
 def section_curves(d: ReportData) -> Section:
-    run = d.pick("integrated")
+    run = d.pick(d.main_model())
     if run is None:
-        return skipped("curves", "no integrated run.")
+        return skipped("curves", "no integrated or catalogue run.")
     text_dir = run
     cfg = json.loads((run / bundle.CONFIG).read_text())
     ckpt = bundle.CHECKPOINTS
@@ -448,10 +455,10 @@ def top_combination_blocks(d: ReportData, n: int = 8) -> list[Any]:
 def cooccurrence_blocks(d: ReportData) -> list[Any]:
     from genrelens.metrics import PAIR_STATES, cooccurrence, pair_confusion
 
-    run = d.pick("integrated")
+    run = d.pick(d.main_model())
     p = d.predictions(run) if run else None
     if p is None:
-        return [Text("Co-occurrence and Comedy/Drama confusion skipped: no integrated run.", note=True)]
+        return [Text("Co-occurrence and Comedy/Drama confusion skipped: no integrated or catalogue run.", note=True)]
     true_c, pred_c = cooccurrence(p.y_true), cooccurrence(p.y_pred)
     fig, axes = plt.subplots(1, 2, figsize=(12, 5.2))
     vmax = max(true_c.max(), pred_c.max(), 1)

@@ -52,7 +52,7 @@ def reliability_figure(calibration: dict, title: str = "") -> bytes:
 
 
 def section_calibration(d: ReportData) -> Section:
-    run = d.pick("integrated") or next((p for m in d.models if m != "naive" and (p := d.pick(m))), None)
+    run = d.pick(d.main_model()) or next((p for m in d.models if m != "naive" and (p := d.pick(m))), None)
     if run is None:
         return skipped("calibration", "no trained neural model.")
     metrics = json.loads((run / "metrics.json").read_text())
@@ -136,9 +136,9 @@ def section_explained(d: ReportData) -> Section:
 
     from genrelens.predict import GenreClassifier
 
-    run = d.pick("integrated")
+    run = d.pick(d.main_model())
     if run is None or not (run / "model.safetensors").exists():
-        return skipped("explained", "no integrated model in this benchmark.")
+        return skipped("explained", "no integrated or catalogue model in this benchmark.")
     clf = GenreClassifier.load(run)
     ids = json.loads((run / "test_ids.json").read_text())
     full = [i for i in ids if d.by_id.loc[i, "plot"] and d.by_id.loc[i, "poster"]]

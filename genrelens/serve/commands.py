@@ -36,8 +36,8 @@ def _load(model_dir: Path | None, precision: str | None = None):
     except (GenrelensError, ValueError) as e:
         _fail(str(e))
     choice = clf.precision_choice
-    if choice is not None and choice.guards and not choice.note:  # auto on a CPU with bf16/int8 units: what it chose
-        console.print(choice.summary(), highlight=False, style="dim")
+    if choice is not None and choice.guards and not choice.note and choice.precision != "fp32":
+        console.print(choice.summary(), highlight=False, style="dim")  # auto chose a reduced precision: say which
     return clf
 
 
