@@ -70,3 +70,11 @@ def tiny_model_dir(tmp_path_factory, subset_csv, cache_dir) -> Path:
     out = tmp_path_factory.mktemp("model") / "integrated"
     train_tiny("integrated", subset_csv, out, cache_dir)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_catalogue_dir(tmp_path_factory, subset_csv, cache_dir) -> Path:
+    """A ``catalogue`` model (token windows + the late-fused TF-IDF channel) trained for a few steps."""
+    out = tmp_path_factory.mktemp("catalogue") / "catalogue"
+    train_tiny("catalogue", subset_csv, out, cache_dir)
+    return out

@@ -158,24 +158,16 @@ def test_faithfulness_on_100_real_test_movies(clf, subset_csv, real_data):
     assert r["mean_drop_poster_top"] > 1.3 * r["mean_drop_poster_random"] and r["p_value_poster"] < 0.01
 
 
-def test_windowed_model_with_lexical_channel(subset_csv, cache_dir, tmp_path_factory):
+def test_windowed_model_with_lexical_channel(subset_csv, tiny_catalogue_dir):
     """A model reading long plots as token windows, late-fused with the TF-IDF channel ("catalogue"): the
     explanation's logits are those of the model's own (fused, raw) probabilities, and words past the first
     window are explained too."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import train_tiny
-
     from genrelens.data.table import clean_text
     from genrelens.explain import plot_words, word_types
     from genrelens.models.calibration import to_logit
     from genrelens.predict import GenreClassifier
 
-    out = tmp_path_factory.mktemp("catalogue") / "catalogue"
-    train_tiny("catalogue", subset_csv, out, cache_dir)
-    clf = GenreClassifier.load(out)
+    clf = GenreClassifier.load(tiny_catalogue_dir)
     assert clf.text_encoder.windows > 1 and clf.bundle.lexical is not None
     df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
     n_tokens = df["plot"].map(lambda t: len(clf.text_encoder.tokenizer(t)["input_ids"]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 from genrelens.config import RunConfig
 from genrelens.data.augment import append_shared_genre, same_genres_concat
 from genrelens.data.labels import STUDY_LABELS, LabelSet
-from genrelens.models.lexical import LexicalChannel, choose_weight, fit_channel, fuse
+from genrelens.models.lexical import LexicalChannel, TfidfFeatures, choose_weight, fit_channel, fuse
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,22 @@ def test_lexical_channel_learns_genre_words_and_reloads_identically(lexical_data
     assert back.weight == 0.35 and not list(tmp_path.glob("*.pkl"))
 
 
+def test_tfidf_features_equal_scikit_learn(lexical_data):
+    """Prediction's hand-written TF-IDF (no scikit-learn import at load) gives scikit-learn's features."""
+    tr_x, _, va_x, _ = lexical_data
+    vec = LexicalChannel()._new_vectorizer()
+    vec.fit(tr_x)
+    feats = TfidfFeatures(vec.get_feature_names_out(), vec.idf_, 2)
+    texts = va_x[:300] + ["", "Zzyzx", "Amélie's CAFÉ in Zürich: a naïve crème-brûlée ROMANCE, ﬁlm noir!", "ab ab ab x"]
+    want = vec.transform(texts).toarray()
+    got = np.zeros_like(want)
+    for r, t in enumerate(texts):
+        idx, values = feats.row(t)
+        got[r, idx] = values
+    assert (want != 0).sum() > 5000  # real features, not an empty comparison
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
 def test_fusion_keeps_plotless_rows_and_weight_is_chosen_on_validation(lexical_data):
     tr_x, tr_y, va_x, va_y = lexical_data
     ch = LexicalChannel().fit(tr_x, tr_y)
@@ -175,3 +193,16 @@ def test_summaries_variant_joins_plots_of_the_same_genres_in_random_order(real_p
             assert all(exact[j] for j in d)  # the same genres: the labels stay right for every word
         first += t.startswith(p)
     assert 10 < first < 90  # the movie's own plot is not always first
+
+
+def test_predicting_with_the_lexical_channel_does_not_import_scikit_learn(tiny_catalogue_dir, subset_csv):
+    """Importing scikit-learn costs ~1.5 s of a cold ``genrelens predict``: loading and predicting with a
+    catalogue model (TF-IDF channel included) must not need it; the fused scores are the saved ones."""
+    code = (
+        "import sys, json; from genrelens.predict import GenreClassifier; "
+        f"clf = GenreClassifier.load({str(tiny_catalogue_dir)!r}); "
+        "p = clf.predict_proba(plots=['A haunted house, a demon and a possessed girl.'], posters=[None]); "
+        "print(json.dumps({'sklearn': 'sklearn' in sys.modules, 'lexical': clf.bundle.lexical is not None}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"sklearn": False, "lexical": True}

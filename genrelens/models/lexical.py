@@ -6,13 +6,16 @@ training split only and late-fused with the model's probabilities:
 ``p = (1 - w) * p_model + w * sigmoid(lexical logits)`` for movies with a plot (``w`` chosen on validation).
 
 Saved without pickle: settings, fusion weight and vocabulary as JSON, idf and the per-label weights as
-safetensors; ``from_files`` rebuilds a vectorizer that gives the same features, so reloaded probabilities are
-identical.
+safetensors; ``load`` rebuilds the same features, so reloaded probabilities are
+identical. Prediction never imports scikit-learn (``TfidfFeatures``).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,35 @@ from genrelens.models.checkpoint import load_tensors, save_tensors
 
 C_GRID = (1.0, 4.0, 16.0)  # inverse L2 strengths tried; chosen on validation
 WEIGHT_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)  # fusion weights tried on validation
+TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+
+
+class TfidfFeatures:
+    """``TfidfVectorizer.transform`` over a fitted vocabulary and idf (lowercase, unicode accents stripped, word
+    1..``ngram_max``-grams, sublinear tf, idf, l2 norm). Written by hand because importing scikit-learn costs
+    ~1.5 s of the 2.5 s cold-start budget; a test checks it equals scikit-learn's on real plots."""
+
+    def __init__(self, terms: Sequence[str], idf: np.ndarray, ngram_max: int):
+        self.terms = list(terms)
+        self.index = {t: i for i, t in enumerate(self.terms)}
+        self.idf = np.asarray(idf, dtype=np.float64)
+        self.ngram_max = ngram_max
+        if len(self.idf) != len(self.terms):
+            raise ModelError(f"{len(self.idf)} idf values for {len(self.terms)} terms")
+
+    def row(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(term indices int64 [k], tf-idf values float64 [k])`` of one text (k: distinct known terms)."""
+        doc = text.lower()
+        if not doc.isascii():  # scikit-learn's strip_accents_unicode
+            doc = "".join(c for c in unicodedata.normalize("NFKD", doc) if not unicodedata.combining(c))
+        tokens = TOKEN.findall(doc)
+        grams = tokens + [" ".join(tokens[i : i + n]) for n in range(2, self.ngram_max + 1)
+                          for i in range(len(tokens) - n + 1)]
+        counts = Counter(j for g in grams if (j := self.index.get(g)) is not None)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        values = (np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))) + 1.0) * self.idf[idx]
+        norm = np.sqrt(np.dot(values, values))
+        return idx, values / norm if norm > 0 else values
 
 
 @dataclass
@@ -40,16 +72,16 @@ class LexicalChannel:
     max_features: int = 50_000
     C: float = 4.0
     weight: float = 0.0
-    vectorizer: object = field(default=None, repr=False)
+    features: TfidfFeatures | None = field(default=None, repr=False)
     coef: np.ndarray | None = field(default=None, repr=False)  # [n_labels, n_terms]
     intercept: np.ndarray | None = field(default=None, repr=False)  # [n_labels]
 
-    def _new_vectorizer(self, vocabulary: dict[str, int] | None = None):
+    def _new_vectorizer(self):
+        """scikit-learn's vectorizer, for fitting; prediction uses ``TfidfFeatures`` (the same features)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         return TfidfVectorizer(ngram_range=(1, self.ngram_max), min_df=self.min_df, max_features=self.max_features,
-                               sublinear_tf=True, strip_accents="unicode", lowercase=True, vocabulary=vocabulary,
-                               dtype=np.float64)
+                               sublinear_tf=True, strip_accents="unicode", lowercase=True, dtype=np.float64)
 
     def fit(self, texts: Sequence[str], y: np.ndarray, seed: int = 0) -> LexicalChannel:
         """Fit TF-IDF and one L2 logistic regression per label on ``texts`` (non-empty plots) and ``y [n, L]``.
@@ -58,8 +90,9 @@ class LexicalChannel:
 
         if not len(texts):
             raise ValueError("the lexical channel needs training plots")
-        self.vectorizer = self._new_vectorizer()
-        x = self.vectorizer.fit_transform(list(texts))
+        vectorizer = self._new_vectorizer()
+        x = vectorizer.fit_transform(list(texts))
+        self.features = TfidfFeatures(vectorizer.get_feature_names_out(), vectorizer.idf_, self.ngram_max)
         y = np.asarray(y) > 0
         self.coef = np.zeros((y.shape[1], x.shape[1]))
         self.intercept = np.zeros(y.shape[1])
@@ -76,35 +109,30 @@ class LexicalChannel:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """``float64 [n, n_labels]``: the per-label logistic regression logits (the intercept for an empty text)."""
-        if self.vectorizer is None:
+        if self.features is None:
             raise ModelError("the lexical channel is not fitted")
-        texts = [t if isinstance(t, str) else "" for t in texts]
-        if not texts:
-            return np.zeros((0, len(self.intercept)))
-        x = self.vectorizer.transform(texts)
-        return np.asarray(x @ self.coef.T) + self.intercept
+        out = np.tile(self.intercept, (len(texts), 1))
+        for r, t in enumerate(texts):
+            idx, values = self.features.row(t if isinstance(t, str) else "")
+            out[r] += self.coef[:, idx] @ values
+        return out
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         return sigmoid(self.logits(texts)).astype(np.float32)
 
     def top_terms(self, label: int, text: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` terms of ``text`` that push label ``label`` most (tf-idf value x weight), signed."""
-        row = self.vectorizer.transform([text]).tocoo()
-        terms = self.vectorizer.get_feature_names_out()
-        contrib = [(str(terms[i]), float(v * self.coef[label, i])) for i, v in zip(row.col, row.data)]
+        idx, values = self.features.row(text)
+        contrib = [(self.features.terms[i], float(v * self.coef[label, i])) for i, v in zip(idx, values)]
         return sorted(contrib, key=lambda t: -abs(t[1]))[:k]
 
     # --- files ---------------------------------------------------------------------------------
     def save(self, json_file: Path, tensors_file: Path) -> None:
         """Settings, weight and vocabulary (terms in column order) as JSON; idf, coef, intercept as safetensors."""
-        vocab = self.vectorizer.vocabulary_
-        terms = [""] * len(vocab)
-        for term, i in vocab.items():
-            terms[i] = term
         write_json_atomic(json_file, {"kind": "tfidf-logreg", "version": 1, "ngram_max": self.ngram_max,
                                       "min_df": self.min_df, "max_features": self.max_features, "C": self.C,
-                                      "weight": self.weight, "vocabulary": terms})
-        save_tensors(tensors_file, {"idf": torch.from_numpy(np.asarray(self.vectorizer.idf_, dtype=np.float64)),
+                                      "weight": self.weight, "vocabulary": self.features.terms})
+        save_tensors(tensors_file, {"idf": torch.from_numpy(self.features.idf),
                                     "coef": torch.from_numpy(self.coef), "intercept": torch.from_numpy(self.intercept)})
 
     @classmethod
@@ -117,10 +145,9 @@ class LexicalChannel:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{json_file} is not a lexical channel: {e}") from e
         t = load_tensors(Path(tensors_file))
-        ch.vectorizer = ch._new_vectorizer({term: i for i, term in enumerate(terms)})
-        ch.vectorizer.idf_ = t["idf"].numpy()
+        ch.features = TfidfFeatures(terms, t["idf"].numpy(), ch.ngram_max)
         ch.coef, ch.intercept = t["coef"].numpy(), t["intercept"].numpy()
-        if ch.coef.shape[1] != len(terms) or len(ch.vectorizer.idf_) != len(terms):
+        if ch.coef.shape[1] != len(terms):
             raise ModelError(f"{tensors_file} does not match the vocabulary of {json_file}")
         return ch
 

@@ -212,7 +212,7 @@ def fit_lexical(cfg: RunConfig, data: Prepared) -> tuple:
     channel, c_scores = fit_channel([texts["train"][i] for i in rows], data.y["train"][rows],
                                     [texts["val"][i] for i in val_rows], data.y["val"][val_rows], seed=cfg.seed)
     logits = {s: channel.logits(texts[s]) for s in ("val", "test")}
-    info = {"C": channel.C, "val_weighted_f1_by_C": c_scores, "n_terms": len(channel.vectorizer.vocabulary_)}
+    info = {"C": channel.C, "val_weighted_f1_by_C": c_scores, "n_terms": len(channel.features.terms)}
     return channel, logits, has, info
 
 
