@@ -21,7 +21,8 @@ app.add_typer(data_app, name="data")
 console = Console(stderr=True)
 PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
                   "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
-TRAIN_PRECISION_HELP = "Training precision: fp32 or bf16 (CPU autocast for fine-tuning and heads; opt-in)."
+TRAIN_PRECISION_HELP = ("Training precision: auto (bf16 where the CPU has bf16 units, else fp32), fp32 or bf16 "
+                        "(CPU autocast for fine-tuning and heads).")
 CHECK_HELP = ("Afterwards run the accuracy guard of bf16/int8 against fp32 on the validation split when this CPU has "
               "units for them (minutes), and save its result in the model folder: `--precision auto` then uses it "
               "from the first predict on. Default $GENRELENS_PRECISION_CHECK, else on.")
@@ -138,7 +139,7 @@ def train(
     master_addr: str = typer.Option("127.0.0.1", "--master-addr", help="Address of node 0 when --nnodes > 1."),
     master_port: int = typer.Option(29500, "--master-port", min=1, max=65535,
                                     help="Free port on node 0 when --nnodes > 1."),
-    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=TRAIN_PRECISION_HELP),
     precision_check: bool = typer.Option(True, "--precision-check/--no-precision-check", envvar=CHECK_ENV,
                                          help=CHECK_HELP),
 ) -> None:
@@ -350,7 +351,7 @@ def benchmark(
     quick: bool = typer.Option(False, "--quick", help=f"naive + {DEFAULT_MODEL}, 1 seed, no oversampling; installs "
                                                       f"the {DEFAULT_MODEL} model as the default model."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
-    precision: str = typer.Option("fp32", "--precision", help=TRAIN_PRECISION_HELP),
+    precision: str = typer.Option("auto", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
     from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
@@ -365,7 +366,7 @@ def benchmark(
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
     try:
-        overrides = {"precision": precision} if precision != "fp32" else None
+        overrides = {"precision": precision} if precision != "auto" else None
         results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
                                 overrides=overrides)
         console.print(summary_table(results))

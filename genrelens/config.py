@@ -101,7 +101,10 @@ class RunConfig:
     encoding: str = "utf-8"  # of a CSV/JSONL table
     posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
     cache_dir: str | None = None
-    precision: str = "fp32"  # "bf16": forward passes of fine-tuning and heads under CPU bf16 autocast (opt-in)
+    # forward passes of fine-tuning and heads under CPU bf16 autocast ("bf16") or not ("fp32"); "auto" is
+    # resolved here, at the boundary, by the CPU's flags (bf16 where it has bf16 units), so a saved config
+    # always says what ran
+    precision: str = "auto"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -134,8 +137,9 @@ class RunConfig:
                              f"({self.max_length // 2})")
         if self.lexical_weight is not None:
             _check_number("lexical_weight", self.lexical_weight, float, 0.0, 1.0, True, True)
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError("training precision must be 'fp32' or 'bf16'")
+        from genrelens.encoders.precision import training_precision
+
+        self.precision = training_precision(self.precision)
         self.split_fractions = tuple(self.split_fractions)
         for name, (kind, low, high, low_in, high_in) in RANGES.items():
             value = getattr(self, name)

@@ -107,6 +107,14 @@ def test_guard_rule() -> None:
     assert same == 0.99 and f32 - fc > prec.MAX_F1_DROP and not ok and "F1 drops" in reason
 
 
+
+def test_guard_summary_gives_speed_only_when_it_was_measured() -> None:
+    # the speed round runs only after the accuracy check passed; a failed check printed "0.0 vs 0.0 movies/s"
+    failed = prec.GuardResult("int8", False, 900, 0.60, 0.59, 0.88, 0.3, 4.0, reason="F1 drops by 0.0100 > 0.003")
+    assert "movies/s" not in failed.summary() and "speed not measured" in failed.summary()
+    timed = prec.GuardResult("int8", True, 900, 0.60, 0.60, 1.0, 0.01, 4.0, rate_fp32=80.0, rate=120.5)
+    assert timed.summary().endswith("120.5 vs 80.0 movies/s")
+
 @pytest.fixture(scope="module")
 def movies(subset_csv: Path) -> tuple[list[str], list[str]]:
     df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
@@ -275,6 +283,19 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
     with pytest.raises(ValueError, match="training precision"):
         RunConfig(precision="int8")
 
+
+
+@pytest.mark.parametrize(("flags", "expected"), [(AMD_ZEN4, "bf16"), (SAPPHIRE_RAPIDS, "bf16"), (HASWELL, "fp32"),
+                                                 ("avx2 avx512f avx512_vnni", "fp32")])
+def test_training_precision_auto_follows_the_bf16_units(flags: str, expected: str, monkeypatch) -> None:
+    """Training's ``auto`` is bf16 autocast where the CPU has bf16 units; the config resolves it at once, so a
+    saved config says what ran; an explicit choice is kept."""
+    from genrelens.config import RunConfig
+
+    assert prec.training_precision("auto", flags) == expected
+    monkeypatch.setenv(prec.ENV_FLAGS, flags)
+    assert RunConfig().precision == expected and RunConfig(precision="fp32").precision == "fp32"
+    assert RunConfig(precision="bf16").precision == "bf16"
 
 def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, monkeypatch) -> None:
     """fp32 after ``auto`` reuses the ONNX session built at load: no second session (cold start)."""

@@ -110,3 +110,27 @@ def test_poster_model_fine_tunes_the_cnn_last_block(subset_csv, cache_dir, tmp_p
     assert not np.allclose(clf.head.top.conv_head.weight.detach().numpy(), pretrained.detach().numpy())
     with pytest.raises(ValueError, match="poster model only"):
         train_tiny("integrated", subset_csv, tmp_path / "bad", cache_dir, poster_finetune=True)
+
+
+def test_validation_with_huge_logits_warns_nothing(tmp_path) -> None:
+    """The double soft F1 loss pushes logits far apart; validation turned them into probabilities with a bare
+    ``np.exp``, which printed "overflow encountered in exp" during real training runs."""
+    import warnings
+
+    import torch
+
+    from genrelens.train.config import LoopConfig
+
+    x, y = torch.randn(16, 3), (torch.rand(16, 2) < 0.5).float()
+    model = torch.nn.Linear(3, 2)
+
+    def batches(epoch: int):
+        yield x, y
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        history = loop.fit(model, batches, 1,
+                           lambda m: np.array([[1000.0, -1000.0]] * 16), y.numpy(),
+                           torch.nn.functional.binary_cross_entropy_with_logits, LoopConfig(epochs=1, lr=1e-3),
+                           tmp_path, progress=False)
+    assert len(history) == 1 and 0.0 <= history[0]["val_weighted_f1"] <= 1.0

@@ -103,6 +103,17 @@ def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
     return out + (["int8"] if f & INT8_FLAGS else [])
 
 
+def training_precision(requested: str = "auto", flags: Iterable[str] | str | None = None) -> str:
+    """The precision a training run uses: ``auto`` is bf16 autocast where the CPU has bf16 units (AMX or
+    AVX512-BF16: the text stage trained 2.6x faster on an AVX512-BF16 AMD EPYC, same F1 over 3 seeds,
+    docs/performance.md), else fp32 (autocast emulating bf16 ran 3x slower on a CPU without them)."""
+    if requested not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"training precision must be auto, fp32 or bf16, not {requested!r}")
+    if requested != "auto":
+        return requested
+    return "bf16" if cpu_flags(flags) & BF16_FLAGS else "fp32"
+
+
 def describe_cpu(flags: Iterable[str] | str | None = None) -> dict[str, Any]:
     """JSON-ready summary: model name, the flags that matter here, torch's capability, candidates."""
     f = cpu_flags(flags)
@@ -144,7 +155,9 @@ class GuardResult:
         verdict = "passed" if self.passed else f"failed ({self.reason})"
         return (f"{self.precision} guard {verdict}: weighted F1 {self.weighted_f1:.4f} vs fp32 "
                 f"{self.weighted_f1_fp32:.4f}, identical genres on {100 * self.identical_share:.2f}% of "
-                f"{self.n_movies} validation movies; {self.rate:.1f} vs {self.rate_fp32:.1f} movies/s")
+                f"{self.n_movies} validation movies; " + (
+                    f"{self.rate:.1f} vs {self.rate_fp32:.1f} movies/s" if self.rate_fp32 > 0
+                    else "speed not measured (it is timed only after the accuracy check passes)"))
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "flags": list(self.flags), "f1_drop": self.f1_drop}

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from scipy.special import expit
 from sklearn.metrics import f1_score
 from torch import nn
 
@@ -246,7 +247,7 @@ def _epoch(state: FitState, net: nn.Module, epoch: int, train_batches, predict_v
     with torch.inference_mode():
         val_logits = predict_val(model if ddp is None else ddp.eval_model(model))
         val_loss = float(loss_fn(torch.as_tensor(val_logits), y_val_t))
-    val_proba = 1 / (1 + np.exp(-val_logits))
+    val_proba = expit(val_logits)  # stable: large logits (double soft F1 pushes them apart) do not overflow
     return {
         "epoch": epoch,
         "train_loss": float(np.mean(losses)),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.console import Console
+from scipy.special import expit
 
 from genrelens import bundle
 from genrelens.bundle import ModelBundle, build_model
@@ -224,8 +225,8 @@ def train_tfidf(cfg: RunConfig, data: Prepared):
     channel.weight = 1.0  # the whole model
     head = LexicalHead(len(data.labels))
     head.missing_logits.copy_(prior_logits(data.y["train"]))
-    proba = {s: 1 / (1 + np.exp(-predict_logits(head, {"lexical": torch.as_tensor(logits[s]),
-                                                         "text_mask": torch.as_tensor(has[s])})))
+    proba = {s: expit(predict_logits(head, {"lexical": torch.as_tensor(logits[s]),
+                                            "text_mask": torch.as_tensor(has[s])}))
              for s in ("val", "test")}
     thresholds = tune_thresholds(data.y["val"], proba["val"])
     return _bundle(cfg, data, head, lexical=channel), proba, thresholds, [], {"lexical": info}
@@ -309,7 +310,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
         )
     if hasattr(head, "missing_logits"):
         head.missing_logits.copy_(prior_logits(data.y["train"]))
-    proba = {s: 1 / (1 + np.exp(-predict_logits(head, feats[s]))) for s in ("val", "test")}
+    proba = {s: expit(predict_logits(head, feats[s])) for s in ("val", "test")}
     channel = info = None
     if cfg.lexical:  # late fusion with the lexical channel, its weight chosen on validation (or set)
         from genrelens.models.lexical import choose_weight, fuse, sigmoid
