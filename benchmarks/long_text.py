@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--label", action="append", default=[], help="a name per folder for the summary (in order)")
     ap.add_argument("--json", default=None, help="write every result to this file")
     args = ap.parse_args()
+    if not args.summarize and not args.model_dirs:
+        ap.error("give model folders, or --summarize with earlier --json files")
     if args.summarize:
         results = [r for f in args.summarize for r in json.loads(Path(f).read_text())]
         return summarize(results)
@@ -44,6 +46,7 @@ def main() -> None:
             parts_by_split[key] = long_text_parts(args.data or clf.config.data, split, clf.labels)
         r = evaluate_long(d, parts=parts_by_split[key])
         r["label"] = args.label[i] if i < len(args.label) else r["model"]
+        r["val_weighted_f1"] = val_f1(d)
         results.append(r)
         for v in VARIANTS:
             m = r[v]
@@ -56,6 +59,12 @@ def main() -> None:
             json.dump(results, f, indent=2)
 
 
+def val_f1(model_dir: str | None) -> float:
+    """Validation weighted F1 from a folder's metrics.json (older --json files did not keep it); nan if gone."""
+    metrics = read_artifact(Path(model_dir), "metrics", {}) if model_dir and Path(model_dir).is_dir() else {}
+    return metrics.get("val", {}).get("weighted_f1", float("nan"))
+
+
 def summarize(results: list[dict]) -> None:
     """Mean +- std (over the folders of each label: seeds) per variant."""
     groups = defaultdict(list)
@@ -65,7 +74,7 @@ def summarize(results: list[dict]) -> None:
     print("| model | seeds | validation (weighted) | " + " | ".join(VARIANTS) + " |")
     print("|---|---|---|" + "---|" * len(VARIANTS))
     for label, rs in groups.items():
-        val = np.array([read_artifact(Path(r["model_dir"]), "metrics", {})["val"]["weighted_f1"] for r in rs])
+        val = np.array([r.get("val_weighted_f1", val_f1(r.get("model_dir"))) for r in rs])
         cells = [f"{val.mean():.3f}" + (f" +- {val.std(ddof=1):.3f}" if len(rs) > 1 else "")]
         for v in VARIANTS:
             w, mi, ma = (np.array([r[v][k] for r in rs]) for k in ("weighted_f1", "micro_f1", "macro_f1"))

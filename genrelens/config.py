@@ -160,7 +160,9 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        return cls(**read_config_file(path))
+        """A saved run's config. One saved before training precision existed trained in fp32, so a missing
+        ``precision`` reads fp32, not ``auto`` (which would relabel it bf16 on a CPU with bf16 units)."""
+        return cls(**{"precision": "fp32", **read_config_file(path)})
 
     def to_toml(self) -> str:
         """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);

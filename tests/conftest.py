@@ -59,8 +59,10 @@ def train_tiny(model: str, data: Path, out: Path, cache: Path, **kw):
     from genrelens.config import RunConfig
     from genrelens.train.run import train
 
+    # fp32 unless asked: the suite's models are the same on every CPU (training's `auto` is bf16 on some)
     cfg = RunConfig(model=model, data=str(data), out=str(out), cache_dir=str(cache),
-                    **{"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2, **kw})
+                    **{"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2,
+                       "precision": "fp32", **kw})
     return train(cfg, progress=False)
 
 

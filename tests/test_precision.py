@@ -21,7 +21,7 @@ HASWELL = "sse4_2 avx avx2 fma"
 
 
 @pytest.mark.parametrize(("flags", "expected"), [
-    (AMD_ZEN4, ["int8"]),  # avx512_bf16 without AMX: bf16 measured slower than fp32 ONNX here
+    (AMD_ZEN4, ["int8"]),  # avx512_bf16 without AMX: bf16 not worth it for inference (docs/performance.md)
     (SAPPHIRE_RAPIDS, ["bf16", "int8"]),
     ("avx2 avx_vnni", ["int8"]),
     ("avx512f avx512_bf16", []),
@@ -105,7 +105,6 @@ def test_guard_rule() -> None:
     worse[200:210] = ~y[200:210]  # 1% of movies, all wrong: F1 drops by more than 0.003
     ok, f32, fc, same, reason = prec.judge(y, pred, worse)
     assert same == 0.99 and f32 - fc > prec.MAX_F1_DROP and not ok and "F1 drops" in reason
-
 
 
 def test_guard_summary_gives_speed_only_when_it_was_measured() -> None:
@@ -284,7 +283,6 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
         RunConfig(precision="int8")
 
 
-
 @pytest.mark.parametrize(("flags", "expected"), [(AMD_ZEN4, "bf16"), (SAPPHIRE_RAPIDS, "bf16"), (HASWELL, "fp32"),
                                                  ("avx2 avx512f avx512_vnni", "fp32")])
 def test_training_precision_auto_follows_the_bf16_units(flags: str, expected: str, monkeypatch) -> None:
@@ -296,6 +294,23 @@ def test_training_precision_auto_follows_the_bf16_units(flags: str, expected: st
     monkeypatch.setenv(prec.ENV_FLAGS, flags)
     assert RunConfig().precision == expected and RunConfig(precision="fp32").precision == "fp32"
     assert RunConfig(precision="bf16").precision == "bf16"
+
+
+def test_a_saved_config_without_precision_reads_fp32(tmp_path: Path, monkeypatch) -> None:
+    """A run saved before training precision existed trained in fp32: loading its config on a CPU with bf16
+    units must not relabel it bf16 (the benchmark would retrain it, ``--resume`` would refuse it)."""
+    from genrelens.config import RunConfig
+
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    path = tmp_path / "config.json"
+    RunConfig(precision="fp32").save(path)
+    data = json.loads(path.read_text())
+    data.pop("precision")
+    path.write_text(json.dumps(data))
+    assert RunConfig.load(path).precision == "fp32"
+    RunConfig().save(path)  # a new run on this CPU: auto was resolved and saved
+    assert json.loads(path.read_text())["precision"] == "bf16" and RunConfig.load(path).precision == "bf16"
+
 
 def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, monkeypatch) -> None:
     """fp32 after ``auto`` reuses the ONNX session built at load: no second session (cold start)."""

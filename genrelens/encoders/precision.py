@@ -2,9 +2,10 @@
 
 * **Detection**: the CPU's flags (``/proc/cpuinfo``, or ``$GENRELENS_CPU_FLAGS`` / a ``flags`` argument to
   simulate another CPU) and torch's CPU capability. ``amx_bf16`` makes bf16 a candidate for ``auto``
-  (``avx512_bf16`` alone does not: on such an AMD EPYC bf16 scored movies slower than ONNX Runtime fp32,
-  docs/performance.md); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is
-  fp32. ``--precision bf16`` still runs anywhere.
+  (``avx512_bf16`` alone does not: on such an AMD EPYC, idle, bf16 scored batches 1.2x faster than ONNX
+  Runtime fp32 but one movie slower, and it needs eager torch in every cold start, docs/performance.md);
+  ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
+  ``--precision bf16`` still runs anywhere.
 * **Paths** (``apply_precision``): fp32 runs both encoders on ONNX Runtime (the default before this
   module). bf16 runs the text encoder eagerly under ``torch.autocast("cpu", torch.bfloat16)``; the poster
   CNN stays on ONNX Runtime fp32 (bf16 eager EfficientNet-Lite0 ran 2.3x slower than it here, see
@@ -97,7 +98,8 @@ def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
     """Precisions ``auto`` tries on this CPU, fastest first (fp32, always possible, is not listed).
 
     bf16 needs AMX (its tiles run bf16 matmuls several times faster than fp32) and then comes first; int8 needs
-    VNNI (or AMX-INT8). AVX512-BF16 without AMX is not enough: measured slower than ONNX Runtime fp32 here."""
+    VNNI (or AMX-INT8). AVX512-BF16 without AMX is not enough: 1.2x for batches, slower for one movie and for
+    a cold start (eager torch) than ONNX Runtime fp32 on an AMD EPYC (docs/performance.md)."""
     f = cpu_flags(flags)
     out = ["bf16"] if "amx_bf16" in f else []
     return out + (["int8"] if f & INT8_FLAGS else [])
@@ -105,7 +107,7 @@ def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
 
 def training_precision(requested: str = "auto", flags: Iterable[str] | str | None = None) -> str:
     """The precision a training run uses: ``auto`` is bf16 autocast where the CPU has bf16 units (AMX or
-    AVX512-BF16: the text stage trained 2.6x faster on an AVX512-BF16 AMD EPYC, same F1 over 3 seeds,
+    AVX512-BF16: the text stage trained 2.1x faster per epoch on an AVX512-BF16 AMD EPYC, same F1 over 3 seeds,
     docs/performance.md), else fp32 (autocast emulating bf16 ran 3x slower on a CPU without them)."""
     if requested not in ("auto", "fp32", "bf16"):
         raise ValueError(f"training precision must be auto, fp32 or bf16, not {requested!r}")
