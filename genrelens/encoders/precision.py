@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -340,6 +342,24 @@ def run_checks(key: str, run_guard: Callable[[str], GuardResult], flags: Iterabl
 
 
 # --- int8 graphs ------------------------------------------------------------------------------------
+class _NoPreprocessHint(logging.Filter):
+    """ONNX Runtime logs (on the root logger) a hint to pre-process a graph before quantizing it; the text
+    graph is quantized as exported on purpose and the poster graph is pre-processed, so the hint is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextmanager
+def _quiet_quantizer():
+    root, hint = logging.getLogger(), _NoPreprocessHint()
+    root.addFilter(hint)
+    try:
+        yield
+    finally:
+        root.removeFilter(hint)
+
+
 def quantize_text_int8(fp32_path: Path) -> Path:
     """Dynamically quantized copy of a text export (int8 per-channel weights; feed-forward output MatMuls,
     the most sensitive, kept fp32), cached beside it."""
@@ -353,7 +373,7 @@ def quantize_text_int8(fp32_path: Path) -> Path:
 
     names = [n.name for n in onnx.load(str(fp32_path), load_external_data=False).graph.node if n.op_type == "MatMul"]
     keep_fp32 = [n for n in names if "/output/dense/" in n and "/attention/" not in n]
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, _quiet_quantizer():
         quantize_dynamic(str(fp32_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
     return out
@@ -382,7 +402,8 @@ def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray],
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
 
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".quant.") as work, atomic_path(out) as tmp:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".quant.") as work, atomic_path(out) as tmp, \
+            _quiet_quantizer():
         pre = Path(work) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre))
         quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
