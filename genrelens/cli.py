@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -178,6 +179,8 @@ def train(
     try:
         if resume and (out / bundle.CONFIG).exists():
             saved = RunConfig.load(out / bundle.CONFIG)
+            if "precision" not in values:  # not asked: go on in the run's own (auto may differ from what it chose)
+                cfg = dataclasses.replace(cfg, precision=saved.precision)
             if saved != cfg:
                 fail(f"--resume: {out} holds a run with another config; resume it with the same options")
         elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone

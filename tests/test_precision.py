@@ -352,3 +352,22 @@ def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_di
     assert saved["results"][0]["model_key"] == bundle.weights_key(out)
     monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
     assert GenreClassifier.load(out, precision="auto").precision_choice.sources == ["model folder"]
+
+
+def test_resume_keeps_the_saved_precision_unless_asked(subset_csv: Path, tmp_path: Path, monkeypatch) -> None:
+    """A run started in fp32 (e.g. before training's ``auto`` existed) resumes on a CPU with bf16 units without
+    ``--precision``: it keeps fp32 instead of being refused as "another config"; asking for bf16 is refused."""
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    args = ["train", "--model", "naive", "--data", str(subset_csv), "--out", str(tmp_path / "run"),
+            "--no-precision-check"]
+    first = CliRunner().invoke(app, [*args, "--precision", "fp32"])
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == "fp32"
+    refused = CliRunner().invoke(app, [*args, "--resume", "--precision", "bf16"])
+    assert refused.exit_code != 0 and "another config" in refused.output
