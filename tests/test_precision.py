@@ -114,6 +114,7 @@ def test_guard_summary_gives_speed_only_when_it_was_measured() -> None:
     timed = prec.GuardResult("int8", True, 900, 0.60, 0.60, 1.0, 0.01, 4.0, rate_fp32=80.0, rate=120.5)
     assert timed.summary().endswith("120.5 vs 80.0 movies/s")
 
+
 @pytest.fixture(scope="module")
 def movies(subset_csv: Path) -> tuple[list[str], list[str]]:
     df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
