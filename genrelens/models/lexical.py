@@ -6,8 +6,8 @@ training split only and late-fused with the model's probabilities:
 ``p = (1 - w) * p_model + w * sigmoid(lexical logits)`` for movies with a plot (``w`` chosen on validation).
 
 Saved without pickle: settings, fusion weight and vocabulary as JSON, idf and the per-label weights as
-safetensors; ``load`` rebuilds the same features, so reloaded probabilities are
-identical. Prediction never imports scikit-learn (``TfidfFeatures``).
+safetensors; ``load`` rebuilds the same features, so reloaded probabilities are identical. Prediction never
+imports scikit-learn (``TfidfFeatures``).
 """
 
 from __future__ import annotations
