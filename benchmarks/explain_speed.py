@@ -54,19 +54,20 @@ def main() -> None:
     root = Path(df.attrs["root"])
     print(f"CPU: {cpu_name()}, torch threads {torch.get_num_threads()}, load average before "
           f"{os.getloadavg()[0]:.2f}; model {clf.model_dir} ({clf.name}, calibrated={clf.calibrated})")
-    clf.explain(df["plot"].iloc[0], root / df["poster"].iloc[0])  # warm-up: ONNX sessions, captum imports
+    # warm-up: ONNX sessions, captum imports
+    clf.explain(df["plot"].iloc[0], root / df["poster"].iloc[0], title=df["title"].iloc[0])
     parts: dict[str, list[tuple[float, float]]] = {}
     for name in ("modality_shapley", "word_attributions", "poster_cams", "heatmap_png"):
         setattr(ex, name, _timed(getattr(ex, name), parts.setdefault(name, [])))
     times, cpu, n_genres, n_words, n_occluded = [], [], [], [], []
-    for plot, poster in zip(df["plot"], df["poster"]):
+    for plot, poster, title in zip(df["plot"], df["poster"], df["title"]):
         t, c = time.perf_counter(), time.process_time()
-        e = clf.explain(plot, root / poster)
+        e = clf.explain(plot, root / poster, title=title)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
         n_genres.append(len(e["genres"]))
         n_words.append(len(e["plot_words"]))
-        n_occluded.append(len(set(ex.word_types(ex.plot_words(ex.clean_text(plot))).tolist()) - {0}))
+        n_occluded.append(len(set(ex.word_types(ex.plot_words(e["text"])).tolist()) - {0}))
     t, c = np.array(times), np.array(cpu)
     print(f"{len(t)} movies: {np.mean(n_words):.0f} plot words ({np.mean(n_occluded):.0f} distinct words occluded) "
           f"and {np.mean(n_genres):.1f} predicted genres on average; load average after {os.getloadavg()[0]:.2f}")

@@ -24,7 +24,7 @@ def main() -> None:
     n_words = df["plot"].str.split().str.len()
     df = df[(n_words >= 15) & df["poster"].notna()].sample(100, random_state=0)
     t = time.perf_counter()
-    r = faithfulness(clf, list(df["plot"]), list(df["poster"]))
+    r = faithfulness(clf, clf.texts(list(df["plot"]), list(df["title"]), len(df)), list(df["poster"]))
     r.pop("per_movie")
     print(json.dumps(r, indent=1))
     print(f"seconds {time.perf_counter() - t:.1f}")

@@ -58,7 +58,8 @@ def main() -> None:
     feats, texts, has = {}, {}, {}
     for s in SPLITS:
         part = data.parts[s]
-        f, _ = clf.features(list(part["plot"]), list(part["poster"]), root=Path(part.attrs["root"]), progress=True)
+        f, _ = clf.features(list(part["plot"]), list(part["poster"]), root=Path(part.attrs["root"]), progress=True,
+                            titles=list(part["title"]))
         feats[s] = {k: v for k, v in f.items() if k in ("text", "text_mask", "poster", "poster_mask")}
         texts[s], has[s] = plots_of(part)
     y = data.y

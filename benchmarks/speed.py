@@ -42,11 +42,12 @@ WORDS = 100
 
 
 def test_movies(clf: GenreClassifier, n: int, data: Path | None) -> tuple[list[str], list[str]]:
-    """Plots and poster paths of the first ``n`` test movies (model's split.json) having both."""
+    """Texts and poster paths of the first ``n`` test movies (model's split.json) having a plot and a poster; the
+    text is the plot, or for a model that reads titles the title and the plot (what it reads)."""
     df, _ = load_table(data, skip_bad=True)  # None: the default data
     df = select(df, load_split(clf.model_dir / "split.json")["test"])
     df = df[(df["plot"].str.strip() != "") & df["poster"].notna()].head(n)
-    return list(df["plot"]), [str(p) for p in df["poster"]]
+    return clf.texts(list(df["plot"]), list(df["title"]), len(df)), [str(p) for p in df["poster"]]
 
 
 class Baseline:

@@ -128,6 +128,9 @@ def train(
                                         "regression channel (default: the model's; catalogue on)."),
     lexical_weight: float | None = typer.Option(None, min=0.0, max=1.0, help="Its fusion weight (default: chosen "
                                                 "on validation)."),
+    title: bool | None = typer.Option(None, "--title/--no-title", help="Text models read '<title>. <plot>' (the "
+                                      "title alone for a movie without a plot; default: the model's; catalogue "
+                                      "on)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
     encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
@@ -158,7 +161,7 @@ def train(
         poster_finetune=poster_finetune, epochs=epochs, ft_epochs=ft_epochs, ft_layers=ft_layers,
         max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
         windows=windows, window_stride=window_stride, window_pooling=window_pooling, long_augment=long_augment,
-        lexical=lexical, lexical_weight=lexical_weight,
+        lexical=lexical, lexical_weight=lexical_weight, title=title,
         posters=str(posters) if posters else None,
         encoding=encoding, precision=precision)
     try:

@@ -38,7 +38,7 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
 }
 WINDOW_POOLING = ("mean", "max")
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
-MODEL_DEFAULTS = {"windows": 1, "lexical": False, "long_augment": 0.0}
+MODEL_DEFAULTS = {"windows": 1, "lexical": False, "long_augment": 0.0, "title": False}
 
 
 def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
@@ -79,6 +79,7 @@ class RunConfig:
     long_augment: float | None = None  # share of training plots also seen with a same-genres plot appended
     lexical: bool | None = None  # late-fuse the TF-IDF + logistic regression channel (models/lexical.py)
     lexical_weight: float | None = None  # its fusion weight; None: chosen on validation
+    title: bool | None = None  # text models read "<title>. <plot>" (the title alone for a movie without a plot)
     # dense head (and training of heads over cached features)
     hidden: int = 512
     dropout: float = 0.3
@@ -124,8 +125,11 @@ class RunConfig:
         for name, default in MODEL_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, spec.defaults.get(name, default))
-        if not isinstance(self.lexical, bool):
-            raise ValueError(f"lexical must be true or false, not {self.lexical!r}")
+        for name in ("lexical", "title"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")
+        if self.title and not spec.uses_text:
+            raise ValueError(f"title is read as text: model {self.model} reads none")
         if self.lexical and not spec.uses_text:
             raise ValueError(f"the lexical channel reads plots: model {self.model} reads none")
         if spec.text == "lexical" and not self.lexical:
@@ -161,8 +165,9 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         """A saved run's config. One saved before training precision existed trained in fp32, so a missing
-        ``precision`` reads fp32, not ``auto`` (which would relabel it bf16 on a CPU with bf16 units)."""
-        return cls(**{"precision": "fp32", **read_config_file(path)})
+        ``precision`` reads fp32, not ``auto`` (which would relabel it bf16 on a CPU with bf16 units); one
+        saved before ``title`` existed read no titles."""
+        return cls(**{"precision": "fp32", "title": False, **read_config_file(path)})
 
     def to_toml(self) -> str:
         """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);

@@ -344,7 +344,8 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
          "modalities": {g: {"plot", "poster", "plot_share", "poster_share", "base_logit", "logit",
                             "probability_plot_only", "probability_poster_only"}},
          "words": {g: [{"word", "start", "end", "attribution"}, ...]},   # top_k distinct words by |attribution|
-         "plot_words": [{"word", "start", "end"}], "word_attributions": {g: [float per word]},
+         "text": the text read (the plot; "<title>. <plot>" for a model that reads titles),
+         "plot_words": [{"word", "start", "end"}] (offsets into "text"), "word_attributions": {g: [float per word]},
          "poster_heatmap": {g: base64 PNG, or a file path when out_dir is given}, "method": {...}}
     """
     if clf.bundle.spec.fitted:
@@ -424,7 +425,7 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
             "probabilities": {g: round(float(proba[0, j]), 4) for j, g in zip(targets, names)},
             "thresholds": {g: round(float(clf.thresholds[j]), 4) for j, g in zip(targets, names)},
             "modalities": modalities, "words": word_lists,
-            "plot_words": [{"word": w, "start": s, "end": e} for w, s, e in words],
+            "text": plot, "plot_words": [{"word": w, "start": s, "end": e} for w, s, e in words],
             "word_attributions": per_word, "poster_heatmap": heat, "poster_cells": cells,
             "method": {"modalities": "exact Shapley values over {plot, poster} on the logit (missing = the "
                                      "head's placeholder)",

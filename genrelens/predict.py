@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from genrelens.bundle import ModelBundle
-from genrelens.data.clean import clean_text
+from genrelens.data.clean import clean_text, movie_text
 from genrelens.data.labels import LabelSet
 from genrelens.errors import InputError, InputWarning
 from genrelens.models.thresholds import decide
@@ -157,22 +157,40 @@ class GenreClassifier:
         """The test metrics written at training time (empty when absent)."""
         return self.bundle.artifact("metrics", {})
 
+    @property
+    def reads_titles(self) -> bool:
+        """Whether the model reads a movie's title with its plot (``titles`` of ``predict`` etc.)."""
+        return bool(self.config.title)
+
+    def texts(self, plots: Sequence[str | None] | None, titles: Sequence[str | None] | None, n: int) -> list[str]:
+        """What the text encoder reads per movie: the plot, or for a model that reads titles ``"<title>. <plot>"``
+        (``movie_text``); titles are ignored by a model that does not read them."""
+        plots = list(plots) if plots is not None else [None] * n
+        if titles is not None and self.reads_titles:
+            plots = [movie_text(t if isinstance(t, str) else None, p if isinstance(p, str) else None)
+                     for t, p in zip(titles, plots)]
+        return [clean_text(p) if isinstance(p, str) else "" for p in plots]
+
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-              root: Path | None = None, progress: bool = False,
-              calibrated: bool = True) -> tuple[np.ndarray, dict[int, str]]:
+              root: Path | None = None, progress: bool = False, calibrated: bool = True,
+              titles: Sequence[str | None] | None = None) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
         than they were given (an unreadable poster counts as missing) or with nothing at all.
 
-        Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores)."""
-        feats, errors = self.features(plots, posters, root, progress)
+        Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores).
+        ``titles``: one per movie (None allowed), read by models that read titles (``reads_titles``)."""
+        feats, errors = self.features(plots, posters, root, progress, titles=titles)
         return self.head_proba(feats, calibrated), errors
 
     def features(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-                 root: Path | None = None, progress: bool = False) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
+                 root: Path | None = None, progress: bool = False,
+                 titles: Sequence[str | None] | None = None) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
         """The head's input batch (``{"rows", "text", "text_mask", "poster", "poster_mask"}``, the modalities
         the model reads) and ``{row: problem}``."""
-        n = _length(plots, posters)
-        plots = [clean_text(p) if isinstance(p, str) else "" for p in plots] if plots is not None else [""] * n
+        n = _length(plots, posters, titles)
+        if plots is None and posters is None and not self.reads_titles:
+            raise ValueError(f"model {self.name} does not read titles: give plots, posters or both")
+        plots = self.texts(plots, titles, n)
         posters = list(posters) if posters is not None else [None] * n
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
@@ -215,18 +233,19 @@ class GenreClassifier:
         return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-                      problems: str = "warn") -> np.ndarray:
+                      problems: str = "warn", titles: Sequence[str | None] | None = None) -> np.ndarray:
         """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images.
 
         problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
         with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
-        (:class:`InputError`) or "ignore". :meth:`score` returns them instead."""
-        return self._checked_proba(plots, posters, problems)
+        (:class:`InputError`) or "ignore". :meth:`score` returns them instead. ``titles``: one per movie (None
+        allowed), read by a model that reads titles (``reads_titles``, the default model does), else ignored."""
+        return self._checked_proba(plots, posters, problems, titles)
 
-    def _checked_proba(self, plots, posters, problems: str) -> np.ndarray:
+    def _checked_proba(self, plots, posters, problems: str, titles=None) -> np.ndarray:
         if problems not in ("warn", "raise", "ignore"):
             raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
-        proba, errors = self.score(plots, posters)
+        proba, errors = self.score(plots, posters, titles=titles)
         if errors and problems != "ignore":
             report_problems(errors, len(proba), problems, stacklevel=4)  # -> the caller of predict(_proba)
         return proba
@@ -266,17 +285,18 @@ class GenreClassifier:
             return confidence_flags(proba, self.decide(proba) if pred is None else pred, min_confidence)
         return review_flags(proba, self.thresholds, band)
 
-    def explain(self, plot: str | None = None, poster=None, **kw) -> dict:
+    def explain(self, plot: str | None = None, poster=None, title: str | None = None, **kw) -> dict:
         """Why the model predicts what it does for one movie: modality shares, word attributions and a
-        poster heatmap per predicted genre (see ``genrelens.explain.explain``)."""
+        poster heatmap per predicted genre (see ``genrelens.explain.explain``). A model that reads titles
+        reads ``title`` as the start of its text: its words are attributed like the plot's."""
         from genrelens.explain import explain
 
-        return explain(self, plot, poster, **kw)
+        return explain(self, self.texts([plot], [title], 1)[0] or None, poster, **kw)
 
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
-                problems: str = "warn") -> list[list[str]]:
-        """Genre lists, one per movie (``problems``: see :meth:`predict_proba`)."""
-        pred = self.decide(self._checked_proba(plots, posters, problems))
+                problems: str = "warn", titles: Sequence[str | None] | None = None) -> list[list[str]]:
+        """Genre lists, one per movie (``problems``, ``titles``: see :meth:`predict_proba`)."""
+        pred = self.decide(self._checked_proba(plots, posters, problems, titles))
         return LabelSet(self.labels).decode(pred)
 
 
@@ -312,10 +332,15 @@ def _short(x) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _length(plots, posters) -> int:
+def _length(plots, posters, titles=None) -> int:
     _not_one_movie(plots, posters)
-    if plots is None and posters is None:
-        raise ValueError("give plots, posters or both")
-    if plots is not None and posters is not None and len(plots) != len(posters):
-        raise ValueError(f"{len(plots)} plots but {len(posters)} posters: give one of each per movie (None allowed)")
-    return len(plots) if plots is not None else len(posters)
+    if isinstance(titles, str | bytes):
+        raise TypeError(f"titles must be a list with one title per movie, not a {type(titles).__name__}: "
+                        f"for one movie write titles=[{_short(titles)}]")
+    given = {name: len(x) for name, x in (("plots", plots), ("posters", posters), ("titles", titles)) if x is not None}
+    if not given:
+        raise ValueError("give plots, posters or both (and titles, for a model that reads them)")
+    if len(set(given.values())) > 1:
+        counts = " but ".join(f"{v} {k}" for k, v in given.items())
+        raise ValueError(f"{counts}: give one of each per movie (None allowed)")
+    return next(iter(given.values()))

@@ -62,9 +62,9 @@ def columns_of(path: Path) -> list[str]:
 
 
 def resolve_rows(batch: pd.DataFrame) -> pd.DataFrame:
-    """``id``, ``plot``, ``poster`` as text plus the row's file folder; relative posters made absolute."""
+    """``id``, ``title``, ``plot``, ``poster`` as text plus the row's file folder; relative posters made absolute."""
     roots = batch["path"].map(lambda p: str(Path(p).parent))
-    out = pd.DataFrame({c: _text(batch[c]) if c in batch.columns else "" for c in ("id", "plot", "poster")})
+    out = pd.DataFrame({c: _text(batch[c]) if c in batch.columns else "" for c in ("id", "title", "plot", "poster")})
     out["poster"] = [str(Path(r) / p) if p and not Path(p).is_absolute() else p
                      for p, r in zip(out["poster"], roots)]
     out[ROOT] = roots.to_numpy()

@@ -42,7 +42,7 @@ def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[st
         keep = y.sum(1) > 0
         part = part[keep].reset_index(drop=True)
         raw, _ = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
-                           progress=progress, calibrated=False)
+                           progress=progress, calibrated=False, titles=list(part["title"]))
         out[s] = (y[keep] > 0, raw, part)
     return out
 

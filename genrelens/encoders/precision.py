@@ -482,7 +482,7 @@ def apply_poster(encoder, precision: str, model_dir: Path | None = None, data: s
 
 # --- the guard itself -------------------------------------------------------------------------------
 def validation_movies(model_dir: Path, data: str | None, labels: list[str]):
-    """``(plots, posters, root, y [n, n_labels])`` of the model's validation split (rows with a label)."""
+    """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label)."""
     from genrelens.data.labels import LabelSet
     from genrelens.data.split import load_split, select
     from genrelens.data.table import load_table
@@ -495,7 +495,7 @@ def validation_movies(model_dir: Path, data: str | None, labels: list[str]):
     y = LabelSet(labels).encode(df["genres"])
     keep = y.sum(1) > 0
     df = df[keep].reset_index(drop=True)
-    return list(df["plot"]), list(df["poster"]), Path(df.attrs["root"]), y[keep]
+    return list(df["plot"]), list(df["poster"]), Path(df.attrs["root"]), y[keep], list(df["title"])
 
 
 def check_precision(clf, precision: str) -> GuardResult:
@@ -504,7 +504,8 @@ def check_precision(clf, precision: str) -> GuardResult:
     Leaves ``clf`` in fp32."""
     from genrelens.encoders.cache import FeatureCache
 
-    plots, posters, root, y = validation_movies(clf.model_dir, clf.config.data, clf.labels)
+    plots, posters, root, y, titles = validation_movies(clf.model_dir, clf.config.data, clf.labels)
+    plots = clf.texts(plots, titles, len(plots))  # what the model reads (with the title, for a model that reads it)
     saved = clf.cache
     try:
         clf.set_precision("fp32")

@@ -29,7 +29,8 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     y = labels.encode(df["genres"])
     keep = y.sum(1) > 0
     part = df[keep].reset_index(drop=True)
-    proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]))
+    proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
+                              titles=list(part["title"]))
     out = add_calibration(evaluate(y[keep], clf.decide(proba), clf.labels), y[keep], proba)
     out["calibrated"] = clf.calibrated  # False: a model trained before calibration (scores, not probabilities)
     if clf.calibration_note:

@@ -40,8 +40,8 @@ def token_lengths(plots: list[str]) -> np.ndarray:
 
 
 def long_text_parts(data: str | Path | None, split: dict, labels: list[str], seed: int = 0):
-    """``{variant: (plots, posters, y, root)}`` for the three variants of a model's test split (``split``:
-    the model's ``split.json``), plus the variant's words per plot."""
+    """``{variant: (plots, posters, y, root, titles)}`` for the three variants of a model's test split (``split``:
+    the model's ``split.json``); a model that reads titles reads each movie's own title before the text."""
     df, _ = load_table(data, skip_bad=True)
     enc = LabelSet(labels)
     test = select(df, split["test"])
@@ -49,17 +49,20 @@ def long_text_parts(data: str | Path | None, split: dict, labels: list[str], see
     keep = y.sum(1) > 0
     test, y = test[keep].reset_index(drop=True), y[keep]
     plots = [p if isinstance(p, str) else "" for p in test["plot"]]
-    posters = list(test["poster"])
+    posters, titles = list(test["poster"]), list(test["title"])
     is_long = token_lengths(plots) > LONG_TOKENS
     root = Path(df.attrs["root"])
-    parts = {"test": (plots, posters, y, root),
-             "long plots": ([p for p, m in zip(plots, is_long) if m], [p for p, m in zip(posters, is_long) if m],
-                            y[is_long], root)}
+
+    def rows(keep) -> list:
+        return [[x for x, k in zip(col, keep) if k] for col in (plots, posters)]
+
+    parts = {"test": (plots, posters, y, root, titles),
+             "long plots": (*rows(is_long), y[is_long], root, [t for t, m in zip(titles, is_long) if m])}
     for name, same in (("summaries", True), ("noisy", False)):
         texts, _ = append_shared_genre(plots, y, plots, y, seed=seed, same_genres=same, shuffle=same,
                                        exclude_self=True)
         has = np.array([bool(p) for p in texts])
-        parts[name] = ([p for p in texts if p], [q for p, q in zip(texts, posters) if p], y[has], root)
+        parts[name] = ([p for p in texts if p], rows(has)[1], y[has], root, [t for t, m in zip(titles, has) if m])
     return parts
 
 
@@ -77,8 +80,8 @@ def evaluate_long(model_dir: str | Path, data: str | Path | None = None, seed: i
     parts = parts or long_text_parts(data if data is not None else clf.config.data, clf.bundle.artifact("split"),
                                      clf.labels, seed)
     out = {"model": clf.name, "model_dir": str(model_dir), "seed": clf.config.seed}
-    for name, (plots, posters, y, root) in parts.items():
-        proba, _ = clf.score(plots, posters, root=root)
+    for name, (plots, posters, y, root, titles) in parts.items():
+        proba, _ = clf.score(plots, posters, root=root, titles=titles)
         m = evaluate(y, clf.decide(proba), clf.labels)
         out[name] = {"n_rows": len(y), **{k: m[k] for k in ("weighted_f1", "micro_f1", "macro_f1")},
                      **words([p for p in plots if p])}

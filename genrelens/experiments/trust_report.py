@@ -148,7 +148,7 @@ def section_explained(d: ReportData) -> Section:
                          "exact Shapley split of the logit between plot and poster (see docs/trust.md).")]
     for k, mid in enumerate(chosen):
         row = d.by_id.loc[mid]
-        e = clf.explain(row["plot"], Path(row["poster"]))
+        e = clf.explain(row["plot"], Path(row["poster"]), title=row["title"])
         genre = e["genres"][0]
         heat = e["poster_heatmap"].get(genre)
         title = f"{row['title'] or mid} (true: {', '.join(row['genres'])})"

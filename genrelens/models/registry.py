@@ -83,9 +83,9 @@ MODELS: dict[str, ModelSpec] = {
                        "TF-IDF word 1-2 grams + logistic regression per label (the lexical baseline)",
                        fitted=True, study=False, defaults={"lexical": True}),
     "catalogue": ModelSpec("finetuned", True, "heads:ConcatHead", {},
-                           "integrated, reading whole synopses (token windows, mean-pooled) + the TF-IDF lexical "
-                           "channel, late-fused (the default)", study=False,
-                           defaults={"windows": 6, "lexical": True, "long_augment": 0.25}),
+                           "integrated, reading the title and whole synopsis (token windows, mean-pooled) + the "
+                           "TF-IDF lexical channel, late-fused (the default)", study=False,
+                           defaults={"windows": 6, "lexical": True, "long_augment": 0.25, "title": True}),
 }
 DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)

@@ -127,7 +127,7 @@ ERRORS = {c: {"model": ErrorOut} for c in (413, 415, 422, 429)}
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": MovieIn.model_json_schema()},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "plot": {"type": "string"}, "poster": {"type": "string", "format": "binary"}}}},
+        "title": {"type": "string"}, "plot": {"type": "string"}, "poster": {"type": "string", "format": "binary"}}}},
 }}}
 
 
@@ -248,7 +248,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
     draft = getattr(clf.poster_encoder, "resize_size", None)
     prepare = partial(prepare_movie, limits=limits, uses_text=clf.uses_text, uses_poster=clf.uses_poster,
-                      draft_size=draft)
+                      draft_size=draft, reads_titles=clf.reads_titles)
     examples: list[Example] | None = None
     examples_lock = asyncio.Lock()
 
@@ -273,14 +273,14 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def read_movie(request: Request) -> Movie:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            plot, poster = await read_form_movie(request, limits)
+            plot, poster, title = await read_form_movie(request, limits)
         elif ctype in ("", "application/json", "text/json") or ctype.endswith("+json"):
             body = await read_json_movie(request)
-            plot, poster = body.plot, decode_base64(body.poster, limits)
+            plot, poster, title = body.plot, decode_base64(body.poster, limits), body.title
         else:
             raise ApiError(415, "unsupported_media_type",
                            f"send application/json or multipart/form-data, not {ctype!r}")
-        return await asyncio.to_thread(prepare, plot, poster)
+        return await asyncio.to_thread(prepare, plot, poster, title=title)
 
     @app.post("/v1/predict", response_model=PredictionOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
               summary="Classify one movie (JSON with a base64 poster, or a multipart form)")
@@ -312,7 +312,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
             for i, item in enumerate(movies):
                 where = f"movies[{i}]"
                 try:
-                    out.append(prepare(*check_batch_item(item, limits, where), where=where))
+                    plot, poster, title = check_batch_item(item, limits, where)
+                    out.append(prepare(plot, poster, title=title, where=where))
                 except ApiError as e:
                     out.append(e)
             return out

@@ -43,9 +43,11 @@ def _load(model_dir: Path | None, precision: str | None = None):
 
 def predict(
     plot: str | None = typer.Option(None, "--plot", help="Plot summary of one movie."),
+    title: str | None = typer.Option(None, "--title", help="Title of one movie (read by models that read titles, "
+                                     "the default among them)."),
     poster: Path | None = typer.Option(None, "--poster", help="Poster image file of one movie."),
     table: Path | None = typer.Option(None, "--input", "-i", help="Table to score (CSV/JSONL/Parquet): columns "
-                                      "id, plot, poster (paths relative to the table's folder)."),
+                                      "id, title, plot, poster (paths relative to the table's folder)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Predictions file (.csv, .jsonl or .parquet); "
                                        "default: <input>.predictions.csv."),
     model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
@@ -79,14 +81,14 @@ def predict(
     explain_dir: Path | None = typer.Option(None, "--explain-dir", help="With --explain: write the poster heatmaps "
                                             "as PNG files into this folder (JSON then holds their paths)."),
 ) -> None:
-    """Predict genres: of one movie (--plot and/or --poster) or of every row of a table (--input)."""
+    """Predict genres: of one movie (--plot and/or --poster, with --title) or of every row of a table (--input)."""
     if engine not in ("local", "ray"):
         _fail("--engine must be local or ray")
     if review_band is not None and review_below is not None:
         _fail("give --review-below (a confidence cut-off) or --review-band (the older rule), not both")
     if table is not None:
-        if plot is not None or poster is not None:
-            _fail("give either --input (a table) or --plot/--poster (one movie), not both")
+        if plot is not None or poster is not None or title is not None:
+            _fail("give either --input (a table) or --plot/--poster/--title (one movie), not both")
         if explain or explain_dir is not None:
             _fail("--explain goes with --plot/--poster (one movie)")
         if engine == "ray":
@@ -106,18 +108,19 @@ def predict(
         _fail("--engine ray goes with --input")
     if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
         _fail("--output, --resume, --posters, --columns and --encoding go with --input")
-    if not (plot and plot.strip()) and poster is None:
-        _fail("give --plot TEXT, --poster FILE (or both), or --input TABLE")
-    if plot is not None:
-        from genrelens.data.clean import clean_text
+    if not (plot and plot.strip()) and poster is None and not (title and title.strip()):
+        _fail("give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
+    from genrelens.data.clean import clean_text
 
-        plot = clean_text(plot)  # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below)
+    # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
+    plot, title = (clean_text(x) if x is not None else None for x in (plot, title))
+    _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below, title)
 
 
 def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
                  precision: str | None = None, review_band: float | None = None, explain: bool = False,
-                 explain_dir: Path | None = None, review_below: float | None = None) -> None:
+                 explain_dir: Path | None = None, review_below: float | None = None,
+                 title: str | None = None) -> None:
     import numpy as np
 
     from genrelens.data.images import open_poster
@@ -127,15 +130,19 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         try:
             image = open_poster(poster)
         except GenrelensError as e:
-            if not (plot and plot.strip()):
+            if not (plot and plot.strip()) and not (title and title.strip()):
                 _fail(str(e))
             unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
     clf = _load(model_dir, precision)
-    proba, errors = clf.score([plot or ""], [image])
+    if title and title.strip() and not (plot and plot.strip()) and image is None and not clf.reads_titles:
+        _fail(f"model {clf.name} does not read titles: give --plot and/or --poster")
+    proba, errors = clf.score([plot or ""], [image], titles=[title])
     pred = clf.decide(proba)[0]
     order = np.argsort(-proba[0], kind="stable")
     genres = [clf.labels[j] for j in order if pred[j]]
     warnings = unread + ([errors[0]] if 0 in errors else [])
+    if title and title.strip() and not clf.reads_titles:
+        warnings.append(f"title ignored: model {clf.name} does not read titles")
     if clf.calibration_note:
         warnings.append(clf.calibration_note)
     confidence = float(clf.confidence(proba, pred[None])[0])
@@ -145,7 +152,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
     explanation = None
     if explain:
         try:
-            explanation = clf.explain(plot, image, out_dir=explain_dir)
+            explanation = clf.explain(plot, image, title=title, out_dir=explain_dir)
         except GenrelensError as e:
             _fail(str(e))
     if as_json:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
+from genrelens.data.clean import movie_text
 from genrelens.data.images import open_poster
 from genrelens.data.table import clean_text
 from genrelens.errors import PosterError
@@ -45,9 +46,10 @@ class ApiError(Exception):
 
 
 class MovieIn(BaseModel):
-    """One movie to classify: a plot, a poster, or both."""
+    """One movie to classify: a plot, a poster, or both (and its title)."""
 
     model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, description="Title (read by models that read titles, the default among them).")
     plot: str | None = Field(None, description="Plot summary (plain text).")
     poster: str | None = Field(None, description="Poster image (JPEG/PNG/WebP...) as base64 or a data: URL.")
 
@@ -104,18 +106,19 @@ def batch_item_id(item) -> str | int | None:
     return mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
 
 
-def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | None]:
-    """``(plot, poster bytes)`` of one batch item; ApiError when this item is bad."""
+def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | None, str | None]:
+    """``(plot, poster bytes, title)`` of one batch item; ApiError when this item is bad."""
     try:
         movie = BatchMovieIn.model_validate(item)
     except ValidationError as e:
         raise ApiError(422, "invalid_request", f"{where}: " + describe_errors(e.errors(include_input=False))) from e
-    return movie.plot, decode_base64(movie.poster, limits, where)
+    return movie.plot, decode_base64(movie.poster, limits, where), movie.title
 
 
 @dataclass
 class Movie:
-    """A checked movie, ready for the model: the plot (or None) and the decoded poster (or None)."""
+    """A checked movie, ready for the model: the text it reads (the plot, with the title for a model that reads
+    titles; or None) and the decoded poster (or None)."""
 
     plot: str | None
     image: Image.Image | None
@@ -126,13 +129,13 @@ def _where(where: str) -> str:
     return f"{where}: " if where else ""
 
 
-def check_plot(plot: str | None, limits: Limits, where: str = "") -> str | None:
-    """The stripped plot, None when blank; 413 when longer than the limit."""
+def check_plot(plot: str | None, limits: Limits, where: str = "", what: str = "plot") -> str | None:
+    """The stripped plot (or title: ``what``), None when blank; 413 when longer than the limit."""
     if plot is None or not plot.strip():
         return None
     if len(plot) > limits.max_plot_chars:
-        raise ApiError(413, "plot_too_long",
-                       f"{_where(where)}plot has {len(plot):,} characters (limit {limits.max_plot_chars:,})")
+        raise ApiError(413, f"{what}_too_long",
+                       f"{_where(where)}{what} has {len(plot):,} characters (limit {limits.max_plot_chars:,})")
     return plot.strip()
 
 
@@ -169,16 +172,25 @@ def decode_poster(data: bytes, limits: Limits, draft_size: int | None = None, wh
 
 
 def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_text: bool, uses_poster: bool,
-                  draft_size: int | None = None, where: str = "") -> Movie:
+                  draft_size: int | None = None, where: str = "", title: str | None = None,
+                  reads_titles: bool = False) -> Movie:
     """Check one movie for a model (blocking: decodes the poster). Raises ApiError."""
     plot = check_plot(plot, limits, where)
-    if plot is None and not poster:
-        raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both")
+    title = check_plot(title, limits, where, what="title")
+    if plot is None and not poster and (title is None or not reads_titles):
+        raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both"
+                       + (" (this model does not read titles)" if title is not None else ""))
     image = decode_poster(poster, limits, draft_size, where) if poster else None
     warnings = []
-    if plot is not None and (cleaned := clean_text(plot)) != plot:
-        plot = cleaned
-        warnings.append("plot: invalid characters (lone UTF-16 surrogates) were replaced by U+FFFD")
+    for what, text in (("plot", plot), ("title", title)):
+        if text is not None and clean_text(text) != text:
+            warnings.append(f"{what}: invalid characters (lone UTF-16 surrogates) were replaced by U+FFFD")
+    plot, title = (clean_text(x) if x is not None else None for x in (plot, title))
+    if title is not None:
+        if reads_titles:
+            plot = movie_text(title, plot)
+        else:
+            warnings.append("title ignored: this model does not read titles")
     if plot is not None and not uses_text and uses_poster:
         warnings.append("plot ignored: this model reads posters only")
     if image is not None and not uses_poster and uses_text:
@@ -209,14 +221,17 @@ async def read_json_movie(request: Request) -> MovieIn:
         raise ApiError(422, "invalid_request", describe_errors(e.errors(include_input=False))) from e
 
 
-async def read_form_movie(request: Request, limits: Limits) -> tuple[str | None, bytes | None]:
-    """``(plot, poster bytes)`` from a multipart (or urlencoded) form with fields ``plot`` and ``poster``."""
+async def read_form_movie(request: Request, limits: Limits) -> tuple[str | None, bytes | None, str | None]:
+    """``(plot, poster bytes, title)`` from a multipart (or urlencoded) form with fields ``plot``, ``poster`` and
+    ``title``."""
     form = await request.form(max_files=2, max_fields=10, max_part_size=limits.max_body_bytes)
     try:
-        unknown = sorted(set(form.keys()) - {"plot", "poster"})
+        unknown = sorted(set(form.keys()) - {"title", "plot", "poster"})
         if unknown:
             raise ApiError(422, "invalid_request", f"unknown form field(s): {', '.join(unknown)} "
-                                                   "(use 'plot' and 'poster')")
+                                                   "(use 'title', 'plot' and 'poster')")
+        title = form.get("title")
+        title = title if isinstance(title, str) else None
         plot = form.get("plot")
         if isinstance(plot, UploadFile):
             plot = (await plot.read(limits.max_plot_chars * 4 + 1)).decode("utf-8", errors="replace")
@@ -228,7 +243,7 @@ async def read_form_movie(request: Request, limits: Limits) -> tuple[str | None,
                 check_poster_size(poster, limits)
         elif isinstance(poster, str):
             poster = decode_base64(poster, limits)
-        return plot, poster
+        return plot, poster, title
     finally:
         await form.close()
 

@@ -184,9 +184,9 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     memo = {} if memo is None else memo
     enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
     enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
-    idx = {s: np.flatnonzero(data.parts[s]["plot"].str.len().to_numpy() > 0) for s in SPLITS}
+    idx = {s: np.flatnonzero(data.parts[s]["text"].str.len().to_numpy() > 0) for s in SPLITS}
     extra_texts = list(extra_texts or [])
-    groups = {**{s: [data.parts[s]["plot"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}
+    groups = {**{s: [data.parts[s]["text"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}
     texts = [t for g in groups.values() for t in g]
     windows, owner = enc.window_ids(texts)
     states = _memo_states(memo, enc, cfg, windows["input_ids"], progress)

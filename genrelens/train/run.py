@@ -17,6 +17,7 @@ from scipy.special import expit
 from genrelens import bundle
 from genrelens.bundle import ModelBundle, build_model
 from genrelens.config import RunConfig
+from genrelens.data.clean import movie_text
 from genrelens.data.labels import STUDY_LABELS, LabelSet
 from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
@@ -70,6 +71,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         keep = ys.sum(1) > 0
         dropped[s] = int((~keep).sum())
         parts[s] = part[keep].reset_index(drop=True)
+        parts[s]["text"] = texts_of(parts[s], cfg.title)
         parts[s].attrs.update(df.attrs)
         y[s] = ys[keep]
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
@@ -194,10 +196,16 @@ def train_naive(cfg: RunConfig, data: Prepared):
     return _bundle(cfg, data, head), proba, fitted.thresholds(), [], {}
 
 
+def texts_of(part: pd.DataFrame, title: bool) -> list[str]:
+    """What the text models read of each movie: its plot, or with ``title`` its title and plot (``movie_text``)."""
+    titles = part["title"] if title else [None] * len(part)
+    return [movie_text(t, p) for t, p in zip(titles, part["plot"])]
+
+
 def plots_of(part: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """``(plots, has_plot bool [n])`` of a split's table."""
-    plots = [p if isinstance(p, str) else "" for p in part["plot"]]
-    return plots, np.array([bool(p.strip()) for p in plots], dtype=bool)
+    """``(texts, has_text bool [n])`` of a split's table (``prepare`` set its "text" column)."""
+    texts = list(part["text"])
+    return texts, np.array([bool(p) for p in texts], dtype=bool)
 
 
 def fit_lexical(cfg: RunConfig, data: Prepared) -> tuple:
@@ -253,8 +261,11 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if cfg.long_augment > 0 and spec.text_encoder and not (spec.text_stage and spec.modality == "text"):
         from genrelens.data.augment import same_genres_concat
 
-        aug_texts, aug_src = same_genres_concat(plots_of(data.parts["train"])[0], data.y["train"], cfg.long_augment,
-                                                seed=cfg.seed)
+        train = data.parts["train"]
+        plots = [p if isinstance(p, str) else "" for p in train["plot"]]
+        aug_texts, aug_src = same_genres_concat(plots, data.y["train"], cfg.long_augment, seed=cfg.seed)
+        if cfg.title:  # the joined plots under the source movie's title
+            aug_texts = [movie_text(train["title"].iloc[i], t) for i, t in zip(aug_src, aug_texts)]
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import poster_features
@@ -280,7 +291,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
             text_enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
             dims["text"] = text_enc.dim
             for s in SPLITS:
-                f, m = text_features(text_enc, list(data.parts[s]["plot"]), cache, progress)
+                f, m = text_features(text_enc, list(data.parts[s]["text"]), cache, progress)
                 feats[s]["text"], feats[s]["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
             aug_text = text_features(text_enc, aug_texts, cache, progress)[0] if aug_texts else None
     elif spec.text_stage:

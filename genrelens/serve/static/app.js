@@ -86,8 +86,10 @@ async function errorMessage(response) {
 
 function movieForm() {
   const plot = $("plot").value.trim();
-  if (!plot && !state.poster) return null;
+  const title = $("title").value.trim();
+  if (!plot && !state.poster && !title) return null;
   const form = new FormData();
+  if (title) form.append("title", title);
   if (plot) form.append("plot", plot);
   if (state.poster) form.append("poster", state.poster, $("poster-name").textContent || "poster");
   return form;
@@ -141,7 +143,6 @@ function showGenre(explanation, genre, plot) {
 async function why() {
   const form = movieForm();
   if (!form) return;
-  const plot = form.get("plot") || "";
   $("why-view").hidden = false;
   $("why-body").hidden = true;
   $("why-status").textContent = "Explaining… (about a second)";
@@ -151,6 +152,7 @@ async function why() {
     if (!response.ok) throw new Error(await errorMessage(response));
     const data = await response.json();
     const explanation = data.explanation;
+    const plot = explanation.text ?? (form.get("plot") || "");  // word offsets refer to the text the model read
     $("why-genres").replaceChildren(...explanation.genres.map((g) => {
       const b = el("button", "", g);
       b.type = "button";
@@ -174,7 +176,7 @@ async function predict(event) {
   if (event) event.preventDefault();
   const form = movieForm();
   if (!form) {
-    showError("Paste a plot, add a poster, or both.");
+    showError("Paste a plot, add a poster, or both (with a title).");
     return false;
   }
   showError("");
@@ -212,6 +214,7 @@ async function loadModel() {
 }
 
 async function useExample(example) {
+  $("title").value = example.title || "";
   $("plot").value = example.plot || "";
   updateCount();
   setPoster(null);
