@@ -3,7 +3,7 @@ its plots longer than 128 tokens, and on two long-text variants built from the t
 the plot among two other test plots of the same genres, shuffled; "noisy": two other test plots sharing a
 genre appended; see genrelens/experiments/long_text.py). Folders trained on one split share the variants.
 
-    python benchmarks/long_text.py MODEL_DIR [MODEL_DIR ...] [--label NAME ...] [--json out.json]
+    python benchmarks/long_text.py MODEL_DIR [MODEL_DIR ...] [--label NAME ...] [--json out.json] [--no-titles]
     python benchmarks/long_text.py --summarize a.json b.json ...   # the summary over earlier runs' --json files
 
 Prints one row per model and variant, then the mean +- std per model name over the folders given (seeds).
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="the table the models were trained on (default: theirs)")
     ap.add_argument("--label", action="append", default=[], help="a name per folder for the summary (in order)")
     ap.add_argument("--json", default=None, help="write every result to this file")
+    ap.add_argument("--no-titles", action="store_true", help="withhold the titles from models that read them")
     args = ap.parse_args()
     if not args.summarize and not args.model_dirs:
         ap.error("give model folders, or --summarize with earlier --json files")
@@ -44,7 +45,7 @@ def main() -> None:
         if key not in parts_by_split:
             clf = GenreClassifier.load(d, precision="fp32")
             parts_by_split[key] = long_text_parts(args.data or clf.config.data, split, clf.labels)
-        r = evaluate_long(d, parts=parts_by_split[key])
+        r = evaluate_long(d, parts=parts_by_split[key], titles=not args.no_titles)
         r["label"] = args.label[i] if i < len(args.label) else r["model"]
         r["val_weighted_f1"] = val_f1(d)
         results.append(r)

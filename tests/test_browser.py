@@ -21,6 +21,16 @@ SCREENSHOT = Path("/tmp/genrelens-browser.png")
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
     """A real uvicorn server on 127.0.0.1 at a free port, in a thread; yields its base URL."""
+    yield from serve(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def catalogue_server(tiny_catalogue_dir):
+    """The same, for a model that reads titles."""
+    yield from serve(tiny_catalogue_dir)
+
+
+def serve(model_dir):
     import uvicorn
 
     from genrelens.serve.app import create_app
@@ -28,7 +38,7 @@ def server(tiny_model_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(tiny_model_dir), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(model_dir), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -160,3 +170,30 @@ def test_page_why_view(server, browser, subset_csv):
     page.screenshot(path="/tmp/genrelens-why.png", full_page=True)
     assert not errors
     page.close()
+
+
+def test_page_sends_the_title_to_a_model_that_reads_it(catalogue_server, browser, subset_csv):
+    """The Title field reaches the model; the "Why?" view highlights words of the text it read (title + plot)."""
+    import pandas as pd
+
+    from genrelens.data.clean import movie_text
+
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    row = df[(df["plot"].str.split().str.len() >= 20) & (df["title"] != "")].iloc[0]
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(catalogue_server + "/")
+    page.fill("#title", row["title"])
+    page.click("#submit")  # a title alone is an input for this model
+    page.wait_for_selector("#bars li")
+    title_only = page.locator("#bars").text_content()
+    page.fill("#plot", row["plot"])
+    page.click("#why")
+    page.wait_for_selector("#why-body:not([hidden])", timeout=60_000)
+    assert page.locator("#why-plot").text_content() == movie_text(row["title"], row["plot"])
+    page.click("#submit")
+    from playwright.sync_api import expect
+
+    expect(page.locator("#bars")).not_to_have_text(title_only, timeout=30_000)  # the plot changed the scores
+    assert errors == []

@@ -73,15 +73,16 @@ def words(plots: list[str]) -> dict[str, float]:
 
 
 def evaluate_long(model_dir: str | Path, data: str | Path | None = None, seed: int = 0,
-                  parts: dict | None = None) -> dict:
+                  parts: dict | None = None, titles: bool = True) -> dict:
     """Weighted/micro/macro F1 of the model in ``model_dir`` on each variant of its test split
-    (``parts``: reuse ``long_text_parts`` of another model with the same split and labels)."""
+    (``parts``: reuse ``long_text_parts`` of another model with the same split and labels; ``titles``: False
+    withholds the titles from a model that reads them, as for a catalogue without titles)."""
     clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")
     parts = parts or long_text_parts(data if data is not None else clf.config.data, clf.bundle.artifact("split"),
                                      clf.labels, seed)
     out = {"model": clf.name, "model_dir": str(model_dir), "seed": clf.config.seed}
-    for name, (plots, posters, y, root, titles) in parts.items():
-        proba, _ = clf.score(plots, posters, root=root, titles=titles)
+    for name, (plots, posters, y, root, names) in parts.items():
+        proba, _ = clf.score(plots, posters, root=root, titles=names if titles else None)
         m = evaluate(y, clf.decide(proba), clf.labels)
         out[name] = {"n_rows": len(y), **{k: m[k] for k in ("weighted_f1", "micro_f1", "macro_f1")},
                      **words([p for p in plots if p])}
