@@ -120,8 +120,9 @@ def train(
                                        "this many token windows, pooled (default: the model's; catalogue 6, "
                                        "others 1 = the first --max-length tokens)."),
     window_stride: int | None = typer.Option(None, min=0, help="Tokens shared by consecutive windows (default 32)."),
-    window_pooling: str | None = typer.Option(None, help="mean or max over a plot's window embeddings "
-                                              "(default mean)."),
+    window_pooling: str | None = typer.Option(None, help="mean or max over a plot's window embeddings, or first "
+                                              "(the first window weighs half; default: the model's, catalogue "
+                                              "first, others mean)."),
     long_augment: float | None = typer.Option(None, min=0.0, max=1.0, help="Share of training plots also seen "
                                               "with a same-genres plot appended (default: the model's)."),
     lexical: bool | None = typer.Option(None, "--lexical/--no-lexical", help="Late-fuse a TF-IDF + logistic "

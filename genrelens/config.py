@@ -36,9 +36,9 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "window_stride": (int, 0, 256, True, True),
     "long_augment": (float, 0.0, 1.0, True, True),
 }
-WINDOW_POOLING = ("mean", "max")
+WINDOW_POOLING = ("mean", "max", "first")
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
-MODEL_DEFAULTS = {"windows": 1, "lexical": False, "long_augment": 0.0, "title": False}
+MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False}
 
 
 def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
@@ -75,7 +75,7 @@ class RunConfig:
     # pooled per plot (None: the model's default, see ModelSpec.defaults; 1 = the first max_length tokens)
     windows: int | None = None
     window_stride: int = 32
-    window_pooling: str = "mean"  # mean | max (over the window embeddings)
+    window_pooling: str | None = None  # mean | max | first (see TextEncoder.pool_windows; None: the model's)
     long_augment: float | None = None  # share of training plots also seen with a same-genres plot appended
     lexical: bool | None = None  # late-fuse the TF-IDF + logistic regression channel (models/lexical.py)
     lexical_weight: float | None = None  # its fusion weight; None: chosen on validation

@@ -186,7 +186,7 @@ def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Te
             new = _encode_ids(enc, ids[[w for _, w in need]], torch.stack(rows))
             for i, (r, w) in enumerate(need):
                 emb[r, w] = new[i]
-        text = emb.max(1).values if getattr(enc, "window_pooling", "mean") == "max" else emb.mean(1)
+        text = _pool_windows(emb, getattr(enc, "window_pooling", "mean"))
         batch = {"text": text, "text_mask": torch.ones(k, dtype=torch.bool)}
         batch.update({key: v.expand(k, *v.shape[1:]) for key, v in others.items()})
         if lexical is not None:
@@ -433,6 +433,15 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
                                 "hidden; stop words not occluded",
                        "poster": "Grad-CAM on the CNN's last convolution, over the 224x224 center crop it reads",
                        "calibrated": clf.calibrated}}
+
+
+def _pool_windows(emb: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``[k, n_windows, dim]`` -> ``[k, dim]`` as ``TextEncoder.pool_windows`` pools one text's windows."""
+    if pooling == "max":
+        return emb.max(1).values
+    if pooling == "first" and emb.shape[1] > 1:
+        return 0.5 * emb[:, 0] + 0.5 * emb[:, 1:].mean(1)
+    return emb.mean(1)
 
 
 def _slug(name: str) -> str:

@@ -36,7 +36,7 @@ def _long(real_plots: pd.DataFrame, n_words: int = 120) -> str:
     return " ".join(words[:n_words])
 
 
-@pytest.mark.parametrize("pooling", ["mean", "max"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "first"])
 def test_long_plot_equals_its_windows_pooled_by_hand(encoder, real_plots, pooling):
     plot = _long(real_plots)
     encoder.set_windows(3, stride=8, pooling=pooling)
@@ -49,7 +49,8 @@ def test_long_plot_equals_its_windows_pooled_by_hand(encoder, real_plots, poolin
         tok = encoder.tokenizer
         windows = [tok.decode(ids, skip_special_tokens=True) for ids in enc["input_ids"]]
         alone = encoder.encode(windows)
-        by_hand = alone.mean(0) if pooling == "mean" else alone.max(0)
+        by_hand = {"mean": alone.mean(0), "max": alone.max(0),
+                   "first": 0.5 * alone[0] + 0.5 * alone[1:].mean(0)}[pooling]
         np.testing.assert_allclose(got[0], by_hand, atol=2e-5)
         np.testing.assert_allclose(got[1], encoder.encode(["A short one."])[0], atol=1e-6)  # one window
         # consecutive windows overlap by the stride
@@ -206,3 +207,33 @@ def test_predicting_with_the_lexical_channel_does_not_import_scikit_learn(tiny_c
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"sklearn": False, "lexical": True}
+
+
+def test_first_window_pooling_keeps_half_the_weight_on_the_opening(encoder):
+    """"first" pooling: a one-window text is its window; a longer one is half its first window + half the mean of
+    the others, so appended text cannot outweigh the opening."""
+    enc = encoder.set_windows(6, 16, "first")
+    feats = np.arange(12, dtype=np.float32).reshape(6, 2)
+    owner = np.array([0, 0, 0, 1, 2, 2])
+    try:
+        np.testing.assert_allclose(enc.pool_windows(feats, owner, 4), [[1.5, 2.5], [6, 7], [9, 10], [0, 0]])
+    finally:
+        enc.set_windows(1)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max", "first"])
+def test_explanations_pool_windows_as_the_encoder_does(encoder, pooling):
+    """The word-occlusion forward of explain.py pools a text's windows exactly as prediction does."""
+    import torch
+
+    from genrelens.explain import _pool_windows
+
+    emb = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    enc = encoder.set_windows(6, 16, pooling)
+    try:
+        for n in (1, 4):
+            by_encoder = enc.pool_windows(emb[:n], np.zeros(n, dtype=np.int64), 1)
+            np.testing.assert_allclose(_pool_windows(torch.from_numpy(emb[None, :n]), pooling).numpy(), by_encoder,
+                                       atol=1e-6)
+    finally:
+        enc.set_windows(1)

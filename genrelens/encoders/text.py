@@ -27,7 +27,7 @@ from genrelens.errors import ModelError  # noqa: E402
 from genrelens.io import atomic_dir  # noqa: E402
 
 META_FILE = "genrelens_text_encoder.json"
-WINDOW_POOLING = ("mean", "max")
+WINDOW_POOLING = ("mean", "max", "first")
 MPNET_PIECES = 5
 
 
@@ -195,10 +195,22 @@ class TextEncoder:
         return {k: [enc[k][i] for i in keep] for k in keys}, owner[keep]
 
     def pool_windows(self, window_feats: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
-        """Window embeddings ``[n_windows, dim]`` -> per-text ``[n, dim]`` (mean or max over each text's windows)."""
+        """Window embeddings ``[n_windows, dim]`` -> per-text ``[n, dim]``: the mean or max over each text's
+        windows, or ("first") half the first window + half the mean of the others (a synopsis's opening,
+        usually its own overview, keeps its weight however much text follows)."""
         if self.windows == 1 and len(owner) == n:
             return window_feats
         out = np.zeros((n, window_feats.shape[1]), dtype=np.float32)
+        if self.window_pooling == "first":
+            starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # owners are sorted: each text's first window
+            is_first = np.zeros(len(owner), dtype=bool)
+            is_first[starts] = True
+            rest = np.bincount(owner[~is_first], minlength=n)
+            np.add.at(out, owner[~is_first], window_feats[~is_first])
+            out /= np.maximum(rest, 1)[:, None]
+            first = np.zeros_like(out)
+            first[owner[starts]] = window_feats[starts]
+            return np.where(rest[:, None] > 0, 0.5 * first + 0.5 * out, first).astype(np.float32)
         if self.window_pooling == "max":
             out[:] = -np.inf
             np.maximum.at(out, owner, window_feats)

@@ -85,7 +85,8 @@ MODELS: dict[str, ModelSpec] = {
     "catalogue": ModelSpec("finetuned", True, "heads:ConcatHead", {},
                            "integrated, reading the title and whole synopsis (token windows, mean-pooled) + the "
                            "TF-IDF lexical channel, late-fused (the default)", study=False,
-                           defaults={"windows": 6, "lexical": True, "long_augment": 0.25, "title": True}),
+                           defaults={"windows": 6, "window_pooling": "first", "lexical": True, "long_augment": 0.25,
+                                     "title": True}),
 }
 DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
