@@ -35,6 +35,7 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "windows": (int, 1, 16, True, True),
     "window_stride": (int, 0, 256, True, True),
     "long_augment": (float, 0.0, 1.0, True, True),
+    "title_dropout": (float, 0.0, 1.0, True, False),
 }
 WINDOW_POOLING = ("mean", "max", "first")
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
@@ -80,6 +81,7 @@ class RunConfig:
     lexical: bool | None = None  # late-fuse the TF-IDF + logistic regression channel (models/lexical.py)
     lexical_weight: float | None = None  # its fusion weight; None: chosen on validation
     title: bool | None = None  # text models read "<title>. <plot>" (the title alone for a movie without a plot)
+    title_dropout: float = 0.0  # share of training movies with a plot read without their title
     # dense head (and training of heads over cached features)
     hidden: int = 512
     dropout: float = 0.3

@@ -132,3 +132,17 @@ def test_rest_and_cli_read_the_title(tiny_catalogue_dir, tiny_model_dir, test_ro
     np.testing.assert_allclose([json.loads(r.stdout)["scores"][g] for g in clf.labels], expect, atol=1e-4)
     r = runner.invoke(cli, ["predict", "--model-dir", str(tiny_model_dir), "--title", row["title"]])
     assert r.exit_code != 0 and "does not read titles" in r.output
+
+
+def test_title_dropout_hides_the_title_of_a_share_of_movies_with_a_plot():
+    from genrelens.train.run import texts_of
+
+    part = pd.DataFrame({"title": [f"T{i}" for i in range(100)],
+                         "plot": [f"plot {i}" if i % 5 else "" for i in range(100)]})  # 20 title-only movies
+    full = texts_of(part, True)
+    assert full[1] == "T1. plot 1" and full[0] == "T0"
+    dropped = texts_of(part, True, dropout=0.25, seed=3)
+    without = [i for i, (a, b) in enumerate(zip(full, dropped)) if a != b]
+    assert len(without) == 20 and all(dropped[i] == part["plot"][i] for i in without)  # 25% of the 80 plots
+    assert all(dropped[i] == f"T{i}" for i in range(0, 100, 5))  # a title alone is kept: it is all there is
+    assert texts_of(part, True, dropout=0.25, seed=3) == dropped and texts_of(part, False)[0] == ""

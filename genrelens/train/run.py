@@ -71,7 +71,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         keep = ys.sum(1) > 0
         dropped[s] = int((~keep).sum())
         parts[s] = part[keep].reset_index(drop=True)
-        parts[s]["text"] = texts_of(parts[s], cfg.title)
+        parts[s]["text"] = texts_of(parts[s], cfg.title, cfg.title_dropout if s == "train" else 0.0, cfg.seed)
         parts[s].attrs.update(df.attrs)
         y[s] = ys[keep]
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
@@ -196,9 +196,16 @@ def train_naive(cfg: RunConfig, data: Prepared):
     return _bundle(cfg, data, head), proba, fitted.thresholds(), [], {}
 
 
-def texts_of(part: pd.DataFrame, title: bool) -> list[str]:
-    """What the text models read of each movie: its plot, or with ``title`` its title and plot (``movie_text``)."""
-    titles = part["title"] if title else [None] * len(part)
+def texts_of(part: pd.DataFrame, title: bool, dropout: float = 0.0, seed: int = 0) -> list[str]:
+    """What the text models read of each movie: its plot, or with ``title`` its title and plot (``movie_text``);
+    ``dropout``: the share of movies (with a plot) read without their title, so the model also learns to
+    answer for catalogues that give none."""
+    titles = list(part["title"]) if title else [None] * len(part)
+    if title and dropout > 0:
+        has_plot = np.flatnonzero([isinstance(p, str) and bool(p.strip()) for p in part["plot"]])
+        drop = np.random.default_rng([seed, 11]).choice(has_plot, int(round(dropout * len(has_plot))), replace=False)
+        for i in drop:
+            titles[i] = None
     return [movie_text(t, p) for t, p in zip(titles, part["plot"])]
 
 
