@@ -132,6 +132,8 @@ def train(
     title: bool | None = typer.Option(None, "--title/--no-title", help="Text models read '<title>. <plot>' (the "
                                       "title alone for a movie without a plot; default: the model's; catalogue "
                                       "on)."),
+    title_dropout: float | None = typer.Option(None, min=0.0, max=0.99, help="Share of training movies with a plot "
+                                              "read without their title (default 0)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     posters: Path | None = typer.Option(None, "--posters", help=POSTERS_HELP),
     encoding: str = typer.Option("utf-8", "--encoding", help=ENCODING_HELP),
@@ -163,6 +165,7 @@ def train(
         max_length=max_length, text_encoder=text_encoder, poster_encoder=poster_encoder,
         windows=windows, window_stride=window_stride, window_pooling=window_pooling, long_augment=long_augment,
         lexical=lexical, lexical_weight=lexical_weight, title=title,
+        title_dropout=title_dropout,
         posters=str(posters) if posters else None,
         encoding=encoding, precision=precision)
     try:
