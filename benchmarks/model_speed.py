@@ -36,22 +36,23 @@ def main() -> None:
     print(f"CPU {cpu['model']}; flags {' '.join(cpu['flags'])}; load average {os.getloadavg()[0]:.1f} (1 min) "
           "before the run", flush=True)
     clfs = [GenreClassifier.load(d, precision=args.precision) for d in args.model_dirs]
-    plots, posters = test_movies(clfs[0], args.n, None)
-    for clf in clfs:  # warm-up: ONNX sessions, first-call allocations
+    movies = [test_movies(clf, args.n, None) for clf in clfs]  # what each reads: with titles, for a model that does
+    for clf, (plots, posters) in zip(clfs, movies):  # warm-up: ONNX sessions, first-call allocations
         clf.score(plots[:16], posters[:16])
     best = [float("inf")] * len(clfs)
     for _ in range(args.reps):
         for i, clf in enumerate(clfs):
             t = time.perf_counter()
-            clf.score(plots, posters)
+            clf.score(*movies[i])
             best[i] = min(best[i], time.perf_counter() - t)
+    plots, posters = movies[0]
     base = len(plots) / best[0]
     for d, clf, secs in zip(args.model_dirs, clfs, best):
         rate = len(plots) / secs
         print(f"{clf.name:<12} {d}: {rate:6.1f} movies/s over {len(plots)} test movies (best of {args.reps}), "
               f"ratio {rate / base:.2f}", flush=True)
     if args.requests:
-        for d, clf in zip(args.model_dirs, clfs):  # real plots of >= 100 words, cut to 100 (see speed.py)
+        for d, clf, (plots, posters) in zip(args.model_dirs, clfs, movies):  # >= 100 words, cut to 100 (speed.py)
             r = rest_latency(d, plots, posters, args.requests)
             print(f"{clf.name:<12} REST {args.requests} sequential requests, {WORDS}-word plot + poster: "
                   f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms", flush=True)
