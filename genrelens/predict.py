@@ -164,11 +164,11 @@ class GenreClassifier:
 
     def texts(self, plots: Sequence[str | None] | None, titles: Sequence[str | None] | None, n: int) -> list[str]:
         """What the text encoder reads per movie: the plot, or for a model that reads titles ``"<title>. <plot>"``
-        (``movie_text``); titles are ignored by a model that does not read them."""
+        (``movie_text``); titles are ignored by a model that does not read them. A numeric title (``1917``, as
+        a spreadsheet may store it) is read as its digits; None and NaN as no title."""
         plots = list(plots) if plots is not None else [None] * n
         if titles is not None and self.reads_titles:
-            plots = [movie_text(t if isinstance(t, str) else None, p if isinstance(p, str) else None)
-                     for t, p in zip(titles, plots)]
+            plots = [movie_text(_title(t), p if isinstance(p, str) else None) for t, p in zip(titles, plots)]
         return [clean_text(p) if isinstance(p, str) else "" for p in plots]
 
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
@@ -325,6 +325,14 @@ def _not_one_movie(plots, posters) -> None:
     if isinstance(posters, str | os.PathLike | bytes | bytearray | memoryview | Image.Image):
         raise TypeError(f"posters must be a list with one poster (path, bytes, PIL image or None) per movie, not a "
                         f"{type(posters).__name__}: for one movie write posters=[{_short(posters)}]")
+
+
+def _title(t) -> str | None:
+    if isinstance(t, str):
+        return t
+    if isinstance(t, int | float | np.integer | np.floating) and not isinstance(t, bool) and t == t:
+        return str(int(t)) if float(t).is_integer() else str(t)
+    return None
 
 
 def _short(x) -> str:

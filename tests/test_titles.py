@@ -146,3 +146,11 @@ def test_title_dropout_hides_the_title_of_a_share_of_movies_with_a_plot():
     assert len(without) == 20 and all(dropped[i] == part["plot"][i] for i in without)  # 25% of the 80 plots
     assert all(dropped[i] == f"T{i}" for i in range(0, 100, 5))  # a title alone is kept: it is all there is
     assert texts_of(part, True, dropout=0.25, seed=3) == dropped and texts_of(part, False)[0] == ""
+
+
+def test_numeric_and_missing_titles(tiny_catalogue_dir):
+    """A spreadsheet may store "1917" or "2012" as numbers: they are read as their digits; None/NaN as none."""
+    clf = GenreClassifier.load(tiny_catalogue_dir)
+    plot = "A soldier crosses no man's land to deliver a message."
+    texts = clf.texts([plot] * 5, [1917, 2012.0, np.int64(300), float("nan"), None], 5)
+    assert texts == [f"1917. {plot}", f"2012. {plot}", f"300. {plot}", plot, plot]
