@@ -6,6 +6,8 @@ Both folders must share a split.
     python benchmarks/late_fusion.py FIRST_MODEL_DIR SECOND_MODEL_DIR
 """
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
 
@@ -19,22 +21,29 @@ from genrelens.models.lexical import choose_weight, fuse
 from genrelens.models.thresholds import decide, tune_thresholds
 from genrelens.predict import GenreClassifier
 
-base, other = (GenreClassifier.load(d, cache=True, precision="fp32") for d in sys.argv[1:3])
-split = base.bundle.artifact("split")
-df, _ = load_table(base.config.data, skip_bad=True)
-P, Y, H = {}, {}, {}
-for s in ("val", "test"):
-    part = select(df, split[s]); y = LabelSet(base.labels).encode(part["genres"]); keep = y.sum(1) > 0
-    part = part[keep].reset_index(drop=True); Y[s] = y[keep]
+
+def main() -> None:
+    first, second = (GenreClassifier.load(d, cache=True, precision="fp32") for d in sys.argv[1:3])
+    split = first.bundle.artifact("split")
+    df, _ = load_table(first.config.data, skip_bad=True)
     root = Path(df.attrs["root"])
-    args = (list(part["plot"]), list(part["poster"]))
-    P[s] = [base.score(*args, root=root, calibrated=False, titles=list(part["title"]))[0],
-            other.score(*args, root=root, calibrated=False, titles=list(part["title"]))[0]]
-    H[s] = np.array([isinstance(p, str) and bool(p.strip()) for p in part["plot"]])
-w, scores = choose_weight(Y["val"], P["val"][0], P["val"][1], H["val"])
-print("weight", w, {k: round(v, 4) for k, v in scores.items()})
-for name, f in (("first alone", lambda s: P[s][0]), ("second alone", lambda s: P[s][1]),
-                (f"fused w={w}", lambda s: fuse(P[s][0], P[s][1], H[s], w))):
-    thr = tune_thresholds(Y["val"], f("val"))
-    print(name, "val", round(evaluate(Y["val"], decide(f("val"), thr), base.labels)["weighted_f1"], 4),
-          "test", round(evaluate(Y["test"], decide(f("test"), thr), base.labels)["weighted_f1"], 4))
+    proba, y, has_plot = {}, {}, {}
+    for s in ("val", "test"):
+        part = select(df, split[s])
+        ys = LabelSet(first.labels).encode(part["genres"])
+        keep = ys.sum(1) > 0
+        part, y[s] = part[keep].reset_index(drop=True), ys[keep]
+        movies = dict(plots=list(part["plot"]), posters=list(part["poster"]), titles=list(part["title"]))
+        proba[s] = [clf.score(**movies, root=root, calibrated=False)[0] for clf in (first, second)]
+        has_plot[s] = np.array([isinstance(p, str) and bool(p.strip()) for p in part["plot"]])
+    w, scores = choose_weight(y["val"], proba["val"][0], proba["val"][1], has_plot["val"])
+    print("weight", w, "cross-fitted validation F1 by weight", {k: round(v, 4) for k, v in scores.items()})
+    for name, get in (("first alone", lambda s: proba[s][0]), ("second alone", lambda s: proba[s][1]),
+                      (f"fused w={w}", lambda s: fuse(proba[s][0], proba[s][1], has_plot[s], w))):
+        thr = tune_thresholds(y["val"], get("val"))
+        f1 = {s: evaluate(y[s], decide(get(s), thr), first.labels)["weighted_f1"] for s in ("val", "test")}
+        print(f"{name:<14} validation weighted F1 {f1['val']:.4f}  test {f1['test']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
