@@ -136,16 +136,22 @@ def test_api_docs_render_offline(server, browser, path, selector):
     assert [u for u in refused if u != "https://cdn.redoc.ly/redoc/logo-mini.svg"] == [], refused
 
 
+def open_page(browser, url: str):
+    """A tall page at ``url``'s root and the list its JavaScript errors are collected in."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    return page, errors
+
+
 def test_page_why_view(server, browser, subset_csv):
     """The "Why?" view: modality shares, plot words highlighted by attribution, the poster heatmap."""
     import pandas as pd
 
     df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
     row = df[(df["plot"].str.split().str.len() >= 20) & (df["poster"] != "")].iloc[0]
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server + "/")
+    page, errors = open_page(browser, server)
     page.fill("#plot", row["plot"])
     page.set_input_files("#poster", str(subset_csv.parent / row["poster"]))
     page.click("#submit")
@@ -180,10 +186,7 @@ def test_page_sends_the_title_to_a_model_that_reads_it(catalogue_server, browser
 
     df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
     row = df[(df["plot"].str.split().str.len() >= 20) & (df["title"] != "")].iloc[0]
-    page = browser.new_page(viewport={"width": 1280, "height": 1400})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(catalogue_server + "/")
+    page, errors = open_page(browser, catalogue_server)
     page.fill("#title", row["title"])
     page.click("#submit")  # a title alone is an input for this model
     page.wait_for_selector("#bars li")
