@@ -186,7 +186,7 @@ def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Te
             new = _encode_ids(enc, ids[[w for _, w in need]], torch.stack(rows))
             for i, (r, w) in enumerate(need):
                 emb[r, w] = new[i]
-        text = _pool_windows(emb, getattr(enc, "window_pooling", "mean"))
+        text = _pool_windows(enc, emb)
         batch = {"text": text, "text_mask": torch.ones(k, dtype=torch.bool)}
         batch.update({key: v.expand(k, *v.shape[1:]) for key, v in others.items()})
         if lexical is not None:
@@ -435,13 +435,12 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
                        "calibrated": clf.calibrated}}
 
 
-def _pool_windows(emb: torch.Tensor, pooling: str) -> torch.Tensor:
-    """``[k, n_windows, dim]`` -> ``[k, dim]`` as ``TextEncoder.pool_windows`` pools one text's windows."""
-    if pooling == "max":
-        return emb.max(1).values
-    if pooling == "first" and emb.shape[1] > 1:
-        return 0.5 * emb[:, 0] + 0.5 * emb[:, 1:].mean(1)
-    return emb.mean(1)
+def _pool_windows(enc, emb: torch.Tensor) -> torch.Tensor:
+    """``[k, n_windows, dim]`` (k variants of one text's windows) -> ``[k, dim]``, pooled by the encoder's own
+    ``pool_windows``, so explanations read a text exactly as prediction does."""
+    k, n_win, dim = emb.shape
+    owner = np.repeat(np.arange(k), n_win)
+    return torch.from_numpy(enc.pool_windows(emb.reshape(k * n_win, dim).float().numpy(), owner, k))
 
 
 def _slug(name: str) -> str:

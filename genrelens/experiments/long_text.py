@@ -53,16 +53,18 @@ def long_text_parts(data: str | Path | None, split: dict, labels: list[str], see
     is_long = token_lengths(plots) > LONG_TOKENS
     root = Path(df.attrs["root"])
 
-    def rows(keep) -> list:
-        return [[x for x, k in zip(col, keep) if k] for col in (plots, posters)]
+    def rows(keep, *cols) -> list:
+        return [[x for x, k in zip(col, keep) if k] for col in cols]
 
-    parts = {"test": (plots, posters, y, root, titles),
-             "long plots": (*rows(is_long), y[is_long], root, [t for t, m in zip(titles, is_long) if m])}
+    parts = {"test": (plots, posters, y, root, titles)}
+    long_plots, long_posters, long_titles = rows(is_long, plots, posters, titles)
+    parts["long plots"] = (long_plots, long_posters, y[is_long], root, long_titles)
     for name, same in (("summaries", True), ("noisy", False)):
         texts, _ = append_shared_genre(plots, y, plots, y, seed=seed, same_genres=same, shuffle=same,
                                        exclude_self=True)
         has = np.array([bool(p) for p in texts])
-        parts[name] = ([p for p in texts if p], rows(has)[1], y[has], root, [t for t, m in zip(titles, has) if m])
+        kept_texts, kept_posters, kept_titles = rows(has, texts, posters, titles)
+        parts[name] = (kept_texts, kept_posters, y[has], root, kept_titles)
     return parts
 
 

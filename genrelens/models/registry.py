@@ -83,7 +83,7 @@ MODELS: dict[str, ModelSpec] = {
                        "TF-IDF word 1-2 grams + logistic regression per label (the lexical baseline)",
                        fitted=True, study=False, defaults={"lexical": True}),
     "catalogue": ModelSpec("finetuned", True, "heads:ConcatHead", {},
-                           "integrated, reading the title and whole synopsis (token windows, mean-pooled) + the "
+                           "integrated, reading the title and whole synopsis (token windows, opening-weighted) + the "
                            "TF-IDF lexical channel, late-fused (the default)", study=False,
                            defaults={"windows": 6, "window_pooling": "first", "lexical": True, "long_augment": 0.25,
                                      "title": True}),
