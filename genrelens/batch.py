@@ -183,9 +183,9 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
         raise
     except Exception as e:  # clean_table copes with odd values; never let a chunk end in a traceback
         raise DataError(f"cannot interpret rows {first_row}-{first_row + len(raw) - 1}: {type(e).__name__}: {e}") from e
-    plots, posters, titles = df["plot"].tolist(), df["poster"].tolist(), df["title"].tolist()
-    proba, errors = clf.score(plots, posters, root=root, titles=titles)
-    plots = clf.texts(plots, titles, len(plots))  # what the model read (a title counts for a model that reads it)
+    posters = df["poster"].tolist()
+    plots = clf.texts(df["plot"].tolist(), df["title"].tolist(), len(df))  # what the model reads (title + plot)
+    proba, errors = clf.score(plots, posters, root=root)
     pred = clf.decide(proba)
     conf = clf.confidence(proba, pred).astype(np.float32)
     review = clf.review(proba, review_band, review_below, pred=pred)
