@@ -55,6 +55,23 @@ def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in
         raise ValueError(f"{name} = {value!r} is out of range: need {lo}{name}{hi}")
 
 
+def _check_labels(labels: list[str] | str) -> None:
+    """``labels`` on its own: "study", "top<K>" (K >= 1), or genre names (a list or a comma-separated string)
+    with none empty or repeated; whether the table has them is checked where the table is loaded."""
+    from genrelens.data.labels import check_label_spec
+
+    if isinstance(labels, str):
+        spec = labels.strip()
+        if spec == "study" or (spec.startswith("top") and spec[3:].isdigit() and int(spec[3:]) >= 1):
+            return
+        if spec.startswith("top") and spec[3:].isdigit():
+            raise ValueError(f"labels = {labels!r}: top<K> needs K >= 1")
+        labels = spec.split(",")
+    elif not isinstance(labels, list | tuple):
+        raise ValueError(f"labels = {labels!r}: give 'study', 'top<K>' or a list of genre names")
+    check_label_spec(labels, "labels")
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs."""
@@ -121,6 +138,7 @@ class RunConfig:
                                    ("poster encoder", self.poster_encoder, POSTER_ENCODERS)):
             if value not in known:
                 raise ValueError(f"unknown {what} {value!r}; choose from {', '.join(known)}")
+        _check_labels(self.labels)
         if self.poster_finetune and not MODELS[self.model].poster_maps:
             raise ValueError(f"poster_finetune applies to the poster model only, not {self.model}")
         spec = MODELS[self.model]

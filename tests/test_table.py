@@ -124,10 +124,14 @@ def test_unreadable_files(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not parquet")
     with pytest.raises(DataError):
         load_table(junk)
-    other = tmp_path / "movies.xlsx"
+    other = tmp_path / "movies.docx"
     other.write_bytes(b"x")
     with pytest.raises(DataError, match="format"):
         load_table(other)
+    fake = tmp_path / "movies.xlsx"  # .xlsx is read, but this one is no workbook
+    fake.write_bytes(b"x")
+    with pytest.raises(DataError, match="movies.xlsx"):
+        load_table(fake)
 
 
 def test_bad_rows(tmp_path: Path) -> None:

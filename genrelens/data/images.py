@@ -24,8 +24,20 @@ _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 
 
+URL_PREFIXES = ("http://", "https://")
+
+
+def url_message(url: str) -> str:
+    """Why a poster URL is not read, and what to do instead."""
+    return (f"poster is a URL ({url[:80]!r}), which genrelens does not fetch: download the images and put their "
+            "file paths in the poster column (relative to the table's folder, or to the folder given with "
+            "--posters DIR)")
+
+
 def resolve_poster_path(src: str | Path, root: Path | None) -> Path:
-    """Resolve `src` (relative to `root` when given) and refuse paths that leave `root`."""
+    """Resolve `src` (relative to `root` when given) and refuse paths that leave `root`, and web addresses."""
+    if isinstance(src, str) and src.strip().lower().startswith(URL_PREFIXES):
+        raise PosterError(url_message(src.strip()))
     path = Path(src)
     if root is None:
         return path.resolve()

@@ -68,9 +68,44 @@ def _open(path: Path, encoding: str):
     return path.open(encoding=enc, errors="surrogateescape", newline="")
 
 
-def iter_csv(path: Path, encoding: str = "utf-8") -> Iterator[tuple[list[str], dict[str, str], str | None]]:
-    """``(header, row, problem)`` per data row (blank lines skipped); ``problem`` None for a good row."""
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+SEPARATORS = (",", ";", "\t", "|")
+_SEP_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def parse_sep(sep: str | None) -> str | None:
+    """A separator as given on a command line: ``;``, ``tab`` or ``\\t``, ``comma``, ``|``; None = detect."""
+    if sep is None or sep == "" or str(sep).lower() == "auto":
+        return None
+    sep = _SEP_NAMES.get(str(sep).lower(), str(sep))
+    if len(sep) != 1:
+        raise DataError(f"separator {sep!r}: give one character (',', ';', '|') or 'tab'")
+    return sep
+
+
+def detect_sep(path: Path, encoding: str = "utf-8", sep: str | None = None) -> str:
+    """A CSV's separator: ``sep`` when given, a tab for ``.tsv``, else the one of ``, ; tab |`` that occurs most
+    often in the header line (``,`` when none does)."""
+    given = parse_sep(sep)
+    if given:
+        return given
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with _open(path, encoding) as f:
+            header = f.readline(1 << 16)
+    except OSError:
+        return ","
+    counts = {s: header.count(s) for s in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: counts[s])  # ties: the earlier (comma first)
+    return best if counts[best] else ","
+
+
+def iter_csv(path: Path, encoding: str = "utf-8", sep: str | None = None
+             ) -> Iterator[tuple[list[str], dict[str, str], str | None]]:
+    """``(header, row, problem)`` per data row (blank lines skipped); ``problem`` None for a good row.
+    ``sep``: the separator (None: :func:`detect_sep`)."""
+    sep = detect_sep(path, encoding, sep)
+    shown = "a tab" if sep == "\t" else repr(sep)
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     with _open(path, encoding) as f:
         reader = csv.reader(f, delimiter=sep)
@@ -96,7 +131,7 @@ def iter_csv(path: Path, encoding: str = "utf-8") -> Iterator[tuple[list[str], d
             values = [c for c, _ in cells]
             problem = _not_text(encoding, bad) if bad else None
             if len(values) > len(header):
-                problem = (f"{len(values)} fields but the header has {len(header)} (an unquoted comma or quote?)"
+                problem = (f"{len(values)} fields but the header has {len(header)} (an unquoted {shown} or quote?)"
                            + (f"; {problem}" if problem else ""))
             values = (values + [""] * len(header))[:len(header)]
             yield header, dict(zip(header, values)), problem
@@ -122,14 +157,15 @@ def iter_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[tuple[dict, str 
             yield _clean(item), _not_text(encoding, bad) if bad else None
 
 
-def iter_table_chunks(path: Path, chunk_size: int, encoding: str = "utf-8"
+def iter_table_chunks(path: Path, chunk_size: int, encoding: str = "utf-8", sep: str | None = None
                       ) -> Iterator[tuple[pd.DataFrame, dict[int, str]]]:
     """``(raw rows as strings, {row: problem})`` in chunks of ``chunk_size`` rows of a CSV/TSV or JSON-lines
-    file; row numbers are the file's (1 = first data row), across chunks."""
+    file; row numbers are the file's (1 = first data row), across chunks. ``sep``: a CSV's separator (None:
+    detected)."""
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         header: list[str] = []
-        items = ((row, problem) for header[:], row, problem in iter_csv(path, encoding))
+        items = ((row, problem) for header[:], row, problem in iter_csv(path, encoding, sep))
     elif suffix in JSONL_SUFFIXES:
         header = []
         items = iter_jsonl(path, encoding)
@@ -155,10 +191,11 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([[r.get(c, "") for c in columns] for r in rows], columns=columns, dtype=object)
 
 
-def read_rows(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, dict[int, str]]:
+def read_rows(path: Path, encoding: str = "utf-8", sep: str | None = None
+              ) -> tuple[pd.DataFrame, dict[int, str]]:
     """The whole file: ``(raw rows, {row: problem})``; see :func:`iter_table_chunks`."""
     frames, bad = [], {}
-    for df, b in iter_table_chunks(path, 65_536, encoding):
+    for df, b in iter_table_chunks(path, 65_536, encoding, sep):
         frames.append(df)
         bad.update(b)
     if not frames:

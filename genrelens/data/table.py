@@ -1,10 +1,14 @@
-"""Load a movie table (CSV, JSONL, Parquet or an MM-IMDb folder) into one DataFrame.
+"""Load a movie table (CSV/TSV with any common separator, JSONL, Parquet, .xlsx or an MM-IMDb folder) into one
+DataFrame.
 
 The table contract: one row per movie with columns
 ``id`` (str), ``title`` (str), ``year`` (Int64, may be NA), ``language`` (str),
-``plot`` (str, "" when absent), ``genres`` (list[str], normalized names),
-``poster`` (absolute path str, or None); extra columns are kept.
-``df.attrs["root"]`` is the folder that relative poster paths were resolved against.
+``plot`` (str, "" when absent), ``genres`` (list[str], normalized names; ``|``, ``,``, ``;`` or ``/``
+separated in a text cell), ``poster`` (absolute path str, an ``http(s)://`` URL as given, or None); extra columns
+are kept. Headers are matched to these fields case-insensitively and through aliases (see
+:mod:`genrelens.data.columns`).
+``df.attrs["root"]`` is the folder that relative poster paths were resolved against; ``df.attrs["columns"]``
+the source column of each field; ``df.attrs["column_notices"]`` what the user should be told about them.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from genrelens.data.labels import normalize_genres
+from genrelens.data.columns import standardize_columns
+from genrelens.data.labels import split_genres
 from genrelens.errors import DataError
 
 COLUMNS = ["id", "title", "year", "language", "plot", "genres", "poster"]
 REQUIRED = ["id", "genres"]
+INPUTS = ("plot", "title", "poster")  # a table needs at least one of these for anything to be read
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+URL_PREFIXES = ("http://", "https://")
 ENV_VAR = "GENRELENS_DATA"
 
 
@@ -61,8 +69,14 @@ def read_errors(path: Path) -> Iterator[None]:
         raise DataError(f"cannot read {path}: {type(e).__name__}: {e}") from e
 
 
-def read_raw(path: Path) -> pd.DataFrame:
-    """Read a table file as strings, without any cleaning. Raises DataError when it cannot be read."""
+def is_url(value: object) -> bool:
+    """Whether a poster cell is a web address (genrelens never fetches those)."""
+    return isinstance(value, str) and value.strip().lower().startswith(URL_PREFIXES)
+
+
+def read_raw(path: Path, sep: str | None = None) -> pd.DataFrame:
+    """Read a table file as strings, without any cleaning. ``sep``: a CSV's separator (None: detected).
+    Raises DataError when it cannot be read."""
     if not path.exists():
         raise DataError(f"data not found: {path} (give --data PATH or set ${ENV_VAR})")
     if path.is_dir():
@@ -79,13 +93,32 @@ def read_raw(path: Path) -> pd.DataFrame:
             text = path.read_text(encoding="utf-8-sig")
             df = pd.read_json(io.StringIO(text), lines=not text.lstrip().startswith("["), dtype=False)
         elif suffix in (".csv", ".tsv", ".txt"):
-            df = pd.read_csv(
-                path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                sep="\t" if suffix == ".tsv" else ",",
-            )
+            from genrelens.data.reader import detect_sep
+
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                             sep=detect_sep(path, "utf-8", sep))
+        elif suffix in EXCEL_SUFFIXES:
+            df = read_excel(path)
+        elif suffix == ".xls":
+            raise DataError(f"{path}: the old .xls format is not read: save the sheet as .xlsx or .csv")
         else:
-            raise DataError(f"unknown table format {suffix!r}: use .csv, .jsonl or .parquet")
+            raise DataError(f"unknown table format {suffix!r}: use .csv, .tsv, .jsonl, .parquet or .xlsx")
     return df
+
+
+def read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of an .xlsx workbook, as text (whole numbers without ``.0``, empty cells "")."""
+    df = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
+    df.columns = [str(c).strip() for c in df.columns]
+
+    def text(v) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return ""
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    return df.map(text).astype(object)
 
 
 def read_mmimdb(folder: Path) -> pd.DataFrame:
@@ -141,10 +174,8 @@ def _as_years(values: pd.Series) -> pd.Series:
 
 def _as_genres(v) -> list[str]:
     if isinstance(v, (list, tuple)) or hasattr(v, "tolist"):
-        items = list(v.tolist() if hasattr(v, "tolist") else v)
-    else:
-        items = _as_text(v).split("|")
-    return normalize_genres(str(x) for x in items if x is not None)
+        return split_genres(v)
+    return split_genres(_as_text(v))
 
 
 @dataclass
@@ -153,22 +184,49 @@ class LoadReport:
 
     n_read: int = 0
     skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, id, reason)
+    columns: dict[str, str] = field(default_factory=dict)  # field -> the source column that feeds it
+    notices: list[str] = field(default_factory=list)  # one line each: aliases used, columns not read
+    sep: str | None = None  # a CSV's separator, as detected or given
 
     def summary(self) -> str:
         return f"read {self.n_read} rows, skipped {len(self.skipped)}"
 
+    def columns_line(self) -> str:
+        """``columns read: id, title, plot <- overview, ...`` (so a table is never read from less, silently)."""
+        from genrelens.data.columns import FIELDS
 
-def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
+        return "columns read: " + ", ".join(f"{f} <- {self.columns[f]}" if self.columns[f] != f else f
+                                            for f in FIELDS if f in self.columns)
+
+
+def _one_column_hint(names: list[str]) -> str:
+    """When the header was read as one column holding a separator, name it."""
+    if len(names) == 1:
+        for sep, shown in ((";", "';'"), ("\t", "a tab"), ("|", "'|'"), (",", "','")):
+            if sep in names[0]:
+                return (f"; the header was read as one column {names[0][:60]!r}: the file looks separated by "
+                        f"{shown} (pass sep={sep!r}, --sep)")
+    return ""
+
+
+def clean_table(raw: pd.DataFrame, root: Path, columns=None, required: tuple[str, ...] | list[str] = tuple(REQUIRED)
+                ) -> pd.DataFrame:
     """Coerce a raw table to the contract (see module docstring). Missing required columns raise DataError.
 
     ``root`` (the folder relative poster paths are resolved against) is made absolute first, so poster paths
-    come out absolute and are never joined to the table's folder twice, whatever the working folder."""
+    come out absolute and are never joined to the table's folder twice, whatever the working folder.
+    ``columns``: an explicit ``{field: source column}`` mapping (or ``["plot=overview", ...]``), applied before
+    case-insensitive matching and aliases; ``required``: the fields that must have a column."""
     root = Path(root).resolve()
-    missing = [c for c in REQUIRED if c not in raw.columns]
+    raw, cmap = standardize_columns(raw, columns)
+    names = [str(c) for c in raw.columns]
+    missing = [c for c in required if c not in raw.columns]
     if missing:
-        raise DataError(f"missing column(s): {', '.join(missing)} (have: {', '.join(map(str, raw.columns))})")
-    if "plot" not in raw.columns and "poster" not in raw.columns:
-        raise DataError("the table needs a 'plot' or a 'poster' column")
+        raise DataError(f"missing column(s): {', '.join(missing)} (have: {', '.join(names)})"
+                        + _one_column_hint(names))
+    if not any(c in raw.columns for c in INPUTS):
+        raise DataError("the table needs a 'plot', 'title' or 'poster' column (or one of their other names, e.g. "
+                        f"overview, name, poster_path); it has: {', '.join(names)}" + _one_column_hint(names))
     df = raw.copy()
     for c in COLUMNS:
         if c not in df.columns:
@@ -183,6 +241,8 @@ def clean_table(raw: pd.DataFrame, root: Path) -> pd.DataFrame:
     df["poster"] = pd.Series(posters, index=df.index, dtype=object)
     df = df.reset_index(drop=True)
     df.attrs["root"] = str(root)
+    df.attrs["columns"] = dict(cmap.sources)
+    df.attrs["column_notices"] = list(cmap.notices)
     return df
 
 
@@ -200,16 +260,35 @@ def poster_root(table: Path, posters: str | os.PathLike | None = None) -> Path:
 def _poster_path(rel: str, root: Path) -> str | None:
     if not rel:
         return None
+    if is_url(rel):  # kept as given: named as a URL where it is opened, never joined to a folder
+        return rel
     p = Path(rel)
     return str(p if p.is_absolute() else root / p)
 
 
-def row_problems(df: pd.DataFrame) -> list[tuple[int, str, str]]:
-    """Cheap per-row problems (no file I/O): (row number, id, reason). Rows count from 1 (header = 0)."""
+def id_problems(ids, first_row: int = 1, seen: dict[str, int] | None = None) -> dict[int, str]:
+    """``{row: "empty id" | "duplicate id (first in row N)"}`` for ids whose first is row ``first_row``;
+    ``seen`` (``{id: first row}``) carries across chunks of one file."""
+    seen = {} if seen is None else seen
+    out = {}
+    for row, mid in enumerate(ids, first_row):
+        mid = _as_id(mid)
+        if not mid:
+            out[row] = "empty id"
+        elif mid in seen:
+            out[row] = f"duplicate id (first in row {seen[mid]})"
+        else:
+            seen[mid] = row
+    return out
+
+
+def row_problems(df: pd.DataFrame, titles_count: bool = False) -> list[tuple[int, str, str]]:
+    """Cheap per-row problems (no file I/O): (row number, id, reason). Rows count from 1 (header = 0).
+    ``titles_count``: a title alone is input enough (prediction with a model that reads titles)."""
     out = []
     seen: set[str] = set()
-    for i, (mid, genres, plot, poster) in enumerate(
-        zip(df["id"], df["genres"], df["plot"], df["poster"], strict=True), 1
+    for i, (mid, genres, plot, poster, title) in enumerate(
+        zip(df["id"], df["genres"], df["plot"], df["poster"], df["title"], strict=True), 1
     ):
         if not mid:
             out.append((i, mid, "empty id"))
@@ -218,45 +297,56 @@ def row_problems(df: pd.DataFrame) -> list[tuple[int, str, str]]:
         seen.add(mid)
         if not genres:
             out.append((i, mid, "no genres"))
-        if not plot and not poster:
-            out.append((i, mid, "neither plot nor poster"))
+        if not plot and not poster and not (titles_count and title):
+            out.append((i, mid, "neither plot, title nor poster" if titles_count else "neither plot nor poster"))
     return out
 
 
-def read_table_rows(path: Path, encoding: str = "utf-8") -> tuple[pd.DataFrame, dict[int, str]]:
+def read_table_rows(path: Path, encoding: str = "utf-8", sep: str | None = None
+                    ) -> tuple[pd.DataFrame, dict[int, str]]:
     """``(raw table, {row: problem})``: CSV/TSV and JSON lines are read row by row, so a row that is not text in
-    ``encoding`` (or has too many fields, or is not a JSON object) is reported instead of failing the file."""
+    ``encoding`` (or has too many fields, or is not a JSON object) is reported instead of failing the file.
+    ``sep``: a CSV's separator (None: detected from its header)."""
     from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, check_encoding, read_rows
 
     check_encoding(encoding)
     if path.is_file() and path.suffix.lower() in CSV_SUFFIXES + JSONL_SUFFIXES:
         with read_errors(path):
-            return read_rows(path, encoding)
-    return read_raw(path), {}
+            return read_rows(path, encoding, sep=sep)
+    return read_raw(path, sep=sep), {}
 
 
 def load_table(
     path: str | os.PathLike | None = None, *, skip_bad: bool = False, need_genres: bool = True,
-    encoding: str = "utf-8", posters: str | os.PathLike | None = None,
+    encoding: str = "utf-8", posters: str | os.PathLike | None = None, sep: str | None = None,
+    columns=None,
 ) -> tuple[pd.DataFrame, LoadReport]:
     """Load and clean a movie table.
 
-    Rows with an empty or duplicate id, no genres (when ``need_genres``), neither plot nor poster, or text that
-    is not in ``encoding`` are bad: with ``skip_bad`` they are dropped and listed in the report, otherwise a
-    DataError names them. ``posters``: the folder relative poster paths are resolved against (default: the
-    table's folder).
+    Rows with an empty or duplicate id, no genres (when ``need_genres``), neither plot nor poster (nor title,
+    without ``need_genres``: a table to predict on), or text that is not in ``encoding`` are bad: with
+    ``skip_bad`` they are dropped and listed in the report, otherwise a DataError names them. ``posters``: the
+    folder relative poster paths are resolved against (default: the table's folder). ``sep``: a CSV's separator
+    (None: detected). ``columns``: ``{field: source column}`` (see :func:`clean_table`). The report says which
+    column feeds each field (``report.columns``, ``report.columns_line()``) and lists notices about them.
     """
     p = resolve_data_path(path)
     if not p.exists():
         raise DataError(f"data not found: {p} (give --data PATH or set ${ENV_VAR})")
-    raw, unreadable = read_table_rows(p, encoding)
-    df = clean_table(raw, poster_root(p, posters))
+    raw, unreadable = read_table_rows(p, encoding, sep)
+    df = clean_table(raw, poster_root(p, posters), columns=columns,
+                     required=REQUIRED if need_genres else [c for c in REQUIRED if c != "genres"])
     if not len(df):
         raise DataError(f"{p} has no rows")
-    report = LoadReport(n_read=len(df))
-    problems = [(r, _as_id(raw["id"].iloc[r - 1]) if "id" in raw.columns else "", why)
-                for r, why in unreadable.items()]
-    problems += [pr for pr in row_problems(df) if (need_genres or pr[2] != "no genres") and pr[0] not in unreadable]
+    report = LoadReport(n_read=len(df), columns=dict(df.attrs["columns"]), notices=list(df.attrs["column_notices"]))
+    if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt"):
+        from genrelens.data.reader import detect_sep
+
+        report.sep = detect_sep(p, encoding, sep)
+    ids = df["id"].tolist()
+    problems = [(r, ids[r - 1], why) for r, why in unreadable.items()]
+    problems += [pr for pr in row_problems(df, titles_count=not need_genres)
+                 if (need_genres or pr[2] != "no genres") and pr[0] not in unreadable]
     problems.sort(key=lambda pr: pr[0])
     if problems:
         if not skip_bad:

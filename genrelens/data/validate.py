@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from genrelens.data.reader import check_encoding
-from genrelens.data.table import COLUMNS, clean_table, poster_root, read_raw, resolve_data_path
+from genrelens.data.columns import standardize_columns
+from genrelens.data.reader import check_encoding, detect_sep
+from genrelens.data.table import COLUMNS, clean_table, is_url, poster_root, read_raw, resolve_data_path
 from genrelens.errors import GenrelensError
 
 Severity = Literal["error", "warning"]
@@ -63,6 +64,10 @@ class ValidationResult:
     problems: list[Problem] = field(default_factory=list)
     fatal: str | None = None  # set when the file cannot be read at all
     seconds: float = 0.0
+    purpose: str = "training"  # "prediction" for a table without genres (a catalogue to predict on)
+    columns: dict[str, str] = field(default_factory=dict)  # field -> the source column that feeds it
+    notices: list[str] = field(default_factory=list)  # one line each: aliases used, columns not read, purpose
+    sep: str | None = None  # a CSV's separator, as detected or given
 
     @property
     def errors(self) -> list[Problem]:
@@ -80,7 +85,8 @@ class ValidationResult:
         return {
             "path": self.path, "n_rows": self.n_rows, "n_posters": self.n_posters, "fatal": self.fatal,
             "n_errors": len(self.errors), "n_warnings": len(self.warnings), "counts": self.counts(),
-            "seconds": round(self.seconds, 2), "problems": [asdict(p) for p in self.problems],
+            "seconds": round(self.seconds, 2), "purpose": self.purpose, "columns": self.columns,
+            "notices": self.notices, "sep": self.sep, "problems": [asdict(p) for p in self.problems],
         }
 
 
@@ -126,10 +132,12 @@ def _not_utf8(row: int, mid: str, column: str, shown: str) -> Problem:
                    "--encoding latin-1 (or cp1252) to read a legacy file", kind="not UTF-8")
 
 
-def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
+def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8",
+              sep: str | None = None) -> pd.DataFrame:
     """Parse a CSV/TSV tolerantly: bad bytes and bad field counts become problems, row numbers stay right."""
     text = _decode(path.read_bytes(), encoding)
-    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    sep = detect_sep(path, encoding, sep)
+    shown = "a tab" if sep == "\t" else repr(sep)
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     try:
@@ -149,7 +157,7 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str
     for i, rec in enumerate(records[1:], 1):
         if len(rec) > n:
             problems.append(Problem(i, "", "", f"{len(rec)} fields but the header has {n} "
-                                    "(an unquoted comma or quote?)", kind="wrong number of fields"))
+                                    f"(an unquoted {shown} or quote?)", kind="wrong number of fields"))
             skip.add(i)
         elif len(rec) < n:
             problems.append(Problem(i, "", "", f"{len(rec)} fields but the header has {n} (the rest read "
@@ -188,13 +196,14 @@ def _read_jsonl(path: Path, problems: list[Problem], skip: set[int], encoding: s
     return pd.DataFrame.from_records(records)
 
 
-def _read(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
+def _read(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8",
+          sep: str | None = None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if path.is_file() and suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(path, problems, skip, encoding)
+        return _read_csv(path, problems, skip, encoding, sep)
     if path.is_file() and suffix in (".jsonl", ".ndjson", ".json"):
         return _read_jsonl(path, problems, skip, encoding)
-    return read_raw(path)  # Parquet, MM-IMDb folder, or a clear error
+    return read_raw(path)  # Parquet, .xlsx, MM-IMDb folder, or a clear error
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -209,12 +218,14 @@ def _year_text(v: Any) -> str:
 
 
 def _row_checks(raw: pd.DataFrame, df: pd.DataFrame, have: set[str], skip: set[int]) -> list[Problem]:
-    """Per-row checks without file I/O."""
+    """Per-row checks without file I/O. Without a genres column (a table to predict on) a title is input enough."""
     out: list[Problem] = []
     first: dict[str, int] = {}
     years = raw["year"].tolist() if "year" in have else [None] * len(df)
-    cols = zip(df["id"], df["genres"], df["plot"], df["poster"], years, strict=True)
-    for i, (mid, genres, plot, poster, year) in enumerate(cols, 1):
+    titles_count = "genres" not in have and "title" in have
+    inputs = ("plot", "poster", "title") if titles_count else ("plot", "poster")
+    cols = zip(df["id"], df["genres"], df["plot"], df["poster"], df["title"], years, strict=True)
+    for i, (mid, genres, plot, poster, title, year) in enumerate(cols, 1):
         if i in skip:
             continue
         poster = poster if isinstance(poster, str) else ""
@@ -228,8 +239,9 @@ def _row_checks(raw: pd.DataFrame, df: pd.DataFrame, have: set[str], skip: set[i
                 first[mid] = i
         if "genres" in have and not genres:
             out.append(Problem(i, mid, "genres", "no genres"))
-        if ("plot" in have or "poster" in have) and not plot and not poster:
-            out.append(Problem(i, mid, "plot", "neither plot nor poster"))
+        if any(c in have for c in inputs) and not plot and not poster and not (titles_count and title):
+            out.append(Problem(i, mid, "plot", "neither plot, title nor poster" if titles_count
+                               else "neither plot nor poster"))
         y = _year_text(year)
         if y and not _YEAR.fullmatch(y):
             out.append(Problem(i, mid, "year", f"year {y[:20]!r} is not a 4-digit number", severity="warning",
@@ -238,6 +250,7 @@ def _row_checks(raw: pd.DataFrame, df: pd.DataFrame, have: set[str], skip: set[i
 
 
 _POSTER_KINDS = [  # (words in a PosterError message, kind); first match wins
+    (("url",), "poster is a URL (not fetched)"),
     (("outside", "escap"), "poster outside the data folder"),
     (("not found", "missing", "no such", "does not exist"), "poster file missing"),
     (("empty", "zero", "0 bytes"), "poster file empty"),
@@ -304,13 +317,15 @@ def _with_progress(items: Iterable, total: int, what: str) -> list:
 
 def validate_table(
     path: str | os.PathLike | None = None, check_posters: bool = True, progress: bool = True, workers: int = 2,
-    encoding: str = "utf-8", posters: str | os.PathLike | None = None,
+    encoding: str = "utf-8", posters: str | os.PathLike | None = None, sep: str | None = None, columns=None,
 ) -> ValidationResult:
-    """Check a table file (CSV/TSV, JSONL, Parquet or an MM-IMDb folder; None = the default data set).
+    """Check a table file (CSV/TSV, JSONL, Parquet, .xlsx or an MM-IMDb folder; None = the default data set).
 
     ``encoding``: of a CSV/JSONL file; ``posters``: the folder relative poster paths are resolved against
-    (default: the table's folder). Never raises for bad data: unreadable files set ``fatal``, everything else
-    becomes a Problem.
+    (default: the table's folder); ``sep``: a CSV's separator (None: detected); ``columns``: an explicit
+    ``{field: source column}`` mapping (see :mod:`genrelens.data.columns`). A table without a genres column is
+    checked as a table to predict on (``purpose == "prediction"``). Never raises for bad data: unreadable files
+    set ``fatal``, everything else becomes a Problem.
     """
     t0 = time.perf_counter()
     p = resolve_data_path(path)
@@ -322,7 +337,12 @@ def validate_table(
             raise GenrelensError(f"not found: {p}")
         check_encoding(encoding)
         root = poster_root(p, posters)
-        raw = _read(p, problems, skip, encoding)
+        if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt"):
+            result.sep = detect_sep(p, encoding, sep)
+        raw = _read(p, problems, skip, encoding, sep)
+        raw.columns = [str(c) for c in raw.columns]
+        raw, cmap = standardize_columns(raw, columns)
+        result.columns, result.notices = dict(cmap.sources), list(cmap.notices)
     except GenrelensError as e:
         result.fatal = str(e)
     except (OSError, MemoryError, ValueError) as e:
@@ -337,12 +357,23 @@ def validate_table(
     have = set(raw.columns)
     if not len(raw):
         problems.append(Problem(0, "", "", "the table has no rows", kind="no rows"))
-    for c in ("id", "genres"):
-        if c not in have:
-            problems.append(Problem(0, "", c, f"missing column {c!r}", kind="missing column"))
-    if "plot" not in have and "poster" not in have:
-        problems.append(Problem(0, "", "plot", "needs a 'plot' or a 'poster' column (has neither)",
-                                kind="missing column"))
+    from genrelens.data.table import _one_column_hint
+
+    hint = _one_column_hint(list(raw.columns))
+    if "genres" not in have:
+        result.purpose = "prediction"
+        result.notices.append("no 'genres' column: checked as a table to predict on (train and evaluate need "
+                              "genres)")
+        if "id" not in have:
+            problems.append(Problem(0, "", "id", "no 'id' column: predictions name rows by their row number",
+                                    severity="warning", kind="no id column"))
+    elif "id" not in have:
+        problems.append(Problem(0, "", "id", "missing column 'id'" + hint, kind="missing column"))
+    inputs = ("plot", "title", "poster") if result.purpose == "prediction" else ("plot", "poster")
+    if not any(c in have for c in inputs):
+        names = " or ".join(f"a {c!r}" for c in inputs)
+        problems.append(Problem(0, "", "plot", f"needs {names} column (has none; its columns: "
+                                f"{', '.join(raw.columns)})" + hint, kind="missing column"))
 
     # Undecodable bytes: report them per cell, then carry on with U+FFFD in their place.
     for col in raw.columns:
@@ -371,12 +402,33 @@ def validate_table(
     if check_posters and "poster" in have:
         result.n_posters, found = _poster_checks(df, root, skip, progress, workers)
         problems += found
+    elif "poster" in have:  # not opened, but a web address is named even then
+        from genrelens.data.images import url_message
+
+        problems += [Problem(i, mid, "poster", url_message(p), kind="poster is a URL (not fetched)")
+                     for i, (mid, p) in enumerate(zip(df["id"], df["poster"], strict=True), 1)
+                     if i not in skip and is_url(p)]
     result.problems = sorted(problems, key=lambda q: (q.row, q.severity != "error"))
     result.seconds = time.perf_counter() - t0
     return result
 
 
 # ---------------------------------------------------------------------------------------------- output
+
+
+def result_lines(result: ValidationResult) -> list[str]:
+    """The plain lines printed before the problems: the separator when not a comma, the columns read (when one is
+    read under another name, or an input column is absent), notices."""
+    from genrelens.data.columns import FIELDS
+
+    lines = []
+    if result.sep and result.sep != ",":
+        lines.append("separator: " + ("tab" if result.sep == "\t" else repr(result.sep)))
+    renamed = any(src != f for f, src in result.columns.items())
+    if result.columns and (renamed or not all(c in result.columns for c in ("title", "plot", "poster"))):
+        lines.append("columns read: " + ", ".join(
+            f"{f} <- {result.columns[f]}" if result.columns[f] != f else f for f in FIELDS if f in result.columns))
+    return lines + list(result.notices)
 
 
 def render_validation(result: ValidationResult, console: Any = None, limit: int = 50) -> None:
@@ -392,8 +444,11 @@ def render_validation(result: ValidationResult, console: Any = None, limit: int 
     n_err, n_warn = len(result.errors), len(result.warnings)
     posters = f", {result.n_posters:,} posters checked" if result.n_posters else ""
     head = f"{escape(result.path)}: {result.n_rows:,} rows{posters} in {result.seconds:.1f} s"
+    for line in result_lines(result):
+        console.print(escape(line))
     if not result.problems:
-        console.print(f"[bold green]OK[/] {head}: no problems found")
+        console.print(f"[bold green]OK[/] {head}: no problems found"
+                      + (" (for prediction)" if result.purpose == "prediction" else ""))
         return
     color = "red" if n_err else "yellow"
     console.print(f"[bold {color}]{n_err:,} error(s), {n_warn:,} warning(s)[/] in {head}")

@@ -18,7 +18,7 @@ from genrelens import bundle
 from genrelens.bundle import ModelBundle, build_model
 from genrelens.config import RunConfig
 from genrelens.data.clean import movie_text
-from genrelens.data.labels import STUDY_LABELS, LabelSet
+from genrelens.data.labels import STUDY_LABELS, LabelSet, check_labels
 from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
 from genrelens.data.table import load_table
@@ -64,6 +64,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         df, k=10, fractions=cfg.split_fractions, seed=cfg.seed, labels=strat)
     save_split(split, run_dir / bundle.SPLIT)
     labels = resolve_labels(cfg.labels, select(df, split["train"])["genres"])
+    if cfg.labels != "study" and not (isinstance(cfg.labels, str) and cfg.labels.startswith("top")):
+        check_labels(labels.labels, df["genres"], source=f"labels {','.join(labels.labels)}")
     parts, y, dropped = {}, {}, {}
     for s in SPLITS:
         part = select(df, split[s])
