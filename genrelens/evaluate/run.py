@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from genrelens.data.split import select
@@ -10,19 +11,60 @@ from genrelens.metrics import add_calibration, evaluate
 from genrelens.predict import GenreClassifier
 
 
+def rows_summary(n_read: int, skipped: list[tuple[int, str, str]], unlabelled_genres: list[list[str]],
+                 n_used: int, n_input_problems: int = 0, split: str | None = None, n_outside_split: int = 0,
+                 columns: dict[str, str] | None = None, notices: list[str] | None = None) -> dict:
+    """Which rows of the table an evaluation used, which it dropped and why (``metrics["rows"]``).
+
+    skipped: the loader's bad rows ``(row, id, reason)``; unlabelled_genres: the genres of the rows that carry
+    none of the model's labels (their commonest genres are named, so a convention problem shows)."""
+    reasons = Counter(why.split(" (")[0] for _, _, why in skipped)
+    genres = Counter(g for gs in unlabelled_genres for g in gs)
+    dropped = {f"bad row: {why}": n for why, n in reasons.most_common()}
+    if unlabelled_genres:
+        dropped["none of the model's labels"] = len(unlabelled_genres)
+    return {"read": int(n_read), "used": int(n_used), "dropped": dropped, "n_dropped": int(sum(dropped.values())),
+            "split": split, "outside_split": int(n_outside_split), "with_input_problems": int(n_input_problems),
+            "unlabelled_genres": dict(genres.most_common(5)), "columns": dict(columns or {}),
+            "notices": list(notices or [])}
+
+
+def rows_line(rows: dict) -> str:
+    """One line for evaluate's text output: ``rows: 100 read, 31 used, 69 dropped (69 with none of the model's
+    labels; their commonest genres: ...)``."""
+    parts = [f"{rows['read']:,} read"]
+    if rows.get("split"):
+        parts.append(f"{rows['outside_split']:,} outside the {rows['split']!r} split")
+    parts.append(f"{rows['used']:,} used")
+    why = []
+    for reason, n in rows["dropped"].items():
+        if reason == "none of the model's labels":
+            common = ", ".join(rows.get("unlabelled_genres") or {}) or "no genres"
+            why.append(f"{n:,} with none of the model's labels (their commonest genres: {common})")
+        else:
+            why.append(f"{n:,} {reason}")
+    parts.append(f"{rows['n_dropped']:,} dropped" + (f" ({'; '.join(why)})" if why else ""))
+    line = "rows: " + ", ".join(parts)
+    if rows.get("with_input_problems"):
+        line += f"; {rows['with_input_problems']:,} scored with less input than they had (unreadable posters)"
+    return line
+
+
 def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None = None, encoding: str = "utf-8",
-                   posters: Path | None = None, precision: str | None = None, report=None) -> dict:
+                   posters: Path | None = None, precision: str | None = None, report=None, sep: str | None = None,
+                   columns=None) -> dict:
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``ece``, ``brier``, ``per_label``,
-    ``n_rows``, ``labels``, ``calibrated``, ...) of the model on ``data``; rows without any of the model's labels
-    are counted, not scored."""
+    ``n_rows``, ``labels``, ``calibrated``, ``rows`` (see :func:`rows_summary`), ...) of the model on ``data``;
+    rows without any of the model's labels are counted, not scored. ``sep``, ``columns``: see ``load_table``."""
     from genrelens.data.labels import LabelSet
     from genrelens.data.split import SPLITS
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
-    df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
+    df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters, sep=sep, columns=columns)
     missing = 0
+    n_table = len(df)
     if split:
         df, missing = _split_rows(df, clf, split, data)
     labels = LabelSet(clf.labels)
@@ -40,6 +82,9 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
                precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)
     if split:
         out.update(split=split, split_rows_missing=missing)
+    out["rows"] = rows_summary(
+        table_report.n_read, table_report.skipped, [list(g) for g in df["genres"][~keep]], len(part), len(errors),
+        split, n_table - len(df), table_report.columns, table_report.notices)
     return out
 
 

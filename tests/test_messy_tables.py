@@ -1,0 +1,300 @@
+"""Catalogue teams' own tables, messy as they come (issue 26): other genre separators, other column names,
+semicolon/tab files and spreadsheets, poster URLs, label typos, unlabelled and title-only tables.
+
+Every table is built from real rows of the default data set, in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import DATA, train_tiny
+from genrelens.config import RunConfig, read_config_file
+from genrelens.data.labels import split_genres
+from genrelens.data.reader import iter_table_chunks
+from genrelens.data.stats import table_stats
+from genrelens.data.table import id_problems, load_table
+from genrelens.data.validate import exit_code, render_validation, result_lines, validate_table
+from genrelens.errors import DataError, PosterError
+
+pytestmark = pytest.mark.skipif(not DATA.exists(), reason="default data set not found")
+
+
+def real_rows(n: int = 100, seed: int = 1) -> pd.DataFrame:
+    """``n`` real movies with a plot and a poster (as the default data holds them: genres ``|``-joined)."""
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    both = df[(df["plot"] != "") & (df["poster"] != "")]
+    return both.sample(n, random_state=seed).reset_index(drop=True)
+
+
+def write(df: pd.DataFrame, folder: Path, name: str = "movies.csv", posters: bool = True, **to_csv) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    column = next((c for c in ("poster", "poster_path") if c in df.columns), None)
+    if posters and column:
+        (folder / "posters").mkdir(exist_ok=True)
+        for rel in df[column][df[column] != ""]:
+            shutil.copy(DATA.parent / rel, folder / rel)
+    path = folder / name
+    if path.suffix == ".xlsx":
+        df.to_excel(path, index=False)
+    else:
+        df.to_csv(path, index=False, **to_csv)
+    return path
+
+
+# ------------------------------------------------------------------------------------- item 2: genre separators
+
+
+@pytest.mark.parametrize("sep", [", ", ",", "; ", " / "])
+def test_genres_in_another_convention_read_as_pipes(tmp_path: Path, sep: str) -> None:
+    rows = real_rows()
+    reference, _ = load_table(write(rows, tmp_path / "pipes"))
+    other = rows.assign(genres=[sep.join(g.split("|")) for g in rows["genres"]])
+    path = write(other, tmp_path / "other")
+    df, report = load_table(path)
+    assert df["genres"].tolist() == reference["genres"].tolist() and not report.skipped
+    assert any(len(g) > 1 for g in df["genres"])  # the multi-genre rows really were split
+    result = validate_table(path, progress=False)
+    assert exit_code(result) == 0
+    assert table_stats(df)["label_counts"] == table_stats(reference)["label_counts"]
+
+
+def test_split_genres_conventions() -> None:
+    assert split_genres("Action, Adventure, Sci-Fi") == ["Action", "Adventure", "Sci-Fi"]
+    assert split_genres("Action|Adventure; science fiction / Drama") == ["Action", "Adventure", "Sci-Fi", "Drama"]
+    assert split_genres('[{"id": 28, "name": "Action"}, {"id": 878, "name": "Science Fiction"}]') == [
+        "Action", "Sci-Fi"]
+    assert split_genres("['Drama', 'Romance']") == ["Drama", "Romance"]
+    assert split_genres("") == [] and split_genres(None) == []
+    assert split_genres(["Film-Noir", "tv movie"]) == ["Film-Noir", "TV Movie"]
+
+
+@pytest.fixture(scope="module")
+def naive_model(tmp_path_factory) -> Path:
+    """A ``naive`` model (most frequent labels; seconds to train) on 200 real movies."""
+    folder = tmp_path_factory.mktemp("naive")
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    data = write(df[df["plot"] != ""].sample(200, random_state=3), folder / "data", posters=False)
+    train_tiny("naive", data, folder / "model", folder / "cache")
+    return folder / "model"
+
+
+def test_evaluate_comma_genres_uses_every_row_and_says_so(tmp_path: Path, naive_model: Path) -> None:
+    from genrelens.evaluate.run import evaluate_table, rows_line
+
+    rows = real_rows(100)
+    comma = write(rows.assign(genres=[", ".join(g.split("|")) for g in rows["genres"]]), tmp_path / "comma")
+    pipes = write(rows, tmp_path / "pipes")
+    got, want = evaluate_table(naive_model, comma), evaluate_table(naive_model, pipes)
+    assert got["rows"]["used"] == want["rows"]["used"] > 90
+    assert got["weighted_f1"] == want["weighted_f1"]
+    line = rows_line(got["rows"])
+    assert line.startswith("rows: 100 read, ") and f"{got['rows']['used']} used" in line
+    assert f"{100 - got['rows']['used']} dropped" in line
+
+
+def test_evaluate_names_rows_dropped_and_why(tmp_path: Path, naive_model: Path) -> None:
+    """Genres the loader cannot split (a convention it does not know) are dropped, never silently."""
+    from genrelens.evaluate.run import evaluate_table, rows_line
+
+    rows = real_rows(60)
+    odd = rows.assign(genres=[" + ".join(g.split("|")) for g in rows["genres"]])
+    odd.loc[:4, "genres"] = ""  # 5 rows without genres: bad rows, skipped
+    out = evaluate_table(naive_model, write(odd, tmp_path / "odd"))
+    rows_info = out["rows"]
+    assert rows_info["dropped"]["bad row: no genres"] == 5
+    unlabelled = rows_info["dropped"]["none of the model's labels"]
+    assert rows_info["used"] + unlabelled + 5 == 60 and unlabelled > 0
+    line = rows_line(rows_info)
+    assert "5 bad row: no genres" in line and "none of the model's labels" in line
+    assert " + " in line  # the genres that were not split are shown: the convention problem is visible
+
+
+# --------------------------------------------------------------------------------- item 3: columns by other names
+
+
+def test_columns_under_other_names(tmp_path: Path) -> None:
+    rows = real_rows(40)
+    reference, _ = load_table(write(rows, tmp_path / "ref"))
+    other = rows.rename(columns={"id": "ID", "title": "Title", "plot": "overview", "poster": "poster_path",
+                                 "genres": "Genre"})
+    df, report = load_table(write(other, tmp_path / "other"))
+    for c in ("id", "title", "plot", "genres"):
+        assert df[c].tolist() == reference[c].tolist(), c
+    assert [Path(p).name for p in df["poster"]] == [Path(p).name for p in reference["poster"]]
+    assert report.columns["plot"] == "overview" and report.columns["id"] == "ID"
+    assert "column 'overview' read as 'plot'" in report.notices
+    assert "plot <- overview" in report.columns_line() and "title <- Title" in report.columns_line()
+    result = validate_table(tmp_path / "other" / "movies.csv", progress=False)
+    assert exit_code(result) == 0 and result.columns["poster"] == "poster_path"
+    assert any("plot <- overview" in line for line in result_lines(result))
+
+
+def test_two_plot_columns_are_an_error_naming_them(tmp_path: Path) -> None:
+    rows = real_rows(10).rename(columns={"plot": "overview"})
+    rows["description"] = rows["overview"].str[:40]
+    path = write(rows, tmp_path / "two")
+    with pytest.raises(DataError, match="'overview' and 'description'.*plot") as e:
+        load_table(path)
+    assert "plot=overview" in str(e.value)
+    df, report = load_table(path, columns={"plot": "description"})
+    assert df["plot"].tolist() == [" ".join(p[:40].split()) for p in rows["overview"]]
+    assert report.columns["plot"] == "description"
+    result = validate_table(path, progress=False)
+    assert result.fatal and "could both be" in result.fatal
+    assert exit_code(validate_table(path, progress=False, columns=["plot=overview"])) == 0
+
+
+def test_exact_column_wins_and_the_other_is_named(tmp_path: Path) -> None:
+    rows = real_rows(10)
+    rows["synopsis"] = "a short synopsis"
+    df, report = load_table(write(rows, tmp_path / "both"))
+    assert df["plot"].tolist() == rows["plot"].str.split().str.join(" ").tolist()
+    assert any("not read: 'synopsis'" in n for n in report.notices)
+
+
+def test_mapping_to_a_missing_column_is_refused(tmp_path: Path) -> None:
+    path = write(real_rows(5), tmp_path / "t")
+    with pytest.raises(DataError, match="no column 'resume'"):
+        load_table(path, columns={"plot": "resume"})
+    with pytest.raises(DataError, match="unknown field 'story'"):
+        load_table(path, columns=["story=plot"])
+
+
+# ------------------------------------------------------------------------ item 6: separators and spreadsheets
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_other_separators_are_detected(tmp_path: Path, sep: str) -> None:
+    rows = real_rows(50)
+    reference, _ = load_table(write(rows, tmp_path / "ref"))
+    path = write(rows, tmp_path / "other", sep=sep)
+    df, report = load_table(path)
+    assert df.drop(columns="poster").equals(reference.drop(columns="poster")) and report.sep == sep
+    result = validate_table(path, progress=False)
+    assert exit_code(result) == 0 and result.sep == sep
+    chunks = list(iter_table_chunks(path, 20))  # what batch prediction reads
+    assert [len(c) for c, _ in chunks] == [20, 20, 10] and list(chunks[0][0].columns) == list(rows.columns)
+
+
+def test_wrong_separator_is_named(tmp_path: Path) -> None:
+    path = write(real_rows(5), tmp_path / "semi", sep=";")
+    with pytest.raises(DataError, match="separated by ';'"):
+        load_table(path, sep=",")
+    df, _ = load_table(path, sep="semicolon")
+    assert len(df) == 5
+
+
+def test_xlsx_input(tmp_path: Path) -> None:
+    rows = real_rows(30)
+    rows.loc[0, "year"] = ""  # an empty cell
+    reference, _ = load_table(write(rows, tmp_path / "ref"))
+    path = write(rows, tmp_path / "sheet", name="movies.xlsx")
+    df, _ = load_table(path)
+    assert df.drop(columns="poster").equals(reference.drop(columns="poster"))
+    assert all(Path(p).is_file() for p in df["poster"])
+    assert exit_code(validate_table(path, progress=False)) == 0
+
+
+# ----------------------------------------------------------------------------------------- item 7: poster URLs
+
+
+def test_poster_urls_are_named_not_mangled(tmp_path: Path) -> None:
+    rows = real_rows(6)
+    rows["poster"] = ["https://image.tmdb.org/t/p/w185/" + Path(p).name for p in rows["poster"]]
+    path = write(rows, tmp_path / "urls", posters=False)
+    df, _ = load_table(path)
+    assert df["poster"].tolist() == rows["poster"].tolist()  # kept as given, not joined to the folder
+    result = validate_table(path, progress=False)
+    kinds = {p.kind for p in result.problems}
+    assert kinds == {"poster is a URL (not fetched)"}
+    message = result.problems[0].message
+    assert "does not fetch" in message and "--posters" in message and str(tmp_path) not in message
+    assert "https://image.tmdb.org" in message
+    quick = validate_table(path, progress=False, check_posters=False)
+    assert {p.kind for p in quick.problems} == kinds
+    from genrelens.data.images import open_poster
+
+    with pytest.raises(PosterError, match="URL .*does not fetch"):
+        open_poster(df["poster"][0], root=tmp_path / "urls")
+
+
+# ------------------------------------------------------------------------------------------ item 4: label typos
+
+
+def test_label_typo_is_refused_with_the_labels_present(tmp_path: Path) -> None:
+    from genrelens.train.run import prepare
+
+    data = write(real_rows(120), tmp_path / "data", posters=False)
+    toml = tmp_path / "run.toml"
+    toml.write_text(f'model = "naive"\ndata = "{data}"\nlabels = "Drama,Comdey"\n')
+    cfg = RunConfig(**{**read_config_file(toml), "out": str(tmp_path / "out")})
+    with pytest.raises(DataError, match="Comdey") as e:
+        prepare(cfg, tmp_path / "out")
+    msg = str(e.value)
+    assert "did you mean 'Comedy'" in msg and "Drama " in msg
+    n_drama = sum("Drama" in g.split("|") for g in real_rows(120)["genres"])
+    assert f"Drama {n_drama}" in msg
+    ok = RunConfig(model="naive", data=str(data), out=str(tmp_path / "ok"), labels=["Drama", "Comedy"])
+    (tmp_path / "ok").mkdir()
+    assert prepare(ok, tmp_path / "ok").labels.labels == ["Drama", "Comedy"]
+
+
+@pytest.mark.parametrize("labels, match", [
+    ([], "empty"), ("", "empty"), ("Drama,,Comedy", "empty label"), (["Drama", "drama"], "repeats"),
+    ("Sci-Fi,science fiction", "repeats"), ("top0", "K >= 1"),
+])
+def test_label_lists_checked_on_their_own(labels, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        RunConfig(model="naive", labels=labels)
+
+
+def test_label_typo_in_a_saved_config_json(tmp_path: Path) -> None:
+    RunConfig(model="naive", labels=["Drama", "Comedy"]).save(tmp_path / "config.json")
+    text = (tmp_path / "config.json").read_text().replace('"Comedy"', '"Drama "')
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ValueError, match="repeats"):
+        RunConfig.load(tmp_path / "config.json")
+
+
+# ------------------------------------------------------------------- item 8: unlabelled, title-only, empty ids
+
+
+def test_unlabelled_catalogue_validates_for_prediction(tmp_path: Path) -> None:
+    path = write(real_rows(30).drop(columns=["genres"]), tmp_path / "catalogue")
+    result = validate_table(path, progress=False)
+    assert exit_code(result) == 0 and result.purpose == "prediction" and not result.problems
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    render_validation(result, Console(file=out, width=200))
+    assert "to predict on" in out.getvalue() and "(for prediction)" in out.getvalue()
+    df, _ = load_table(path, need_genres=False)
+    assert len(df) == 30
+
+
+def test_title_only_table_for_prediction(tmp_path: Path) -> None:
+    path = write(real_rows(20)[["id", "title"]], tmp_path / "titles")
+    result = validate_table(path, progress=False)
+    assert exit_code(result) == 0 and result.purpose == "prediction"
+    df, report = load_table(path, need_genres=False)
+    assert df["title"].tolist() == real_rows(20)["title"].tolist() and not report.skipped
+    with pytest.raises(DataError, match="missing column"):
+        load_table(path)  # training needs genres
+
+
+def test_empty_id_is_flagged(tmp_path: Path) -> None:
+    rows = real_rows(10).drop(columns=["genres"])
+    rows.loc[3, "id"] = ""
+    rows.loc[6, "id"] = rows.loc[1, "id"]
+    result = validate_table(write(rows, tmp_path / "ids"), progress=False)
+    assert [(p.row, p.kind) for p in result.errors] == [(4, "empty id"), (7, "duplicate id")]
+    seen: dict[str, int] = {}
+    first = id_problems(rows["id"][:5], 1, seen)
+    assert first == {4: "empty id"}
+    assert id_problems(rows["id"][5:], 6, seen) == {7: "duplicate id (first in row 2)"}
