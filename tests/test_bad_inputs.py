@@ -458,11 +458,10 @@ TABLE_CASES = [
               batch_check=_row_numbers),
     TableCase("missing-genres-column",
               _write("movies.csv", _csv([r[:4] + r[5:] for r in BASE], HEADER[:4] + HEADER[5:])), 3,
-              (1, "missing column 'genres'"), r"missing column\(s\): genres", r"missing column\(s\): genres"),
+              (0, None), r"missing column\(s\): genres", r"missing column\(s\): genres"),  # validated for prediction
     TableCase("no-plot-and-no-poster-column", _write("movies.csv", _csv([r[:3] + r[4:5] for r in BASE],
                                                                         HEADER[:3] + HEADER[4:5])),
-              3, (1, "needs a 'plot' or a 'poster'"), "'plot' or a 'poster'", "'plot' or a 'poster'",
-              "'plot' or a 'poster'"),
+              3, (1, "needs a 'plot' or a 'poster'"), "'plot' or a 'poster'", "'plot' or a 'poster'"),  # titles: predict
     TableCase("zero-byte-csv", _write("movies.csv", b""), 0, (2, "empty"), "cannot read.*empty", "cannot read",
               "no rows|cannot read"),
     TableCase("header-only-csv", _write("movies.csv", ",".join(HEADER) + "\n"), 0, (1, "no rows"), "no rows", "no rows",
@@ -485,8 +484,10 @@ TABLE_CASES = [
     TableCase("parquet-id-as-int", _write("movies.parquet", _parquet({
         "id": [101, 102, 103], "plot": [PLOT] * 3, "genres": ["Drama"] * 3, "year": [1999, 2000, 2001]})),
         3, check=_int_ids),
-    TableCase("unknown-format-xlsx", _write("movies.xlsx", b"PK\x03\x04 not really a workbook"), 0,
-              (2, "unknown table format"), "unknown table format", "unknown table format", "unknown table format"),
+    TableCase("corrupt-xlsx", _write("movies.xlsx", b"PK\x03\x04 not really a workbook"), 0,
+              (2, "cannot read"), "cannot read", "cannot read", "cannot read"),
+    TableCase("unknown-format-xls", _write("movies.xls", b"\xd0\xcf\x11\xe0 an old workbook"), 0,
+              (2, "xls format"), "xls format", "xls format", "xls format"),
 ]
 assert len({c.name for c in TABLE_CASES}) == len(TABLE_CASES)
 

@@ -336,6 +336,9 @@ def load_table(
     raw, unreadable = read_table_rows(p, encoding, sep)
     df = clean_table(raw, poster_root(p, posters), columns=columns,
                      required=REQUIRED if need_genres else [c for c in REQUIRED if c != "genres"])
+    if need_genres and not any(c in df.attrs["columns"] for c in ("plot", "poster")):
+        raise DataError("the table needs a 'plot' or a 'poster' column to train or evaluate on (a title alone is "
+                        f"read for prediction only); it has: {', '.join(map(str, raw.columns))}")
     if not len(df):
         raise DataError(f"{p} has no rows")
     report = LoadReport(n_read=len(df), columns=dict(df.attrs["columns"]), notices=list(df.attrs["column_notices"]))
