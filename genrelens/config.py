@@ -120,6 +120,8 @@ class RunConfig:
     skip_bad: bool = False
     encoding: str = "utf-8"  # of a CSV/JSONL table
     posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
+    sep: str | None = None  # a CSV table's separator (None: detected from its header)
+    columns: dict = field(default_factory=dict)  # {field: the table's column}, e.g. {"plot": "overview"}
     cache_dir: str | None = None
     # forward passes of fine-tuning and heads under CPU bf16 autocast ("bf16") or not ("fp32"); "auto" is
     # resolved here, at the boundary, by the CPU's flags (bf16 where it has bf16 units), so a saved config

@@ -461,7 +461,8 @@ TABLE_CASES = [
               (0, None), r"missing column\(s\): genres", r"missing column\(s\): genres"),  # validated for prediction
     TableCase("no-plot-and-no-poster-column", _write("movies.csv", _csv([r[:3] + r[4:5] for r in BASE],
                                                                         HEADER[:3] + HEADER[4:5])),
-              3, (1, "needs a 'plot' or a 'poster'"), "'plot' or a 'poster'", "'plot' or a 'poster'"),  # titles: predict
+              3, (1, "needs a 'plot' or a 'poster'"), "'plot' or a 'poster'",
+              "'plot' or a 'poster'"),  # a title alone: for prediction
     TableCase("zero-byte-csv", _write("movies.csv", b""), 0, (2, "empty"), "cannot read.*empty", "cannot read",
               "no rows|cannot read"),
     TableCase("header-only-csv", _write("movies.csv", ",".join(HEADER) + "\n"), 0, (1, "no rows"), "no rows", "no rows",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import DATA, train_tiny
+
 from genrelens.config import RunConfig, read_config_file
 from genrelens.data.labels import split_genres
 from genrelens.data.reader import iter_table_chunks

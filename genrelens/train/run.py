@@ -57,7 +57,8 @@ class Prepared:
 
 def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     """Load, split (or reuse ``cfg.split_file``), pick labels, drop unlabeled rows, oversample train."""
-    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters)
+    df, load_report = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters,
+                                 sep=cfg.sep, columns=cfg.columns or None)
     fixed = cfg.labels if isinstance(cfg.labels, list) or cfg.labels == "study" else None
     strat = resolve_labels(fixed, df["genres"]).labels if fixed else None
     split = load_split(Path(cfg.split_file)) if cfg.split_file else make_split(
@@ -79,6 +80,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
     report = {
         "rows_read": load_report.n_read,
+        "columns": load_report.columns,
+        "column_notices": load_report.notices,
         "rows_skipped": [{"row": r, "id": i, "reason": why} for r, i, why in load_report.skipped],
         "rows_without_labels_dropped": dropped,
         "rows": {s: len(parts[s]) for s in SPLITS},
@@ -125,6 +128,8 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / bundle.CONFIG)  # at once: `--resume` and the benchmark compare it
     data = prepare(cfg, run_dir)
+    for notice in data.report["column_notices"]:
+        console.print(f"note: {notice}", markup=False, highlight=False)
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
                   f"oversampling '{cfg.oversample}'), labels {', '.join(data.labels.labels)}")
     if get_spec(cfg.model).text == "lexical":
