@@ -16,7 +16,7 @@ from genrelens.config import RunConfig, read_config_file
 from genrelens.data.labels import split_genres
 from genrelens.data.reader import iter_table_chunks
 from genrelens.data.stats import table_stats
-from genrelens.data.table import id_problems, load_table
+from genrelens.data.table import clean_table, id_problems, load_table
 from genrelens.data.validate import exit_code, render_validation, result_lines, validate_table
 from genrelens.errors import DataError, PosterError
 
@@ -131,6 +131,27 @@ def test_columns_under_other_names(tmp_path: Path) -> None:
     result = validate_table(tmp_path / "other" / "movies.csv", progress=False)
     assert exit_code(result) == 0 and result.columns["poster"] == "poster_path"
     assert any("plot <- overview" in line for line in result_lines(result))
+
+
+def test_tmdb_export_as_it_comes(tmp_path: Path) -> None:
+    """TMDB's own movies table: numeric ids, ``overview``, ``original_language``, ``poster_path`` and genres as a
+    JSON list of ``{"id", "name"}`` objects with TMDB's names ("Science Fiction")."""
+    import json
+
+    rows = real_rows(30)
+    tmdb = pd.DataFrame({
+        "id": [m.removeprefix("tmdb-") for m in rows["id"]], "title": rows["title"],
+        "original_title": rows["title"], "original_language": rows["language"], "overview": rows["plot"],
+        "genres": [json.dumps([{"id": 0, "name": "Science Fiction" if g == "Sci-Fi" else g} for g in gs.split("|")])
+                   for gs in rows["genres"]],
+        "poster_path": rows["poster"]})
+    df, report = load_table(write(tmdb, tmp_path / "tmdb"))
+    reference, _ = load_table(write(rows, tmp_path / "ref"))
+    assert df["genres"].tolist() == reference["genres"].tolist()
+    assert df["plot"].tolist() == reference["plot"].tolist() and df["language"].tolist() == rows["language"].tolist()
+    assert report.columns == {"id": "id", "title": "title", "language": "original_language", "plot": "overview",
+                              "genres": "genres", "poster": "poster_path"}
+    assert any("not read: 'original_title'" in n for n in report.notices)
 
 
 def test_two_plot_columns_are_an_error_naming_them(tmp_path: Path) -> None:
@@ -286,6 +307,8 @@ def test_title_only_table_for_prediction(tmp_path: Path) -> None:
     assert df["title"].tolist() == real_rows(20)["title"].tolist() and not report.skipped
     with pytest.raises(DataError, match="missing column"):
         load_table(path)  # training needs genres
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False).assign(genres="")  # as batch prediction reads it
+    assert clean_table(raw, tmp_path)["title"].tolist() == df["title"].tolist()
 
 
 def test_empty_id_is_flagged(tmp_path: Path) -> None:
