@@ -63,9 +63,8 @@ def test_folder_from_before_manifests_still_loads(tiny_model_dir, subset_csv, tm
                                   GenreClassifier.load(dest).predict_proba(plots, posters))
 
 
-def test_old_naive_folder_with_naive_json_loads(subset_csv, cache_dir, tmp_path):
-    out = tmp_path / "naive"
-    train_tiny("naive", subset_csv, out, cache_dir)
+def test_old_naive_folder_with_naive_json_loads(subset_csv, naive_copy):
+    out = naive_copy
     new = GenreClassifier.load(out)
     freq = new.head.freq.numpy()
     (out / bundle.WEIGHTS).unlink()  # the layout before the naive model was a head

@@ -19,22 +19,23 @@ def _movies(csv, n=12):
 
 
 @pytest.mark.parametrize("model", list(MODELS))  # a newly registered model is tested here for free
-def test_each_model_trains_and_reloads_exactly(model, subset_csv, cache_dir, tmp_path):
-    metrics = train_tiny(model, subset_csv, tmp_path / model, cache_dir)
-    manifest = json.loads((tmp_path / model / bundle.MANIFEST).read_text())
+def test_each_model_trains_and_reloads_exactly(model, subset_csv, tiny_runs):
+    run = tiny_runs(model)  # trained once per session: the integrated and catalogue runs are the shared fixtures
+    metrics = tiny_runs.metrics[model]
+    manifest = json.loads((run / bundle.MANIFEST).read_text())
     assert manifest["format_version"] == bundle.FORMAT_VERSION and manifest["model"] == model
     for f in (bundle.CONFIG, bundle.SPLIT, bundle.LABELS, bundle.THRESHOLDS, bundle.WEIGHTS, bundle.METRICS,
               bundle.TEST_PROBA, bundle.TEST_IDS):
-        assert (tmp_path / model / f).exists() and f in manifest["files"]
+        assert (run / f).exists() and f in manifest["files"]
     assert (bundle.TEXT_ENCODER in manifest["files"]) == MODELS[model].text_stage
     lexical = bool(MODELS[model].defaults.get("lexical"))  # its TF-IDF channel is saved without pickle
     assert (bundle.LEXICAL in manifest["files"]) == (bundle.LEXICAL_WEIGHTS in manifest["files"]) == lexical
     assert 0 < metrics["test"]["weighted_f1"] <= 1
-    clf = GenreClassifier.load(tmp_path / model)
+    clf = GenreClassifier.load(run)
     plots, posters = _movies(subset_csv)
     proba = clf.predict_proba(plots, posters)
     assert proba.shape == (12, 10) and np.isfinite(proba).all()
-    np.testing.assert_array_equal(proba, GenreClassifier.load(tmp_path / model).predict_proba(plots, posters))
+    np.testing.assert_array_equal(proba, GenreClassifier.load(run).predict_proba(plots, posters))
     assert all(len(g) >= 1 for g in clf.predict(plots, posters))
 
 
