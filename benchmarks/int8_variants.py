@@ -4,9 +4,10 @@
 
 Posters (EfficientNet-Lite0, static QDQ, calibrated on 128 posters that are not among the scored ones) and
 plots (MiniLM-L6, dynamic, the feed-forward output MatMuls kept fp32) are quantized with each option: 8-bit
-signed weights per channel (the ``int8`` path on CPUs with VNNI), the same with ``reduce_range`` (7-bit weights:
-what CPUs without VNNI get, see encoders/precision.py), unsigned weights (U8U8), and per-tensor weights. For
-each, the min / 1st-percentile / mean cosine similarity of the features with the fp32 ONNX ones.
+signed weights per channel (the ``int8`` path on CPUs with VNNI), the same with ``reduce_range`` (7-bit
+weights), unsigned weights (U8U8: the ``int8`` path on CPUs without VNNI, see encoders/precision.py), and
+per-tensor weights. For each, the min / 1st-percentile / mean cosine similarity of the features with the fp32
+ONNX ones.
 
 ONNX Runtime picks its int8 kernels from cpuid: on a CPU with VNNI every option is computed exactly; on one
 without, 8-bit signed weights go through VPMADDUBSW, whose int16 pair sums can saturate (up to
@@ -31,9 +32,9 @@ from genrelens.encoders.poster import PosterEncoder
 from genrelens.encoders.text import TextEncoder
 
 VARIANTS = {  # name -> quantizer keyword arguments
-    "s8 per-channel (VNNI path)": {"per_channel": True},
-    "s8 per-channel reduce_range (no-VNNI path)": {"per_channel": True, "reduce_range": True},
-    "u8u8 per-channel": {"per_channel": True, "weight_type": "QUInt8"},
+    "s8 per-channel (int8 path with VNNI)": {"per_channel": True},
+    "s8 per-channel reduce_range (7-bit)": {"per_channel": True, "reduce_range": True},
+    "u8u8 per-channel (int8 path without VNNI)": {"per_channel": True, "weight_type": "QUInt8"},
     "s8 per-tensor": {"per_channel": False},
 }
 
