@@ -101,6 +101,7 @@ def test_text_and_poster_encoders_implement_the_interface():
     assert isinstance(poster, PosterEncoderLike) and poster.modality == "poster"
 
 
+@pytest.mark.slow
 def test_second_poster_backbone_is_one_registry_entry(subset_csv, cache_dir, tmp_path):
     """EfficientNet-Lite2 (260 px): registered once, it trains a poster model and reloads exactly."""
     from genrelens.encoders.registry import build_poster_encoder

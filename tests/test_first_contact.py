@@ -555,6 +555,7 @@ def test_cli_one_movie_with_a_bad_poster_agrees_with_the_batch(newuser: Path, ti
     assert r.exit_code == 2 and "not an image" in r.output  # nothing else to score from: as the batch, not scored
 
 
+@pytest.mark.slow
 def test_train_poster_model_from_a_relative_path(subset_csv: Path, cache_dir: Path, tmp_path: Path, monkeypatch):
     """Was: "need at least one array to concatenate" (every poster looked up under the table's folder twice)."""
     from conftest import train_tiny

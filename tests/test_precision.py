@@ -132,6 +132,7 @@ def clf(tiny_model_dir: Path) -> GenreClassifier:
 
 
 @pytest.mark.parametrize(("precision", "max_diff", "min_cos"), [("bf16", 0.05, 0.99), ("int8", 0.1, 0.95)])
+@pytest.mark.slow
 def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precision: str, max_diff: float,
                                             min_cos: float) -> None:
     plots, posters = movies  # raw scores: the encoders' agreement, not magnified by a calibration map
@@ -179,6 +180,7 @@ def _weight_types(path: Path) -> set[int]:
 
 
 @pytest.mark.parametrize(("flags", "signed"), [(HASWELL, False), (AMD_ZEN4, True)])
+@pytest.mark.slow
 def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, flags: str, signed: bool,
                                                   monkeypatch) -> None:
     """Without VNNI, ONNX Runtime multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 pair
@@ -211,6 +213,7 @@ def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
     return tmp_path / "model"
 
 
+@pytest.mark.slow
 def test_guard_runs_at_check_is_saved_in_the_folder_and_used_at_load(model_copy: Path, tmp_path: Path,
                                                                        monkeypatch) -> None:
     from genrelens import bundle
@@ -371,6 +374,7 @@ def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, mo
     assert clf.text_encoder.session is not session and "int8" not in clf.text_encoder.onnx_file.name
 
 
+@pytest.mark.slow
 def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_dir: Path, tmp_path: Path,
                                                        monkeypatch) -> None:
     """``genrelens train --precision-check`` checks this CPU's candidates once training is saved; the result lands

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from genrelens.encoders import precision as prec
 from genrelens.predict import GenreClassifier
 
 
+@pytest.mark.slow
 def test_int8_quantization_leaves_nothing_in_the_working_directory(tiny_model_dir: Path, tmp_path: Path,
                                                                     monkeypatch, caplog) -> None:
     cwd, cache = tmp_path / "cwd", tmp_path / "cache"

@@ -18,7 +18,11 @@ def _movies(csv, n=12):
     return list(df["plot"]), posters
 
 
-@pytest.mark.parametrize("model", list(MODELS))  # a newly registered model is tested here for free
+SLOW_MODELS = {"text-finetuned", "fusion"}  # trained for this test alone; the others are shared session fixtures
+
+
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_MODELS else m
+                                   for m in MODELS])  # a newly registered model is tested here for free
 def test_each_model_trains_and_reloads_exactly(model, subset_csv, tiny_runs):
     run = tiny_runs(model)  # trained once per session: the integrated and catalogue runs are the shared fixtures
     metrics = tiny_runs.metrics[model]
@@ -61,6 +65,7 @@ def test_integrated_reload_is_exact_and_handles_missing_modalities(tiny_model_di
     assert 0 in errors and 1 not in errors
 
 
+@pytest.mark.slow
 def test_fusion_reuses_fine_tuned_text(tiny_model_dir, subset_csv, cache_dir, tmp_path):
     metrics = train_tiny("fusion", subset_csv, tmp_path / "fusion", cache_dir,
                          split_file=str(tiny_model_dir / "split.json"), extra={"text_from": str(tiny_model_dir)})
@@ -70,6 +75,7 @@ def test_fusion_reuses_fine_tuned_text(tiny_model_dir, subset_csv, cache_dir, tm
     assert clf.predict_proba(plots, posters).shape == (12, 10)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, tmp_path, monkeypatch):
     kw = {"epochs": 4, "patience": 10}
     full = train_tiny("poster", subset_csv, tmp_path / "full", cache_dir, **kw)
@@ -97,6 +103,7 @@ def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, 
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_poster_model_fine_tunes_the_cnn_last_block(subset_csv, cache_dir, tmp_path):
     from genrelens.encoders.poster import PosterEncoder
 
