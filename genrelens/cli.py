@@ -212,9 +212,10 @@ def train(
 
 def run_precision_check(model_dir: Path | None, force: bool = False, strict: bool = False):
     """The accuracy guard of this CPU's bf16/int8 candidates for the model in ``model_dir``, saved in the folder
-    (``GenreClassifier.check_precisions``); returns the ``Choice`` (None when the CPU has no candidates). A model
+    (``genrelens.guard.check_precisions``); returns the ``Choice`` (None when the CPU has no candidates). A model
     that cannot be checked is reported, and fails the command only when ``strict``."""
     from genrelens.encoders.precision import candidates
+    from genrelens.guard import check_precisions
     from genrelens.predict import GenreClassifier
 
     if not candidates():
@@ -226,7 +227,7 @@ def run_precision_check(model_dir: Path | None, force: bool = False, strict: boo
         if clf.text_encoder is None and clf.poster_encoder is None:
             console.print(f"precision check: the {clf.name} model has no encoders: nothing to check", style="dim")
             return None
-        choice = clf.check_precisions(report=lambda line: console.print(line, highlight=False), force=force)
+        choice = check_precisions(clf, report=lambda line: console.print(line, highlight=False), force=force)
     except (GenrelensError, ValueError) as e:
         if strict:
             fail(str(e), 2)

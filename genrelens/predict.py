@@ -106,8 +106,9 @@ class GenreClassifier:
         """Run the encoders in ``requested`` ("fp32", "bf16", "int8"), or for "auto" in the fastest precision
         this CPU has units for (``flags``: simulate another CPU) whose accuracy guard passed on the model's
         validation split: a result saved in the model folder, else in ``<guard_dir or cache>/precision/``. The
-        guard never runs here (``check_precisions`` runs it); without a result "auto" is fp32 at once, and the
-        ``Choice``'s note (also given to ``report``) names the command that runs the check. Returns the ``Choice``."""
+        guard never runs here (``genrelens.guard.check_precisions`` runs it); without a result "auto" is fp32 at
+        once, and the ``Choice``'s note (also given to ``report``) names the command that runs the check. Returns
+        the ``Choice``."""
         from genrelens.encoders import precision as prec
 
         key = self.bundle.weights_key() if requested == "auto" and self.model_dir is not None else ""
@@ -118,24 +119,6 @@ class GenreClassifier:
         self.set_precision(choice.precision)
         self.precision_choice = choice
         return choice
-
-    def check_precisions(self, flags=None, report=None, guard_dir=None, force: bool = False, save: bool = True):
-        """Run the accuracy guard for this CPU's candidates (bf16/int8 against fp32 on the model's validation
-        split; minutes), unless this machine's cache holds a result (``force``: run anyway); save the results in
-        the model folder (``save``; a read-only folder keeps them in the cache only) and switch to what "auto"
-        then picks. Returns that ``Choice``."""
-        from genrelens.encoders import precision as prec
-
-        key = self.bundle.weights_key()
-        results = prec.run_checks(key, lambda p: prec.check_precision(self, p), flags=flags, cache_dir=guard_dir,
-                                  report=report, force=force)
-        if save and any(r.n_movies for r in results):
-            try:
-                self.bundle.save_precision_guard(prec.guard_content(self.bundle.precision_guard, key, results))
-            except OSError as e:
-                if report:
-                    report(f"could not save the guard results into {self.model_dir} ({e}): kept in the cache")
-        return self.use_precision("auto", flags=flags, guard_dir=guard_dir)
 
     def set_precision(self, precision: str) -> None:
         """Switch the encoders to ``precision`` without any check (``use_precision`` checks)."""

@@ -66,17 +66,46 @@ def train_tiny(model: str, data: Path, out: Path, cache: Path, **kw):
     return train(cfg, progress=False)
 
 
+class TinyRuns:
+    """Tiny models trained once per test session, by model name (``train_tiny``'s defaults): ``runs(model)`` is
+    the folder, ``runs.metrics[model]`` its metrics. Shared by every module: copy a folder before changing it."""
+
+    def __init__(self, root: Path, data: Path, cache: Path) -> None:
+        self.root, self.data, self.cache = root, data, cache
+        self.metrics: dict[str, dict] = {}
+
+    def __call__(self, model: str) -> Path:
+        out = self.root / model
+        if model not in self.metrics:
+            self.metrics[model] = train_tiny(model, self.data, out, self.cache)
+        return out
+
+
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, subset_csv, cache_dir) -> Path:
+def tiny_runs(tmp_path_factory, subset_csv, cache_dir) -> TinyRuns:
+    return TinyRuns(tmp_path_factory.mktemp("tiny-runs"), subset_csv, cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_runs: TinyRuns) -> Path:
     """An ``integrated`` model trained for a few steps on the 400-movie subset (text + poster, missing allowed)."""
-    out = tmp_path_factory.mktemp("model") / "integrated"
-    train_tiny("integrated", subset_csv, out, cache_dir)
-    return out
+    return tiny_runs("integrated")
 
 
 @pytest.fixture(scope="session")
-def tiny_catalogue_dir(tmp_path_factory, subset_csv, cache_dir) -> Path:
+def tiny_catalogue_dir(tiny_runs: TinyRuns) -> Path:
     """A ``catalogue`` model (token windows + the late-fused TF-IDF channel) trained for a few steps."""
-    out = tmp_path_factory.mktemp("catalogue") / "catalogue"
-    train_tiny("catalogue", subset_csv, out, cache_dir)
-    return out
+    return tiny_runs("catalogue")
+
+
+@pytest.fixture(scope="session")
+def tiny_naive_dir(tiny_runs: TinyRuns) -> Path:
+    """A ``naive`` model (the most frequent training labels; trained in a second)."""
+    return tiny_runs("naive")
+
+
+@pytest.fixture()
+def naive_copy(tiny_naive_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny naive model that a test may change."""
+    shutil.copytree(tiny_naive_dir, tmp_path / "naive")
+    return tmp_path / "naive"

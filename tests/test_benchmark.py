@@ -45,6 +45,7 @@ def test_plan_orders_text_finetuned_first_and_reuses_it():
         plan_runs(["bert"], ["none"], [0])
 
 
+@pytest.mark.slow
 def test_grid_results(grid):
     out, results = grid
     saved = json.loads((out / "results.json").read_text())
@@ -72,6 +73,7 @@ def test_grid_results(grid):
     assert 0 < row["weighted_f1"]["mean"] <= 1
 
 
+@pytest.mark.slow
 def test_second_call_trains_nothing(grid, subset_csv, cache_dir, monkeypatch):
     out, first = grid
 
@@ -88,6 +90,7 @@ def test_second_call_trains_nothing(grid, subset_csv, cache_dir, monkeypatch):
         assert r["wall_seconds"] == before[r["name"]]["wall_seconds"]
 
 
+@pytest.mark.slow
 def test_changed_config_is_not_skipped(grid, subset_csv, cache_dir, monkeypatch):
     out, _ = grid
     calls = []

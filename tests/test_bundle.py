@@ -63,9 +63,8 @@ def test_folder_from_before_manifests_still_loads(tiny_model_dir, subset_csv, tm
                                   GenreClassifier.load(dest).predict_proba(plots, posters))
 
 
-def test_old_naive_folder_with_naive_json_loads(subset_csv, cache_dir, tmp_path):
-    out = tmp_path / "naive"
-    train_tiny("naive", subset_csv, out, cache_dir)
+def test_old_naive_folder_with_naive_json_loads(subset_csv, naive_copy):
+    out = naive_copy
     new = GenreClassifier.load(out)
     freq = new.head.freq.numpy()
     (out / bundle.WEIGHTS).unlink()  # the layout before the naive model was a head
@@ -102,6 +101,7 @@ def test_text_and_poster_encoders_implement_the_interface():
     assert isinstance(poster, PosterEncoderLike) and poster.modality == "poster"
 
 
+@pytest.mark.slow
 def test_second_poster_backbone_is_one_registry_entry(subset_csv, cache_dir, tmp_path):
     """EfficientNet-Lite2 (260 px): registered once, it trains a poster model and reloads exactly."""
     from genrelens.encoders.registry import build_poster_encoder

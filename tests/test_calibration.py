@@ -97,6 +97,7 @@ def frozen(tmp_path_factory, real_data, cache_dir):
     return clf, y, raw
 
 
+@pytest.mark.slow
 def test_calibration_lowers_ece_on_the_test_split(frozen):
     clf, y, raw = frozen
     m = json.loads((clf.model_dir / "metrics.json").read_text())
@@ -119,6 +120,7 @@ def test_calibration_lowers_ece_on_the_test_split(frozen):
         assert (np.diff(cal.transform(raw)[order, j]) >= -1e-6).all()
 
 
+@pytest.mark.slow
 def test_confidence_is_calibrated_and_flags_find_errors(frozen):
     """On the test split: the mean confidence matches the share of entirely right label sets (confidence is a
     probability, raw scores are not), it ranks right sets above wrong ones, and flagged movies are wrong
@@ -137,6 +139,7 @@ def test_confidence_is_calibrated_and_flags_find_errors(frozen):
     assert abs(r["mean_confidence"] - r["exact_match"]) < raw_gap
 
 
+@pytest.mark.slow
 def test_review_flag_catches_wrong_sets_far_better_than_random(frozen):
     """The review flag (confidence below the cut-off chosen on validation, saved in calibration.json), on the
     test split of a model trained on 1,500 real plots: it flags a sensible share, and its queue closes most of

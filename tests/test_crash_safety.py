@@ -81,6 +81,7 @@ def _last_epoch(run: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_kill_9_during_training_then_resume_matches(subset_csv, tmp_path, child_env) -> None:
     """SIGKILL once epoch >= 2 is checkpointed; ``--resume`` must end with exactly the uninterrupted metrics."""
     args = ["train", "--model", "poster", "--data", str(subset_csv), "--epochs", "6", "--no-progress"]
@@ -106,6 +107,7 @@ def test_kill_9_during_training_then_resume_matches(subset_csv, tmp_path, child_
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_kill_9_during_batch_prediction_then_resume(tiny_model_dir, subset_csv, tmp_path, child_env) -> None:
     """SIGKILL a ``predict --input`` once two chunks are saved; ``--resume`` scores only the rest, each row once."""
     src = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(60)

@@ -42,6 +42,7 @@ def test_cli_train_nproc_launches_torchrun(subset_csv, tmp_path, monkeypatch):
     assert cfg.model == "poster" and args == (2, 2, 1, "10.0.0.1", 29500) and kw["resume"] is False
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process(subset_csv, cache_dir, tmp_path):
     """Same global batches and the loss over the gathered global batch: with dropout 0 the runs agree to
     float rounding (observed max |dp| ~1e-7; asserted 1e-4). Checkpoints come from rank 0 only."""

@@ -142,6 +142,7 @@ def test_rest_explain(tiny_model_dir, movie):
         assert info["calibrated"] is True and info["note"] is None
 
 
+@pytest.mark.slow
 def test_faithfulness_on_100_real_test_movies(clf, subset_csv, real_data):
     """Deleting each movie's 5 most supporting words lowers its top genre's probability clearly more than
     deleting 5 random words; greying the top 20% of the poster's Grad-CAM cells more than a random 20%.

@@ -181,15 +181,11 @@ def test_run_config_accepts_the_edges():
 
 
 @pytest.fixture(scope="module")
-def naive_clf(tmp_path_factory, subset_csv: Path, cache_dir: Path):
+def naive_clf(tiny_naive_dir: Path):
     """A real (naive) classifier, trained in a second: input checks run before any encoder."""
-    from conftest import train_tiny
-
     from genrelens.predict import GenreClassifier
 
-    out = tmp_path_factory.mktemp("naive") / "run"
-    train_tiny("naive", subset_csv, out, cache_dir)
-    return GenreClassifier.load(out)
+    return GenreClassifier.load(tiny_naive_dir)
 
 
 @pytest.mark.parametrize("kw", [
@@ -220,12 +216,8 @@ def test_lists_of_one_movie_still_work(naive_clf):
 
 
 @pytest.fixture
-def naive_run(tmp_path: Path, subset_csv: Path, cache_dir: Path) -> Path:
-    from conftest import train_tiny
-
-    out = tmp_path / "naive-run"
-    train_tiny("naive", subset_csv, out, cache_dir)
-    return out
+def naive_run(naive_copy: Path) -> Path:
+    return naive_copy
 
 
 def test_evaluate_split_on_a_foreign_table_says_what_to_do(naive_run: Path, clean_copy: Path):
@@ -563,6 +555,7 @@ def test_cli_one_movie_with_a_bad_poster_agrees_with_the_batch(newuser: Path, ti
     assert r.exit_code == 2 and "not an image" in r.output  # nothing else to score from: as the batch, not scored
 
 
+@pytest.mark.slow
 def test_train_poster_model_from_a_relative_path(subset_csv: Path, cache_dir: Path, tmp_path: Path, monkeypatch):
     """Was: "need at least one array to concatenate" (every poster looked up under the table's folder twice)."""
     from conftest import train_tiny

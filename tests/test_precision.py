@@ -1,5 +1,8 @@
 """Precision chosen by the CPU (encoders/precision.py): selection with injected CPU flags, the bf16 and int8
-paths against fp32 on real movies, and the accuracy guard's rule, cache and fp32 fallback."""
+paths against fp32 on real movies, and the accuracy guard (genrelens/guard.py): its rule, cache and fp32 fallback.
+
+Nothing here assumes the CPU the suite runs on: CPU kinds are given as flags (``GENRELENS_CPU_FLAGS`` or a
+``flags`` argument); `scripts/test_cpu_cap.sh` reruns these tests with the ISA capped to AVX2."""
 
 from __future__ import annotations
 
@@ -11,10 +14,11 @@ import pandas as pd
 import pytest
 import torch
 
+from genrelens import guard
 from genrelens.encoders import precision as prec
 from genrelens.predict import GenreClassifier
 
-AMD_ZEN4 = "fpu sse4_2 avx2 fma avx512f avx512bw avx512_bf16 avx512_vnni"  # this machine's kind: no AMX
+AMD_ZEN4 = "fpu sse4_2 avx2 fma avx512f avx512bw avx512_bf16 avx512_vnni"  # AVX-512 bf16 + VNNI, no AMX
 SAPPHIRE_RAPIDS = "avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8 amx_tile"
 OLD_XEON = "sse4_2 avx avx2 fma avx512f avx512bw"  # AVX-512 but neither bf16 nor VNNI
 HASWELL = "sse4_2 avx avx2 fma"
@@ -46,7 +50,7 @@ def test_flags_come_from_the_environment_or_proc(monkeypatch) -> None:
 def test_auto_is_fp32_without_bf16_or_vnni_units(flags: str, tmp_path: Path) -> None:
     choice = prec.resolve("auto", "key", flags=flags, cache_dir=tmp_path)
     assert choice.precision == "fp32" and choice.guards == [] and choice.unchecked == [] and not choice.note
-    assert prec.run_checks("key", lambda p: pytest.fail("guard ran"), flags=flags, cache_dir=tmp_path) == []
+    assert guard.run_checks("key", lambda p: pytest.fail("guard ran"), flags=flags, cache_dir=tmp_path) == []
     assert not (tmp_path / "precision").exists()
 
 
@@ -95,16 +99,16 @@ def test_guard_rule() -> None:
     y = rng.random((1000, 5)) < 0.3
     pred = y.copy()
     pred[:100] = ~pred[:100]  # a model with some errors
-    ok, f32, fc, same, _ = prec.judge(y, pred, pred)
+    ok, f32, fc, same, _ = guard.judge(y, pred, pred)
     assert ok and f32 == fc and same == 1.0
     changed = pred.copy()
     changed[100:111, 0] = ~changed[100:111, 0]  # 11 of 1000 movies change: 98.9% identical
-    ok, *_, reason = prec.judge(y, pred, changed)
+    ok, *_, reason = guard.judge(y, pred, changed)
     assert not ok and "identical genres on 98.90%" in reason
     worse = pred.copy()
     worse[200:210] = ~y[200:210]  # 1% of movies, all wrong: F1 drops by more than 0.003
-    ok, f32, fc, same, reason = prec.judge(y, pred, worse)
-    assert same == 0.99 and f32 - fc > prec.MAX_F1_DROP and not ok and "F1 drops" in reason
+    ok, f32, fc, same, reason = guard.judge(y, pred, worse)
+    assert same == 0.99 and f32 - fc > guard.MAX_F1_DROP and not ok and "F1 drops" in reason
 
 
 def test_guard_summary_gives_speed_only_when_it_was_measured() -> None:
@@ -128,6 +132,7 @@ def clf(tiny_model_dir: Path) -> GenreClassifier:
 
 
 @pytest.mark.parametrize(("precision", "max_diff", "min_cos"), [("bf16", 0.05, 0.99), ("int8", 0.1, 0.95)])
+@pytest.mark.slow
 def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precision: str, max_diff: float,
                                             min_cos: float) -> None:
     plots, posters = movies  # raw scores: the encoders' agreement, not magnified by a calibration map
@@ -157,6 +162,48 @@ def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precis
     np.testing.assert_allclose(clf.score(plots, posters, calibrated=False)[0], ref, atol=1e-5)  # back to fp32
 
 
+@pytest.mark.parametrize(("flags", "exact"), [(AMD_ZEN4, True), (SAPPHIRE_RAPIDS, True), ("avx2 avx_vnni", True),
+                                           (OLD_XEON, False), (HASWELL, False), ("", False)])
+def test_int8_options_follow_the_cpu_kind(flags: str, exact: bool) -> None:
+    """Signed 8-bit weights only where VNNI/AMX-INT8 multiply uint8 x int8 exactly; unsigned (U8U8) elsewhere."""
+    assert prec.exact_int8(flags) is exact
+    assert (prec.int8_options(flags).get("weight_type") == "QUInt8") is not exact
+    assert prec.kind_flags(flags) == tuple(sorted(prec.cpu_flags(flags) & prec.RELEVANT_FLAGS))
+
+
+def _weight_types(path: Path) -> set[int]:
+    """The element types of a quantized graph's 8-bit weight tensors (initializers of 2 or more dimensions)."""
+    import onnx
+
+    eight = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    return {t.data_type for t in onnx.load(str(path)).graph.initializer if t.data_type in eight and len(t.dims) >= 2}
+
+
+@pytest.mark.parametrize(("flags", "signed"), [(HASWELL, False), (AMD_ZEN4, True)])
+@pytest.mark.slow
+def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, flags: str, signed: bool,
+                                                  monkeypatch) -> None:
+    """Without VNNI, ONNX Runtime multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 pair
+    sums saturate (2 x 255 x 127 > 32767): the int8 graphs built for such a CPU hold unsigned weights (U8U8,
+    widened to 16 bits, exact); those for a CPU with VNNI keep signed weights."""
+    import onnx
+
+    plots, posters = movies
+    monkeypatch.setenv(prec.ENV_FLAGS, flags)
+    clf.set_precision("int8")
+    try:
+        want = {onnx.TensorProto.INT8 if signed else onnx.TensorProto.UINT8}
+        assert ("-u8-" in clf.text_encoder.onnx_file.name) is not signed
+        assert _weight_types(clf.text_encoder.onnx_file) == want
+        graphs = [p for p in (clf.poster_encoder.cache_dir / "onnx").glob("*int8static-*.onnx")
+                  if ("-u8-" in p.name) is not signed]
+        assert graphs and all(_weight_types(p) == want for p in graphs)
+        got = clf.score(plots, posters, calibrated=False)[0]
+    finally:
+        clf.set_precision("fp32")
+    assert np.abs(got - clf.score(plots, posters, calibrated=False)[0]).max() < 0.1
+
+
 @pytest.fixture()
 def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
     """A copy of the tiny model that a test may write guard results into."""
@@ -166,13 +213,14 @@ def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
     return tmp_path / "model"
 
 
+@pytest.mark.slow
 def test_guard_runs_at_check_is_saved_in_the_folder_and_used_at_load(model_copy: Path, tmp_path: Path,
                                                                        monkeypatch) -> None:
     from genrelens import bundle
 
     clf = GenreClassifier.load(model_copy, precision="fp32")
     lines: list[str] = []
-    choice = clf.check_precisions(flags=AMD_ZEN4, guard_dir=tmp_path / "a", report=lines.append)
+    choice = guard.check_precisions(clf, flags=AMD_ZEN4, guard_dir=tmp_path / "a", report=lines.append)
     first = choice.guards[0]
     assert first.precision == "int8" and first.n_movies > 20 and 0 <= first.identical_share <= 1
     assert any("checking int8" in x for x in lines) and choice.sources == ["model folder"]
@@ -182,7 +230,7 @@ def test_guard_runs_at_check_is_saved_in_the_folder_and_used_at_load(model_copy:
     assert bundle.PRECISION_GUARD in json.loads((model_copy / bundle.MANIFEST).read_text())["files"]
 
     # a fresh load, a machine with an empty cache: the folder's result is used, the guard does not run
-    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    monkeypatch.setattr(guard, "check_precision", lambda *a: pytest.fail("guard ran at load"))
     monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
     monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "empty"))
     again = GenreClassifier.load(model_copy, precision="auto")
@@ -214,8 +262,8 @@ def test_guard_runs_at_check_is_saved_in_the_folder_and_used_at_load(model_copy:
 
 def test_failing_or_slower_guard_means_fp32(clf: GenreClassifier, tmp_path: Path, monkeypatch) -> None:
     # a guard that fails (here: an impossible agreement threshold) means fp32
-    monkeypatch.setattr(prec, "MIN_IDENTICAL", 1.01)
-    failed = clf.check_precisions(flags="avx512f avx512_vnni", guard_dir=tmp_path, save=False)
+    monkeypatch.setattr(guard, "MIN_IDENTICAL", 1.01)
+    failed = guard.check_precisions(clf, flags="avx512f avx512_vnni", guard_dir=tmp_path, save=False)
     assert failed.precision == "fp32" and clf.precision == "fp32" and failed.sources == ["cache"]
     assert [g.precision for g in failed.guards] == ["int8"] and not failed.guards[0].passed
     assert "identical genres" in failed.guards[0].reason and not failed.note
@@ -223,9 +271,9 @@ def test_failing_or_slower_guard_means_fp32(clf: GenreClassifier, tmp_path: Path
 
     # accurate but not faster than fp32 on this machine: fp32 as well
     monkeypatch.undo()
-    monkeypatch.setattr(prec, "judge", lambda y, a, b: (True, 0.5, 0.5, 1.0, ""))
-    monkeypatch.setattr(prec, "speeds", lambda *a: (20.0, 15.0))
-    slow = clf.check_precisions(flags="avx2 avx_vnni", guard_dir=tmp_path, save=False)
+    monkeypatch.setattr(guard, "judge", lambda y, a, b: (True, 0.5, 0.5, 1.0, ""))
+    monkeypatch.setattr(guard, "speeds", lambda *a: (20.0, 15.0))
+    slow = guard.check_precisions(clf, flags="avx2 avx_vnni", guard_dir=tmp_path, save=False)
     assert slow.precision == "fp32" and "not faster than fp32" in slow.guards[0].reason
 
 
@@ -237,7 +285,7 @@ def test_old_folder_without_hashes_or_guard_loads_and_auto_is_fp32(model_copy: P
     manifest = json.loads((model_copy / bundle.MANIFEST).read_text())
     del manifest["hashes"]
     (model_copy / bundle.MANIFEST).write_text(json.dumps(manifest))
-    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    monkeypatch.setattr(guard, "check_precision", lambda *a: pytest.fail("guard ran at load"))
     monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
     clf = GenreClassifier.load(model_copy, precision="auto")
     assert clf.precision == "fp32" and clf.precision_choice.unchecked == ["int8"]
@@ -267,6 +315,7 @@ def test_cli_precision_option(tiny_model_dir: Path, subset_csv: Path, monkeypatc
     assert json.loads(r.stdout)["precision"] == "bf16"
 
 
+@pytest.mark.slow
 def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path, tmp_path: Path) -> None:
     """``precision="bf16"`` trains the text stage and the head under autocast: weights stay fp32, the run's
     config and metrics say bf16, and the model loads and scores like any other."""
@@ -325,6 +374,7 @@ def test_auto_falling_back_to_fp32_keeps_the_loaded_session(model_copy: Path, mo
     assert clf.text_encoder.session is not session and "int8" not in clf.text_encoder.onnx_file.name
 
 
+@pytest.mark.slow
 def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_dir: Path, tmp_path: Path,
                                                        monkeypatch) -> None:
     """``genrelens train --precision-check`` checks this CPU's candidates once training is saved; the result lands
@@ -340,7 +390,7 @@ def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_di
         ran.append(precision)
         return prec.GuardResult(precision, False, 42, 0.5, 0.4, 0.9, 0.2, 1.0, reason="stand-in")
 
-    monkeypatch.setattr(prec, "check_precision", fake_guard)
+    monkeypatch.setattr(guard, "check_precision", fake_guard)
     monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
     monkeypatch.setenv("GENRELENS_CACHE", str(cache_dir))
     out = tmp_path / "poster"
@@ -351,7 +401,7 @@ def test_train_runs_the_guard_at_its_end_and_saves_it(subset_csv: Path, cache_di
     saved = json.loads((out / bundle.PRECISION_GUARD).read_text())
     assert [(e["precision"], e["n_movies"]) for e in saved["results"]] == [("int8", 42)]
     assert saved["results"][0]["model_key"] == bundle.weights_key(out)
-    monkeypatch.setattr(prec, "check_precision", lambda *a: pytest.fail("guard ran at load"))
+    monkeypatch.setattr(guard, "check_precision", lambda *a: pytest.fail("guard ran at load"))
     assert GenreClassifier.load(out, precision="auto").precision_choice.sources == ["model folder"]
 
 

@@ -30,6 +30,7 @@ def test_cli_engine_ray_needs_an_output_folder(subset_csv):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_ray_matches_single_process(tiny_model_dir, subset_csv, tmp_path):
     pytest.importorskip("ray")
     from genrelens.batch import predict_table

@@ -18,23 +18,28 @@ def _movies(csv, n=12):
     return list(df["plot"]), posters
 
 
-@pytest.mark.parametrize("model", list(MODELS))  # a newly registered model is tested here for free
-def test_each_model_trains_and_reloads_exactly(model, subset_csv, cache_dir, tmp_path):
-    metrics = train_tiny(model, subset_csv, tmp_path / model, cache_dir)
-    manifest = json.loads((tmp_path / model / bundle.MANIFEST).read_text())
+SLOW_MODELS = {"text-finetuned", "fusion"}  # trained for this test alone; the others are shared session fixtures
+
+
+@pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW_MODELS else m
+                                   for m in MODELS])  # a newly registered model is tested here for free
+def test_each_model_trains_and_reloads_exactly(model, subset_csv, tiny_runs):
+    run = tiny_runs(model)  # trained once per session: the integrated and catalogue runs are the shared fixtures
+    metrics = tiny_runs.metrics[model]
+    manifest = json.loads((run / bundle.MANIFEST).read_text())
     assert manifest["format_version"] == bundle.FORMAT_VERSION and manifest["model"] == model
     for f in (bundle.CONFIG, bundle.SPLIT, bundle.LABELS, bundle.THRESHOLDS, bundle.WEIGHTS, bundle.METRICS,
               bundle.TEST_PROBA, bundle.TEST_IDS):
-        assert (tmp_path / model / f).exists() and f in manifest["files"]
+        assert (run / f).exists() and f in manifest["files"]
     assert (bundle.TEXT_ENCODER in manifest["files"]) == MODELS[model].text_stage
     lexical = bool(MODELS[model].defaults.get("lexical"))  # its TF-IDF channel is saved without pickle
     assert (bundle.LEXICAL in manifest["files"]) == (bundle.LEXICAL_WEIGHTS in manifest["files"]) == lexical
     assert 0 < metrics["test"]["weighted_f1"] <= 1
-    clf = GenreClassifier.load(tmp_path / model)
+    clf = GenreClassifier.load(run)
     plots, posters = _movies(subset_csv)
     proba = clf.predict_proba(plots, posters)
     assert proba.shape == (12, 10) and np.isfinite(proba).all()
-    np.testing.assert_array_equal(proba, GenreClassifier.load(tmp_path / model).predict_proba(plots, posters))
+    np.testing.assert_array_equal(proba, GenreClassifier.load(run).predict_proba(plots, posters))
     assert all(len(g) >= 1 for g in clf.predict(plots, posters))
 
 
@@ -60,6 +65,7 @@ def test_integrated_reload_is_exact_and_handles_missing_modalities(tiny_model_di
     assert 0 in errors and 1 not in errors
 
 
+@pytest.mark.slow
 def test_fusion_reuses_fine_tuned_text(tiny_model_dir, subset_csv, cache_dir, tmp_path):
     metrics = train_tiny("fusion", subset_csv, tmp_path / "fusion", cache_dir,
                          split_file=str(tiny_model_dir / "split.json"), extra={"text_from": str(tiny_model_dir)})
@@ -69,6 +75,7 @@ def test_fusion_reuses_fine_tuned_text(tiny_model_dir, subset_csv, cache_dir, tm
     assert clf.predict_proba(plots, posters).shape == (12, 10)
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, tmp_path, monkeypatch):
     kw = {"epochs": 4, "patience": 10}
     full = train_tiny("poster", subset_csv, tmp_path / "full", cache_dir, **kw)
@@ -96,6 +103,7 @@ def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, 
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_poster_model_fine_tunes_the_cnn_last_block(subset_csv, cache_dir, tmp_path):
     from genrelens.encoders.poster import PosterEncoder
 

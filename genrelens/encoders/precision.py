@@ -1,27 +1,22 @@
-"""Inference precision chosen by the CPU: fp32, bf16 or int8, used only when an accuracy guard passes.
+"""Inference precision paths chosen by the CPU: fp32, bf16 or int8 (the accuracy guard that decides whether
+``auto`` may use one is ``genrelens.guard``).
 
 * **Detection**: the CPU's flags (``/proc/cpuinfo``, or ``$GENRELENS_CPU_FLAGS`` / a ``flags`` argument to
   simulate another CPU) and torch's CPU capability. ``amx_bf16`` makes bf16 a candidate for ``auto``
-  (``avx512_bf16`` alone does not: on such an AMD EPYC, idle, bf16 scored batches 1.2x faster than ONNX
-  Runtime fp32 but one movie slower, and it needs eager torch in every cold start, docs/performance.md);
-  ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
+  (``avx512_bf16`` alone does not: slower than ONNX Runtime fp32 for one movie and in every cold start, see
+  docs/performance.md); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
   ``--precision bf16`` still runs anywhere.
-* **Paths** (``apply_precision``): fp32 runs both encoders on ONNX Runtime (the default before this
-  module). bf16 runs the text encoder eagerly under ``torch.autocast("cpu", torch.bfloat16)``; the poster
-  CNN stays on ONNX Runtime fp32 (bf16 eager EfficientNet-Lite0 ran 2.3x slower than it here, see
-  docs/performance.md). int8 runs the text encoder as an ONNX Runtime dynamically quantized graph (per-channel
-  int8 weights of every weight MatMul but the feed-forward outputs, which stay fp32: the sensitive layers)
-  and the poster CNN as a statically quantized graph (QDQ, per-channel weights, activations calibrated on
-  posters of the model's training split). Quantized graphs are cached in ``<cache>/onnx/``.
-* **Guard** (``check_precision``): on the model's own validation split the candidate must keep weighted F1
-  within ``MAX_F1_DROP`` of fp32 and identical genres on at least ``MIN_IDENTICAL`` of the movies, and score
-  ``SPEED_MOVIES`` of them faster than fp32 (best of 2 interleaved rounds, so a slower path is never chosen). It runs
-  (``run_checks``) at the end of ``genrelens train``, in ``genrelens calibrate`` and in ``genrelens
-  precision-check``: once per model weights (``bundle.weights_key``) + CPU flags + precision. Its results are
-  saved in the model folder (``bundle.PRECISION_GUARD``, one entry per CPU kind) and in ``<cache>/precision/``.
+* **Paths** (``apply_text``, ``apply_poster``): fp32 runs both encoders on ONNX Runtime. bf16 runs the text
+  encoder eagerly under ``torch.autocast("cpu", torch.bfloat16)``; the poster CNN stays on ONNX Runtime fp32.
+  int8 runs the text encoder as an ONNX Runtime dynamically quantized graph (per-channel int8 weights of every
+  weight MatMul but the feed-forward outputs, which stay fp32) and the poster CNN as a statically quantized graph
+  (QDQ, per-channel weights, activations calibrated on posters of the model's training split). On a CPU without
+  VNNI/AMX-INT8 (``exact_int8``) ONNX Runtime multiplies uint8 activations by int8 weights with ``VPMADDUBSW``,
+  whose int16 pair sums saturate; there the weights are unsigned (U8U8, ``int8_options``), which cannot
+  saturate. Quantized graphs are cached in ``<cache>/onnx/``, one per option set.
 * **Choosing** (``resolve``, at load): ``auto`` never runs the guard. It takes the first candidate whose saved
-  result (model folder, else this machine's cache) passed; without any, fp32 at once, with a note naming the
-  command that runs the check.
+  guard result (model folder, else this machine's cache; keyed by weights, CPU kind ``kind_flags`` and precision)
+  passed; without any, fp32 at once, with a note naming the command that runs the check.
 """
 
 from __future__ import annotations
@@ -31,7 +26,6 @@ import json
 import logging
 import os
 import platform
-import time
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -40,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from genrelens.errors import GenrelensError, ModelError
+from genrelens.errors import ModelError
 from genrelens.paths import default_cache_dir
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -50,9 +44,6 @@ ENV_PRECISION = "GENRELENS_PRECISION"  # the CLI's default for --precision
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 INT8_FLAGS = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "avx512vnni"})
 RELEVANT_FLAGS = BF16_FLAGS | INT8_FLAGS | {"avx512f", "avx2"}
-MAX_F1_DROP = 0.003
-MIN_IDENTICAL = 0.99
-SPEED_MOVIES = 128
 GUARD_VERSION = 1  # bump when a precision path or the guard's rule changes
 GUARD_FORMAT = "genrelens-precision-guard"  # the model folder's file (bundle.PRECISION_GUARD)
 INT8_TEXT_VERSION = 1
@@ -122,7 +113,14 @@ def describe_cpu(flags: Iterable[str] | str | None = None) -> dict[str, Any]:
     """JSON-ready summary: model name, the flags that matter here, torch's capability, candidates."""
     f = cpu_flags(flags)
     return {"model": cpu_model(), "flags": sorted(f & RELEVANT_FLAGS), "torch_capability": torch_capability(),
-            "candidates": candidates(f), "simulated": flags is not None or ENV_FLAGS in os.environ}
+            "candidates": candidates(f),
+            "int8_weights": "signed (VNNI)" if exact_int8(f) else "unsigned (U8U8, no VNNI)",
+            "simulated": flags is not None or ENV_FLAGS in os.environ}
+
+
+def kind_flags(flags: Iterable[str] | str | None = None) -> tuple[str, ...]:
+    """The CPU kind as the guard keys it: the flags (of ``cpu_flags(flags)``) that change a precision path."""
+    return tuple(sorted(cpu_flags(flags) & RELEVANT_FLAGS))
 
 
 def check_choice(precision: str) -> str:
@@ -173,26 +171,9 @@ class GuardResult:
         return cls(**data)
 
 
-def judge(y_true: np.ndarray, pred_fp32: np.ndarray, pred: np.ndarray) -> tuple[bool, float, float, float, str]:
-    """The guard's rule on multi-hot ``[n, n_labels]`` arrays: ``(passed, f1_fp32, f1, identical, reason)``."""
-    from sklearn.metrics import f1_score
-
-    f1_32 = float(f1_score(y_true, pred_fp32, average="weighted", zero_division=0))
-    f1_c = float(f1_score(y_true, pred, average="weighted", zero_division=0))
-    identical = float((np.asarray(pred_fp32) == np.asarray(pred)).all(1).mean()) if len(pred) else 0.0
-    reasons = []
-    if f1_32 - f1_c > MAX_F1_DROP:
-        reasons.append(f"weighted F1 drops by {f1_32 - f1_c:.4f} > {MAX_F1_DROP}")
-    if identical < MIN_IDENTICAL:
-        reasons.append(f"identical genres on {100 * identical:.2f}% < {100 * MIN_IDENTICAL:.0f}%")
-    if not len(pred):
-        reasons.append("no validation movies")
-    return not reasons, f1_32, f1_c, identical, "; ".join(reasons)
-
-
 def guard_path(key: str, flags: frozenset[str], precision: str, cache_dir: Path | None = None) -> Path:
     """``<cache>/precision/<sha256(model key, relevant flags, precision, guard version)[:24]>.json``."""
-    ident = f"{key}|{','.join(sorted(flags & RELEVANT_FLAGS))}|{precision}|v{GUARD_VERSION}"
+    ident = f"{key}|{','.join(kind_flags(flags))}|{precision}|v{GUARD_VERSION}"
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return root / "precision" / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.json"
 
@@ -221,7 +202,7 @@ def saved_result(saved: dict | None, key: str, flags: frozenset[str], precision:
     saved guard results (``guard_content``), else None."""
     if not _current(saved):
         return None
-    want = tuple(sorted(flags & RELEVANT_FLAGS))
+    want = kind_flags(flags)
     for entry in saved.get("results", []):
         try:
             result = GuardResult.from_json(entry)
@@ -284,7 +265,7 @@ def check_command(model_dir: Path | None) -> str:
 def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Iterable[str] | str | None = None,
             cache_dir: Path | None = None, model_dir: Path | None = None) -> Choice:
     """The precision to run: ``requested`` itself unless it is ``auto``; for ``auto``, the first candidate of
-    this CPU whose guard result passed, looked up (never run: see ``run_checks``) in the model folder's saved
+    this CPU whose guard result passed, looked up (never run: see ``genrelens.guard``) in the model folder's saved
     results ``saved`` for weights ``key``, then in the machine's cache; else fp32, with a ``note`` naming the
     command that runs the check when a candidate has no result yet."""
     check_choice(requested)
@@ -311,43 +292,14 @@ def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Ite
     return choice
 
 
-def run_checks(key: str, run_guard: Callable[[str], GuardResult], flags: Iterable[str] | str | None = None,
-               cache_dir: Path | None = None, report: Callable[[str], None] | None = None,
-               force: bool = False) -> list[GuardResult]:
-    """Run the accuracy guard (``run_guard(precision)``) for this CPU's candidates, fastest first, until one
-    passes; a result already in the machine's cache is reused unless ``force``. Results are cached in
-    ``<cache>/precision/`` (a check that could not run is not: tried again next time)."""
-    f = cpu_flags(flags)
-    out: list[GuardResult] = []
-    for precision in candidates(f):
-        path = guard_path(key, f, precision, cache_dir)
-        result = None if force else read_guard(path)
-        if result is None:
-            if report:
-                report(f"checking {precision} against fp32 on the model's validation split (once per model and CPU)")
-            try:
-                result = run_guard(precision)
-            except (GenrelensError, OSError, RuntimeError, ValueError) as e:  # e.g. the data moved away
-                result = GuardResult(precision, False, 0, 0.0, 0.0, 0.0, 0.0, 0.0, reason=f"could not check: {e}")
-            result.model_key, result.flags = key, tuple(sorted(f & RELEVANT_FLAGS))
-            result.checked_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            if result.n_movies:
-                write_guard(path, result)
-        if report:
-            report(result.summary())
-        out.append(result)
-        if result.passed:
-            break
-    return out
-
-
 # --- int8 graphs ------------------------------------------------------------------------------------
 class _NoPreprocessHint(logging.Filter):
     """ONNX Runtime logs (on the root logger) a hint to pre-process a graph before quantizing it; the text
     graph is quantized as exported on purpose and the poster graph is pre-processed, so the hint is noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "pre-processing before quantization" not in record.getMessage()
+        message = record.getMessage()  # the bias note: a bias of a near-zero weight channel is clamped to int32
+        return "pre-processing before quantization" not in message and "exceeds the range of a int32" not in message
 
 
 @contextmanager
@@ -360,30 +312,61 @@ def _quiet_quantizer():
         root.removeFilter(hint)
 
 
-def quantize_text_int8(fp32_path: Path) -> Path:
+def exact_int8(flags: Iterable[str] | str | None = None) -> bool:
+    """Whether this CPU computes ONNX Runtime's u8 x s8 products exactly: VNNI (``VPDPBUSD``) or AMX-INT8. Without
+    them (AVX2, AVX-512F/BW) the kernels use ``VPMADDUBSW``, whose int16 pair sums saturate for 8-bit weights."""
+    return bool(cpu_flags(flags) & INT8_FLAGS)
+
+
+def int8_options(flags: Iterable[str] | str | None = None) -> dict[str, Any]:
+    """Quantizer options for this CPU kind: signed 8-bit per-channel weights where ``exact_int8``; elsewhere
+    unsigned 8-bit weights (U8U8: ONNX Runtime widens both operands to 16 bits, no int16 saturation). 7-bit
+    signed weights (``reduce_range``) cannot saturate either, but lost far more poster accuracy
+    (benchmarks/int8_variants.py, docs/performance.md)."""
+    return {"per_channel": True} if exact_int8(flags) else {"per_channel": True, "weight_type": "QUInt8"}
+
+
+def _variant(options: dict[str, Any]) -> str:
+    """File-name tag of the quantizer options (the default 8-bit per-channel graph has none)."""
+    tags = [("rr", options.get("reduce_range", False)), ("pt", not options.get("per_channel", True)),
+            ("u8", str(options.get("weight_type", "")).endswith("QUInt8"))]
+    return "".join(f"-{t}" for t, on in tags if on)
+
+
+def _quant_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    from onnxruntime.quantization import QuantType
+
+    weight = options.get("weight_type", QuantType.QInt8)
+    return {"per_channel": options.get("per_channel", True), "reduce_range": options.get("reduce_range", False),
+            "weight_type": getattr(QuantType, weight) if isinstance(weight, str) else weight}
+
+
+def quantize_text_int8(fp32_path: Path, out: Path | None = None, **options: Any) -> Path:
     """Dynamically quantized copy of a text export (int8 per-channel weights; feed-forward output MatMuls,
-    the most sensitive, kept fp32), cached beside it."""
-    out = fp32_path.with_name(f"{fp32_path.stem}-int8dyn-v{INT8_TEXT_VERSION}.onnx")
+    the most sensitive, kept fp32), cached beside it. ``options``: ``int8_options`` (default: 8-bit weights)."""
+    out = out or fp32_path.with_name(f"{fp32_path.stem}-int8dyn{_variant(options)}-v{INT8_TEXT_VERSION}.onnx")
     if out.is_file():
         return out
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import quantize_dynamic
 
     from genrelens.io import atomic_path
 
     names = [n.name for n in onnx.load(str(fp32_path), load_external_data=False).graph.node if n.op_type == "MatMul"]
     keep_fp32 = [n for n in names if "/output/dense/" in n and "/attention/" not in n]
     with atomic_path(out) as tmp, _quiet_quantizer():
-        quantize_dynamic(str(fp32_path), str(tmp), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
+        quantize_dynamic(str(fp32_path), str(tmp), op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32,
+                         **_quant_kwargs(options))
     return out
 
 
-def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray], calibration_id: str) -> Path:
-    """Statically quantized copy of the poster export, cached beside it: QDQ, per-channel int8 weights,
-    uint8 activations with ranges calibrated on ``calibration()`` (float32 [n, 3, s, s] preprocessed
-    training posters; called only when the cache lacks the graph)."""
-    out = fp32_path.with_name(f"{fp32_path.stem}-int8static-{calibration_id[:12]}-v{INT8_POSTER_VERSION}.onnx")
+def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray], calibration_id: str,
+                         out: Path | None = None, **options: Any) -> Path:
+    """Statically quantized copy of the poster export, cached beside it: QDQ, per-channel 8-bit weights (signed,
+    or unsigned: ``int8_options``), uint8 activations with ranges calibrated on ``calibration()``
+    (float32 [n, 3, s, s] preprocessed training posters; called only when the cache lacks the graph)."""
+    out = out or fp32_path.with_name(f"{fp32_path.stem}-int8static-{calibration_id[:12]}{_variant(options)}"
+                                     f"-v{INT8_POSTER_VERSION}.onnx")
     if out.is_file():
         return out
     import tempfile
@@ -406,8 +389,8 @@ def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray],
             _quiet_quantizer():
         pre = Path(work) / "pre.onnx"
         quant_pre_process(str(fp32_path), str(pre))
-        quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, **_quant_kwargs(options))
     return out
 
 
@@ -441,7 +424,7 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
     if precision == "int8":
         from genrelens.encoders.onnx import ort_session
 
-        path = quantize_text_int8(encoder.onnx_file)
+        path = quantize_text_int8(encoder.onnx_file, **int8_options())
         encoder.session, encoder.onnx_file = ort_session(path, encoder.session_threads), path
 
 
@@ -475,71 +458,6 @@ def apply_poster(encoder, precision: str, model_dir: Path | None = None, data: s
             return preprocess(images, encoder.input_size)
 
         ident = hashlib.sha256("\n".join([encoder.weights_sha256, *paths]).encode()).hexdigest()
-        path = quantize_poster_int8(path, calibration, ident)
+        path = quantize_poster_int8(path, calibration, ident, **int8_options())
     encoder.session = ort_session(path, encoder.num_threads)
     encoder.precision = target
-
-
-# --- the guard itself -------------------------------------------------------------------------------
-def validation_movies(model_dir: Path, data: str | None, labels: list[str]):
-    """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label)."""
-    from genrelens.data.labels import LabelSet
-    from genrelens.data.split import load_split, select
-    from genrelens.data.table import load_table
-
-    split = Path(model_dir) / "split.json"
-    if not split.is_file():
-        raise ModelError(f"the accuracy guard needs the model's validation split, and {split} is missing")
-    df, _ = load_table(data, skip_bad=True)
-    df = select(df, load_split(split)["val"])
-    y = LabelSet(labels).encode(df["genres"])
-    keep = y.sum(1) > 0
-    df = df[keep].reset_index(drop=True)
-    return list(df["plot"]), list(df["poster"]), Path(df.attrs["root"]), y[keep], list(df["title"])
-
-
-def check_precision(clf, precision: str) -> GuardResult:
-    """Score the validation split with ``clf`` (a ``GenreClassifier``) in fp32 (through the feature cache,
-    which usually holds these movies from training) and in ``precision`` (no cache), then ``judge``.
-    Leaves ``clf`` in fp32."""
-    from genrelens.encoders.cache import FeatureCache
-
-    plots, posters, root, y, titles = validation_movies(clf.model_dir, clf.config.data, clf.labels)
-    plots = clf.texts(plots, titles, len(plots))  # what the model reads (with the title, for a model that reads it)
-    saved = clf.cache
-    try:
-        clf.set_precision("fp32")
-        clf.cache = FeatureCache(clf.config.cache_dir) if clf.config.cache_dir else FeatureCache()
-        p32 = clf.score(plots, posters, root=root)[0]
-        clf.cache = None
-        clf.set_precision(precision)
-        t = time.perf_counter()
-        pc = clf.score(plots, posters, root=root)[0]
-        seconds = time.perf_counter() - t
-    finally:
-        clf.cache = saved
-        clf.set_precision("fp32")
-    passed, f1_32, f1_c, identical, reason = judge(y, clf.decide(p32), clf.decide(pc))
-    diff = float(np.abs(p32 - pc).max()) if len(pc) else 0.0
-    rate_32, rate = speeds(clf, precision, plots[:SPEED_MOVIES], posters[:SPEED_MOVIES], root) if passed else (0, 0)
-    if passed and rate <= rate_32:
-        passed, reason = False, f"not faster than fp32 here ({rate:.1f} vs {rate_32:.1f} movies/s)"
-    return GuardResult(precision, passed, len(y), f1_32, f1_c, identical, diff, seconds, rate_32, rate, reason)
-
-
-def speeds(clf, precision: str, plots: list, posters: list, root: Path) -> tuple[float, float]:
-    """movies/s of fp32 and ``precision`` on the same movies (no cache), best of 2 interleaved rounds."""
-    best = {"fp32": 0.0, precision: 0.0}
-    saved = clf.cache
-    clf.cache = None
-    try:
-        for _ in range(2):
-            for p in best:
-                clf.set_precision(p)
-                t = time.perf_counter()
-                clf.score(plots, posters, root=root)
-                best[p] = max(best[p], len(plots) / max(time.perf_counter() - t, 1e-9))
-    finally:
-        clf.cache = saved
-        clf.set_precision("fp32")
-    return best["fp32"], best[precision]
