@@ -188,21 +188,23 @@ class GenreClassifier:
 
     def preprocess(self, movies: Sequence[Movie]) -> ModelInputs:
         """Check the movies and build what the model reads: the model text from title + plot (``texts``, the one
-        place it is built), the posters as given (decoded in ``forward``) and, per movie, the inputs it ignores."""
+        place it is built), the posters as given (decoded in ``forward``) and, per movie, the inputs it ignores.
+        A poster that a front end could not read itself is passed as the exception (ignored, with a warning)."""
         movies = list(movies)
         titles = [_title(m.title) for m in movies]
         plots = [m.plot if isinstance(m.plot, str) else None for m in movies]
         warnings: list[list[str]] = []
+        posters = [None if isinstance(m.poster, Exception) else m.poster for m in movies]
         for title, plot, m in zip(titles, plots, movies):
-            w = []
+            w = [f"poster ignored: {m.poster}"] if isinstance(m.poster, Exception) else []  # read by the front end
             if title is not None and title.strip() and not self.reads_titles:
                 w.append("title ignored: this model does not read titles")
             if plot is not None and plot.strip() and not self.uses_text and self.uses_poster:
                 w.append("plot ignored: this model reads posters only")
-            if m.poster is not None and not self.uses_poster and self.uses_text:
+            if m.poster is not None and not isinstance(m.poster, Exception) and not self.uses_poster and self.uses_text:
                 w.append("poster ignored: this model reads plots only")
             warnings.append(w)
-        return ModelInputs(movies, self.texts(plots, titles, len(movies)), [m.poster for m in movies], warnings)
+        return ModelInputs(movies, self.texts(plots, titles, len(movies)), posters, warnings)
 
     def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
                 calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
