@@ -204,7 +204,8 @@ class GenreClassifier:
             if m.poster is not None and not isinstance(m.poster, Exception) and not self.uses_poster and self.uses_text:
                 w.append("poster ignored: this model reads plots only")
             warnings.append(w)
-        return ModelInputs(movies, self.texts(plots, titles, len(movies)), posters, warnings)
+        unread = [isinstance(m.poster, Exception) for m in movies]
+        return ModelInputs(movies, self.texts(plots, titles, len(movies)), posters, warnings, unread)
 
     def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
                 calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
@@ -386,7 +387,8 @@ class ModelInputs:
     movies: list[Movie]
     texts: list[str]
     posters: list  # as given: paths, bytes, PIL images or None (decoded by the poster encoder's features)
-    warnings: list[list[str]]  # per movie: inputs given that this model does not read
+    warnings: list[list[str]]  # per movie: inputs given that this model does not read, or could not read
+    unread: list[bool]  # per movie: an input given that could not be read (a poster its front end could not open)
 
 
 @dataclass
@@ -410,8 +412,10 @@ def _low_confidence(clf: GenreClassifier, s: Scored) -> np.ndarray:
 
 
 def _input_ignored(clf: GenreClassifier, s: Scored) -> np.ndarray:
-    """An input was given but not used: a field this model does not read, or an unreadable poster."""
-    ignored = [bool(w) or (s.errors.get(i, "").startswith("poster ignored")) for i, w in enumerate(s.inputs.warnings)]
+    """An input the model reads was given but could not be used (an unreadable poster). A field this model never
+    reads (a title for a model without titles) is a warning only: else every row of a table with that column would
+    be flagged."""
+    ignored = [u or s.errors.get(i, "").startswith("poster ignored") for i, u in enumerate(s.inputs.unread)]
     return np.array(ignored, dtype=bool)
 
 
