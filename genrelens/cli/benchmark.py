@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-from genrelens.cli.common import TRAIN_PRECISION_HELP, console, data_option, fail, progress_option
+from genrelens.cli.common import TRAIN_PRECISION_HELP, console, data_option, progress_option, user_errors
 from genrelens.cli.train import run_precision_check
-from genrelens.errors import GenrelensError
 from genrelens.models.registry import DEFAULT_MODEL, MODEL_NAMES
 
 
+@user_errors(code=1)
 def benchmark(
     data: Path | None = data_option(),
     seeds: int = typer.Option(3, min=1, help="Seeds (0..N-1), one split each, shared by every model."),
@@ -37,14 +37,11 @@ def benchmark(
         model_list = [m.strip() for m in models.split(",") if m.strip()]
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
-    try:
-        overrides = {"precision": precision} if precision != "auto" else None
-        results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
-                                overrides=overrides)
-        console.print(summary_table(results))
-        md, html_path = build_report(out)
-    except (GenrelensError, ValueError) as e:
-        fail(str(e), 1)
+    overrides = {"precision": precision} if precision != "auto" else None
+    results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
+                            overrides=overrides)
+    console.print(summary_table(results))
+    md, html_path = build_report(out)
     if quick:
         target = install_model(out / "runs" / f"{DEFAULT_MODEL}-none-s0", default_model_dir())
         console.print(f"default model (for predict, evaluate, serve): {target}")

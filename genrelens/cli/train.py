@@ -24,6 +24,7 @@ from genrelens.cli.common import (
     precision_check_option,
     progress_option,
     ranged,
+    user_errors,
     value,
 )
 from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
@@ -103,7 +104,6 @@ def train(
     from genrelens import bundle
     from genrelens.config import RunConfig, read_config_file
     from genrelens.paths import default_model_dir
-    from genrelens.train.run import train as run_train
 
     options = dict(  # RunConfig field -> this command's value
         model=model, data=str(data) if data else None, out=str(out) if out else None, oversample=value(oversample),
@@ -117,44 +117,54 @@ def train(
         title_dropout=title_dropout,
         posters=str(posters) if posters else None,
         encoding=encoding, precision=precision)
-    try:
+
+    @user_errors(code=2, prefix="invalid configuration: ")  # a value RunConfig refuses: a usage error
+    def resolve() -> tuple[RunConfig, dict]:
         values = read_config_file(config) if config else {}
         values.update(given_options(ctx, options))  # the command line overrides the file
         if text_from:
             values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
         values.setdefault("out", str(default_model_dir()))
-        cfg = RunConfig(**values)
-    except ValueError as e:  # a value RunConfig refuses: a usage error, like typer's own checks
-        fail(f"invalid configuration: {e}", 2)
+        return RunConfig(**values), values
+
+    cfg, values = resolve()
     out = Path(cfg.out)
     if print_config:
         sys.stdout.write(cfg.to_toml())
         return
     if config and config.name == bundle.CONFIG and out.resolve() == config.resolve().parent and not resume:
         fail(f"--config {config} would re-run into the run it came from ({out}) and replace it: give --out", 2)
-    try:
-        if resume and (out / bundle.CONFIG).exists():
-            saved = RunConfig.load(out / bundle.CONFIG)
-            if "precision" not in values:  # not asked: go on in the run's own (auto may differ from what it chose)
-                cfg = dataclasses.replace(cfg, precision=saved.precision)
-            if saved != cfg:
-                fail(f"--resume: {out} holds a run with another config; resume it with the same options", 1)
-        elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone
-            import shutil
+    run(cfg, values, out, resume, progress, nproc, nnodes, node_rank, master_addr, master_port, precision_check)
 
-            shutil.rmtree(out / bundle.CHECKPOINTS, ignore_errors=True)
-        if nproc > 1 or nnodes > 1:
-            from genrelens.train.launch import launch
 
-            code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
-            if code:
-                fail(f"distributed training failed (torchrun exit code {code})", code)
-            if node_rank == 0 and precision_check:
-                run_precision_check(out)
-            return
-        run_train(cfg, resume=resume, progress=progress, console=console)
-    except (GenrelensError, ValueError) as e:
-        fail(str(e), 1)  # the run failed
+@user_errors(code=1)  # the run failed
+def run(cfg, values: dict, out: Path, resume: bool, progress: bool, nproc: int, nnodes: int, node_rank: int,
+        master_addr: str, master_port: int, precision_check: bool) -> None:
+    """Start (or resume) the training run ``cfg``, here or with torchrun, then its precision check."""
+    from genrelens import bundle
+    from genrelens.config import RunConfig
+    from genrelens.train.run import train as run_train
+
+    if resume and (out / bundle.CONFIG).exists():
+        saved = RunConfig.load(out / bundle.CONFIG)
+        if "precision" not in values:  # not asked: go on in the run's own (auto may differ from what it chose)
+            cfg = dataclasses.replace(cfg, precision=saved.precision)
+        if saved != cfg:
+            fail(f"--resume: {out} holds a run with another config; resume it with the same options", 1)
+    elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone
+        import shutil
+
+        shutil.rmtree(out / bundle.CHECKPOINTS, ignore_errors=True)
+    if nproc > 1 or nnodes > 1:
+        from genrelens.train.launch import launch
+
+        code = launch(cfg, nproc, nnodes, node_rank, master_addr, master_port, resume=resume, progress=progress)
+        if code:
+            fail(f"distributed training failed (torchrun exit code {code})", code)
+        if node_rank == 0 and precision_check:
+            run_precision_check(out)
+        return
+    run_train(cfg, resume=resume, progress=progress, console=console)
     if precision_check:
         run_precision_check(out)
 
