@@ -19,7 +19,8 @@ NO_INPUT = "no_input"  # nothing the model reads: not scored
 
 @dataclass
 class Movie:
-    """One movie to classify. ``poster``: a path, bytes, a PIL image or None.
+    """One movie to classify. ``poster``: a path, bytes, a PIL image or None, or the exception a front end got
+    reading it (the movie is then scored without it, with a warning and the ``input_ignored`` review reason).
 
     ``extra`` holds optional fields a model may read (added without touching the front ends)."""
 
