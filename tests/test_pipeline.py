@@ -9,6 +9,7 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from genrelens.cli import app as cli
 from genrelens.errors import InputWarning
 from genrelens.predict import REVIEW_REASONS, GenreClassifier
 from genrelens.serve.app import create_app
-from genrelens.types import Movie
+from genrelens.types import Movie, Prediction
 
 runner = CliRunner()
 N = 6
@@ -47,8 +48,13 @@ def movies(rows, subset_csv) -> list[Movie]:
 
 
 @pytest.fixture(scope="module")
-def python_answers(clf, movies) -> list[dict]:
-    return [{**p.to_dict(), "id": None} for p in clf.predict_movies(movies)]
+def python_predictions(clf, movies) -> list[Prediction]:
+    return clf.predict_movies(movies)
+
+
+@pytest.fixture(scope="module")
+def python_answers(python_predictions) -> list[dict]:
+    return [{**p.to_dict(), "id": None} for p in python_predictions]
 
 
 def _core(answer: dict) -> dict:
@@ -89,16 +95,17 @@ def test_rest_single_and_batch_match_python(clf, movies, python_answers):
     assert [_core(r) for r in results] == [_core(a) for a in python_answers]  # confidence and review included
 
 
-def test_batch_table_matches_python(clf, rows, subset_csv, python_answers, tmp_path):
+def test_batch_table_matches_python(clf, rows, subset_csv, python_predictions, tmp_path):
     table = subset_csv.parent / "pipeline_rows.csv"
     rows.to_csv(table, index=False)
-    out = tmp_path / "pred.csv"
+    out = tmp_path / "pred.parquet"  # exact float32 values (a CSV rounds them)
     predict_table(clf, table, out)
-    df = pd.read_csv(out, dtype={"id": str}, keep_default_na=False)
-    for (_, row), a in zip(df.iterrows(), python_answers):
-        assert row["genres"].split("|") == a["genres"]
-        assert [round(float(row[f"p_{g}"]), 4) for g in clf.labels] == list(a["scores"].values())
-        assert round(float(row["confidence"]), 4) == a["confidence"] and bool(row["review"]) == a["review"]
+    df = pd.read_parquet(out)
+    assert df["id"].tolist() == [p.id for p in python_predictions]
+    for (_, row), p in zip(df.iterrows(), python_predictions):
+        assert row["genres"].split("|") == p.genres
+        assert [row[f"p_{g}"] for g in clf.labels] == [np.float32(p.scores[g]) for g in clf.labels]
+        assert row["confidence"] == np.float32(p.confidence) and bool(row["review"]) == p.review
 
 
 def test_a_movie_with_no_usable_input_gets_no_genres_and_a_problem_everywhere(clf, tmp_path, monkeypatch):
