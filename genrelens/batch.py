@@ -161,7 +161,9 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     review_band, review_below: see ``GenreClassifier.review`` (``band``, ``min_confidence``).
     Rows without an ``id`` column are named by their row number.
     """
-    from genrelens.predict import NO_INPUT
+    from genrelens.predict import NO_INPUT, NOT_SCORED
+    from genrelens.types import NO_INPUT as NO_INPUT_REASON
+    from genrelens.types import Prediction
 
     raw = raw.reset_index(drop=True)
     bad = bad or {}
@@ -183,17 +185,19 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
         raise
     except Exception as e:  # clean_table copes with odd values; never let a chunk end in a traceback
         raise DataError(f"cannot interpret rows {first_row}-{first_row + len(raw) - 1}: {type(e).__name__}: {e}") from e
-    posters = df["poster"].tolist()
-    plots = clf.texts(df["plot"].tolist(), df["title"].tolist(), len(df))  # what the model reads (title + plot)
-    proba, errors = clf.score(plots, posters, root=root)
-    pred = clf.decide(proba)
-    conf = clf.confidence(proba, pred).astype(np.float32)
-    review = clf.review(proba, review_band, review_below, pred=pred)
-    genres, messages = [], []
-    for i, (plot, poster, mid, row) in enumerate(zip(plots, posters, df["id"], rows)):
+    from genrelens.types import Movie
+
+    movies = [Movie(id=mid, title=t, plot=p, poster=q)
+              for mid, t, p, q in zip(df["id"], df["title"], df["plot"], df["poster"])]
+    inputs = clf.preprocess(movies)  # what the model reads (title + plot), built once
+    proba, errors, usable = clf.forward(inputs, root=root)
+    predictions = clf.postprocess(inputs, proba, errors, usable, review_band, review_below)
+    rows_out, messages = [], []
+    for i, (plot, poster, mid, row) in enumerate(zip(inputs.texts, inputs.posters, df["id"], rows)):
         err = (errors.get(i) or "").removesuffix(f"; {NO_INPUT}") or None
         scored, msg = row_status(plot, poster, err if err and err.startswith(POSTER_PREFIX) else None,
                                  clf.uses_text, clf.uses_poster)
+        p = predictions[i]
         if row in bad:
             scored, msg = False, f"row {row}: not scored: {bad[row]}"
         if seen is not None and mid:
@@ -201,16 +205,17 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
                 msg = "; ".join(x for x in (f"row {row}: duplicate id (first in row {seen[mid]})", msg) if x)
             else:
                 seen[mid] = row
-        if not scored:
-            proba[i], conf[i], review[i] = np.nan, np.nan, True
-        order = np.argsort(-proba[i], kind="stable")
-        genres.append("|".join(clf.labels[j] for j in order if pred[i, j]) if scored else "")
+        if not scored and p.scored:  # an unreadable row: answered like a movie with no usable input
+            p = Prediction([], None, None, True, [NO_INPUT_REASON], p.warnings, id=p.id, error=NOT_SCORED)
+        rows_out.append(p.to_row(clf.labels))
         messages.append(msg)
+    table = pd.DataFrame(rows_out, columns=["genres", *(f"p_{g}" for g in clf.labels), "confidence", "review"])
     out = pd.DataFrame({"id": df["id"].astype(str), **{k: pd.Series(v, dtype=object) for k, v in passthrough.items()},
-                        "genres": genres})
-    for j, g in enumerate(clf.labels):
-        out[f"p_{g}"] = proba[:, j].astype(np.float32)
-    out["confidence"], out["review"] = conf, review.astype(bool)
+                        "genres": table["genres"].astype(object)})
+    for g in clf.labels:
+        out[f"p_{g}"] = table[f"p_{g}"].to_numpy(dtype=np.float32)
+    out["confidence"] = table["confidence"].to_numpy(dtype=np.float32)
+    out["review"] = table["review"].to_numpy(dtype=bool)
     out["error"] = pd.Series(messages, dtype=object)
     return out
 

@@ -24,7 +24,7 @@ import io
 import re
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -32,7 +32,32 @@ import torch
 from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
 
-GenreClassifier = Any  # genrelens.predict.GenreClassifier (not imported: predict imports this module)
+
+class GenreClassifier(Protocol):
+    """What explanations read of ``genrelens.predict.GenreClassifier`` (typed structurally: predict imports this
+    module, and this layer lies below it)."""
+
+    bundle: Any
+    calibrated: bool
+    calibrator: Any
+    config: Any
+    head: Any
+    labels: list[str]
+    name: str
+    poster_encoder: Any
+    text_encoder: Any
+    thresholds: np.ndarray
+    uses_poster: bool
+    uses_text: bool
+
+    def decide(self, proba: np.ndarray) -> np.ndarray: ...
+
+    def features(self, plots=None, posters=None, root=None, progress: bool = False,
+                 titles=None) -> tuple[dict[str, torch.Tensor], dict[int, str]]: ...
+
+    def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray: ...
+
+
 TOP_WORDS = 10
 MAX_WORDS = 40  # distinct words occluded per plot: one text-encoder sequence each, in one batch
 WORD_BATCH = 64

@@ -7,7 +7,8 @@ through ``genrelens.bundle.ModelBundle``. Inference imports nothing from ``genre
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,14 @@ import torch
 
 from genrelens.bundle import ModelBundle
 from genrelens.data.clean import clean_text, movie_text
-from genrelens.data.labels import LabelSet
 from genrelens.errors import InputError, InputWarning
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
+from genrelens.types import INPUT_IGNORED, LOW_CONFIDENCE, Movie, Prediction
+from genrelens.types import NO_INPUT as NO_INPUT_REASON
 
-NO_INPUT = "no usable input for this model: answered with the label frequencies"
+NO_INPUT = "no usable input for this model: answered with the label frequencies"  # score()'s problem
+NOT_SCORED = "no usable input for this model: not scored"  # a Prediction's error
 
 
 class GenreClassifier:
@@ -154,27 +157,100 @@ class GenreClassifier:
             plots = [movie_text(_title(t), p if isinstance(p, str) else None) for t, p in zip(titles, plots)]
         return [clean_text(p) if isinstance(p, str) else "" for p in plots]
 
+    # ---- the pipeline: Movie in, Prediction out (preprocess -> forward -> postprocess) ----
+
+    def predict_movies(self, movies: Sequence[Movie], *, root: Path | None = None, progress: bool = False,
+                       review_band: float | None = None, review_below: float | None = None) -> list[Prediction]:
+        """One ``Prediction`` per movie: every entry point (Python, CLI, batch, Ray, REST, the page) calls this.
+
+        A movie with nothing this model reads is not scored: no genres, ``error`` says why, ``review`` is set.
+        root: the folder relative poster paths are resolved against; review_band, review_below: see ``review``."""
+        inputs = self.preprocess(movies)
+        proba, errors, usable = self.forward(inputs, root=root, progress=progress)
+        return self.postprocess(inputs, proba, errors, usable, review_band=review_band, review_below=review_below)
+
+    def preprocess(self, movies: Sequence[Movie]) -> ModelInputs:
+        """Check the movies and build what the model reads: the model text from title + plot (``texts``, the one
+        place it is built), the posters as given (decoded in ``forward``) and, per movie, the inputs it ignores.
+        A poster that a front end could not read itself is passed as the exception (ignored, with a warning)."""
+        movies = list(movies)
+        titles = [_title(m.title) for m in movies]
+        plots = [m.plot if isinstance(m.plot, str) else None for m in movies]
+        warnings: list[list[str]] = []
+        posters = [None if isinstance(m.poster, Exception) else m.poster for m in movies]
+        for title, plot, m in zip(titles, plots, movies):
+            w = [f"poster ignored: {m.poster}"] if isinstance(m.poster, Exception) else []  # read by the front end
+            if title is not None and title.strip() and not self.reads_titles:
+                w.append("title ignored: this model does not read titles")
+            if plot is not None and plot.strip() and not self.uses_text and self.uses_poster:
+                w.append("plot ignored: this model reads posters only")
+            if m.poster is not None and not isinstance(m.poster, Exception) and not self.uses_poster and self.uses_text:
+                w.append("poster ignored: this model reads plots only")
+            warnings.append(w)
+        unread = [isinstance(m.poster, Exception) for m in movies]
+        return ModelInputs(movies, self.texts(plots, titles, len(movies)), posters, warnings, unread)
+
+    def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
+                calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
+        """Encode and score ``inputs`` in batches: ``(proba [n, n_labels], {row: problem}, usable bool [n])``."""
+        feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress)
+        return self.head_proba(feats, calibrated), errors, usable
+
+    def postprocess(self, inputs: ModelInputs, proba: np.ndarray, errors: dict[int, str], usable: np.ndarray,
+                    review_band: float | None = None, review_below: float | None = None) -> list[Prediction]:
+        """Decisions, confidence, review (with its reasons: ``REVIEW_REASONS``) and warnings per movie."""
+        pred = self.decide(proba)
+        scored = Scored(inputs, proba, pred, self.confidence(proba, pred), errors, usable, review_band, review_below)
+        reasons = {name: np.asarray(rule(self, scored), dtype=bool) for name, rule in REVIEW_REASONS.items()}
+        out = []
+        for i, movie in enumerate(inputs.movies):
+            problem = errors.get(i, "").removesuffix(NO_INPUT).removesuffix("; ") or None
+            warnings = inputs.warnings[i] + ([problem] if problem else [])
+            why = [name for name, flags in reasons.items() if flags[i]]
+            if not usable[i]:
+                out.append(Prediction([], None, None, True, why, warnings, id=movie.id, error=NOT_SCORED))
+                continue
+            order = np.argsort(-proba[i], kind="stable")
+            out.append(Prediction([self.labels[j] for j in order if pred[i, j]],
+                                  {g: float(p) for g, p in zip(self.labels, proba[i])},
+                                  float(scored.confidence[i]), bool(why), why, warnings, id=movie.id))
+        return out
+
+    # ---- the array API on top of it ----
+
     def score(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
               root: Path | None = None, progress: bool = False, calibrated: bool = True,
               titles: Sequence[str | None] | None = None) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``float32 [n_movies, n_labels]`` and ``{row: problem}`` for rows scored with less
-        than they were given (an unreadable poster counts as missing) or with nothing at all.
+        than they were given (an unreadable poster counts as missing) or with nothing at all (such a row holds
+        the model's answer for an empty movie; ``predict`` and ``predict_movies`` give it no genres).
 
         Calibrated when the model has a calibrator, unless ``calibrated=False`` (the raw sigmoid scores).
         ``titles``: one per movie (None allowed), read by models that read titles (``reads_titles``)."""
-        feats, errors = self.features(plots, posters, root, progress, titles=titles)
-        return self.head_proba(feats, calibrated), errors
+        proba, errors, _ = self.forward(self._inputs(plots, posters, titles), root, progress, calibrated)
+        return proba, errors
 
     def features(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                  root: Path | None = None, progress: bool = False,
                  titles: Sequence[str | None] | None = None) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
         """The head's input batch (``{"rows", "text", "text_mask", "poster", "poster_mask"}``, the modalities
         the model reads) and ``{row: problem}``."""
+        inputs = self._inputs(plots, posters, titles)
+        feats, errors, _ = self._features(inputs.texts, inputs.posters, root, progress)
+        return feats, errors
+
+    def _inputs(self, plots, posters, titles) -> ModelInputs:
+        """The array API's columns as checked ``ModelInputs`` (through ``preprocess``)."""
         n = _length(plots, posters, titles)
         if plots is None and posters is None and not self.reads_titles:
             raise ValueError(f"model {self.name} does not read titles: give plots, posters or both")
-        plots = self.texts(plots, titles, n)
-        posters = list(posters) if posters is not None else [None] * n
+        columns = [list(x) if x is not None else [None] * n for x in (plots, posters, titles)]
+        return self.preprocess([Movie(title=t, plot=p, poster=q) for p, q, t in zip(*columns)])
+
+    def _features(self, plots: list[str], posters: list, root: Path | None, progress: bool
+                  ) -> tuple[dict[str, torch.Tensor], dict[int, str], np.ndarray]:
+        """``(head input batch, {row: problem}, usable [n])`` from model texts and posters."""
+        n = len(plots)
         errors: dict[int, str] = {}
         has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
@@ -199,7 +275,7 @@ class GenreClassifier:
         usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | reads_nothing
         for i in np.flatnonzero(~usable):
             errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
-        return feats, errors
+        return feats, errors, usable
 
     def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
         """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``); a model with a
@@ -219,18 +295,15 @@ class GenreClassifier:
                       problems: str = "warn", titles: Sequence[str | None] | None = None) -> np.ndarray:
         """``float32 [n_movies, n_labels]`` in ``self.labels`` order. Posters: paths, bytes or PIL images.
 
-        problems: what to do when a poster is unreadable or a movie has no usable input (it is then answered
-        with less, or with the label frequencies): "warn" (an :class:`InputWarning` naming them), "raise"
-        (:class:`InputError`) or "ignore". :meth:`score` returns them instead. ``titles``: one per movie (None
-        allowed), read by a model that reads titles (``reads_titles``, the default model does), else ignored."""
-        return self._checked_proba(plots, posters, problems, titles)
-
-    def _checked_proba(self, plots, posters, problems: str, titles=None) -> np.ndarray:
-        if problems not in ("warn", "raise", "ignore"):
-            raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
+        problems: what to do when a poster is unreadable or a movie has no usable input (its row then holds the
+        model's answer for an empty movie; :meth:`predict` gives it no genres): "warn" (an :class:`InputWarning`
+        naming them), "raise" (:class:`InputError`) or "ignore". :meth:`score` returns them instead. ``titles``:
+        one per movie (None allowed), read by a model that reads titles (``reads_titles``, the default model
+        does), else ignored."""
+        _check_problems(problems)
         proba, errors = self.score(plots, posters, titles=titles)
         if errors and problems != "ignore":
-            report_problems(errors, len(proba), problems, stacklevel=4)  # -> the caller of predict(_proba)
+            report_problems(errors, len(proba), problems, stacklevel=3)  # -> the caller of predict_proba
         return proba
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
@@ -274,13 +347,78 @@ class GenreClassifier:
         reads ``title`` as the start of its text: its words are attributed like the plot's."""
         from genrelens.explain import explain
 
-        return explain(self, self.texts([plot], [title], 1)[0] or None, poster, **kw)
+        text = self.preprocess([Movie(title=title, plot=plot, poster=poster)]).texts[0]
+        return explain(self, text or None, poster, **kw)
 
     def predict(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                 problems: str = "warn", titles: Sequence[str | None] | None = None) -> list[list[str]]:
-        """Genre lists, one per movie (``problems``, ``titles``: see :meth:`predict_proba`)."""
-        pred = self.decide(self._checked_proba(plots, posters, problems, titles))
-        return LabelSet(self.labels).decode(pred)
+        """Genre lists, one per movie, in ``self.labels`` order (``problems``, ``titles``: see
+        :meth:`predict_proba`). A movie with no usable input gets no genres (and is named by ``problems``)."""
+        _check_problems(problems)
+        inputs = self._inputs(plots, posters, titles)
+        proba, errors, usable = self.forward(inputs)
+        if errors and problems != "ignore":
+            report_problems(errors, len(proba), problems, stacklevel=3)  # -> the caller of predict
+        predictions = self.postprocess(inputs, proba, errors, usable)
+        return [[g for g in self.labels if g in set(p.genres)] for p in predictions]
+
+
+@dataclass
+class ModelInputs:
+    """Movies after ``preprocess``: what the model reads of each (``texts``: the model text, title + plot)."""
+
+    movies: list[Movie]
+    texts: list[str]
+    posters: list  # as given: paths, bytes, PIL images or None (decoded by the poster encoder's features)
+    warnings: list[list[str]]  # per movie: inputs given that this model does not read, or could not read
+    unread: list[bool]  # per movie: an input given that could not be read (a poster its front end could not open)
+
+
+@dataclass
+class Scored:
+    """What a review reason sees: the inputs, ``proba``, decisions ``pred``, ``confidence`` and the forward
+    pass's ``errors`` and ``usable`` rows, with the review rule asked for (``review_band``, ``review_below``)."""
+
+    inputs: ModelInputs
+    proba: np.ndarray
+    pred: np.ndarray
+    confidence: np.ndarray
+    errors: dict[int, str]
+    usable: np.ndarray
+    review_band: float | None = None
+    review_below: float | None = None
+
+
+def _low_confidence(clf: GenreClassifier, s: Scored) -> np.ndarray:
+    """The model's review rule (``GenreClassifier.review``) on the scored movies."""
+    return clf.review(s.proba, s.review_band, s.review_below, pred=s.pred) & s.usable
+
+
+def _input_ignored(clf: GenreClassifier, s: Scored) -> np.ndarray:
+    """An input the model reads was given but could not be used (an unreadable poster). A field this model never
+    reads (a title for a model without titles) is a warning only: else every row of a table with that column would
+    be flagged."""
+    ignored = [u or s.errors.get(i, "").startswith("poster ignored") for i, u in enumerate(s.inputs.unread)]
+    return np.array(ignored, dtype=bool)
+
+
+def _no_input(clf: GenreClassifier, s: Scored) -> np.ndarray:
+    """Nothing this model reads: the movie is not scored."""
+    return ~s.usable
+
+
+# Why a movie is flagged for review: name -> rule(classifier, Scored) -> bool [n]. ``Prediction.review`` is
+# set when any rule flags the movie; add a reason by adding an entry.
+REVIEW_REASONS: dict[str, Callable[[GenreClassifier, Scored], np.ndarray]] = {
+    LOW_CONFIDENCE: _low_confidence,
+    INPUT_IGNORED: _input_ignored,
+    NO_INPUT_REASON: _no_input,
+}
+
+
+def _check_problems(problems: str) -> None:
+    if problems not in ("warn", "raise", "ignore"):
+        raise ValueError(f"problems must be 'warn', 'raise' or 'ignore', not {problems!r}")
 
 
 def report_problems(errors: dict[int, str], n: int, action: str = "warn", stacklevel: int = 2) -> None:

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from genrelens.cli import app
@@ -70,3 +71,18 @@ def test_train_naive_then_evaluate_json(real_data, tmp_path):
 def test_bad_model_dir_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["evaluate", "--model-dir", str(tmp_path), "--data", str(tmp_path / "x.csv")])
     assert res.exit_code != 0 and "Traceback" not in res.output
+
+
+def test_version_option():
+    from genrelens.version import __version__
+
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"genrelens {__version__}"
+
+
+@pytest.mark.parametrize("option,value", [("--title-dropout", "1.0"), ("--window-stride", "300"),
+                                          ("--long-augment", "1.5"), ("--windows", "17")])
+def test_train_options_take_their_ranges_from_runconfig(tmp_path, option, value):
+    """The CLI refuses what RunConfig refuses (config.RANGES, one table), before anything runs."""
+    r = CliRunner().invoke(app, ["train", option, value, "--out", str(tmp_path / "x"), "--data", "nowhere.csv"])
+    assert r.exit_code == 2 and option in r.output and not (tmp_path / "x").exists()

@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -35,8 +34,8 @@ from genrelens.serve.inputs import (
     BATCH_SCHEMA,
     MB,
     ApiError,
+    CheckedMovie,
     Limits,
-    Movie,
     MovieIn,
     batch_item_id,
     check_batch_item,
@@ -69,7 +68,10 @@ class Prediction(BaseModel):
                                                        "right (labels taken as independent).")
     review: bool = Field(False, description="Worth a review: the confidence is below the model's review cut-off "
                                             "(chosen on validation), or, for models calibrated before it existed, "
-                                            "some genre's probability is within 0.05 of its threshold.")
+                                            "some genre's probability is within 0.05 of its threshold; "
+                                            "or an input was ignored (see review_reasons).")
+    review_reasons: list[str] = Field(default_factory=list, description="Why review is set: low_confidence, "
+                                      "input_ignored, ...")
     warnings: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
 
 
@@ -90,6 +92,10 @@ class BatchItemOut(BaseModel):
     id: str | int | None = Field(None, description="The id the client gave the movie (absent when none).")
     genres: list[str] | None = Field(None, description="Predicted genres, most probable first (absent on error).")
     scores: dict[str, float] | None = Field(None, description="Probability per label (absent on error).")
+    confidence: float | None = Field(None, description="Probability that the predicted genre set is entirely "
+                                                       "right (absent on error).")
+    review: bool | None = Field(None, description="Worth a review, as for one movie (absent on error).")
+    review_reasons: list[str] | None = Field(None, description="Why review is set (absent on error).")
     warnings: list[str] | None = Field(None, description="Inputs that were ignored, and why (absent on error).")
     error: ItemError | None = Field(None, description="Why this movie was not scored (absent when it was).")
 
@@ -131,19 +137,13 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def score_movies(clf: GenreClassifier, movies: list[Movie]) -> list[dict]:
-    """One model call for many checked movies (runs in the batcher's thread)."""
-    proba, errors = clf.score([m.plot for m in movies], [m.image for m in movies])
-    pred = clf.decide(proba)
-    confidence, review = clf.confidence(proba, pred), clf.review(proba, pred=pred)
+def score_movies(clf: GenreClassifier, movies: list[CheckedMovie]) -> list[dict]:
+    """One model call for many checked movies (runs in the batcher's thread): ``Prediction.to_dict`` each."""
     out = []
-    for i, m in enumerate(movies):
-        order = np.argsort(-proba[i], kind="stable")
-        warnings = m.warnings + ([errors[i]] if i in errors else [])
-        out.append({"genres": [clf.labels[j] for j in order if pred[i, j]],
-                    "scores": {g: round(float(p), 4) for g, p in zip(clf.labels, proba[i])},
-                    "confidence": round(float(confidence[i]), 4), "review": bool(review[i]),
-                    "warnings": warnings})
+    for m, p in zip(movies, clf.predict_movies([m.movie for m in movies])):
+        p.warnings = m.warnings + p.warnings
+        p.id = None  # a batch item's id is written by the endpoint, beside its index
+        out.append(p.to_dict())
     return out
 
 
@@ -244,7 +244,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     clf = classifier if classifier is not None else GenreClassifier.load(model_dir)
     limits = Limits(max_body_bytes=max_body_bytes, max_poster_bytes=min(max_poster_bytes, max_body_bytes),
                     max_plot_chars=max_plot_chars, max_movies=max_movies)
-    batcher: MicroBatcher[Movie, dict] = MicroBatcher(partial(score_movies, clf), max_batch, max_wait_ms)
+    batcher: MicroBatcher[CheckedMovie, dict] = MicroBatcher(partial(score_movies, clf), max_batch, max_wait_ms)
     thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
     draft = getattr(clf.poster_encoder, "resize_size", None)
     prepare = partial(prepare_movie, limits=limits, uses_text=clf.uses_text, uses_poster=clf.uses_poster,
@@ -270,7 +270,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
 
     explain_lock = asyncio.Lock()  # one explanation at a time: each is ~1 s of both cores
 
-    async def read_movie(request: Request) -> Movie:
+    async def read_movie(request: Request) -> CheckedMovie:
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
             plot, poster, title = await read_form_movie(request, limits)
@@ -287,6 +287,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def predict(request: Request) -> dict:
         movie = await read_movie(request)
         [result] = await batcher.submit([movie])
+        if "error" in result:  # nothing the model could read (e.g. a poster its encoder could not use)
+            raise ApiError(422, "no_usable_input", "; ".join(result["warnings"] + [result["error"]]))
         return {**result, "model": clf.name, "thresholds": thresholds}
 
     @app.post("/v1/explain", response_model=ExplanationOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
@@ -294,10 +296,14 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def explain(request: Request) -> dict:
         movie = await read_movie(request)
         [result] = await batcher.submit([movie])
+        if "error" in result:  # nothing the model could read (e.g. a poster its encoder could not use)
+            raise ApiError(422, "no_usable_input", "; ".join(result["warnings"] + [result["error"]]))
         if clf.bundle.spec.fitted:
             raise ApiError(422, "not_explainable", f"the {clf.name} model answers label frequencies for every movie")
         async with explain_lock:
-            explanation = await asyncio.to_thread(clf.explain, movie.plot, movie.image if clf.uses_poster else None)
+            m = movie.movie
+            explanation = await asyncio.to_thread(clf.explain, m.plot, m.poster if clf.uses_poster else None,
+                                                  title=m.title)
         return {**result, "model": clf.name, "thresholds": thresholds, "explanation": explanation}
 
     @app.post("/v1/predict/batch", response_model=BatchOut, response_model_exclude_none=True, responses=ERRORS,
@@ -307,8 +313,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def predict_batch(request: Request) -> dict:
         movies = await read_json_batch(request, limits)
 
-        def check_all() -> list[Movie | ApiError]:
-            out: list[Movie | ApiError] = []
+        def check_all() -> list[CheckedMovie | ApiError]:
+            out: list[CheckedMovie | ApiError] = []
             for i, item in enumerate(movies):
                 where = f"movies[{i}]"
                 try:
@@ -319,14 +325,17 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
             return out
 
         checked = await asyncio.to_thread(check_all)
-        good = [m for m in checked if isinstance(m, Movie)]
+        good = [m for m in checked if isinstance(m, CheckedMovie)]
         scored = iter(await batcher.submit(good) if good else [])
         results = []
         for i, (item, m) in enumerate(zip(movies, checked)):
             head = {"index": i, "id": batch_item_id(item)}
-            results.append({**head, **next(scored)} if isinstance(m, Movie)
+            if isinstance(m, CheckedMovie) and "error" in (result := next(scored)):
+                why = "; ".join(result["warnings"] + [result["error"]])
+                m = ApiError(422, "no_usable_input", f"movies[{i}]: {why}")
+            results.append({**head, **result} if isinstance(m, CheckedMovie)
                            else {**head, "error": {"code": m.code, "message": m.detail}})
-        return {"model": clf.name, "thresholds": thresholds, "n_errors": len(checked) - len(good),
+        return {"model": clf.name, "thresholds": thresholds, "n_errors": sum("error" in r for r in results),
                 "results": results}
 
     @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, limits")

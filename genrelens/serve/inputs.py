@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from genrelens.data.clean import movie_text
 from genrelens.data.images import open_poster
 from genrelens.data.table import clean_text
 from genrelens.errors import PosterError
+from genrelens.types import Movie
 
 MB = 1_000_000
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
@@ -116,12 +116,11 @@ def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, byte
 
 
 @dataclass
-class Movie:
-    """A checked movie, ready for the model: the text it reads (the plot, with the title for a model that reads
-    titles; or None) and the decoded poster (or None)."""
+class CheckedMovie:
+    """A checked movie, ready for ``GenreClassifier.predict_movies``: the ``Movie`` (title and plot cleaned, the
+    poster decoded) and the warnings found while checking it."""
 
-    plot: str | None
-    image: Image.Image | None
+    movie: Movie
     warnings: list[str] = field(default_factory=list)
 
 
@@ -173,8 +172,9 @@ def decode_poster(data: bytes, limits: Limits, draft_size: int | None = None, wh
 
 def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_text: bool, uses_poster: bool,
                   draft_size: int | None = None, where: str = "", title: str | None = None,
-                  reads_titles: bool = False) -> Movie:
-    """Check one movie for a model (blocking: decodes the poster). Raises ApiError."""
+                  reads_titles: bool = False, movie_id: str | int | None = None) -> CheckedMovie:
+    """Check one movie for a model (blocking: decodes the poster). Raises ApiError, among others when the model
+    has nothing to read (``no_input``, ``no_usable_input``): such a movie is answered with no genres."""
     plot = check_plot(plot, limits, where)
     title = check_plot(title, limits, where, what="title")
     if plot is None and not poster and (title is None or not reads_titles):
@@ -186,20 +186,15 @@ def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_t
         if text is not None and clean_text(text) != text:
             warnings.append(f"{what}: invalid characters (lone UTF-16 surrogates) were replaced by U+FFFD")
     plot, title = (clean_text(x) if x is not None else None for x in (plot, title))
-    if title is not None:
-        if reads_titles:
-            plot = movie_text(title, plot)
-        else:
-            warnings.append("title ignored: this model does not read titles")
-    if plot is not None and not uses_text and uses_poster:
-        warnings.append("plot ignored: this model reads posters only")
-    if image is not None and not uses_poster and uses_text:
-        warnings.append("poster ignored: this model reads plots only")
-    usable = (plot is not None and uses_text) or (image is not None and uses_poster) or not (uses_text or uses_poster)
+    text = plot is not None or (title is not None and reads_titles)
+    usable = (text and uses_text) or (image is not None and uses_poster) or not (uses_text or uses_poster)
     if not usable:
+        ignored = ("title ignored: this model does not read titles" if title is not None and not reads_titles
+                   else "plot ignored: this model reads posters only" if plot is not None and not uses_text
+                   else "poster ignored: this model reads plots only")
         need = "a poster" if uses_poster else "a plot"
-        raise ApiError(422, "no_usable_input", f"{_where(where)}this model needs {need}: {warnings[0]}")
-    return Movie(plot, image, warnings)
+        raise ApiError(422, "no_usable_input", f"{_where(where)}this model needs {need}: {ignored}")
+    return CheckedMovie(Movie(id=movie_id, title=title, plot=plot, poster=image), warnings)
 
 
 async def read_json_movie(request: Request) -> MovieIn:

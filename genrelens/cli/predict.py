@@ -1,8 +1,6 @@
-"""The ``genrelens predict`` and ``genrelens serve`` commands (registered in ``genrelens.cli``).
+"""``genrelens predict``: the genres of one movie (--plot, --poster, --title) or of every row of a table (--input).
 
-Heavy imports (torch, the model, FastAPI, uvicorn) happen inside the functions, so ``genrelens --help``
-stays fast.
-"""
+It parses its input into ``Movie``s and renders the ``Prediction``s of ``GenreClassifier.predict_movies``."""
 
 from __future__ import annotations
 
@@ -14,31 +12,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from genrelens.cli.common import (
+    Engine,
+    console,
+    encoding_option,
+    fail,
+    load_classifier,
+    model_dir_option,
+    precision_option,
+    progress_option,
+)
 from genrelens.errors import GenrelensError
-
-console = Console(stderr=True)
-MODEL_HELP = "Model directory (default: $GENRELENS_MODEL_DIR, else the user data folder's models/default)."
-PRECISION_HELP = ("Encoder precision: auto (the fastest this CPU has units for whose accuracy guard passes, "
-                  "else fp32), fp32, bf16 or int8; default $GENRELENS_PRECISION or auto.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _load(model_dir: Path | None, precision: str | None = None):
-    from genrelens.predict import GenreClassifier
-
-    try:
-        clf = GenreClassifier.load(model_dir, precision=precision,
-                                   report=lambda line: console.print(line, highlight=False))
-    except (GenrelensError, ValueError) as e:
-        _fail(str(e))
-    choice = clf.precision_choice
-    if choice is not None and choice.guards and not choice.note and choice.precision != "fp32":
-        console.print(choice.summary(), highlight=False, style="dim")  # auto chose a reduced precision: say which
-    return clf
 
 
 def predict(
@@ -50,12 +34,12 @@ def predict(
                                       "id, title, plot, poster (paths relative to the table's folder)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Predictions file (.csv, .jsonl or .parquet); "
                                        "default: <input>.predictions.csv."),
-    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
+    model_dir: Path | None = model_dir_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one movie's prediction as JSON."),
     chunk_size: int = typer.Option(256, min=1, help="Rows scored (and saved) per chunk."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted batch: skip saved chunks."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data: --input a file, "
+    progress: bool = progress_option(),
+    engine: Engine = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data: --input a file, "
                                "folder or glob of CSV/Parquet with an id column, --output a folder of Parquet)."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster to use with --engine ray (default: "
                                        "a local Ray instance)."),
@@ -63,10 +47,10 @@ def predict(
     posters: Path | None = typer.Option(None, "--posters", help="Folder that relative poster paths of --input are "
                                         "resolved against (default: the table's folder); absolute paths must lie "
                                         "inside it."),
-    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL --input, e.g. latin-1."),
+    encoding: str = encoding_option("Text encoding of a CSV/JSONL --input, e.g. latin-1."),
     columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
                                        "('none': only id; 'all': every one); default: all but plot and poster."),
-    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
+    precision: str | None = precision_option(),
     review_below: float | None = typer.Option(None, "--review-below", min=0.0, max=1.0, help="Flag a movie for "
                                               "review when its confidence is below this (default: the cut-off "
                                               "chosen on the model's validation split, in calibration.json)."),
@@ -82,38 +66,33 @@ def predict(
                                             "as PNG files into this folder (JSON then holds their paths)."),
 ) -> None:
     """Predict genres: of one movie (--plot and/or --poster, with --title) or of every row of a table (--input)."""
-    if engine not in ("local", "ray"):
-        _fail("--engine must be local or ray")
     if review_band is not None and review_below is not None:
-        _fail("give --review-below (a confidence cut-off) or --review-band (the older rule), not both")
+        fail("give --review-below (a confidence cut-off) or --review-band (the older rule), not both")
     if table is not None:
         if plot is not None or poster is not None or title is not None:
-            _fail("give either --input (a table) or --plot/--poster/--title (one movie), not both")
+            fail("give either --input (a table) or --plot/--poster/--title (one movie), not both")
         if explain or explain_dir is not None:
-            _fail("--explain goes with --plot/--poster (one movie)")
-        if engine == "ray":
+            fail("--explain goes with --plot/--poster (one movie)")
+        if engine is Engine.ray:
             if posters is not None or columns is not None or encoding != "utf-8":
-                _fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
+                fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
                       "and resolves posters beside each file)")
             if review_only:
-                _fail("--review-only goes with --engine local")
+                fail("--review-only goes with --engine local")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
                               precision, review_band, review_only, review_below)
     if review_only:
-        _fail("--review-only goes with --input")
+        fail("--review-only goes with --input")
     if explain_dir is not None and not explain:
-        _fail("--explain-dir goes with --explain")
-    if engine == "ray":
-        _fail("--engine ray goes with --input")
+        fail("--explain-dir goes with --explain")
+    if engine is Engine.ray:
+        fail("--engine ray goes with --input")
     if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
-        _fail("--output, --resume, --posters, --columns and --encoding go with --input")
+        fail("--output, --resume, --posters, --columns and --encoding go with --input")
     if not (plot and plot.strip()) and poster is None and not (title and title.strip()):
-        _fail("give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
-    from genrelens.data.clean import clean_text
-
-    # undecodable bytes in argv arrive as lone surrogates: the tokenizer refuses them
-    plot, title = (clean_text(x) if x is not None else None for x in (plot, title))
+        fail("give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
+    # undecodable bytes in argv arrive as lone surrogates: the pipeline's model text replaces them
     _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below, title)
 
 
@@ -121,46 +100,40 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
                  precision: str | None = None, review_band: float | None = None, explain: bool = False,
                  explain_dir: Path | None = None, review_below: float | None = None,
                  title: str | None = None) -> None:
-    import numpy as np
-
     from genrelens.data.images import open_poster
+    from genrelens.types import LOW_CONFIDENCE, Movie
 
-    image, unread = None, []
+    image, unread = None, None
     if poster is not None:
         try:
             image = open_poster(poster)
         except GenrelensError as e:
             if not (plot and plot.strip()) and not (title and title.strip()):
-                _fail(str(e))
-            unread = [f"poster ignored: {e}"]  # as in a batch: the movie is scored from its plot
-    clf = _load(model_dir, precision)
+                fail(str(e))
+            unread = e  # as in a batch: the movie is scored from its plot, the poster ignored with a warning
+    clf = load_classifier(model_dir, precision)
     if title and title.strip() and not (plot and plot.strip()) and image is None and not clf.reads_titles:
-        _fail(f"model {clf.name} does not read titles: give --plot and/or --poster")
-    proba, errors = clf.score([plot or ""], [image], titles=[title])
-    pred = clf.decide(proba)[0]
-    order = np.argsort(-proba[0], kind="stable")
-    genres = [clf.labels[j] for j in order if pred[j]]
-    warnings = unread + ([errors[0]] if 0 in errors else [])
-    if title and title.strip() and not clf.reads_titles:
-        warnings.append(f"title ignored: model {clf.name} does not read titles")
-    if clf.calibration_note:
-        warnings.append(clf.calibration_note)
-    confidence = float(clf.confidence(proba, pred[None])[0])
-    review = bool(clf.review(proba, review_band, review_below, pred=pred[None])[0])
+        fail(f"model {clf.name} does not read titles: give --plot and/or --poster")
+    movie = Movie(title=title, plot=plot, poster=unread if unread is not None else image)
+    [p] = clf.predict_movies([movie], review_band=review_band, review_below=review_below)
+    if not p.scored:
+        fail("; ".join(p.warnings + [p.error]))
+    genres, warnings, review = p.genres, p.warnings + ([clf.calibration_note] if clf.calibration_note else []), p.review
     by_band = review_band is not None or (review_below is None and clf.review_rule["rule"] == "band")
-    why_review = "a genre is close to its threshold" if by_band else "confidence below the review cut-off"
+    why_review = ("a genre is close to its threshold" if by_band else "confidence below the review cut-off") \
+        if LOW_CONFIDENCE in p.review_reasons else "an input was ignored"
     explanation = None
     if explain:
         try:
             explanation = clf.explain(plot, image, title=title, out_dir=explain_dir)
         except GenrelensError as e:
-            _fail(str(e))
+            fail(str(e))
     if as_json:
-        scores = {clf.labels[j]: round(float(proba[0, j]), 4) for j in range(len(clf.labels))}
-        thresholds = {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)}
-        answer = {"genres": genres, "scores": scores, "thresholds": thresholds, "confidence": round(confidence, 4),
-                  "review": review, "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision,
-                  "warnings": warnings}
+        answer = p.to_dict()
+        answer = {"genres": genres, "scores": answer["scores"],
+                  "thresholds": {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)},
+                  "confidence": answer["confidence"], "review": review, "review_reasons": p.review_reasons,
+                  "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision, "warnings": warnings}
         if explanation is not None:
             answer["explanation"] = explanation
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
@@ -168,11 +141,11 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
     t = Table(title=f"{clf.name}: {', '.join(genres)}")
     for c in ("genre", "probability", "threshold", ""):
         t.add_column(c, justify="left" if c == "genre" else "right")
-    for j in order:
-        mark = "[bold green]yes[/]" if pred[j] else ""
-        t.add_row(clf.labels[j], f"{proba[0, j]:.3f}", f"{clf.thresholds[j]:.2f}", mark)
+    threshold = dict(zip(clf.labels, clf.thresholds))
+    for g, score in sorted(p.scores.items(), key=lambda kv: -kv[1]):  # stable: ties keep the label order
+        t.add_row(g, f"{score:.3f}", f"{threshold[g]:.2f}", "[bold green]yes[/]" if g in genres else "")
     Console().print(t)
-    Console().print(f"confidence {confidence:.3f} (probability that the genre set is entirely right)"
+    Console().print(f"confidence {p.confidence:.3f} (probability that the genre set is entirely right)"
                     + (f"  [bold yellow]review[/]: {why_review}" if review else ""),
                     highlight=False)
     if explanation is not None:
@@ -202,8 +175,8 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
     try:  # everything that can be checked without the model (4-5 s to load) is checked first
         plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
     except (GenrelensError, ValueError) as e:
-        _fail(str(e))
-    clf = _load(model_dir, precision)
+        fail(str(e))
+    clf = load_classifier(model_dir, precision)
     bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
                    TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
@@ -214,10 +187,10 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
                                     review_band=review_band, review_below=review_below, review_only=review_only)
         except (GenrelensError, ValueError) as e:
             bar.stop()
-            _fail(str(e))
+            fail(str(e))
         except KeyboardInterrupt:
             bar.stop()
-            _fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
+            fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
                   f"run the same command with --resume to continue", 130)
     if clf.calibration_note:
         console.print(f"[yellow]note:[/] {clf.calibration_note}", highlight=False)
@@ -230,16 +203,16 @@ def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: s
     import importlib.util
 
     if out is None or resume:
-        _fail("--engine ray needs --output FOLDER and has no --resume")
+        fail("--engine ray needs --output FOLDER and has no --resume")
     if importlib.util.find_spec("ray") is None:
-        _fail('--engine ray needs Ray: pip install "genrelens[ray]"')
+        fail('--engine ray needs Ray: pip install "genrelens[ray]"')
     from genrelens.ray_predict import predict_ray
 
     try:
         summary = predict_ray(model_dir, str(src), out, workers=workers, address=address, batch_size=chunk_size,
                               progress=progress)
     except (GenrelensError, ValueError) as e:
-        _fail(str(e))
+        fail(str(e))
     _report(summary)
 
 
@@ -262,37 +235,3 @@ def _report(summary, review_only: bool = False) -> None:
     console.print(t)
     if summary.n_problems > len(summary.problems):
         console.print(f"... and {summary.n_problems - len(summary.problems)} more")
-
-
-def serve(
-    model_dir: Path | None = typer.Option(None, "--model-dir", help=MODEL_HELP),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: any free port)."),
-    max_batch: int = typer.Option(32, min=1, help="Most movies scored together in one model call."),
-    max_wait_ms: float = typer.Option(0.0, min=0, help="Extra wait for more requests to batch with (requests that "
-                                       "arrive while the model is busy batch anyway)."),
-    max_body_mb: float = typer.Option(16.0, min=0.001, help="Largest request body, in MB (413 beyond)."),
-    max_poster_mb: float = typer.Option(8.0, min=0.001, help="Largest poster, in MB (413 beyond)."),
-    max_plot_chars: int = typer.Option(20_000, min=1, help="Longest plot, in characters (413 beyond)."),
-    max_movies: int = typer.Option(64, min=1, help="Most movies in one /v1/predict/batch call (413 beyond)."),
-    rate_limit: float = typer.Option(0.0, min=0, help="API requests per second per client address (429 "
-                                     "beyond); 0 = no limit (the default)."),
-    rate_burst: int = typer.Option(20, min=1, help="Requests a client may send at once before --rate-limit "
-                                   "applies."),
-    log_level: str = typer.Option("info", help="uvicorn log level."),
-    precision: str | None = typer.Option(None, "--precision", help=PRECISION_HELP),
-) -> None:
-    """Serve the REST API (/v1/predict, /docs) and the web page (/) with uvicorn."""
-    import uvicorn
-
-    from genrelens.serve.app import create_app
-    from genrelens.serve.inputs import MB
-
-    clf = _load(model_dir, precision)
-    app = create_app(classifier=clf, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                     max_body_bytes=int(max_body_mb * MB), max_poster_bytes=int(max_poster_mb * MB),
-                     max_plot_chars=max_plot_chars, max_movies=max_movies,
-                     rate_limit=rate_limit or None, rate_burst=rate_burst)
-    console.print(f"serving model [bold]{clf.name}[/] ({clf.precision}) from {clf.model_dir} on http://{host}:{port}/ "
-                  f"(API docs at /docs)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,5 @@
+"""``python -m genrelens.cli``."""
+
+from genrelens.cli import main
+
+main()
