@@ -29,7 +29,8 @@ FLAGGED = {
     "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village."),
     "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
                                 "bake for forty minutes at 180 degrees until golden."),
-    "input_ignored": ("", "A retired detective is drawn back for one last case when his former partner vanishes."),
+    "input_ignored": ("The Last Case",  # a model that does not read titles says so
+                      "A retired detective is drawn back for one last case when his former partner vanishes."),
 }
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
@@ -86,19 +87,15 @@ def main() -> None:
             route.fulfill(json=body)
         return handle
 
-    def predict(page, title: str, plot: str, broken_poster: bool = False) -> None:
+    def predict(page, title: str, plot: str) -> None:
         page.fill("#title", title)
         page.fill("#plot", plot)
-        if broken_poster:  # an image file that is not an image: the service scores the plot and says so
-            page.set_input_files("#poster", {"name": "poster.jpg", "mimeType": "image/jpeg", "buffer": b"not a jpeg"})
-        elif page.locator("#clear-poster").is_visible():
-            page.click("#clear-poster")
         page.evaluate("document.getElementById('review-badge').textContent = ''")
         page.click("#submit")
         deadline = time.monotonic() + 60
         while not page.evaluate("document.getElementById('review-badge').textContent !== ''"):
             if time.monotonic() > deadline:
-                raise SystemExit("no answer from the page")
+                raise SystemExit(f"no answer from the page: {page.locator('#error').text_content()}")
             time.sleep(0.05)
 
     sizes = {}
@@ -116,7 +113,7 @@ def main() -> None:
             for code, (title, plot) in FLAGGED.items():
                 page.unroute("**/v1/predict")
                 page.route("**/v1/predict", with_reason(code))
-                predict(page, title, plot, broken_poster=code == "input_ignored")
+                predict(page, title, plot)
                 name = f"flagged-{code}.png"
                 sizes[name] = save_small(page.locator(".result-card").screenshot(), args.out / name)
             page.close()

@@ -161,7 +161,9 @@ function renderResult(data) {
   renderReview(data);
   const hasConfidence = data.confidence !== undefined && data.confidence !== null;
   $("confidence").hidden = !hasConfidence;
-  if (hasConfidence) $("confidence-value").textContent = roundPct(data.confidence);
+  if (hasConfidence) {
+    $("confidence-value").textContent = data.confidence < 0.01 ? "under 1%" : roundPct(data.confidence);
+  }
   $("warnings").replaceChildren(...(data.warnings || []).map((w) => el("li", "", w)));
   $("why-view").hidden = true;
   $("result").hidden = false;
