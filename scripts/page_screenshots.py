@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-PLOT_SURE = ("A young woman and a stranger she meets on a night train spend one night walking through Vienna, "
-             "talking about love, life and the chance that they will never meet again.")
+PLOT_SURE = ("A group of teenagers at a summer camp are stalked and killed one by one by a masked killer in the "
+             "woods.")
 # reason -> (title, plot) that calls for it
 FLAGGED = {
     "low_confidence": ("", "A man comes home after many years and finds that everything has changed."),
