@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 import threading
@@ -30,7 +31,7 @@ def catalogue_server(tiny_catalogue_dir):
     yield from serve(tiny_catalogue_dir)
 
 
-def serve(model_dir):
+def serve(model_dir, **kw):
     import uvicorn
 
     from genrelens.serve.app import create_app
@@ -38,7 +39,7 @@ def serve(model_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(model_dir), host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(model_dir, **kw), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -136,6 +137,15 @@ def test_api_docs_render_offline(server, browser, path, selector):
     assert [u for u in refused if u != "https://cdn.redoc.ly/redoc/logo-mini.svg"] == [], refused
 
 
+def poll(page, expression: str, timeout: float = 30) -> None:
+    """Wait until ``expression`` is true in the page (``page.wait_for_function`` evals, which the page's CSP
+    forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
 def open_page(browser, url: str):
     """A tall page at ``url``'s root and the list its JavaScript errors are collected in."""
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
@@ -156,7 +166,7 @@ def test_page_why_view(server, browser, subset_csv):
     page.set_input_files("#poster", str(subset_csv.parent / row["poster"]))
     page.click("#submit")
     page.wait_for_selector("#bars li")
-    assert "confidence" in page.locator("#confidence").text_content()
+    assert "exactly right" in page.locator("#confidence").text_content()
     chips = page.locator("#genres .chip").all_text_contents()
     page.click("#why")
     page.wait_for_selector("#why-body:not([hidden])", timeout=60_000)
@@ -200,3 +210,92 @@ def test_page_sends_the_title_to_a_model_that_reads_it(catalogue_server, browser
 
     expect(page.locator("#bars")).not_to_have_text(title_only, timeout=30_000)  # the plot changed the scores
     assert errors == []
+
+
+KEY = "page-key-4f9Q2x"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tiny_model_dir):
+    """The service with an API key."""
+    yield from serve(tiny_model_dir, api_key=KEY)
+
+
+def test_page_asks_for_the_api_key_once_and_keeps_it_for_the_tab(keyed_server, browser):
+    page, errors = open_page(browser, keyed_server)
+    sent: list[str | None] = []
+    page.on("request", lambda r: sent.append(r.headers.get("authorization")) if "/v1/" in r.url else None)
+    dialog = page.locator("#key-dialog")
+    dialog.wait_for(state="visible")  # /v1/model and /v1/examples were refused: one dialog for both
+    assert page.locator("#key-error").is_hidden()
+    page.fill("#api-key", "not-the-key")
+    page.click("#key-submit")
+    page.wait_for_selector("#key-error:not([hidden])")  # refused: asked again, saying why
+    assert dialog.is_visible()
+    page.fill("#api-key", KEY)
+    page.click("#key-submit")
+    page.wait_for_selector("#model-info:has-text('integrated')")
+    poll(page, "[...document.querySelectorAll('.example img')].some(i => i.naturalWidth > 0)")
+    assert dialog.is_hidden()
+    assert page.evaluate("sessionStorage.getItem('genrelens-api-key')") == KEY
+    assert KEY not in page.content()  # the key is not written into the page
+
+    page.fill("#plot", "A stranded astronaut must survive alone on Mars.")
+    page.click("#submit")
+    page.wait_for_selector("#bars li")
+    assert sent[-1] == f"Bearer {KEY}" and dialog.is_hidden()
+
+    page.reload()  # the same tab: the key is still there, nothing is asked
+    page.wait_for_selector("#model-info:has-text('integrated')")
+    assert dialog.is_hidden() and not errors
+    page.close()
+
+    other, _ = open_page(browser, keyed_server)  # another tab (a new context) asks again
+    other.locator("#key-dialog").wait_for(state="visible")
+    other.click("#key-cancel")  # cancelled: the service's own message is shown
+    other.wait_for_selector("#model-info:has-text('needs an API key')")
+    other.close()
+
+
+def mocked_prediction(route, request=None, **changes):
+    """Answer the page's /v1/predict from the real service, with ``changes`` applied to the JSON."""
+    body = route.fetch().json()
+    route.fulfill(json={**body, **changes})
+
+
+REASON_WORDS = {"low_confidence": "unsure", "short_text": "very short", "language": "language",
+                "out_of_distribution": "unlike the movie plots", "input_ignored": "could not be used"}
+
+
+def test_page_shows_the_review_badge_and_its_reasons(server, browser):
+    page, errors = open_page(browser, server)
+    page.wait_for_selector("#model-info:has-text('out of 100')")
+    assert "F1" not in page.locator("#model-info").text_content()  # the jargon is in the tooltip only
+    assert "weighted F1" in page.locator("#model-info").get_attribute("title")
+    page.fill("#plot", "A hard-boiled detective hunts a serial killer through the rainy streets of a corrupt city.")
+    cases = [({"review": False, "review_reasons": []}, False, []),
+             *[({"review": True, "review_reasons": [code]}, True, [code]) for code in REASON_WORDS],
+             ({"review": True, "review_reasons": list(REASON_WORDS)}, True, list(REASON_WORDS)),
+             ({"review": True}, True, [None]),  # an older service: no review_reasons
+             ({"review": False}, False, [])]
+    for changes, flagged, codes in cases:
+        page.unroute("**/v1/predict")
+        page.route("**/v1/predict", functools.partial(mocked_prediction, **changes))
+        page.evaluate("document.getElementById('review-badge').textContent = ''")
+        page.click("#submit")
+        poll(page, "document.getElementById('review-badge').textContent !== ''")
+        badge = page.locator("#review-badge")
+        assert badge.is_visible()
+        assert badge.text_content() == ("Worth a human check" if flagged else "No check needed"), changes
+        reasons = page.locator("#review-reasons li")
+        assert reasons.count() == len(codes), changes
+        for i, code in enumerate(codes):
+            text = reasons.nth(i).text_content()
+            assert REASON_WORDS.get(code, "unsure") in text and "_" not in text, (code, text)
+            assert reasons.nth(i).is_visible()
+    assert "exactly right" in page.locator("#confidence").text_content()
+    assert page.locator("#confidence .info").get_attribute("title")
+    page.click(".explain summary")
+    assert page.locator(".explain p").first.is_visible()
+    assert not errors
+    page.close()

@@ -10,6 +10,7 @@ Concurrent requests are scored together by a :class:`MicroBatcher`.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import math
 import os
 import time
@@ -24,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
+from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -227,20 +229,61 @@ class RateLimit:
         await response(scope, receive, send)
 
 
+class ApiKey:
+    """ASGI middleware: every API request (``/v1/...``) needs ``Authorization: Bearer <key>``; else a 401 JSON
+    answer with ``WWW-Authenticate: Bearer``. The page, its static files, ``/health`` and the docs stay open.
+
+    The key is compared in constant time (:func:`hmac.compare_digest`), held as a :class:`Secret` (hidden in
+    reprs) and never written to a log or an answer.
+    """
+
+    def __init__(self, app: ASGIApp, key: Secret | str):
+        expected = str(key).encode("utf-8")
+        if not expected.strip():
+            raise ValueError("api_key must not be empty (None: no key)")
+        self.app, self._expected = app, expected
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key='**********')"
+
+    def allows(self, authorization: bytes | None) -> bool:
+        """Whether an ``Authorization`` header value carries the key (scheme ``Bearer``, any case)."""
+        scheme, _, token = (authorization or b"").strip().partition(b" ")
+        return hmac.compare_digest(token.strip(), self._expected) and scheme.lower() == b"bearer"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        authorization = dict(scope["headers"]).get(b"authorization")
+        if self.allows(authorization):
+            return await self.app(scope, receive, send)
+        if authorization is None:
+            detail = "this service needs an API key: send the header 'Authorization: Bearer <key>'"
+        else:
+            detail = "the API key sent was refused: send the service's key as 'Authorization: Bearer <key>'"
+        response = SafeJSONResponse({"error": "unauthorized", "detail": detail}, 401,
+                                    headers={"WWW-Authenticate": 'Bearer realm="genrelens"'})
+        await response(scope, receive, send)
+
+
 def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClassifier | None = None, *,
                max_batch: int = 32, max_wait_ms: float = 0.0, max_body_bytes: int = 16 * MB,
                max_poster_bytes: int = 8 * MB, max_plot_chars: int = 20_000, max_movies: int = 64,
-               n_examples: int = 6, rate_limit: float | None = None, rate_burst: int = 20) -> FastAPI:
+               n_examples: int = 6, rate_limit: float | None = None, rate_burst: int = 20,
+               api_key: str | None = None) -> FastAPI:
     """The service around ``classifier`` (else the model in ``model_dir``, loaded once, now).
 
     max_batch: most movies scored in one model call; max_wait_ms: extra wait for more requests
     (0: a lone request is scored at once; requests arriving while the model is busy form the next batch);
     max_body_bytes / max_poster_bytes / max_plot_chars / max_movies: per-request limits (413 beyond);
     rate_limit: API requests per second per client address, bursts of ``rate_burst`` (429 beyond);
-    None (the default) = no rate limit.
+    None (the default) = no rate limit; api_key: when set, every ``/v1/`` call needs
+    ``Authorization: Bearer <api_key>`` (401 otherwise; see :class:`ApiKey`).
     """
     if rate_limit is not None and (rate_limit <= 0 or rate_burst < 1):
         raise ValueError("rate_limit must be > 0 (or None for no limit) and rate_burst >= 1")
+    if api_key is not None and not api_key.strip():
+        raise ValueError("api_key must not be empty (None: no key)")
     clf = classifier if classifier is not None else GenreClassifier.load(model_dir)
     limits = Limits(max_body_bytes=max_body_bytes, max_poster_bytes=min(max_poster_bytes, max_body_bytes),
                     max_plot_chars=max_plot_chars, max_movies=max_movies)
@@ -264,6 +307,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
                          description="Tell a movie's genres from its plot summary and/or its poster.")
     app.state.classifier, app.state.batcher, app.state.limits = clf, batcher, limits
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if api_key is not None:  # after the rate limit, before the body is read
+        app.add_middleware(ApiKey, key=Secret(api_key))
     if rate_limit is not None:  # added last = runs first: a refused request is not even read
         app.add_middleware(RateLimit, rate=rate_limit, burst=rate_burst)
     _add_error_handlers(app)

@@ -4,6 +4,64 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { poster: null, previewUrl: null, model: null };
+const KEY_STORE = "genrelens-api-key";  // sessionStorage: kept for this tab only, gone when it closes
+
+// --- API key: asked once, when a call is refused (401), then sent on every call of this tab ---------------
+
+function storedKey() {
+  try { return sessionStorage.getItem(KEY_STORE); } catch { return null; }
+}
+
+function storeKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+  } catch { /* storage disabled: the key lives until the page reloads */ }
+  state.key = key || null;
+}
+
+let keyAsked = null;  // one dialog for every call refused at the same time
+
+function askKey(refused) {
+  if (keyAsked) return keyAsked;
+  keyAsked = new Promise((resolve) => {
+    const dialog = $("key-dialog");
+    const input = $("api-key");
+    $("key-error").hidden = !refused;
+    input.value = "";
+    const done = (key) => {
+      $("key-form").removeEventListener("submit", onSubmit);
+      $("key-cancel").removeEventListener("click", onCancel);
+      dialog.removeEventListener("cancel", onCancel);
+      if (dialog.open) dialog.close();
+      keyAsked = null;
+      resolve(key);
+    };
+    const onSubmit = (e) => { e.preventDefault(); done(input.value.trim() || null); };
+    const onCancel = (e) => { e.preventDefault(); done(null); };
+    $("key-form").addEventListener("submit", onSubmit);
+    $("key-cancel").addEventListener("click", onCancel);
+    dialog.addEventListener("cancel", onCancel);
+    dialog.showModal();
+    input.focus();
+  });
+  return keyAsked;
+}
+
+// fetch() for this service's API: sends the tab's key, and asks for one when the service refuses the call.
+async function api(path, options = {}) {
+  for (;;) {
+    const key = storedKey() || state.key;
+    const headers = new Headers(options.headers || {});
+    if (key) headers.set("Authorization", `Bearer ${key}`);
+    const response = await fetch(path, { ...options, headers });
+    if (response.status !== 401) return response;
+    const now = storedKey() || state.key;
+    if (now && now !== key) continue;  // another call got a new key meanwhile: use it
+    const entered = await askKey(Boolean(key));
+    if (!entered) return response;  // cancelled: the caller shows the service's message
+    storeKey(entered);
+  }
+}
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -40,12 +98,46 @@ function pickFile(files) {
 }
 
 function pct(p) { return `${(100 * p).toFixed(1)}%`; }
+function roundPct(p) { return `${Math.round(100 * p)}%`; }
+
+// Why an answer is worth a human look, in plain words (the API's review_reasons codes).
+const REASONS = {
+  low_confidence: "The model is unsure: some genres are close calls.",
+  short_text: "The text is very short: too few words to tell the genres well.",
+  language: "The text seems to be in a language the model did not learn from.",
+  out_of_distribution: "The text is unlike the movie plots the model learned from. Is it a movie plot?",
+  input_ignored: "Part of what you gave could not be used (see the notes below).",
+};
+
+function reasonText(code) {
+  return REASONS[code] || `${String(code).replace(/_/g, " ")}.`;
+}
+
+function renderReview(data) {
+  const codes = Array.isArray(data.review_reasons) ? data.review_reasons : null;
+  const flagged = Boolean(data.review) || Boolean(codes && codes.length);
+  const badge = $("review-badge");
+  badge.className = flagged ? "badge review" : "badge sure";
+  badge.textContent = flagged ? "Worth a human check" : "No check needed";
+  const texts = codes && codes.length ? codes.map(reasonText)
+    : flagged ? ["The model is unsure of this set of genres."] : [];
+  $("review-reasons").replaceChildren(...texts.map((t, i) => {
+    const li = el("li", "", t);
+    if (codes && codes[i]) li.dataset.reason = codes[i];
+    return li;
+  }));
+  $("review-box").dataset.review = String(flagged);
+}
 
 function renderResult(data) {
   const labels = Object.keys(data.scores).sort((a, b) => data.scores[b] - data.scores[a]);
   const chosen = new Set(data.genres);
   const chips = $("genres");
-  chips.replaceChildren(...data.genres.map((g) => el("span", "chip", g)));
+  chips.replaceChildren(...data.genres.map((g) => {
+    const chip = el("span", "chip", g);
+    chip.title = `${g}: ${roundPct(data.scores[g])} likely`;
+    return chip;
+  }));
   const rows = labels.map((label) => {
     const p = data.scores[label];
     const t = data.thresholds ? data.thresholds[label] : undefined;
@@ -66,9 +158,12 @@ function renderResult(data) {
     return li;
   });
   $("bars").replaceChildren(...rows);
-  $("confidence").textContent = data.confidence === undefined || data.confidence === null ? "" :
-    `confidence ${pct(data.confidence)} that this genre set is entirely right` +
-    (data.review ? " · worth a review: the model is unsure of this genre set" : "");
+  renderReview(data);
+  const hasConfidence = data.confidence !== undefined && data.confidence !== null;
+  $("confidence").hidden = !hasConfidence;
+  if (hasConfidence) {
+    $("confidence-value").textContent = data.confidence < 0.01 ? "under 1%" : roundPct(data.confidence);
+  }
   $("warnings").replaceChildren(...(data.warnings || []).map((w) => el("li", "", w)));
   $("why-view").hidden = true;
   $("result").hidden = false;
@@ -148,7 +243,7 @@ async function why() {
   $("why-status").textContent = "Explaining… (about a second)";
   $("why").disabled = true;
   try {
-    const response = await fetch("/v1/explain", { method: "POST", body: form });
+    const response = await api("/v1/explain", { method: "POST", body: form });
     if (!response.ok) throw new Error(await errorMessage(response));
     const data = await response.json();
     const explanation = data.explanation;
@@ -183,7 +278,7 @@ async function predict(event) {
   $("submit").disabled = true;
   $("submit").textContent = "Predicting…";
   try {
-    const response = await fetch("/v1/predict", { method: "POST", body: form });
+    const response = await api("/v1/predict", { method: "POST", body: form });
     if (!response.ok) throw new Error(await errorMessage(response));
     renderResult(await response.json());
     return true;
@@ -198,14 +293,18 @@ async function predict(event) {
 
 async function loadModel() {
   try {
-    const response = await fetch("/v1/model");
+    const response = await api("/v1/model");
     if (!response.ok) throw new Error(await errorMessage(response));
     const m = (state.model = await response.json());
     const inputs = [m.uses_text && "plots", m.uses_poster && "posters"].filter(Boolean).join(" and ");
-    let text = `model: ${m.model}` + (inputs ? ` (reads ${inputs})` : "");
-    if (m.metrics && m.metrics.weighted_f1 !== undefined) {
-      text += ` · test weighted F1 ${m.metrics.weighted_f1.toFixed(3)}, micro ${m.metrics.micro_f1.toFixed(3)}, ` +
-        `macro ${m.metrics.macro_f1.toFixed(3)}`;
+    let text = `Model “${m.model}”` + (inputs ? `, reads ${inputs}` : "");
+    const f1 = m.metrics || {};
+    if (typeof f1.weighted_f1 === "number") {
+      const movies = f1.n_rows ? `${f1.n_rows.toLocaleString("en")} movies` : "movies";
+      text += `. Tested on ${movies} it had not seen: it scores ${Math.round(100 * f1.weighted_f1)} out of 100 ` +
+        "at naming their genres (100: every genre found, none added).";
+      $("model-info").title = ["weighted", "micro", "macro"].filter((k) => typeof f1[`${k}_f1`] === "number")
+        .map((k) => `${k} F1 ${f1[`${k}_f1`].toFixed(3)}`).join(", ") + " on the test split";
     }
     $("model-info").textContent = text;
   } catch (e) {
@@ -220,7 +319,7 @@ async function useExample(example) {
   setPoster(null);
   showError("");
   if (example.poster) {
-    const response = await fetch(example.poster);
+    const response = await api(example.poster);
     if (response.ok) setPoster(await response.blob(), `${example.title || example.id} poster`);
   }
   if (await predict()) {
@@ -231,7 +330,7 @@ async function useExample(example) {
 async function loadExamples() {
   const box = $("examples");
   try {
-    const response = await fetch("/v1/examples");
+    const response = await api("/v1/examples");
     if (!response.ok) throw new Error(await errorMessage(response));
     const { examples } = await response.json();
     if (!examples.length) {
@@ -241,12 +340,13 @@ async function loadExamples() {
     box.replaceChildren(...examples.map((ex) => {
       const button = el("button", "example");
       button.type = "button";
-      if (ex.poster) {
+      if (ex.poster) {  // fetched, not linked: an <img> could not send the API key
         const img = el("img");
-        img.src = ex.poster;
         img.alt = "";
-        img.loading = "lazy";
         button.append(img);
+        api(ex.poster).then((r) => (r.ok ? r.blob() : null)).then((blob) => {
+          if (blob) img.src = URL.createObjectURL(blob);
+        }).catch(() => {});
       }
       button.append(el("span", "title", ex.year ? `${ex.title} (${ex.year})` : ex.title),
         el("span", "truth", `true: ${(ex.genres || []).join(", ") || "?"}`));

@@ -1,0 +1,137 @@
+"""Screenshots of the web page in headless Chromium: a sure answer, a flagged answer per review reason, a phone.
+
+    python scripts/page_screenshots.py [--model-dir DIR] [--out docs/screenshots]
+
+Serves the model (the default model folder unless --model-dir) on a free local port, types movies into the page
+and saves each result card as a small palette PNG. The answers are the model's own; when the service does not
+send ``review_reasons`` yet, the reason shown on a flagged card is added to its answer in the browser (said in
+the output). Example posters are left out of the pictures. Needs playwright and Debian's chromium
+(``scripts/setup.sh --browser``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+PLOT_SURE = ("A group of teenagers at a summer camp are stalked and killed one by one by a masked killer in the "
+             "woods.")
+# reason -> (title, plot) that calls for it
+FLAGGED = {
+    "low_confidence": ("", "A man comes home after many years and finds that everything has changed."),
+    "short_text": ("", "love"),
+    "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village."),
+    "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
+                                "bake for forty minutes at 180 degrees until golden."),
+    "input_ignored": ("The Last Case",  # a model that does not read titles says so
+                      "A retired detective is drawn back for one last case when his former partner vanishes."),
+}
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def serve(model_dir: str | None):
+    import uvicorn
+
+    from genrelens.serve.app import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(model_dir), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise SystemExit("the service did not start")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def save_small(png: bytes, path: Path) -> int:
+    """``png`` as a 256-colour palette PNG (a few times smaller, the same to the eye); returns its size."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    image.save(path, format="PNG", optimize=True)
+    return path.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default=None, help="model folder (default: the default model)")
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    server, thread, url = serve(args.model_dir)
+    added: list[str] = []
+
+    def no_posters(route, request=None) -> None:
+        body = route.fetch().json()
+        route.fulfill(json={"examples": [{k: v for k, v in e.items() if k != "poster"} for e in body["examples"]]})
+
+    def with_reason(code: str):
+        def handle(route, request=None) -> None:
+            body = route.fetch().json()
+            if "review_reasons" not in body:  # a service before review reasons: show where the reason goes
+                added.append(code)
+                body = {**body, "review": True, "review_reasons": [code]}
+            route.fulfill(json=body)
+        return handle
+
+    def predict(page, title: str, plot: str) -> None:
+        page.fill("#title", title)
+        page.fill("#plot", plot)
+        page.evaluate("document.getElementById('review-badge').textContent = ''")
+        page.click("#submit")
+        deadline = time.monotonic() + 60
+        while not page.evaluate("document.getElementById('review-badge').textContent !== ''"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no answer from the page: {page.locator('#error').text_content()}")
+            time.sleep(0.05)
+
+    sizes = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 1100})
+            page.route("**/v1/examples", no_posters)
+            page.goto(url + "/")
+            page.wait_for_selector("#model-info:not(:has-text('loading'))")
+            predict(page, "", PLOT_SURE)
+            review = page.locator("#review-badge").text_content()
+            sizes["sure.png"] = save_small(page.locator(".result-card").screenshot(), args.out / "sure.png")
+            print(f"sure.png: badge {review!r}")
+            for code, (title, plot) in FLAGGED.items():
+                page.unroute("**/v1/predict")
+                page.route("**/v1/predict", with_reason(code))
+                predict(page, title, plot)
+                name = f"flagged-{code}.png"
+                sizes[name] = save_small(page.locator(".result-card").screenshot(), args.out / name)
+            page.close()
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+            phone.route("**/v1/examples", no_posters)
+            phone.route("**/v1/predict", with_reason("short_text"))
+            phone.goto(url + "/")
+            predict(phone, "", "love")
+            phone.locator(".result-card").scroll_into_view_if_needed()
+            sizes["mobile.png"] = save_small(phone.screenshot(), args.out / "mobile.png")
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    print(json.dumps({"kb": {k: round(v / 1024, 1) for k, v in sizes.items()},
+                      "reasons added in the browser": sorted(set(added))}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
