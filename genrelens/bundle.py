@@ -67,7 +67,6 @@ TEST_IDS = "test_ids.json"
 CHECKPOINTS = "checkpoints"
 LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
 PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
-ARTIFACTS = (SPLIT, METRICS, TEST_PROBA, TEST_IDS)
 KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER, LEXICAL,
          LEXICAL_WEIGHTS)  # the files that decide predictions (their hashes key the accuracy guard)
 

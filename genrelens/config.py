@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genrelens.encoders.pooling import WINDOW_POOLING
 from genrelens.io import write_json_atomic
 
 OVERSAMPLING = ("none", "study", "mlros")
@@ -37,7 +38,6 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "long_augment": (float, 0.0, 1.0, True, True),
     "title_dropout": (float, 0.0, 1.0, True, False),
 }
-WINDOW_POOLING = ("mean", "max", "first")
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
 MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False}
 

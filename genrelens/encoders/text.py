@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from genrelens.encoders.cache import default_cache_dir  # noqa: E402
+from genrelens.encoders.pooling import WINDOW_POOLING, mean_pool  # noqa: E402
 from genrelens.errors import ModelError  # noqa: E402
 from genrelens.io import atomic_dir  # noqa: E402
 
 META_FILE = "genrelens_text_encoder.json"
-WINDOW_POOLING = ("mean", "max", "first")
 MPNET_PIECES = 5
 
 
@@ -315,11 +315,7 @@ class TextEncoder:
         return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt"))
 
-    @staticmethod
-    def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean over unmasked tokens: [n, t, d], [n, t] -> [n, d]."""
-        mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
-        return (last_hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    pool = staticmethod(mean_pool)  # [n, t, d], [n, t] -> [n, d]
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenized batch -> [n, dim] embeddings, with gradients if enabled (for fine-tuning)."""

@@ -40,7 +40,6 @@ STUDY_TABLE2: dict[str, tuple[float, float] | None] = {
     "text-finetuned": (0.433, 0.431), "integrated": (0.429, 0.453), "fusion": None, "tfidf": None,
     "catalogue": None,
 }
-STUDY_MODEL_NAMES = {n: s.study_name for n, s in MODELS.items()}
 
 
 @dataclass(frozen=True)

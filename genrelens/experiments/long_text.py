@@ -2,8 +2,8 @@
 than 128 tokens, and on a long-text variant built honestly from the same data.
 
 Two variants (``genrelens.data.augment.append_shared_genre``), posters unchanged, labels the test movie's own.
-The added plots are those of *other test movies*: held-out text. (Issue 14 suggested training movies; tried
-first, that leaks: the TF-IDF model, having fitted those very plots, read their labels back and scored 0.906.)
+The added plots are those of *other test movies*: held-out text (training movies would leak: a model that
+fitted those very plots reads their labels back).
 
 - "summaries": the test plot and the plots of two other test movies with exactly its genres (else the most
   genres in common), in random order: a catalogue that joins several summaries of one film (the unseen IMDb

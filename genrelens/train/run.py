@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.console import Console
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from genrelens import bundle
 from genrelens.bundle import ModelBundle, build_model
@@ -87,8 +87,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
 
 def prior_logits(y: np.ndarray) -> torch.Tensor:
     """Logits of the label frequencies: what a model answers for a movie lacking its modality."""
-    p = np.clip(y.mean(0), 1e-3, 1 - 1e-3)
-    return torch.as_tensor(np.log(p / (1 - p)), dtype=torch.float32)
+    return torch.as_tensor(logit(np.clip(y.mean(0), 1e-3, 1 - 1e-3)), dtype=torch.float32)
 
 
 def feature_batches(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, batch_size: int,
@@ -331,17 +330,16 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     proba = {s: expit(predict_logits(head, feats[s])) for s in ("val", "test")}
     channel = info = None
     if cfg.lexical:  # late fusion with the lexical channel, its weight chosen on validation (or set)
-        from genrelens.models.lexical import choose_weight, fuse, sigmoid
+        from genrelens.models.lexical import choose_weight, fused_proba
 
         channel, logits, has, info = fit_lexical(cfg, data)
-        p_lex = {s: sigmoid(logits[s]) for s in ("val", "test")}
         if cfg.lexical_weight is None:
             channel.weight, info["val_weighted_f1_by_weight"] = choose_weight(data.y["val"], proba["val"],
-                                                                              p_lex["val"], has["val"])
+                                                                              expit(logits["val"]), has["val"])
         else:
             channel.weight = cfg.lexical_weight
         info["weight"] = channel.weight
-        proba = {s: fuse(proba[s], p_lex[s], has[s], channel.weight) for s in ("val", "test")}
+        proba = {s: fused_proba(proba[s], logits[s], has[s], channel.weight) for s in ("val", "test")}
         console.print(f"lexical channel: C {channel.C}, {info['n_terms']} terms, fusion weight {channel.weight}")
     thresholds = (tune_thresholds(data.y["val"], proba["val"]) if cfg.thresholds == "tuned"
                   else np.full(len(data.labels), 0.5, np.float32))
