@@ -13,7 +13,6 @@ from genrelens.io import write_json_atomic
 
 OVERSAMPLING = ("none", "study", "mlros")
 THRESHOLDS = ("tuned", "fixed")
-TEXT_LAYERS = {"minilm": 6, "mpnet": 12}  # transformer layers per text encoder (the most --ft-layers can train)
 # numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
 RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "seed": (int, 0, None, True, True),
@@ -151,10 +150,13 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None or name != "oversample_target":
                 _check_number(name, value, kind, low, high, low_in, high_in)
-        layers = TEXT_LAYERS.get(self.text_encoder)
-        if layers is not None and self.ft_layers > layers:
-            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {layers} "
-                             f"transformer layers (1 <= ft_layers <= {layers})")
+        text = TEXT_ENCODERS[self.text_encoder]
+        if text.layers is not None and self.ft_layers > text.layers:
+            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {text.layers} "
+                             f"transformer layers (1 <= ft_layers <= {text.layers})")
+        if text.max_tokens is not None and self.max_length > text.max_tokens:
+            raise ValueError(f"max_length = {self.max_length} is out of range: {self.text_encoder} reads at most "
+                             f"{text.max_tokens} tokens (8 <= max_length <= {text.max_tokens})")
         fr = self.split_fractions
         if (len(fr) != 3 or any(isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fr)
                 or abs(sum(fr) - 1) > 1e-6):
