@@ -79,23 +79,38 @@ def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top:
 def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
     """``(text encoder | None, poster encoder | None)`` that model ``cfg.model`` reads. A text stage's
     fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"."""
-    from genrelens.encoders.registry import build_poster_encoder, build_text_encoder
+    return build_text(cfg, folder, backend), build_poster(cfg, backend)
+
+
+def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
+    """The text encoder that model ``cfg.model`` reads (None: it reads none), with its token windows: the
+    fine-tuned one of ``folder/text_encoder`` for a model with a text stage, else (or with no ``folder``:
+    training, before fine-tuning) the registry's ``cfg.text_encoder``."""
+    from genrelens.encoders.registry import build_text_encoder
 
     spec = get_spec(cfg.model)
-    text = poster = None
     if spec.text_stage and folder is not None:
         from genrelens.encoders.text import TextEncoder
 
         text = TextEncoder.from_dir(folder / TEXT_ENCODER, max_length=cfg.max_length)
     elif spec.text_encoder:
         text = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-    if text is not None:
-        text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
-    if text is not None and backend == "onnx":
+    else:
+        return None
+    text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+    if backend == "onnx":
         _onnx_text(text)
-    if spec.poster:  # a fine-tuned last block runs in torch after the frozen bottom (also torch)
-        poster = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
-    return text, poster
+    return text
+
+
+def build_poster(cfg: RunConfig, backend: str = "onnx"):
+    """The poster encoder that model ``cfg.model`` reads (None: it reads none); a fine-tuned last block runs
+    in torch after the frozen bottom, so with ``cfg.poster_finetune`` it is torch whatever ``backend``."""
+    from genrelens.encoders.registry import build_poster_encoder
+
+    if not get_spec(cfg.model).poster:
+        return None
+    return build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
 
 
 def _onnx_text(encoder) -> None:
@@ -427,5 +442,5 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
         raise ModelError(f"{file} is not a naive model's frequencies: {e}") from e
 
 
-__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "install", "read_artifact",
-           "read_calibration", "read_meta", "read_precision_guard", "weights_key"]
+__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text", "install",
+           "read_artifact", "read_calibration", "read_meta", "read_precision_guard", "weights_key"]

@@ -13,6 +13,7 @@ from genrelens.io import write_json_atomic
 
 OVERSAMPLING = ("none", "study", "mlros")
 THRESHOLDS = ("tuned", "fixed")
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 # numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
 RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "seed": (int, 0, None, True, True),
@@ -56,7 +57,9 @@ def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs."""
+    """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs.
+
+    Building one only checks values (it reads no CPU, file or weights)."""
 
     model: str = "integrated"
     data: str | None = None  # None: the default data set
@@ -104,8 +107,8 @@ class RunConfig:
     posters: str | None = None  # folder relative poster paths are resolved against (None: the table's folder)
     cache_dir: str | None = None
     # forward passes of fine-tuning and heads under CPU bf16 autocast ("bf16") or not ("fp32"); "auto" is
-    # resolved here, at the boundary, by the CPU's flags (bf16 where it has bf16 units), so a saved config
-    # always says what ran
+    # resolved by the CPU's flags (bf16 where it has bf16 units) when training starts (train.run.resolve_precision),
+    # so a saved config always says what ran
     precision: str = "auto"
     extra: dict = field(default_factory=dict)
 
@@ -142,9 +145,8 @@ class RunConfig:
                              f"({self.max_length // 2})")
         if self.lexical_weight is not None:
             _check_number("lexical_weight", self.lexical_weight, float, 0.0, 1.0, True, True)
-        from genrelens.encoders.precision import training_precision
-
-        self.precision = training_precision(self.precision)
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"training precision must be {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}")
         self.split_fractions = tuple(self.split_fractions)
         for name, (kind, low, high, low_in, high_in) in RANGES.items():
             value = getattr(self, name)

@@ -169,16 +169,14 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     """
     from pathlib import Path
 
-    from genrelens.bundle import CHECKPOINTS, ModelBundle
+    from genrelens.bundle import CHECKPOINTS, ModelBundle, build_text
     from genrelens.data.split import SPLITS
-    from genrelens.encoders.registry import build_text_encoder
     from genrelens.models.losses import get_loss
     from genrelens.train.config import loop_config
     from genrelens.train.loop import fit
 
     memo = {} if memo is None else memo
-    enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-    enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+    enc = build_text(cfg, backend="torch")  # the registry's encoder (no folder yet), fine-tuned on eager torch
     idx = {s: np.flatnonzero(data.parts[s]["text"].str.len().to_numpy() > 0) for s in SPLITS}
     extra_texts = list(extra_texts or [])
     groups = {**{s: [data.parts[s]["text"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}

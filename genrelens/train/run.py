@@ -4,6 +4,7 @@ thresholds -> metrics; the result is saved through the model bundle, so the run 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,16 @@ def predict_logits(model: torch.nn.Module, feats: dict[str, torch.Tensor], batch
                           for i in range(0, n, batch_size)]) if n else np.zeros((0, 0), np.float32)
 
 
+def resolve_precision(cfg: RunConfig) -> RunConfig:
+    """``cfg`` as it trains on this CPU: precision ``auto`` becomes bf16 (the CPU has bf16 units) or fp32, which
+    is what ``config.json`` stores."""
+    if cfg.precision != "auto":
+        return cfg
+    from genrelens.encoders.precision import training_precision
+
+    return dataclasses.replace(cfg, precision=training_precision(cfg.precision))
+
+
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: Console | None = None,
           memo: dict | None = None) -> dict:
     """Run ``cfg`` end to end and save the model through the bundle into ``cfg.out``; returns the metrics
@@ -118,6 +129,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     (the benchmark) to reuse the text stage's frozen-bottom states."""
     console = console or Console(stderr=True)
     t0 = time.time()
+    cfg = resolve_precision(cfg)
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / bundle.CONFIG)  # at once: `--resume` and the benchmark compare it
@@ -275,9 +287,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import poster_features
-            from genrelens.encoders.registry import build_poster_encoder
 
-            poster_enc = build_poster_encoder(cfg.poster_encoder)
+            poster_enc = bundle.build_poster(cfg)
             dims["poster"] = poster_enc.dim
             if cfg.poster_finetune:  # a trainable copy of the CNN's last block
                 poster_top = poster_enc.trainable_top()
@@ -291,10 +302,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if spec.text == "frozen":
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import text_features
-            from genrelens.encoders.registry import build_text_encoder
 
-            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-            text_enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+            text_enc = bundle.build_text(cfg, backend="torch")  # training encodes on eager torch
             dims["text"] = text_enc.dim
             for s in SPLITS:
                 f, m = text_features(text_enc, list(data.parts[s]["text"]), cache, progress)
