@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -266,6 +267,18 @@ class ModelBundle:
                    calibrator=read_calibration(path, labels), lexical=lexical,
                    precision_guard=read_precision_guard(path))
 
+    def split_ids(self, name: str) -> list[str]:
+        """The movie ids of this model's ``name`` split ("train", "val" or "test"; see ``read_split``)."""
+        if "split" in self.artifacts:
+            return list(self.artifacts["split"][name])
+        if self.path is None:
+            raise ModelError("the model has no folder yet: it has no saved split")
+        return read_split(self.path, name)
+
+    def labelled_split(self, df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, np.ndarray, int]:
+        """This model's ``name`` split of the table ``df`` as training kept it (see ``labelled_rows``)."""
+        return labelled_rows(df, self.split_ids(name), self.labels)
+
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
         if name in self.artifacts:
@@ -396,6 +409,31 @@ def read_artifact(path: Path, name: str, default: Any = None) -> Any:
         return default
 
 
+def read_split(path: str | os.PathLike, name: str) -> list[str]:
+    """The movie ids of split ``name`` ("train", "val" or "test") of the model folder ``path``; ``ModelError``
+    saying what is missing when the folder has no readable split."""
+    split = read_artifact(Path(path), "split")
+    if not isinstance(split, dict) or name not in split:
+        raise ModelError(f"{Path(path) / SPLIT} is missing or lacks the {name!r} split: the model's own split is "
+                         "needed (retrain it, or score a table without naming a split)")
+    return list(split[name])
+
+
+def labelled_rows(df: pd.DataFrame, ids: list[str] | None, labels: list[str]) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The rows of the table ``df`` whose id is in ``ids`` (None: every row) that carry at least one of ``labels``,
+    as training keeps them: ``(rows (index reset, df's attrs kept), y float32 multi-hot [n, L], rows dropped for
+    having none of the labels)``."""
+    from genrelens.data.labels import LabelSet
+    from genrelens.data.split import select
+
+    part = select(df, ids) if ids is not None else df
+    y = LabelSet(labels).encode(part["genres"])
+    keep = y.sum(1) > 0
+    out = part[keep].reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out, y[keep], int((~keep).sum())
+
+
 def write_artifact(folder: Path, name: str, value: Any) -> None:
     """Write artifact ``name`` into ``folder`` atomically."""
     file = Path(folder) / _ARTIFACT_FILES[name]
@@ -443,4 +481,5 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
 
 
 __all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text", "install",
-           "read_artifact", "read_calibration", "read_meta", "read_precision_guard", "weights_key"]
+           "labelled_rows", "read_artifact", "read_calibration", "read_meta", "read_precision_guard", "read_split",
+           "weights_key"]

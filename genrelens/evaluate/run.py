@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genrelens.bundle import labelled_rows
 from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.metrics import add_calibration, evaluate
@@ -15,27 +16,21 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``ece``, ``brier``, ``per_label``,
     ``n_rows``, ``labels``, ``calibrated``, ...) of the model on ``data``; rows without any of the model's labels
     are counted, not scored."""
-    from genrelens.data.labels import LabelSet
     from genrelens.data.split import SPLITS
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
     df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters)
-    missing = 0
-    if split:
-        df, missing = _split_rows(df, clf, split, data)
-    labels = LabelSet(clf.labels)
-    y = labels.encode(df["genres"])
-    keep = y.sum(1) > 0
-    part = df[keep].reset_index(drop=True)
+    ids, missing = _split_ids(df, clf, split, data) if split else (None, 0)
+    part, y, unlabelled = labelled_rows(df, ids, clf.labels)
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                               titles=list(part["title"]))
-    out = add_calibration(evaluate(y[keep], clf.decide(proba), clf.labels), y[keep], proba)
+    out = add_calibration(evaluate(y, clf.decide(proba), clf.labels), y, proba)
     out["calibrated"] = clf.calibrated  # False: a model trained before calibration (scores, not probabilities)
     if clf.calibration_note:
         out["note"] = clf.calibration_note
-    out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=int((~keep).sum()),
+    out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=unlabelled,
                rows_skipped=len(table_report.skipped), rows_with_input_problems=len(errors), precision=clf.precision,
                precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)
     if split:
@@ -43,16 +38,16 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     return out
 
 
-def _split_rows(df, clf: GenreClassifier, split: str, data: Path | None):
-    """``(rows of df in the model's split, split ids missing from df)``; DataError when under half are found
-    (the table is not the one the model was trained on)."""
+def _split_ids(df, clf: GenreClassifier, split: str, data: Path | None) -> tuple[list[str], int]:
+    """``(ids of the model's split, how many of them df lacks)``; DataError when under half are found (the table
+    is not the one the model was trained on)."""
     from genrelens.errors import DataError
 
-    ids = clf.bundle.artifact("split")[split]
+    ids = clf.bundle.split_ids(split)
     part = select(df, ids)
     if len(part) * 2 < len(ids):
         trained = clf.config.data or "the default data set"
         raise DataError(f"only {len(part)} of the {len(ids)} movies of the model's {split!r} split are in "
                         f"{data or 'the default data set'}: --split picks rows of the table the model was trained "
                         f"on ({trained}); to score every row of this table, drop --split")
-    return part, len(ids) - len(part)
+    return ids, len(ids) - len(part)

@@ -67,14 +67,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     labels = resolve_labels(cfg.labels, select(df, split["train"])["genres"])
     parts, y, dropped = {}, {}, {}
     for s in SPLITS:
-        part = select(df, split[s])
-        ys = labels.encode(part["genres"])
-        keep = ys.sum(1) > 0
-        dropped[s] = int((~keep).sum())
-        parts[s] = part[keep].reset_index(drop=True)
+        parts[s], y[s], dropped[s] = bundle.labelled_rows(df, split[s], labels.labels)
         parts[s]["text"] = texts_of(parts[s], cfg.title, cfg.title_dropout if s == "train" else 0.0, cfg.seed)
-        parts[s].attrs.update(df.attrs)
-        y[s] = ys[keep]
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
     report = {
         "rows_read": load_report.n_read,
