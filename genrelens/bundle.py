@@ -66,6 +66,7 @@ METRICS = "metrics.json"
 TEST_PROBA = "test_proba.npy"
 TEST_IDS = "test_ids.json"
 CHECKPOINTS = "checkpoints"
+HISTORY = "history.csv"  # per training stage, in ``checkpoints/<stage>/`` (``history_file``)
 LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
 PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
 KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER, LEXICAL,
@@ -409,6 +410,18 @@ def read_artifact(path: Path, name: str, default: Any = None) -> Any:
         return default
 
 
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a saved model (its config and head weights), without reading it."""
+    path = Path(path)
+    return (path / CONFIG).is_file() and ((path / WEIGHTS).is_file() or (path / LEGACY_NAIVE).is_file())
+
+
+def history_file(path: str | os.PathLike, stage: str) -> Path:
+    """The per-epoch history that training wrote for ``stage`` ("text": fine-tuning, "head") in the folder
+    ``path`` (training's own file: it may be absent)."""
+    return Path(path) / CHECKPOINTS / stage / HISTORY
+
+
 def read_split(path: str | os.PathLike, name: str) -> list[str]:
     """The movie ids of split ``name`` ("train", "val" or "test") of the model folder ``path``; ``ModelError``
     saying what is missing when the folder has no readable split."""
@@ -480,6 +493,6 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
         raise ModelError(f"{file} is not a naive model's frequencies: {e}") from e
 
 
-__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text", "install",
-           "labelled_rows", "read_artifact", "read_calibration", "read_meta", "read_precision_guard", "read_split",
-           "weights_key"]
+__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text",
+           "history_file", "install", "is_model_folder", "labelled_rows", "read_artifact", "read_calibration",
+           "read_meta", "read_precision_guard", "read_split", "weights_key"]
