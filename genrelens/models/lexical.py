@@ -162,16 +162,19 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return expit(x)
 
 
-def fused_proba(p_model: np.ndarray, lexical_logits: np.ndarray, has_plot: np.ndarray, weight: float) -> np.ndarray:
+def fused_proba(p_model: np.ndarray, lexical_logits: np.ndarray, has_plot: np.ndarray, weight: float,
+                dtype: type = np.float32) -> np.ndarray:
     """The late fusion of a model's probabilities ``[n, L]`` with the lexical channel's logits ``[n, L]``:
-    ``(1 - w) * p_model + w * expit(lexical_logits)`` on the rows with a plot; float32."""
-    return fuse(p_model, sigmoid(lexical_logits), has_plot, weight)
+    ``(1 - w) * p_model + w * expit(lexical_logits)`` on the rows with a plot (the rest keep ``p_model``), as
+    ``dtype`` (float32, what prediction answers; explanations take float64)."""
+    return fuse(p_model, sigmoid(lexical_logits), has_plot, weight, dtype)
 
 
-def fuse(p_model: np.ndarray, p_lexical: np.ndarray, has_plot: np.ndarray, weight: float) -> np.ndarray:
+def fuse(p_model: np.ndarray, p_lexical: np.ndarray, has_plot: np.ndarray, weight: float,
+         dtype: type = np.float32) -> np.ndarray:
     """Late fusion ``(1 - w) * p_model + w * p_lexical`` on the rows with a plot; the rest keep ``p_model``."""
     fused = (1.0 - weight) * p_model + weight * p_lexical
-    return np.where(np.asarray(has_plot, dtype=bool)[:, None], fused, p_model).astype(np.float32)
+    return np.where(np.asarray(has_plot, dtype=bool)[:, None], fused, p_model).astype(dtype)
 
 
 def cross_fitted_f1(y: np.ndarray, proba: np.ndarray, folds: int = 2, seed: int = 0) -> float:
