@@ -443,7 +443,7 @@ def md_cell(c: Any) -> str:
 
 
 def md_table(t: TableBlock) -> str:
-    return str(templates().get_template("report.md.j2").module.md_table(t))
+    return str(templates().get_template("blocks.md.j2").module.md_table(t))
 
 
 def results_table_markdown(results: dict) -> str:
