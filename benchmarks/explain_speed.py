@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import genrelens.explain as ex  # noqa: E402
-from genrelens.data.split import load_split, select  # noqa: E402
+from genrelens.data.split import select  # noqa: E402
 from genrelens.data.table import load_table  # noqa: E402
 from genrelens.predict import GenreClassifier, default_model_dir  # noqa: E402
 
@@ -49,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     clf = GenreClassifier.load(args.model_dir or default_model_dir())
     df, _ = load_table(args.data or clf.config.data, skip_bad=True)
-    df = select(df, load_split(clf.model_dir / "split.json")["test"])
+    df = select(df, clf.bundle.split_ids("test"))
     df = df[(df["plot"].str.strip() != "") & df["poster"].notna()].head(args.n)
     root = Path(df.attrs["root"])
     print(f"CPU: {cpu_name()}, torch threads {torch.get_num_threads()}, load average before "

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genrelens import bundle
 from genrelens.data.split import SPLITS
 from genrelens.metrics import evaluate
 from genrelens.models.lexical import LexicalChannel, choose_weight, fuse, sigmoid
@@ -53,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     clf = GenreClassifier.load(args.model_dir, cache=True, precision="fp32")
     cfg = clf.config
-    cfg.split_file, cfg.data = str(args.model_dir / "split.json"), args.data or cfg.data
+    cfg.split_file, cfg.data = str(args.model_dir / bundle.SPLIT), args.data or cfg.data
     data: Prepared = prepare(cfg, Path(tempfile.mkdtemp()))
     feats, texts, has = {}, {}, {}
     for s in SPLITS:

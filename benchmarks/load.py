@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="Also write the summary as JSON here.")
     args = p.parse_args(argv)
 
+    from genrelens.bundle import is_model_folder
     from genrelens.data.table import resolve_data_path
     from genrelens.paths import default_model_dir
     from genrelens.predict import GenreClassifier
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     probe = Movie(PROBE_PLOT, movies[0].poster)
     probe_scores = None
     clf = None
-    if (Path(model_dir) / "config.json").exists():
+    if is_model_folder(model_dir):
         clf = GenreClassifier.load(model_dir)
         proba, _ = clf.score([probe.plot], [probe.poster])  # bytes: decoded as the service decodes them
         probe_scores = dict(zip(clf.labels, proba[0].tolist()))

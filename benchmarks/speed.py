@@ -32,7 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from genrelens.data.split import load_split, select  # noqa: E402
+from genrelens import bundle  # noqa: E402
+from genrelens.data.split import select  # noqa: E402
 from genrelens.data.table import load_table  # noqa: E402
 from genrelens.models.thresholds import decide  # noqa: E402
 from genrelens.paths import default_model_dir  # noqa: E402
@@ -45,7 +46,7 @@ def test_movies(clf: GenreClassifier, n: int, data: Path | None) -> tuple[list[s
     """Texts and poster paths of the first ``n`` test movies (model's split.json) having a plot and a poster; the
     text is the plot, or for a model that reads titles the title and the plot (what it reads)."""
     df, _ = load_table(data, skip_bad=True)  # None: the default data
-    df = select(df, load_split(clf.model_dir / "split.json")["test"])
+    df = select(df, clf.bundle.split_ids("test"))
     df = df[(df["plot"].str.strip() != "") & df["poster"].notna()].head(n)
     return clf.texts(list(df["plot"]), list(df["title"]), len(df)), [str(p) for p in df["poster"]]
 
@@ -58,7 +59,7 @@ class Baseline:
 
         from genrelens.encoders.poster import load_efficientnet, weights_file
 
-        text_dir = clf.model_dir / "text_encoder"
+        text_dir = clf.model_dir / bundle.TEXT_ENCODER
         self.tokenizer = AutoTokenizer.from_pretrained(text_dir)
         self.text = AutoModel.from_pretrained(text_dir).eval()
         pe = clf.poster_encoder
@@ -178,7 +179,7 @@ def train_speed(clf: GenreClassifier, data: Path | None, n_plots: int, full_step
 
     cfg = clf.config
     df, _ = load_table(data, skip_bad=True)  # the default data; plots outside the model's test split
-    df = df[~df["id"].isin(set(load_split(clf.model_dir / "split.json")["test"]))]
+    df = df[~df["id"].isin(set(clf.bundle.split_ids("test")))]
     df = df[df["plot"].str.strip() != ""].head(n_plots)
     texts, y = list(df["plot"]), LabelSet(clf.labels).encode(df["genres"]).astype(np.float32)
     loss_fn, bs = get_loss(cfg.loss), cfg.ft_batch_size

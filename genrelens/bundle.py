@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -65,9 +66,9 @@ METRICS = "metrics.json"
 TEST_PROBA = "test_proba.npy"
 TEST_IDS = "test_ids.json"
 CHECKPOINTS = "checkpoints"
+HISTORY = "history.csv"  # per training stage, in ``checkpoints/<stage>/`` (``history_file``)
 LEGACY_NAIVE = "naive.json"  # the naive model's frequencies before it was a head (still read)
 PICKLES = ("model.pt", "model.pth", "model.bin", "model.pkl")
-ARTIFACTS = (SPLIT, METRICS, TEST_PROBA, TEST_IDS)
 KEYED = (CONFIG, LABELS, THRESHOLDS, CALIBRATION, WEIGHTS, TEXT_HEAD, LEGACY_NAIVE, TEXT_ENCODER, LEXICAL,
          LEXICAL_WEIGHTS)  # the files that decide predictions (their hashes key the accuracy guard)
 
@@ -80,23 +81,38 @@ def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top:
 def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
     """``(text encoder | None, poster encoder | None)`` that model ``cfg.model`` reads. A text stage's
     fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"."""
-    from genrelens.encoders.registry import build_poster_encoder, build_text_encoder
+    return build_text(cfg, folder, backend), build_poster(cfg, backend)
+
+
+def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
+    """The text encoder that model ``cfg.model`` reads (None: it reads none), with its token windows: the
+    fine-tuned one of ``folder/text_encoder`` for a model with a text stage, else (or with no ``folder``:
+    training, before fine-tuning) the registry's ``cfg.text_encoder``."""
+    from genrelens.encoders.registry import build_text_encoder
 
     spec = get_spec(cfg.model)
-    text = poster = None
     if spec.text_stage and folder is not None:
         from genrelens.encoders.text import TextEncoder
 
         text = TextEncoder.from_dir(folder / TEXT_ENCODER, max_length=cfg.max_length)
     elif spec.text_encoder:
         text = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-    if text is not None:
-        text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
-    if text is not None and backend == "onnx":
+    else:
+        return None
+    text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+    if backend == "onnx":
         _onnx_text(text)
-    if spec.poster:  # a fine-tuned last block runs in torch after the frozen bottom (also torch)
-        poster = build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
-    return text, poster
+    return text
+
+
+def build_poster(cfg: RunConfig, backend: str = "onnx"):
+    """The poster encoder that model ``cfg.model`` reads (None: it reads none); a fine-tuned last block runs
+    in torch after the frozen bottom, so with ``cfg.poster_finetune`` it is torch whatever ``backend``."""
+    from genrelens.encoders.registry import build_poster_encoder
+
+    if not get_spec(cfg.model).poster:
+        return None
+    return build_poster_encoder(cfg.poster_encoder, backend="torch" if cfg.poster_finetune else backend)
 
 
 def _onnx_text(encoder) -> None:
@@ -252,6 +268,18 @@ class ModelBundle:
                    calibrator=read_calibration(path, labels), lexical=lexical,
                    precision_guard=read_precision_guard(path))
 
+    def split_ids(self, name: str) -> list[str]:
+        """The movie ids of this model's ``name`` split ("train", "val" or "test"; see ``read_split``)."""
+        if "split" in self.artifacts:
+            return list(self.artifacts["split"][name])
+        if self.path is None:
+            raise ModelError("the model has no folder yet: it has no saved split")
+        return read_split(self.path, name)
+
+    def labelled_split(self, df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, np.ndarray, int]:
+        """This model's ``name`` split of the table ``df`` as training kept it (see ``labelled_rows``)."""
+        return labelled_rows(df, self.split_ids(name), self.labels)
+
     def artifact(self, name: str, default: Any = None) -> Any:
         """A training artifact of this folder (``split``, ``metrics``, ``test_proba``, ``test_ids``)."""
         if name in self.artifacts:
@@ -382,6 +410,43 @@ def read_artifact(path: Path, name: str, default: Any = None) -> Any:
         return default
 
 
+def is_model_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a saved model (its config and head weights), without reading it."""
+    path = Path(path)
+    return (path / CONFIG).is_file() and ((path / WEIGHTS).is_file() or (path / LEGACY_NAIVE).is_file())
+
+
+def history_file(path: str | os.PathLike, stage: str) -> Path:
+    """The per-epoch history that training wrote for ``stage`` ("text": fine-tuning, "head") in the folder
+    ``path`` (training's own file: it may be absent)."""
+    return Path(path) / CHECKPOINTS / stage / HISTORY
+
+
+def read_split(path: str | os.PathLike, name: str) -> list[str]:
+    """The movie ids of split ``name`` ("train", "val" or "test") of the model folder ``path``; ``ModelError``
+    saying what is missing when the folder has no readable split."""
+    split = read_artifact(Path(path), "split")
+    if not isinstance(split, dict) or name not in split:
+        raise ModelError(f"{Path(path) / SPLIT} is missing or lacks the {name!r} split: the model's own split is "
+                         "needed (retrain it, or score a table without naming a split)")
+    return list(split[name])
+
+
+def labelled_rows(df: pd.DataFrame, ids: list[str] | None, labels: list[str]) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """The rows of the table ``df`` whose id is in ``ids`` (None: every row) that carry at least one of ``labels``,
+    as training keeps them: ``(rows (index reset, df's attrs kept), y float32 multi-hot [n, L], rows dropped for
+    having none of the labels)``."""
+    from genrelens.data.labels import LabelSet
+    from genrelens.data.split import select
+
+    part = select(df, ids) if ids is not None else df
+    y = LabelSet(labels).encode(part["genres"])
+    keep = y.sum(1) > 0
+    out = part[keep].reset_index(drop=True)
+    out.attrs.update(df.attrs)
+    return out, y[keep], int((~keep).sum())
+
+
 def write_artifact(folder: Path, name: str, value: Any) -> None:
     """Write artifact ``name`` into ``folder`` atomically."""
     file = Path(folder) / _ARTIFACT_FILES[name]
@@ -428,5 +493,6 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
         raise ModelError(f"{file} is not a naive model's frequencies: {e}") from e
 
 
-__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "install", "read_artifact",
-           "read_calibration", "read_meta", "read_precision_guard", "weights_key"]
+__all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text",
+           "history_file", "install", "is_model_folder", "labelled_rows", "read_artifact", "read_calibration",
+           "read_meta", "read_precision_guard", "read_split", "weights_key"]

@@ -8,11 +8,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from genrelens.encoders.pooling import WINDOW_POOLING
 from genrelens.io import write_json_atomic
 
 OVERSAMPLING = ("none", "study", "mlros")
 THRESHOLDS = ("tuned", "fixed")
-TEXT_LAYERS = {"minilm": 6, "mpnet": 12}  # transformer layers per text encoder (the most --ft-layers can train)
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 # numeric fields: (type, low, high, low inclusive, high inclusive); None = unbounded
 RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "seed": (int, 0, None, True, True),
@@ -37,7 +38,6 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "long_augment": (float, 0.0, 1.0, True, True),
     "title_dropout": (float, 0.0, 1.0, True, False),
 }
-WINDOW_POOLING = ("mean", "max", "first")
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
 MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False}
 
@@ -74,7 +74,9 @@ def _check_labels(labels: list[str] | str) -> None:
 
 @dataclass
 class RunConfig:
-    """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs."""
+    """Everything that defines a training run. Saved as ``config.json`` beside the run's outputs.
+
+    Building one only checks values (it reads no CPU, file or weights)."""
 
     model: str = "integrated"
     data: str | None = None  # None: the default data set
@@ -124,8 +126,8 @@ class RunConfig:
     columns: dict = field(default_factory=dict)  # {field: the table's column}, e.g. {"plot": "overview"}
     cache_dir: str | None = None
     # forward passes of fine-tuning and heads under CPU bf16 autocast ("bf16") or not ("fp32"); "auto" is
-    # resolved here, at the boundary, by the CPU's flags (bf16 where it has bf16 units), so a saved config
-    # always says what ran
+    # resolved by the CPU's flags (bf16 where it has bf16 units) when training starts (train.run.resolve_precision),
+    # so a saved config always says what ran
     precision: str = "auto"
     extra: dict = field(default_factory=dict)
 
@@ -163,18 +165,20 @@ class RunConfig:
                              f"({self.max_length // 2})")
         if self.lexical_weight is not None:
             _check_number("lexical_weight", self.lexical_weight, float, 0.0, 1.0, True, True)
-        from genrelens.encoders.precision import training_precision
-
-        self.precision = training_precision(self.precision)
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(f"training precision must be {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}")
         self.split_fractions = tuple(self.split_fractions)
         for name, (kind, low, high, low_in, high_in) in RANGES.items():
             value = getattr(self, name)
             if value is not None or name != "oversample_target":
                 _check_number(name, value, kind, low, high, low_in, high_in)
-        layers = TEXT_LAYERS.get(self.text_encoder)
-        if layers is not None and self.ft_layers > layers:
-            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {layers} "
-                             f"transformer layers (1 <= ft_layers <= {layers})")
+        text = TEXT_ENCODERS[self.text_encoder]
+        if text.layers is not None and self.ft_layers > text.layers:
+            raise ValueError(f"ft_layers = {self.ft_layers} is out of range: {self.text_encoder} has {text.layers} "
+                             f"transformer layers (1 <= ft_layers <= {text.layers})")
+        if text.max_tokens is not None and self.max_length > text.max_tokens:
+            raise ValueError(f"max_length = {self.max_length} is out of range: {self.text_encoder} reads at most "
+                             f"{text.max_tokens} tokens (8 <= max_length <= {text.max_tokens})")
         fr = self.split_fractions
         if (len(fr) != 3 or any(isinstance(f, bool) or not isinstance(f, int | float) or f <= 0 for f in fr)
                 or abs(sum(fr) - 1) > 1e-6):

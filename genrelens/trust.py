@@ -11,8 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.data.labels import LabelSet
-from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.errors import ModelError
 from genrelens.metrics import add_calibration, evaluate
@@ -30,20 +28,14 @@ def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[st
                  progress: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray, object]]:
     """``{split: (y bool [n, L], raw scores [n, L], table)}`` for the model's own splits of ``data`` (default:
     the data it was trained on); rows without any of its labels are left out, as in training."""
-    split = clf.bundle.artifact("split")
-    if split is None:
-        raise ModelError(f"{clf.model_dir} has no split.json: cannot find its validation split")
+    clf.bundle.split_ids(splits[0])  # ModelError before reading the table when the folder has no split
     df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True)
-    labels = LabelSet(clf.labels)
     out = {}
     for s in splits:
-        part = select(df, split[s])
-        y = labels.encode(part["genres"])
-        keep = y.sum(1) > 0
-        part = part[keep].reset_index(drop=True)
+        part, y, _ = clf.bundle.labelled_split(df, s)
         raw, _ = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                            progress=progress, calibrated=False, titles=list(part["title"]))
-        out[s] = (y[keep] > 0, raw, part)
+        out[s] = (y > 0, raw, part)
     return out
 
 

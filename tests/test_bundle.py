@@ -172,3 +172,29 @@ def test_weights_key_comes_from_hashes_saved_with_the_folder(tiny_model_dir, tmp
     cal = ModelBundle.from_pretrained(tmp_path / "resaved")
     cal.save_calibration(cal.calibrator)  # rewrites calibration.json: same content, same key
     assert bundle.weights_key(tmp_path / "resaved") == key
+
+
+def test_labelled_split_is_what_training_kept(tiny_model_dir, subset_csv, tmp_path):
+    """The one labelled-split helper: a model's split of its table, rows without its labels left out, in the
+    order training scored them (``test_ids``), the counts training reported."""
+    from genrelens.data.table import load_table
+
+    df, _ = load_table(subset_csv, skip_bad=True)
+    _, _, labels, _ = bundle.read_meta(tiny_model_dir)
+    metrics = bundle.read_artifact(tiny_model_dir, "metrics")
+    for name in ("train", "val", "test"):
+        part, y, dropped = bundle.labelled_rows(df, bundle.read_split(tiny_model_dir, name), labels)
+        assert y.shape == (len(part), len(labels)) and (y.sum(1) > 0).all()
+        assert len(part) == metrics["data"]["rows"][name]
+        assert dropped == metrics["data"]["rows_without_labels_dropped"][name]
+        assert part.attrs["root"] == df.attrs["root"]
+    assert list(part["id"]) == bundle.read_artifact(tiny_model_dir, "test_ids")
+    with pytest.raises(ModelError, match="split"):
+        bundle.read_split(tmp_path, "test")
+
+
+def test_run_folder_files_are_named_by_the_bundle(tiny_model_dir, tmp_path):
+    assert bundle.is_model_folder(tiny_model_dir) and not bundle.is_model_folder(tmp_path)
+    for stage in ("text", "head"):  # the integrated model's two training stages
+        history = bundle.history_file(tiny_model_dir, stage)
+        assert history.is_file() and "epoch" in history.read_text().splitlines()[0].split(",")

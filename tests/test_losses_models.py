@@ -74,3 +74,18 @@ def test_thresholds_maximize_f1_and_predictions_never_empty():
     pred = decide(p, thr)
     assert pred.any(1).all()
     assert decide(p, 0.99, allow_empty=True).sum() == 0
+
+
+def test_fused_proba_is_the_late_fusion():
+    """Late fusion with the lexical channel, written once (models/lexical.py): rows with a plot mix the model's
+    probabilities with the sigmoid of the lexical logits; rows without keep the model's."""
+    from genrelens.models.lexical import fused_proba
+
+    rng = np.random.default_rng(0)
+    p, z = rng.random((6, 3)).astype(np.float32), rng.normal(0, 4, (6, 3))
+    has = np.array([1, 0, 1, 1, 0, 1], dtype=bool)
+    out = fused_proba(p, z, has, 0.3)
+    assert out.dtype == np.float32 and out.shape == p.shape
+    np.testing.assert_array_equal(out[~has], p[~has])
+    np.testing.assert_allclose(out[has], 0.7 * p[has] + 0.3 / (1 + np.exp(-z[has])), rtol=1e-6)
+    np.testing.assert_array_equal(fused_proba(p, z, has, 0.0), p)

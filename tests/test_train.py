@@ -142,3 +142,25 @@ def test_validation_with_huge_logits_warns_nothing(tmp_path) -> None:
                            torch.nn.functional.binary_cross_entropy_with_logits, LoopConfig(epochs=1, lr=1e-3),
                            tmp_path, progress=False)
     assert len(history) == 1 and 0.0 <= history[0]["val_weighted_f1"] <= 1.0
+
+
+def test_config_is_pure_and_training_resolves_auto(monkeypatch, tmp_path):
+    """Building a RunConfig reads no CPU; training resolves precision ``auto`` by the CPU's flags."""
+    from genrelens.config import RunConfig
+    from genrelens.encoders import precision
+    from genrelens.train.run import resolve_precision
+
+    def probed(*_a, **_k):
+        raise AssertionError("RunConfig read the CPU")
+
+    with monkeypatch.context() as m:
+        m.setattr(precision, "cpu_flags", probed)
+        cfg = RunConfig(precision="auto", out=str(tmp_path))
+        assert cfg.precision == "auto" and RunConfig(precision="bf16").precision == "bf16"
+    with pytest.raises(ValueError, match="training precision"):
+        RunConfig(precision="int8")
+    monkeypatch.setenv(precision.ENV_FLAGS, "avx512f avx512_bf16")
+    assert resolve_precision(cfg).precision == "bf16" and cfg.precision == "auto"
+    monkeypatch.setenv(precision.ENV_FLAGS, "avx2")
+    assert resolve_precision(cfg).precision == "fp32"
+    assert resolve_precision(RunConfig(precision="bf16")).precision == "bf16"

@@ -39,6 +39,21 @@ class Encoder(Protocol):
 
 
 @runtime_checkable
+class TextEncoderLike(Encoder, Protocol):
+    """A text encoder also exposes what its ONNX export reads (``encoders/onnx.py``): the transformer
+    (``model``), ``normalize`` (L2 after pooling), ``tokenize(texts)`` and ``export_key()`` (names the weights)."""
+
+    normalize: bool
+
+    @property
+    def model(self) -> nn.Module: ...
+
+    def tokenize(self, texts: Sequence[str]) -> Any: ...
+
+    def export_key(self) -> str: ...
+
+
+@runtime_checkable
 class PosterEncoderLike(Encoder, Protocol):
     """A poster encoder also says its input geometry (``input_size`` px square, decoded at ``resize_size``),
     opens posters safely (``load``) and, for ``--poster-finetune``, splits into a frozen bottom (``maps``,

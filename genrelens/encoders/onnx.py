@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from genrelens.encoders.pooling import mean_pool
 from genrelens.io import atomic_path
 
 if TYPE_CHECKING:
-    from genrelens.encoders.text import TextEncoder
+    from genrelens.encoders.base import TextEncoderLike as TextEncoder  # an interface: text.py imports this module
 
 ONNX_OPSET = 17
 KEEP_TEXT_EXPORTS = 8
@@ -36,8 +37,7 @@ class PooledTextModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        out = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        out = mean_pool(hidden, attention_mask)
         return nn.functional.normalize(out, dim=-1) if self.normalize else out
 
 

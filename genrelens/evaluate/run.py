@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from genrelens.bundle import labelled_rows
 from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.metrics import add_calibration, evaluate
@@ -63,41 +64,38 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
     df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters, sep=sep, columns=columns)
-    missing = 0
     n_table = len(df)
-    if split:
-        df, missing = _split_rows(df, clf, split, data)
-    labels = LabelSet(clf.labels)
-    y = labels.encode(df["genres"])
-    keep = y.sum(1) > 0
-    part = df[keep].reset_index(drop=True)
+    ids, missing = _split_ids(df, clf, split, data) if split else (None, 0)
+    in_split = select(df, ids) if ids is not None else df
+    part, y, unlabelled = labelled_rows(df, ids, clf.labels)
+    has_label = LabelSet(clf.labels).encode(in_split["genres"]).sum(1) > 0
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                               titles=list(part["title"]))
-    out = add_calibration(evaluate(y[keep], clf.decide(proba), clf.labels), y[keep], proba)
+    out = add_calibration(evaluate(y, clf.decide(proba), clf.labels), y, proba)
     out["calibrated"] = clf.calibrated  # False: a model trained before calibration (scores, not probabilities)
     if clf.calibration_note:
         out["note"] = clf.calibration_note
-    out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=int((~keep).sum()),
+    out.update(model=clf.name, model_dir=str(clf.model_dir), rows_without_model_labels=unlabelled,
                rows_skipped=len(table_report.skipped), rows_with_input_problems=len(errors), precision=clf.precision,
                precision_choice=clf.precision_choice.to_json() if clf.precision_choice else None)
     if split:
         out.update(split=split, split_rows_missing=missing)
     out["rows"] = rows_summary(
-        table_report.n_read, table_report.skipped, [list(g) for g in df["genres"][~keep]], len(part), len(errors),
-        split, n_table - len(df), table_report.columns, table_report.notices)
+        table_report.n_read, table_report.skipped, [list(g) for g in in_split["genres"][~has_label]], len(part),
+        len(errors), split, n_table - len(in_split), table_report.columns, table_report.notices)
     return out
 
 
-def _split_rows(df, clf: GenreClassifier, split: str, data: Path | None):
-    """``(rows of df in the model's split, split ids missing from df)``; DataError when under half are found
-    (the table is not the one the model was trained on)."""
+def _split_ids(df, clf: GenreClassifier, split: str, data: Path | None) -> tuple[list[str], int]:
+    """``(ids of the model's split, how many of them df lacks)``; DataError when under half are found (the table
+    is not the one the model was trained on)."""
     from genrelens.errors import DataError
 
-    ids = clf.bundle.artifact("split")[split]
+    ids = clf.bundle.split_ids(split)
     part = select(df, ids)
     if len(part) * 2 < len(ids):
         trained = clf.config.data or "the default data set"
         raise DataError(f"only {len(part)} of the {len(ids)} movies of the model's {split!r} split are in "
                         f"{data or 'the default data set'}: --split picks rows of the table the model was trained "
                         f"on ({trained}); to score every row of this table, drop --split")
-    return part, len(ids) - len(part)
+    return ids, len(ids) - len(part)

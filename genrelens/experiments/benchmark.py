@@ -40,7 +40,6 @@ STUDY_TABLE2: dict[str, tuple[float, float] | None] = {
     "text-finetuned": (0.433, 0.431), "integrated": (0.429, 0.453), "fusion": None, "tfidf": None,
     "catalogue": None,
 }
-STUDY_MODEL_NAMES = {n: s.study_name for n, s in MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -97,16 +96,18 @@ def write_split(df: Any, out: Path, seed: int, fractions: tuple[float, float, fl
 
 
 def run_config(spec: RunSpec, out: Path, data: str | None, cache_dir: str | None, overrides: dict):
-    """The RunConfig of one grid cell (``overrides`` apply to every run)."""
+    """The RunConfig of one grid cell as it trains here (``overrides`` apply to every run; precision resolved)."""
     from genrelens.config import RunConfig
 
     extra = dict(overrides.get("extra", {}))
     if spec.text_from:
         extra["text_from"] = str(out / "runs" / spec.text_from)
+    from genrelens.train.run import resolve_precision
+
     kw = {k: v for k, v in overrides.items() if k != "extra"}
-    return RunConfig(model=spec.model, oversample=spec.oversample, seed=spec.seed, data=data,
-                     out=str(out / "runs" / spec.name), split_file=str(split_path(out, spec.seed)),
-                     cache_dir=cache_dir, extra=extra, **kw)
+    return resolve_precision(RunConfig(model=spec.model, oversample=spec.oversample, seed=spec.seed, data=data,
+                                       out=str(out / "runs" / spec.name), split_file=str(split_path(out, spec.seed)),
+                                       cache_dir=cache_dir, extra=extra, **kw))
 
 
 def is_done(cfg) -> bool:

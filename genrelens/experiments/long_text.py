@@ -2,8 +2,8 @@
 than 128 tokens, and on a long-text variant built honestly from the same data.
 
 Two variants (``genrelens.data.augment.append_shared_genre``), posters unchanged, labels the test movie's own.
-The added plots are those of *other test movies*: held-out text. (Issue 14 suggested training movies; tried
-first, that leaks: the TF-IDF model, having fitted those very plots, read their labels back and scored 0.906.)
+The added plots are those of *other test movies*: held-out text (training movies would leak: a model that
+fitted those very plots reads their labels back).
 
 - "summaries": the test plot and the plots of two other test movies with exactly its genres (else the most
   genres in common), in random order: a catalogue that joins several summaries of one film (the unseen IMDb
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genrelens.bundle import labelled_rows
 from genrelens.data.augment import append_shared_genre
-from genrelens.data.labels import LabelSet
-from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.metrics import evaluate
 from genrelens.predict import GenreClassifier
@@ -43,11 +42,7 @@ def long_text_parts(data: str | Path | None, split: dict, labels: list[str], see
     """``{variant: (plots, posters, y, root, titles)}`` for the three variants of a model's test split (``split``:
     the model's ``split.json``); a model that reads titles reads each movie's own title before the text."""
     df, _ = load_table(data, skip_bad=True)
-    enc = LabelSet(labels)
-    test = select(df, split["test"])
-    y = enc.encode(test["genres"])
-    keep = y.sum(1) > 0
-    test, y = test[keep].reset_index(drop=True), y[keep]
+    test, y, _ = labelled_rows(df, split["test"], labels)
     plots = [p if isinstance(p, str) else "" for p in test["plot"]]
     posters, titles = list(test["poster"]), list(test["title"])
     is_long = token_lengths(plots) > LONG_TOKENS

@@ -2,19 +2,18 @@
 
 ``build_report(out_dir)`` reads ``<out>/results.json`` and the run directories written by
 ``genrelens.experiments.benchmark``. Every section is a list of blocks (text, tables, figures, examples),
-rendered once to markdown and once to HTML; a section whose inputs are missing becomes a one-line note.
+rendered once to markdown and once to HTML by the jinja2 templates in ``templates/`` (package data); a section
+whose inputs are missing becomes a one-line note. Blocks and ``ReportData`` live in ``blocks.py``, the trust
+sections in ``trust_report.py``.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import io
-import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,148 +26,28 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from genrelens import bundle  # noqa: E402
+from genrelens.errors import GenrelensError  # noqa: E402
+from genrelens.experiments import trust_report  # noqa: E402
 from genrelens.experiments.benchmark import STUDY_TABLE2  # noqa: E402
+from genrelens.experiments.blocks import (  # noqa: E402
+    SECTIONS,
+    Examples,
+    Figure,
+    ReportData,
+    Section,
+    TableBlock,
+    Text,
+    png,
+    skipped,
+)
 from genrelens.io import write_bytes_atomic, write_text_atomic  # noqa: E402
 
-SECTIONS = {
-    "overview": "Overview and cost",
-    "table1": "Table 1: label frequencies",
-    "table2": "Table 2: weighted F1 per model",
-    "shares": "Share of the weighted F1 per label",
-    "decades": "F1 by release decade",
-    "curves": "Training curves of the main model (catalogue, else integrated)",
-    "combinations": "Label combinations and co-occurrence",
-    "examples": "Example predictions",
-    "calibration": "Calibration and the review queue",
-    "explained": "Explained predictions",
-}
 # The study's validation set label shares (its Table 1), for comparison with ours.
 STUDY_VAL_SHARE = {"Drama": 0.56, "Comedy": 0.34, "Romance": 0.20, "Thriller": 0.19, "Action": 0.15,
                    "Crime": 0.13, "Horror": 0.12, "Adventure": 0.09, "Mystery": 0.08, "Sci-Fi": 0.06}
 MIN_DECADE_ROWS = 10  # older decades are pooled until a bucket has this many test rows
 N_EXAMPLES = 6
 FIGURE_DIR = "report_files"
-
-
-# ---------------------------------------------------------------------------------------------- blocks
-
-@dataclass
-class Text:
-    text: str
-    note: bool = False  # rendered in italics: a remark or a "skipped" line
-
-
-@dataclass
-class TableBlock:
-    header: list[str]
-    rows: list[list[str]]
-    caption: str = ""
-    text: bool = False  # cells are text (left-aligned), not numbers
-
-
-@dataclass
-class Figure:
-    name: str  # file stem for the markdown copy
-    png: bytes
-    caption: str = ""
-
-
-@dataclass
-class Examples:
-    items: list[dict]  # title, year, poster (bytes|None), plot, true, predicted {model: [genres]}
-
-
-@dataclass
-class Section:
-    key: str
-    blocks: list[Any] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return SECTIONS[self.key]
-
-
-def skipped(key: str, why: str) -> Section:
-    return Section(key, [Text(f"Skipped: {why}", note=True)])
-
-
-# ---------------------------------------------------------------------------------------------- inputs
-
-@dataclass
-class Predictions:
-    """A run's test predictions aligned with the table: ids, labels, multi-hot truth and decisions."""
-
-    ids: list[str]
-    labels: list[str]
-    y_true: np.ndarray
-    y_pred: np.ndarray
-
-
-class ReportData:
-    """results.json, the run directories and the movie table, loaded on demand."""
-
-    def __init__(self, out_dir: Path):
-        self.out = out_dir
-        self.results = json.loads((out_dir / "results.json").read_text())
-        self.models: list[str] = self.results["models"]
-        self.oversampling: list[str] = self.results["oversampling"]
-        self.seeds: list[int] = self.results["seeds"]
-        self.runs = {(r["model"], r["oversample"], r["seed"]): r for r in self.results["runs"]}
-        self._pred: dict[Path, Predictions] = {}
-
-    @cached_property
-    def table(self) -> pd.DataFrame:
-        from genrelens.data.table import load_table
-
-        df, _ = load_table(self.results["data"], skip_bad=True)
-        return df
-
-    @cached_property
-    def by_id(self) -> pd.DataFrame:
-        return self.table.set_index("id")
-
-    def run_dir(self, model: str, ov: str, seed: int) -> Path | None:
-        r = self.runs.get((model, ov, seed))
-        d = self.out / r["dir"] if r else None
-        return d if d is not None and (d / bundle.METRICS).exists() else None
-
-    def main_oversampling(self) -> str:
-        return "none" if "none" in self.oversampling else self.oversampling[0]
-
-    def main_model(self) -> str:
-        """The model the single-model sections show: the default model (catalogue) when the benchmark ran it,
-        else integrated (the study's best)."""
-        from genrelens.models.registry import DEFAULT_MODEL
-
-        return next((m for m in (DEFAULT_MODEL, "integrated") if self.pick(m)), "integrated")
-
-    def pick(self, model: str) -> Path | None:
-        """The model's run shown in single-run sections: no oversampling (if run), the first seed."""
-        return self.run_dir(model, self.main_oversampling(), self.seeds[0])
-
-    def predictions(self, run_dir: Path) -> Predictions | None:
-        """Test predictions of a run from its model folder's test probabilities and thresholds (calibrated
-        when the folder has a calibrator); None if absent."""
-        from genrelens.data.labels import LabelSet
-        from genrelens.errors import ModelError
-        from genrelens.models.thresholds import decide
-
-        if run_dir in self._pred:
-            return self._pred[run_dir]
-        try:
-            _, _, labels, thr = bundle.read_meta(run_dir)
-        except ModelError:
-            return None
-        ids, proba = bundle.read_artifact(run_dir, "test_ids"), bundle.read_artifact(run_dir, "test_proba")
-        if ids is None or proba is None:
-            return None
-        cal = bundle.read_calibration(run_dir, labels)
-        if cal is not None:  # the model decides on calibrated probabilities with their own thresholds
-            proba, thr = cal.transform(proba), cal.thresholds
-        y_true = LabelSet(labels).encode(self.by_id.loc[ids, "genres"]) > 0
-        pred = Predictions(ids, labels, y_true, decide(proba, thr))
-        self._pred[run_dir] = pred
-        return pred
 
 
 # ---------------------------------------------------------------------------------------------- format
@@ -184,13 +63,6 @@ def seconds(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:.0f} s" if x < 120 else f"{x / 60:.1f} min" if x < 7200 else f"{x / 3600:.1f} h"
-
-
-def png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def summary_row(results: dict, model: str, ov: str) -> dict | None:
@@ -389,15 +261,14 @@ def section_curves(d: ReportData) -> Section:
     if run is None:
         return skipped("curves", "no integrated or catalogue run.")
     text_dir = run
-    cfg = json.loads((run / bundle.CONFIG).read_text())
-    ckpt = bundle.CHECKPOINTS
-    if not (run / ckpt / "text" / "history.csv").exists() and cfg.get("extra", {}).get("text_from"):
-        text_dir = Path(cfg["extra"]["text_from"])
-    stages = [("stage 1, text fine-tuning", read_history(text_dir / ckpt / "text" / "history.csv")),
-              ("stage 2, dense head", read_history(run / ckpt / "head" / "history.csv"))]
+    _, cfg, _, _ = bundle.read_meta(run)
+    if not bundle.history_file(run, "text").exists() and cfg.extra.get("text_from"):
+        text_dir = Path(cfg.extra["text_from"])
+    stages = [("stage 1, text fine-tuning", read_history(bundle.history_file(text_dir, "text"))),
+              ("stage 2, dense head", read_history(bundle.history_file(run, "head")))]
     stages = [(n, h) for n, h in stages if h is not None]
     if not stages:
-        return skipped("curves", f"{run.name} has no history.csv.")
+        return skipped("curves", f"{run.name} has no training history.")
     fig, axes = plt.subplots(len(stages), 2, figsize=(10, 3.4 * len(stages)), squeeze=False)
     for (name, h), (a, b) in zip(stages, axes, strict=True):
         a.plot(h["epoch"], h["train_loss"], "o-", label="train")
@@ -533,14 +404,8 @@ SECTION_BUILDERS: dict[str, Callable[[ReportData], Section]] = {
     "overview": section_overview, "table1": section_table1, "table2": section_table2,
     "shares": section_shares, "decades": section_decades, "curves": section_curves,
     "combinations": section_combinations, "examples": section_examples,
-    "calibration": lambda d: _trust_section("calibration", d), "explained": lambda d: _trust_section("explained", d),
+    "calibration": trust_report.section_calibration, "explained": trust_report.section_explained,
 }
-
-
-def _trust_section(key: str, d: ReportData) -> Section:
-    from genrelens.experiments import trust_report  # imports this module: loaded on first use
-
-    return getattr(trust_report, f"section_{key}")(d)
 
 
 def build_sections(d: ReportData) -> list[Section]:
@@ -549,21 +414,36 @@ def build_sections(d: ReportData) -> list[Section]:
     for key, build in SECTION_BUILDERS.items():
         try:
             out.append(build(d))
-        except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+        except (OSError, KeyError, ValueError, IndexError, TypeError, GenrelensError) as e:
             out.append(skipped(key, f"its inputs could not be read ({type(e).__name__}: {e})."))
     return out
 
 
-# ---------------------------------------------------------------------------------------------- markdown
+# ---------------------------------------------------------------------------------------------- rendering
+
+@functools.cache
+def templates():
+    """The jinja2 environment over ``genrelens/experiments/templates/`` (package data)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("genrelens.experiments", "templates"),
+                             autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters["data_uri"] = data_uri
+    env.filters["md_cell"] = md_cell
+    return env
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def md_cell(c: Any) -> str:
+    return str(c).replace("|", "\\|").replace("\n", " ")
+
 
 def md_table(t: TableBlock) -> str:
-    def cell(c: str) -> str:
-        return str(c).replace("|", "\\|").replace("\n", " ")
-
-    lines = [f"*{t.caption}*", ""] if t.caption else []
-    lines += ["| " + " | ".join(map(cell, t.header)) + " |", "|" + "|".join("---" for _ in t.header) + "|"]
-    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in t.rows]
-    return "\n".join(lines)
+    return str(templates().get_template("blocks.md.j2").module.md_table(t))
 
 
 def results_table_markdown(results: dict) -> str:
@@ -575,136 +455,25 @@ def render_markdown(sections: list[Section], out_dir: Path, title: str) -> str:
     """The report as markdown; figures and poster thumbnails are written to ``<out>/report_files/``."""
     files = out_dir / FIGURE_DIR
     files.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {title}", ""]
-    for s in sections:
-        lines += [f"## {s.title}", ""]
-        for b in s.blocks:
-            if isinstance(b, Text):
-                lines.append(f"*{b.text}*" if b.note else b.text)
-            elif isinstance(b, TableBlock):
-                lines.append(md_table(b))
-            elif isinstance(b, Figure):
-                write_bytes_atomic(files / f"{b.name}.png", b.png)
-                lines.append(f"![{b.caption or b.name}]({FIGURE_DIR}/{b.name}.png)")
-                if b.caption:
-                    lines += ["", f"*{b.caption}*"]
-            elif isinstance(b, Examples):
-                lines.append(md_examples(b, files))
-            lines.append("")
-    return "\n".join(lines)
 
+    def figure_file(b: Figure) -> str:
+        write_bytes_atomic(files / f"{b.name}.png", b.png)
+        return f"{FIGURE_DIR}/{b.name}.png"
 
-def md_examples(b: Examples, files: Path) -> str:
-    models = list(b.items[0]["predicted"]) if b.items else []
-    rows = []
-    for i, it in enumerate(b.items):
-        poster = ""
-        if it["poster"]:
-            write_bytes_atomic(files / f"poster-{i}.jpg", it["poster"])
-            poster = f"![poster]({FIGURE_DIR}/poster-{i}.jpg)"
-        rows.append([poster, f"**{it['title']}** ({it['year']}) {it['plot']}", ", ".join(it["true"])]
-                    + [", ".join(it["predicted"][m]) or "-" for m in models])
-    return md_table(TableBlock(["poster", "movie", "true genres"] + models, rows))
+    def poster_file(i: int, poster: bytes | None) -> str:
+        if not poster:
+            return ""
+        write_bytes_atomic(files / f"poster-{i}.jpg", poster)
+        return f"![poster]({FIGURE_DIR}/poster-{i}.jpg)"
 
-
-# ---------------------------------------------------------------------------------------------- HTML
-
-HTML_TEMPLATE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; margin: 0;
-       background: #f6f7f9; line-height: 1.45; }}
-main {{ max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }}
-h1 {{ font-size: 1.7em; margin: 0.2em 0 0.4em; }}
-h2 {{ font-size: 1.25em; margin-top: 2em; padding-bottom: 4px; border-bottom: 2px solid #e3e6ea; }}
-nav {{ font-size: 0.9em; margin-bottom: 1em; display: flex; flex-wrap: wrap; gap: 4px 18px; }}
-nav a {{ color: #2457a6; text-decoration: none; white-space: nowrap; }}
-table {{ border-collapse: collapse; margin: 0.3em 0 1.2em; font-size: 0.86em; }}
-.caption {{ color: #555; font-style: italic; font-size: 0.86em; margin: 1em 0 0; }}
-th, td {{ border: 1px solid #dde1e6; padding: 4px 8px; text-align: right; vertical-align: top; }}
-th {{ background: #eef1f5; font-weight: 600; }}
-th:first-child, td:first-child, table.text td, table.text th {{ text-align: left; }}
-tr:nth-child(even) td {{ background: #fafbfc; }}
-.scroll {{ overflow-x: auto; }}
-.note {{ color: #666; font-style: italic; }}
-figure {{ margin: 0.8em 0 1.4em; }}
-figure img {{ max-width: 100%; }}
-figcaption {{ color: #555; font-style: italic; font-size: 0.9em; }}
-.examples {{ display: grid; grid-template-columns: repeat(2, 1fr); gap: 14px; }}
-.movie {{ display: flex; gap: 12px; border: 1px solid #e3e6ea; border-radius: 6px; padding: 10px;
-         font-size: 0.88em; }}
-.movie img {{ width: 92px; height: auto; align-self: flex-start; border-radius: 3px; }}
-.movie .noposter {{ width: 92px; height: 138px; background: #eee; color: #999; display: flex;
-                   align-items: center; justify-content: center; flex: none; }}
-.movie h3 {{ margin: 0 0 4px; font-size: 1.05em; }}
-.movie p {{ margin: 0 0 6px; }}
-.tag {{ display: inline-block; padding: 0 6px; margin: 1px 2px; border-radius: 9px; font-size: 0.92em; }}
-.hit {{ background: #dcf2dc; color: #1d5e1d; }}
-.miss {{ background: #f8dddd; color: #8a1f1f; }}
-.true {{ background: #e4e9f2; color: #2a3d5c; }}
-.model {{ color: #555; display: inline-block; min-width: 7.5em; }}
-</style></head>
-<body><main>
-<h1>{title}</h1>
-<nav>{nav}</nav>
-{body}
-</main></body></html>
-"""
-
-
-def e(x: Any) -> str:
-    return html.escape(str(x))
-
-
-def html_table(t: TableBlock) -> str:
-    cap = f'<p class="caption">{e(t.caption)}</p>' if t.caption else ""
-    head = "".join(f"<th>{e(h)}</th>" for h in t.header)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in t.rows)
-    cls = ' class="text"' if t.text else ""
-    return f'{cap}<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-def data_uri(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def html_examples(b: Examples) -> str:
-    cards = []
-    for it in b.items:
-        img = (f'<img src="{data_uri(it["poster"], "image/jpeg")}" alt="poster">' if it["poster"]
-               else '<div class="noposter">no poster</div>')
-        true = set(it["true"])
-        preds = "".join(
-            f'<div><span class="model">{e(m)}</span>'
-            + ("".join(f'<span class="tag {"hit" if g in true else "miss"}">{e(g)}</span>' for g in gs) or "-")
-            + "</div>" for m, gs in it["predicted"].items())
-        tags = "".join(f'<span class="tag true">{e(g)}</span>' for g in it["true"])
-        cards.append(f'<div class="movie">{img}<div><h3>{e(it["title"])} <small>{e(it["year"])}</small></h3>'
-                     f'<p>{e(it["plot"])}</p><div><span class="model">true</span>{tags}</div>{preds}</div></div>')
-    return f'<div class="examples">{"".join(cards)}</div>'
-
-
-def html_block(b: Any) -> str:
-    if isinstance(b, Text):
-        return f'<p class="note">{e(b.text)}</p>' if b.note else f"<p>{e(b.text)}</p>"
-    if isinstance(b, TableBlock):
-        return html_table(b)
-    if isinstance(b, Figure):
-        cap = f"<figcaption>{e(b.caption)}</figcaption>" if b.caption else ""
-        return f'<figure><img src="{data_uri(b.png)}" alt="{e(b.name)}">{cap}</figure>'
-    if isinstance(b, Examples):
-        return html_examples(b)
-    raise TypeError(f"unknown block {type(b).__name__}")
+    text = templates().get_template("report.md.j2").render(sections=sections, title=title, figure_file=figure_file,
+                                                           poster_file=poster_file)
+    return text.rstrip("\n") + "\n"
 
 
 def render_html(sections: list[Section], title: str) -> str:
     """The report as one HTML page: CSS inline, images as data URIs, no external links."""
-    nav = "".join(f'<a href="#{s.key}">{e(s.title)}</a>' for s in sections)
-    body = "\n".join(f'<section id="{s.key}"><h2>{e(s.title)}</h2>' + "".join(html_block(b) for b in s.blocks)
-                     + "</section>" for s in sections)
-    return HTML_TEMPLATE.format(title=e(title), nav=nav, body=body)
+    return templates().get_template("report.html.j2").render(sections=sections, title=title)
 
 
 # ---------------------------------------------------------------------------------------------- entry
@@ -721,3 +490,7 @@ def build_report(out_dir: str | os.PathLike) -> tuple[Path, Path]:
     write_text_atomic(md_path, render_markdown(sections, out, title))
     write_text_atomic(html_path, render_html(sections, title))
     return md_path, html_path
+
+
+__all__ = ["SECTIONS", "build_report", "build_sections", "decade_buckets", "render_html", "render_markdown",
+           "results_table_markdown"]

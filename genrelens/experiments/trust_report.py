@@ -4,7 +4,6 @@ explained test movies (modality shares, plot words, poster heatmap). Used by ``r
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from genrelens.experiments.report import Figure, ReportData, Section, TableBlock, Text, png, skipped  # noqa: E402
+from genrelens import bundle  # noqa: E402
+from genrelens.experiments.blocks import Figure, ReportData, Section, TableBlock, Text, png, skipped  # noqa: E402
 
 N_EXPLAINED = 3
 
@@ -55,7 +55,7 @@ def section_calibration(d: ReportData) -> Section:
     run = d.pick(d.main_model()) or next((p for m in d.models if m != "naive" and (p := d.pick(m))), None)
     if run is None:
         return skipped("calibration", "no trained neural model.")
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = bundle.read_artifact(run, "metrics") or {}
     cal, review = metrics.get("calibration"), metrics.get("review")
     if not cal:
         return skipped("calibration", f"{run.name} was trained before calibration existed "
@@ -137,10 +137,10 @@ def section_explained(d: ReportData) -> Section:
     from genrelens.predict import GenreClassifier
 
     run = d.pick(d.main_model())
-    if run is None or not (run / "model.safetensors").exists():
+    ids = bundle.read_artifact(run, "test_ids") if run is not None and bundle.is_model_folder(run) else None
+    if ids is None:
         return skipped("explained", "no integrated or catalogue model in this benchmark.")
     clf = GenreClassifier.load(run)
-    ids = json.loads((run / "test_ids.json").read_text())
     full = [i for i in ids if d.by_id.loc[i, "plot"] and d.by_id.loc[i, "poster"]]
     chosen = list(np.random.default_rng(1).choice(full, min(N_EXPLAINED, len(full)), replace=False)) if full else []
     blocks: list = [Text("A few test movies, each explained for its most probable predicted genre: the poster's "

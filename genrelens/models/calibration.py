@@ -37,14 +37,10 @@ REVIEW_MAX_SHARE = 0.3  # the confidence cut-off flags at most this share of val
 
 def to_logit(proba: np.ndarray) -> np.ndarray:
     """Raw sigmoid scores -> logits (float64), clipped to +-LOGIT_CLIP."""
-    p = np.asarray(proba, dtype=np.float64)
-    lim = 1 / (1 + np.exp(LOGIT_CLIP))
-    p = np.clip(p, lim, 1 - lim)
-    return np.log(p) - np.log1p(-p)
+    from scipy.special import expit, logit
 
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-z))
+    lim = expit(-LOGIT_CLIP)
+    return logit(np.clip(np.asarray(proba, dtype=np.float64), lim, 1 - lim))
 
 
 @dataclass
@@ -56,15 +52,17 @@ class LabelMap:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Logits ``[n]`` -> calibrated probabilities ``[n]`` (float64)."""
+        from scipy.special import expit  # here, not at the top: scipy costs a cold start time
+
         z = np.clip(np.asarray(z, dtype=np.float64), -LOGIT_CLIP, LOGIT_CLIP)
         if self.method == "temperature":
-            p = _sigmoid(z / self.params["t"])
+            p = expit(z / self.params["t"])
         elif self.method == "platt":
-            p = _sigmoid(self.params["a"] * z + self.params["b"])
+            p = expit(self.params["a"] * z + self.params["b"])
         elif self.method == "isotonic":
             p = np.interp(z, self.params["x"], self.params["y"])
         elif self.method == "identity":
-            p = _sigmoid(z)
+            p = expit(z)
         else:
             raise ValueError(f"unknown calibration method {self.method!r}")
         return np.clip(p, PROBA_EPS, 1 - PROBA_EPS)
@@ -87,21 +85,23 @@ def fit_map(method: str, z: np.ndarray, y: np.ndarray) -> LabelMap:
             "isotonic", {"x": [-LOGIT_CLIP, LOGIT_CLIP], "y": [float(y[0]), float(y[0])]})
     if method == "temperature":
         from scipy.optimize import minimize_scalar
+        from scipy.special import expit
 
         def nll(log_t: float) -> float:
-            p = np.clip(_sigmoid(z / np.exp(log_t)), 1e-12, 1 - 1e-12)
+            p = np.clip(expit(z / np.exp(log_t)), 1e-12, 1 - 1e-12)
             return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
 
         r = minimize_scalar(nll, bounds=(-3.0, 5.0), method="bounded")
         return LabelMap("temperature", {"t": float(np.exp(r.x))})
     if method == "platt":
+        from scipy.special import logit
         from sklearn.linear_model import LogisticRegression
 
         lr = LogisticRegression(C=1e4, max_iter=1000).fit(z[:, None], y.astype(int))
         a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         if a < MIN_SLOPE:  # scores that do not rise with the label: keep the map increasing, near the base rate
             ybar = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
-            a, b = MIN_SLOPE, float(np.log(ybar / (1 - ybar)) - MIN_SLOPE * z.mean())
+            a, b = MIN_SLOPE, float(logit(ybar) - MIN_SLOPE * z.mean())
         return LabelMap("platt", {"a": a, "b": b})
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression

@@ -3,7 +3,8 @@
 A frozen sentence embedding averages a long synopsis into a blur; TF-IDF keeps the words that name a genre
 ("murder", "haunted", "wedding", "spaceship") however long the text is. The channel is fitted on the
 training split only and late-fused with the model's probabilities:
-``p = (1 - w) * p_model + w * sigmoid(lexical logits)`` for movies with a plot (``w`` chosen on validation).
+``p = (1 - w) * p_model + w * sigmoid(lexical logits)`` for movies with a plot (``w`` chosen on validation;
+``fused_proba``, the one place it is written).
 
 Saved without pickle: settings, fusion weight and vocabulary as JSON, idf and the per-label weights as
 safetensors; ``load`` rebuilds the same features, so reloaded probabilities are identical. Prediction never
@@ -86,6 +87,7 @@ class LexicalChannel:
     def fit(self, texts: Sequence[str], y: np.ndarray, seed: int = 0) -> LexicalChannel:
         """Fit TF-IDF and one L2 logistic regression per label on ``texts`` (non-empty plots) and ``y [n, L]``.
         A label with one class only in ``y`` gets a constant logit (its prior)."""
+        from scipy.special import logit
         from sklearn.linear_model import LogisticRegression
 
         if not len(texts):
@@ -99,8 +101,7 @@ class LexicalChannel:
         for j in range(y.shape[1]):
             pos = y[:, j].mean()
             if pos in (0.0, 1.0):
-                p = np.clip(pos, 1e-3, 1 - 1e-3)
-                self.intercept[j] = np.log(p / (1 - p))
+                self.intercept[j] = logit(np.clip(pos, 1e-3, 1 - 1e-3))
                 continue
             lr = LogisticRegression(C=self.C, max_iter=1000, solver="liblinear", random_state=seed)
             lr.fit(x, y[:, j])
@@ -118,7 +119,9 @@ class LexicalChannel:
         return out
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
-        return sigmoid(self.logits(texts)).astype(np.float32)
+        from scipy.special import expit
+
+        return expit(self.logits(texts)).astype(np.float32)
 
     def top_terms(self, label: int, text: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` terms of ``text`` that push label ``label`` most (tf-idf value x weight), signed."""
@@ -153,13 +156,25 @@ class LexicalChannel:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+    """``scipy.special.expit`` (imported when first needed: scipy costs a cold start time)."""
+    from scipy.special import expit
+
+    return expit(x)
 
 
-def fuse(p_model: np.ndarray, p_lexical: np.ndarray, has_plot: np.ndarray, weight: float) -> np.ndarray:
+def fused_proba(p_model: np.ndarray, lexical_logits: np.ndarray, has_plot: np.ndarray, weight: float,
+                dtype: type = np.float32) -> np.ndarray:
+    """The late fusion of a model's probabilities ``[n, L]`` with the lexical channel's logits ``[n, L]``:
+    ``(1 - w) * p_model + w * expit(lexical_logits)`` on the rows with a plot (the rest keep ``p_model``), as
+    ``dtype`` (float32, what prediction answers; explanations take float64)."""
+    return fuse(p_model, sigmoid(lexical_logits), has_plot, weight, dtype)
+
+
+def fuse(p_model: np.ndarray, p_lexical: np.ndarray, has_plot: np.ndarray, weight: float,
+         dtype: type = np.float32) -> np.ndarray:
     """Late fusion ``(1 - w) * p_model + w * p_lexical`` on the rows with a plot; the rest keep ``p_model``."""
     fused = (1.0 - weight) * p_model + weight * p_lexical
-    return np.where(np.asarray(has_plot, dtype=bool)[:, None], fused, p_model).astype(np.float32)
+    return np.where(np.asarray(has_plot, dtype=bool)[:, None], fused, p_model).astype(dtype)
 
 
 def cross_fitted_f1(y: np.ndarray, proba: np.ndarray, folds: int = 2, seed: int = 0) -> float:

@@ -101,11 +101,6 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def models_help() -> str:
-    """One line per model for the CLI's help."""
-    return "; ".join(f"{n}: {s.description}" for n, s in MODELS.items())
-
-
 def build_head(name: str, dims: dict[str, int], n_labels: int, hidden: int, dropout: float,
                modality_dropout: float, poster_top: nn.Module | None = None) -> nn.Module:
     """The head module of model ``name`` for feature sizes ``dims`` (e.g. {"text": 384, "poster": 1280});

@@ -1,9 +1,9 @@
 """Fine-tuning the text encoder on CPU: the top ``n_top`` transformer layers train, the layers below stay
 frozen and run once.
 
-Why: on 2 CPU cores a full MiniLM training step ran at ~6 plots/s (20 min per epoch of the default data);
-running the frozen bottom once and training the top layers over its cached, length-sorted outputs is
-~10x faster. ``n_top`` = all layers fine-tunes everything above the embeddings.
+Why: on CPU a full training step through every layer is slow; running the frozen bottom once and training
+the top layers over its cached, length-sorted outputs is much faster (docs/performance.md has the figures).
+``n_top`` = all layers fine-tunes everything above the embeddings.
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ import torch
 from rich.progress import track
 from torch import nn
 
+from genrelens.encoders.pooling import mean_pool
 from genrelens.models.heads import UnimodalHead
 
 
 def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``[b, s]`` 1/0 attention mask -> additive ``[b, 1, 1, s]`` mask for a BERT layer."""
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
-
-
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden [b, s, d]`` over the tokens where ``mask [b, s]`` is 1 -> ``[b, d]``."""
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
@@ -174,16 +169,14 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     """
     from pathlib import Path
 
-    from genrelens.bundle import CHECKPOINTS, ModelBundle
+    from genrelens.bundle import CHECKPOINTS, ModelBundle, build_text
     from genrelens.data.split import SPLITS
-    from genrelens.encoders.registry import build_text_encoder
     from genrelens.models.losses import get_loss
     from genrelens.train.config import loop_config
     from genrelens.train.loop import fit
 
     memo = {} if memo is None else memo
-    enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-    enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+    enc = build_text(cfg, backend="torch")  # the registry's encoder (no folder yet), fine-tuned on eager torch
     idx = {s: np.flatnonzero(data.parts[s]["text"].str.len().to_numpy() > 0) for s in SPLITS}
     extra_texts = list(extra_texts or [])
     groups = {**{s: [data.parts[s]["text"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}

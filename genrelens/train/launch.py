@@ -31,9 +31,11 @@ def launch_command(config_path: Path, nproc: int, nnodes: int = 1, node_rank: in
 def launch(cfg: RunConfig, nproc: int, nnodes: int = 1, node_rank: int = 0, master_addr: str = "127.0.0.1",
            master_port: int = 29500, resume: bool = False, progress: bool = True) -> int:
     """Train ``cfg`` with ``nproc`` processes on this node (of ``nnodes``); returns torchrun's exit code."""
+    from genrelens.train.run import resolve_precision
+
     with tempfile.TemporaryDirectory(prefix="genrelens-ddp-") as tmp:
         path = Path(tmp) / "config.json"
-        cfg.save(path)
+        resolve_precision(cfg).save(path)  # every rank of this node trains in the precision resolved here
         cmd = launch_command(path, nproc, nnodes, node_rank, master_addr, master_port, resume, progress)
         return subprocess.run(cmd, check=False).returncode
 

@@ -18,6 +18,7 @@ from scipy.special import expit
 from sklearn.metrics import f1_score
 from torch import nn
 
+from genrelens.bundle import HISTORY
 from genrelens.io import atomic_path
 from genrelens.models.checkpoint import load_tensors, save_tensors
 from genrelens.models.thresholds import decide, tune_thresholds
@@ -264,7 +265,7 @@ def write_history(history: list[dict], folder: Path) -> None:
     """``history.csv`` and ``curves.png`` (loss and weighted F1 per epoch, train and validation)."""
     if not history:
         return
-    with atomic_path(folder / "history.csv") as tmp, open(tmp, "w", newline="") as f:
+    with atomic_path(folder / HISTORY) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)

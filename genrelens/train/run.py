@@ -4,6 +4,7 @@ thresholds -> metrics; the result is saved through the model bundle, so the run 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from rich.console import Console
-from scipy.special import expit
+from scipy.special import expit, logit
 
 from genrelens import bundle
 from genrelens.bundle import ModelBundle, build_model
@@ -69,14 +70,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         check_labels(labels.labels, df["genres"], source=f"labels {','.join(labels.labels)}")
     parts, y, dropped = {}, {}, {}
     for s in SPLITS:
-        part = select(df, split[s])
-        ys = labels.encode(part["genres"])
-        keep = ys.sum(1) > 0
-        dropped[s] = int((~keep).sum())
-        parts[s] = part[keep].reset_index(drop=True)
+        parts[s], y[s], dropped[s] = bundle.labelled_rows(df, split[s], labels.labels)
         parts[s]["text"] = texts_of(parts[s], cfg.title, cfg.title_dropout if s == "train" else 0.0, cfg.seed)
-        parts[s].attrs.update(df.attrs)
-        y[s] = ys[keep]
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
     report = {
         "rows_read": load_report.n_read,
@@ -92,8 +87,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
 
 def prior_logits(y: np.ndarray) -> torch.Tensor:
     """Logits of the label frequencies: what a model answers for a movie lacking its modality."""
-    p = np.clip(y.mean(0), 1e-3, 1 - 1e-3)
-    return torch.as_tensor(np.log(p / (1 - p)), dtype=torch.float32)
+    return torch.as_tensor(logit(np.clip(y.mean(0), 1e-3, 1 - 1e-3)), dtype=torch.float32)
 
 
 def feature_batches(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, batch_size: int,
@@ -117,6 +111,16 @@ def predict_logits(model: torch.nn.Module, feats: dict[str, torch.Tensor], batch
                           for i in range(0, n, batch_size)]) if n else np.zeros((0, 0), np.float32)
 
 
+def resolve_precision(cfg: RunConfig) -> RunConfig:
+    """``cfg`` as it trains on this CPU: precision ``auto`` becomes bf16 (the CPU has bf16 units) or fp32, which
+    is what ``config.json`` stores."""
+    if cfg.precision != "auto":
+        return cfg
+    from genrelens.encoders.precision import training_precision
+
+    return dataclasses.replace(cfg, precision=training_precision(cfg.precision))
+
+
 def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: Console | None = None,
           memo: dict | None = None) -> dict:
     """Run ``cfg`` end to end and save the model through the bundle into ``cfg.out``; returns the metrics
@@ -124,6 +128,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     (the benchmark) to reuse the text stage's frozen-bottom states."""
     console = console or Console(stderr=True)
     t0 = time.time()
+    cfg = resolve_precision(cfg)
     run_dir = Path(cfg.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / bundle.CONFIG)  # at once: `--resume` and the benchmark compare it
@@ -283,9 +288,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if spec.poster:
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import poster_features
-            from genrelens.encoders.registry import build_poster_encoder
 
-            poster_enc = build_poster_encoder(cfg.poster_encoder)
+            poster_enc = bundle.build_poster(cfg)
             dims["poster"] = poster_enc.dim
             if cfg.poster_finetune:  # a trainable copy of the CNN's last block
                 poster_top = poster_enc.trainable_top()
@@ -299,10 +303,8 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if spec.text == "frozen":
         with local_zero_first():  # rank 0 of each node fills the feature cache first
             from genrelens.encoders.features import text_features
-            from genrelens.encoders.registry import build_text_encoder
 
-            text_enc = build_text_encoder(cfg.text_encoder, max_length=cfg.max_length)
-            text_enc.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+            text_enc = bundle.build_text(cfg, backend="torch")  # training encodes on eager torch
             dims["text"] = text_enc.dim
             for s in SPLITS:
                 f, m = text_features(text_enc, list(data.parts[s]["text"]), cache, progress)
@@ -338,17 +340,16 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     proba = {s: expit(predict_logits(head, feats[s])) for s in ("val", "test")}
     channel = info = None
     if cfg.lexical:  # late fusion with the lexical channel, its weight chosen on validation (or set)
-        from genrelens.models.lexical import choose_weight, fuse, sigmoid
+        from genrelens.models.lexical import choose_weight, fused_proba
 
         channel, logits, has, info = fit_lexical(cfg, data)
-        p_lex = {s: sigmoid(logits[s]) for s in ("val", "test")}
         if cfg.lexical_weight is None:
             channel.weight, info["val_weighted_f1_by_weight"] = choose_weight(data.y["val"], proba["val"],
-                                                                              p_lex["val"], has["val"])
+                                                                              expit(logits["val"]), has["val"])
         else:
             channel.weight = cfg.lexical_weight
         info["weight"] = channel.weight
-        proba = {s: fuse(proba[s], p_lex[s], has[s], channel.weight) for s in ("val", "test")}
+        proba = {s: fused_proba(proba[s], logits[s], has[s], channel.weight) for s in ("val", "test")}
         console.print(f"lexical channel: C {channel.C}, {info['n_terms']} terms, fusion weight {channel.weight}")
     thresholds = (tune_thresholds(data.y["val"], proba["val"]) if cfg.thresholds == "tuned"
                   else np.full(len(data.labels), 0.5, np.float32))
