@@ -276,6 +276,19 @@ class ModelBundle:
             raise ModelError("the model has no folder yet: it has no saved split")
         return read_split(self.path, name)
 
+    def calibration_posters(self, n: int) -> tuple[list[str], Path]:
+        """The first ``n`` posters (by id) of this model's training split and the folder they are relative to
+        (int8's calibration set); ``ModelError`` when there are none."""
+        from genrelens.data.split import select
+        from genrelens.data.table import load_table
+
+        df, _ = load_table(self.config.data, skip_bad=True)
+        df = select(df, self.split_ids("train"))
+        df = df[df["poster"].notna()].sort_values("id").head(n)
+        if df.empty:
+            raise ModelError("int8 posters need calibration posters, and the training split has none")
+        return [str(p) for p in df["poster"]], Path(df.attrs["root"])
+
     def labelled_split(self, df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, np.ndarray, int]:
         """This model's ``name`` split of the table ``df`` as training kept it (see ``labelled_rows``)."""
         return labelled_rows(df, self.split_ids(name), self.labels)

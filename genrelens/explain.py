@@ -28,9 +28,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from scipy.special import expit
 
 from genrelens.data.table import clean_text
 from genrelens.errors import ModelError
+from genrelens.models.lexical import fused_proba
 
 
 class GenreClassifier(Protocol):
@@ -65,10 +67,6 @@ _WORD = re.compile(r"\S+")
 _PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026"
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-x))
-
-
 def _lexical(clf: GenreClassifier):
     """The model's late-fused lexical channel (``genrelens.models.lexical``), or None."""
     lexical = getattr(clf.bundle, "lexical", None)
@@ -84,10 +82,9 @@ def _logits(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> torch.Tenso
         lexical = _lexical(clf)
         if lexical is None or "lexical" not in feats:
             return z
-        p, q = torch.sigmoid(z.double()), torch.sigmoid(feats["lexical"].double())
-        w = float(lexical.weight)
-        fused = torch.where(feats["text_mask"].bool()[:, None], (1 - w) * p + w * q, p)
-        return torch.logit(fused.clamp(1e-7, 1 - 1e-7))
+        fused = fused_proba(torch.sigmoid(z.double()).numpy(), feats["lexical"].double().numpy(),
+                            feats["text_mask"].bool().numpy(), float(lexical.weight), dtype=np.float64)
+        return torch.logit(torch.from_numpy(fused).clamp(1e-7, 1 - 1e-7))
 
 
 def modality_shapley(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -400,7 +397,7 @@ def explain(clf: GenreClassifier, plot: str | None = None, poster=None, genres: 
     shap = modality_shapley(clf, feats)
 
     def calibrated(logit: np.ndarray) -> np.ndarray:
-        p = _sigmoid(logit.astype(np.float64))[None]
+        p = expit(logit.astype(np.float64))[None]
         return (clf.calibrator.transform(p) if clf.calibrator is not None else p)[0]
 
     p_plot, p_poster = calibrated(shap["plot_only"]), calibrated(shap["poster_only"])

@@ -52,19 +52,12 @@ def judge(y_true: np.ndarray, pred_fp32: np.ndarray, pred: np.ndarray) -> tuple[
 def validation_movies(model_dir: Path, data: str | None, labels: list[str]
                       ) -> tuple[list[str], list, Path, np.ndarray, list[str]]:
     """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label)."""
-    from genrelens.data.labels import LabelSet
-    from genrelens.data.split import load_split, select
+    from genrelens.bundle import labelled_rows, read_split
     from genrelens.data.table import load_table
 
-    split = Path(model_dir) / "split.json"
-    if not split.is_file():
-        raise ModelError(f"the accuracy guard needs the model's validation split, and {split} is missing")
     df, _ = load_table(data, skip_bad=True)
-    df = select(df, load_split(split)["val"])
-    y = LabelSet(labels).encode(df["genres"])
-    keep = y.sum(1) > 0
-    df = df[keep].reset_index(drop=True)
-    return list(df["plot"]), list(df["poster"]), Path(df.attrs["root"]), y[keep], list(df["title"])
+    part, y, _ = labelled_rows(df, read_split(model_dir, "val"), labels)
+    return list(part["plot"]), list(part["poster"]), Path(df.attrs["root"]), y, list(part["title"])
 
 
 def check_precision(clf: GenreClassifier, precision: str) -> GuardResult:

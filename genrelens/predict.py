@@ -136,7 +136,7 @@ class GenreClassifier:
         if text is not None and not on_torch:
             apply_text(text, precision)
         if self.poster_encoder is not None:
-            apply_poster(self.poster_encoder, precision, self.model_dir, self.config.data)
+            apply_poster(self.poster_encoder, precision, self.bundle.calibration_posters)
         self.precision = precision
 
     def metrics(self) -> dict:
@@ -286,9 +286,9 @@ class GenreClassifier:
         proba = torch.sigmoid(logits).numpy().astype(np.float32)
         lexical = self.bundle.lexical
         if lexical is not None and self.bundle.spec.text != "lexical" and n:
-            from genrelens.models.lexical import fuse, sigmoid
+            from genrelens.models.lexical import fused_proba
 
-            proba = fuse(proba, sigmoid(feats["lexical"].numpy()), feats["text_mask"].numpy(), lexical.weight)
+            proba = fused_proba(proba, feats["lexical"].numpy(), feats["text_mask"].numpy(), lexical.weight)
         return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from genrelens.batch import BatchSummary, _count, output_schema, score_chunk
-from genrelens.errors import DataError, ModelError
+from genrelens.bundle import read_meta
+from genrelens.errors import DataError
 
 INPUT_SUFFIXES = (".csv", ".parquet")
 ROOT = "_root"  # the folder of the file a row came from (poster paths are relative to it)
@@ -131,8 +132,7 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
     from genrelens.paths import default_model_dir
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
-    if not (model_dir / "config.json").exists():
-        raise ModelError(f"no model in {model_dir} (config.json missing)")
+    read_meta(model_dir)  # ModelError naming what is missing when the folder holds no model
     files = input_files(inputs)
     out = Path(output)
     if out.suffix.lower() in (".csv", ".jsonl", ".ndjson", ".parquet") and not out.is_dir():

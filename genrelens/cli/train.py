@@ -27,15 +27,15 @@ from genrelens.cli.common import (
     user_errors,
     value,
 )
-from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
+from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS, encoders_help
 from genrelens.errors import GenrelensError
 from genrelens.models.registry import DEFAULT_MODEL, LOSSES, MODELS
 
 # choices come from the registries (tables of names: importing them loads no torch)
 MODEL_CHOICES = ", ".join(MODELS)
 LOSS_CHOICES = ", ".join(LOSSES)
-TEXT_ENCODER_CHOICES = ", ".join(TEXT_ENCODERS)
-POSTER_ENCODER_CHOICES = ", ".join(POSTER_ENCODERS)
+TEXT_ENCODER_CHOICES = encoders_help(TEXT_ENCODERS)
+POSTER_ENCODER_CHOICES = encoders_help(POSTER_ENCODERS)
 
 
 def train(
@@ -143,12 +143,15 @@ def run(cfg, values: dict, out: Path, resume: bool, progress: bool, nproc: int, 
     """Start (or resume) the training run ``cfg``, here or with torchrun, then its precision check."""
     from genrelens import bundle
     from genrelens.config import RunConfig
+    from genrelens.train.run import resolve_precision
     from genrelens.train.run import train as run_train
 
     if resume and (out / bundle.CONFIG).exists():
         saved = RunConfig.load(out / bundle.CONFIG)
         if "precision" not in values:  # not asked: go on in the run's own (auto may differ from what it chose)
             cfg = dataclasses.replace(cfg, precision=saved.precision)
+        else:  # asked: compare what it resolves to on this CPU with what the run saved
+            cfg = resolve_precision(cfg)
         if saved != cfg:
             fail(f"--resume: {out} holds a run with another config; resume it with the same options", 1)
     elif not resume and node_rank == 0:  # other nodes' launchers leave rank 0's folder alone

@@ -394,22 +394,6 @@ def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray],
     return out
 
 
-def training_posters(model_dir: Path, data: str | None, n: int = CALIBRATION_POSTERS) -> tuple[list[str], Path]:
-    """The first ``n`` posters (by id) of the model's training split: the int8 calibration set."""
-    from genrelens.data.split import load_split, select
-    from genrelens.data.table import load_table
-
-    split = Path(model_dir) / "split.json"
-    if not split.is_file():
-        raise ModelError(f"int8 posters need calibration posters from the training split, and {split} is missing")
-    df, _ = load_table(data, skip_bad=True)
-    df = select(df, load_split(split)["train"])
-    df = df[df["poster"].notna()].sort_values("id").head(n)
-    if df.empty:
-        raise ModelError("int8 posters need calibration posters, and the training split has none")
-    return [str(p) for p in df["poster"]], Path(df.attrs["root"])
-
-
 # --- applying a precision to the encoders -----------------------------------------------------------
 def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
     """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX. An
@@ -428,9 +412,11 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
         encoder.session, encoder.onnx_file = ort_session(path, encoder.session_threads), path
 
 
-def apply_poster(encoder, precision: str, model_dir: Path | None = None, data: str | None = None) -> None:
+def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
-    graph; fp32 and bf16 use the fp32 graph (bf16 eager is slower than ONNX fp32 for this CNN here)."""
+    graph; fp32 and bf16 use the fp32 graph (bf16 eager is slower than ONNX fp32 for this CNN here).
+    ``calibration_posters(n)`` gives int8's calibration set ``(poster paths, root)`` (the model's training
+    posters: ``ModelBundle.calibration_posters``)."""
     from genrelens.encoders.onnx import ort_session
 
     if encoder.session is None:  # torch backend (a fine-tuned last block): stays fp32 eager
@@ -441,9 +427,9 @@ def apply_poster(encoder, precision: str, model_dir: Path | None = None, data: s
         return
     path = encoder.onnx_path
     if target == "int8":
-        if model_dir is None:
+        if calibration_posters is None:
             raise ModelError("int8 posters need the model folder (its training split calibrates them)")
-        paths, root = training_posters(model_dir, data)
+        paths, root = calibration_posters(CALIBRATION_POSTERS)
 
         def calibration() -> np.ndarray:
             from genrelens.data.images import preprocess

@@ -60,13 +60,6 @@ class BatchMovieIn(MovieIn):
     id: str | int | None = Field(None, description="Your id for this movie, echoed in its result.")
 
 
-class BatchIn(BaseModel):
-    """Several movies in one call (at most the service's ``max_movies``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    movies: list[BatchMovieIn] = Field(..., description="The movies, answered in the same order.")
-
-
 BATCH_SCHEMA = {"type": "object", "required": ["movies"], "additionalProperties": False, "properties": {
     "movies": {"type": "array", "description": "The movies, answered in the same order (each on its own: a bad "
                "movie gets an error in its result, the others are scored).",
