@@ -150,7 +150,8 @@ def news(n: int) -> list[str]:
             "announced new opening hours for public libraries from next month",
             "published figures showing inflation of {p} percent over the year",
             "said rail fares will rise by {p} percent in January"]
-    extra = ["The decision was taken on Tuesday after a short debate.", "Opposition members called the plan too costly.",
+    extra = ["The decision was taken on Tuesday after a short debate.",
+             "Opposition members called the plan too costly.",
              "Analysts had expected a smaller change.", "The measures take effect on the first of the month.",
              "Officials said further details would follow next week.", "Shares closed {p} percent higher on the news.",
              "Weather forecasters expect rain across the north on Thursday.", "Turnout at the meeting was {m} people."]
