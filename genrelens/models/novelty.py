@@ -1,12 +1,12 @@
 """Why an answer is doubtful: review reasons that depend on the input, not on the model's scores.
 
 - ``out_of_distribution``: the movie is unlike the training movies in the model's own feature space. Per
-  modality (the text encoder's plot embedding, the poster CNN's features; a model with neither: its lexical
-  channel's logits), the score is the mean cosine distance to the ``k`` nearest training movies (a stored,
-  subsampled float16 reference set: a numpy matmul at prediction, no scikit-learn), divided by that modality's
-  validation quantile; a movie's novelty is the largest over the modalities it has. The cut-off is the
-  validation quantile of the novelty at ``1 - false_flag_rate``, so about that share of validation movies is
-  flagged.
+  modality (the text encoder's plot embedding, the poster CNN's features), the score is the mean cosine distance
+  to the ``k`` nearest training movies (a stored, subsampled float16 reference set: a numpy matmul at
+  prediction, no scikit-learn), divided by that modality's validation quantile; a movie's novelty is the largest
+  over the modalities it has. The cut-off is the validation quantile of the novelty at ``1 - false_flag_rate``,
+  so about that share of validation movies is flagged. A model with neither (``tfidf``, ``naive``) gets no such
+  reason: the lexical channel's label logits do not set non-movie texts apart.
 - ``language``: the plot is confidently in a language that few or none of the training plots were written in
   (language identification by py3langid, whose model ships inside its wheel; loaded on first use).
 - ``short_text``: the plot has fewer than ``min_words`` words (a CJK character counts as a word).
@@ -43,7 +43,7 @@ MIN_WORDS = 5  # a plot with fewer words is too short to judge (see docs/trust.m
 LANGUAGE_MIN_CONFIDENCE = 0.5  # py3langid probability above which a detection is trusted
 LANGUAGE_MIN_SHARE = 0.005  # a language is "trained" when at least this share of training plots has it ...
 LANGUAGE_MIN_COUNT = 5  # ... and at least this many
-MODALITIES = ("text", "poster", "lexical")  # feature keys scored ("lexical" only for a model with no text encoder)
+MODALITIES = ("text", "poster")  # the head input features scored
 _VERSION = 1
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
@@ -90,16 +90,15 @@ def _array(x: Any) -> np.ndarray:
 
 def modality_features(feats: Mapping[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{modality: (features float32 [n, d], present bool [n])}`` of a head input batch (``text``/``text_mask``,
-    ``poster``/``poster_mask``, ``lexical``: see ``GenreClassifier.features``). Poster maps ``[n, C, h, w]`` are
-    mean-pooled; ``lexical`` is kept only when there is no ``text``."""
+    ``poster``/``poster_mask``: see ``GenreClassifier.features``). Poster maps ``[n, C, h, w]`` are mean-pooled."""
     out = {}
     for m in MODALITIES:
-        if m not in feats or (m == "lexical" and "text" in feats):
+        if m not in feats:
             continue
         x = _array(feats[m]).astype(np.float32)
         if x.ndim > 2:
             x = x.reshape(len(x), x.shape[1], -1).mean(-1)
-        mask_key = "text_mask" if m == "lexical" else f"{m}_mask"
+        mask_key = f"{m}_mask"
         mask = _array(feats[mask_key]).astype(bool) if mask_key in feats else np.ones(len(x), dtype=bool)
         out[m] = (x, mask & np.isfinite(x).all(1))
     return out
@@ -148,8 +147,8 @@ class Novelty:
             seed: int = 0, min_words: int = MIN_WORDS) -> Novelty:
         """Fit on the head input batches of the training split (``train``: the reference set, subsampled to
         ``max_reference`` movies per modality) and the validation split (``val``: the scales and the cut-off, at
-        ``false_flag_rate``); ``train_plots``: the training plots, whose languages become ``languages``.
-        Raises ``ValueError`` when no modality has training and validation movies."""
+        ``false_flag_rate``); ``train_plots``: the training plots, whose languages become ``languages``. With no
+        modality that has training and validation movies, nothing is ever ``out_of_distribution`` (cut-off inf)."""
         if not 0 < false_flag_rate < 1:
             raise ValueError(f"false_flag_rate must be in (0, 1), not {false_flag_rate}")
         rng = np.random.default_rng([seed, 26])
@@ -166,16 +165,15 @@ class Novelty:
             d = knn_distance(xv[mv], refs[m].astype(np.float32), k)
             scales[m] = float(max(np.quantile(d, 1 - false_flag_rate), 1e-6))
             per[m] = {"n_reference": int(len(rows)), "n_val": int(mv.sum()), "dim": int(x.shape[1])}
-        if not refs:
-            raise ValueError("no modality with training and validation movies to fit the novelty score on")
-        novelty = cls(refs, scales, 1.0, k, false_flag_rate, min_words=min_words)
+        novelty = cls(refs, scales, float("inf"), k, false_flag_rate, min_words=min_words)
         score = novelty.score(val)
         has = np.isfinite(score)
-        novelty.cutoff = float(np.quantile(score[has], 1 - false_flag_rate, method="higher"))
+        if has.any():
+            novelty.cutoff = float(np.quantile(score[has], 1 - false_flag_rate, method="higher"))
         langs, counts = trained_languages(train_plots) if train_plots is not None else ([], {})
         novelty.languages = langs
         novelty.report = {"modalities": per, "val_movies": int(has.sum()),
-                          "val_flagged": round(float((score[has] > novelty.cutoff).mean()), 4),
+                          "val_flagged": round(float((score[has] > novelty.cutoff).mean()), 4) if has.any() else 0.0,
                           "language_counts": counts}
         return novelty
 
@@ -217,7 +215,8 @@ class Novelty:
 
     # --- files -----------------------------------------------------------------------------------
     def to_json(self) -> dict:
-        return {"version": _VERSION, "k": self.k, "false_flag_rate": self.false_flag_rate, "cutoff": self.cutoff,
+        cutoff = self.cutoff if np.isfinite(self.cutoff) else None  # inf (no modality) is not JSON
+        return {"version": _VERSION, "k": self.k, "false_flag_rate": self.false_flag_rate, "cutoff": cutoff,
                 "scales": self.scales, "languages": self.languages, "min_words": self.min_words,
                 "language_min_confidence": self.language_min_confidence,
                 "language_detector": "py3langid", "report": self.report}
@@ -242,7 +241,8 @@ class Novelty:
             tensors = load_file(str(tensors_file))
             refs = {key.split(".", 1)[1]: v for key, v in tensors.items() if key.startswith("reference.")}
             scales = {m: float(data["scales"][m]) for m in refs}
-            return cls(refs, scales, float(data["cutoff"]), int(data["k"]), float(data["false_flag_rate"]),
+            cutoff = float("inf") if data["cutoff"] is None else float(data["cutoff"])
+            return cls(refs, scales, cutoff, int(data["k"]), float(data["false_flag_rate"]),
                        list(data.get("languages", [])), int(data.get("min_words", MIN_WORDS)),
                        float(data.get("language_min_confidence", LANGUAGE_MIN_CONFIDENCE)), data.get("report", {}))
         except Exception as e:  # a damaged file: name it and the command that rewrites it

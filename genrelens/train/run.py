@@ -352,14 +352,11 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
 
 
 def fit_novelty(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.Tensor]]):
-    """The review reasons' novelty score fitted on the run's training and validation features (None when no
-    modality has both)."""
+    """The review reasons' novelty score and training languages, fitted on the run's training and validation
+    features and training plots (``models/novelty.py``)."""
     from genrelens.models.novelty import Novelty
 
-    try:
-        return Novelty.fit(feats["train"], feats["val"], list(data.parts["train"]["plot"]), seed=cfg.seed)
-    except ValueError:
-        return None
+    return Novelty.fit(feats["train"], feats["val"], list(data.parts["train"]["plot"]), seed=cfg.seed)
 
 
 def with_augmented(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, src: np.ndarray,
