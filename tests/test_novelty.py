@@ -156,3 +156,31 @@ def test_review_reasons_do_not_import_scikit_learn(tiny_model_dir):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["sklearn"] is False and "short_text" in result["reasons"][0]
+
+
+def test_cutoff_flags_the_asked_share_of_validation_and_far_points(tmp_path):
+    """On features with a known shape: the validation share flagged is at most the rate (and near it), points
+    far from the training cloud are flagged, a movie's novelty is its most novel modality, missing modalities
+    are skipped."""
+    rng = np.random.default_rng(0)
+    centre = rng.normal(size=32)
+
+    def batch(n, shift=0.0, mask=None):
+        x = centre + rng.normal(size=(n, 32)) * 0.5 + shift * rng.normal(size=32)
+        return {"text": x, "text_mask": np.ones(n, bool) if mask is None else mask}
+
+    nov = Novelty.fit(batch(2000), batch(1000), false_flag_rate=0.1, max_reference=500)
+    assert len(nov.references["text"]) == 500
+    val = nov.score(batch(1000))
+    assert 0.05 <= (val > nov.cutoff).mean() <= 0.15
+    assert nov.flags(batch(50, shift=3.0)).all()
+    none = nov.score(batch(3, mask=np.zeros(3, bool)))
+    assert np.isnan(none).all() and not nov.flags(batch(3, mask=np.zeros(3, bool))).any()
+    nov.save(tmp_path / "n.json", tmp_path / "n.safetensors")
+    assert Novelty.load(tmp_path / "n.json", tmp_path / "n.safetensors").cutoff == nov.cutoff
+    # no scored modality (a tfidf or naive model): never out_of_distribution, and the file stays valid JSON
+    empty = Novelty.fit({"lexical": np.ones((10, 3))}, {"lexical": np.ones((5, 3))}, ["A man walks into a bar."])
+    assert empty.cutoff == float("inf") and not empty.flags({"lexical": np.ones((2, 3))}).any()
+    empty.save(tmp_path / "e.json", tmp_path / "e.safetensors")
+    assert json.loads((tmp_path / "e.json").read_text())["cutoff"] is None
+    assert Novelty.load(tmp_path / "e.json", tmp_path / "e.safetensors").cutoff == float("inf")
