@@ -35,6 +35,11 @@ SHORT_TEXT = "short_text"
 LANGUAGE = "language"
 OUT_OF_DISTRIBUTION = "out_of_distribution"
 REASONS = (SHORT_TEXT, LANGUAGE, OUT_OF_DISTRIBUTION)
+REASON_TEXT = {  # each code in plain words, for people reading a prediction
+    SHORT_TEXT: "the plot is too short to judge",
+    LANGUAGE: "the plot is in a language the model was not trained on",
+    OUT_OF_DISTRIBUTION: "the input is unlike the movies the model was trained on",
+}
 
 DEFAULT_RATE = 0.05  # share of validation movies flagged out_of_distribution
 DEFAULT_K = 5
@@ -295,6 +300,6 @@ def review_reasons(novelty: Novelty | None, plots: Sequence[str | None],
     return out
 
 
-__all__ = ["LANGUAGE", "OUT_OF_DISTRIBUTION", "REASONS", "SHORT_TEXT", "Novelty", "detect_languages",
+__all__ = ["LANGUAGE", "OUT_OF_DISTRIBUTION", "REASONS", "REASON_TEXT", "SHORT_TEXT", "Novelty", "detect_languages",
            "knn_distance", "language_reasons", "modality_features", "ood_reasons", "review_reasons",
            "short_text_reasons", "trained_languages", "word_count"]
