@@ -1,7 +1,7 @@
 """Input-quality review reasons of a model folder, measured: the share of its test movies flagged
-``out_of_distribution`` (and ``short_text``, ``language``), the share of non-movie texts (tests/data/
-non_movie_texts.tsv: documentation, software descriptions, licences, recipes, products, news) flagged, the
-AUROC of the novelty score between the two, and the reasons of the issue's three examples.
+``out_of_distribution`` (and ``short_text``, ``language``; test movies with none of its genres apart), the share
+of non-movie texts (tests/data/non_movie_texts.tsv: documentation, software descriptions, licences, recipes,
+products, news) flagged, the AUROC of the novelty score between the two, and the issue's three examples.
 
     python benchmarks/novelty.py MODEL_DIR [--fit] [--rate 0.05] [--max-reference 5000] [--json OUT]
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from genrelens.data.labels import LabelSet
 from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.models.novelty import REASONS, detect_languages, review_reasons, word_count
@@ -63,6 +64,7 @@ def main() -> None:
 
     df, _ = load_table(clf.config.data, skip_bad=True)
     part = select(df, clf.bundle.artifact("split")["test"]).reset_index(drop=True)
+    labelled = LabelSet(clf.labels).encode(part["genres"]).sum(1) > 0  # the test split as training keeps it
     plots = [p if isinstance(p, str) else None for p in part["plot"]]
     feats, _ = clf.features(plots, list(part["poster"]), root=Path(df.attrs["root"]), titles=list(part["title"]),
                             progress=True)
@@ -75,8 +77,9 @@ def main() -> None:
     reasons_ms = (time.perf_counter() - t) * 1000 / max(len(plots), 1)
     has_plot = np.array([bool(p and p.strip()) for p in plots])
     has_poster = feats["poster_mask"].numpy() if "poster_mask" in feats else np.zeros(len(plots), bool)
-    groups = {"all": np.ones(len(plots), bool), "plot+poster": has_plot & has_poster,
-              "plot only": has_plot & ~has_poster, "poster only": ~has_plot & has_poster}
+    groups = {"all": labelled, "plot+poster": labelled & has_plot & has_poster,
+              "plot only": labelled & has_plot & ~has_poster, "poster only": labelled & ~has_plot & has_poster,
+              "none of the model's genres": ~labelled}
     test = {name: {"n": int(m.sum()), **shares([movie_reasons[i] for i in np.flatnonzero(m)])}
             for name, m in groups.items() if m.any()}
 
@@ -87,7 +90,7 @@ def main() -> None:
     other_reasons = review_reasons(nov, texts, other_feats)
     by_kind = {k: {"n": kinds.count(k), **shares([r for r, kk in zip(other_reasons, kinds) if kk == k])}
                for k in dict.fromkeys(kinds)}
-    finite = np.isfinite(movie_score)
+    finite = np.isfinite(movie_score) & labelled
     plot_movies = finite & has_plot
 
     def auc(movies: np.ndarray) -> float:
@@ -96,7 +99,7 @@ def main() -> None:
 
     ex_feats, _ = clf.features(list(EXAMPLES.values()), [None] * len(EXAMPLES))
     examples = dict(zip(EXAMPLES, review_reasons(nov, list(EXAMPLES.values()), ex_feats)))
-    words = np.array([word_count(p) for p in plots if p])
+    words = np.array([word_count(p) for p, keep in zip(plots, labelled) if p and keep])
     result = {
         "model_dir": str(args.model_dir), "cutoff": nov.cutoff, "false_flag_rate": nov.false_flag_rate,
         "languages": nov.languages, "test": test, "non_movie": {"n": len(texts), **shares(other_reasons)},

@@ -84,7 +84,8 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     the training languages from the training plots; saved into the folder through the bundle (``save``).
 
     ``bundle_or_dir``: a ``ModelBundle``, a ``GenreClassifier`` or a model folder (None: the default model);
-    ``data``: the table it was trained on (default: its config's). Returns the ``Novelty``."""
+    ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
+    left out, as training leaves them out. Returns the ``Novelty``."""
     from genrelens.bundle import ModelBundle
     from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty
 
@@ -101,8 +102,10 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     max_reference = max_reference or DEFAULT_MAX_REFERENCE
     seed = clf.config.seed
     feats, plots = {}, {}
+    labels = LabelSet(clf.labels)
     for s in ("train", "val"):
-        part = select(df, split[s]).reset_index(drop=True)
+        part = select(df, split[s])
+        part = part[labels.encode(part["genres"]).sum(1) > 0].reset_index(drop=True)  # as training keeps them
         if s == "train" and len(part) > max_reference:  # the reference set is subsampled anyway: encode no more
             part = part.sample(max_reference, random_state=seed).reset_index(drop=True)
         plots[s] = [p if isinstance(p, str) else None for p in part["plot"]]
