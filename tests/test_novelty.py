@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from genrelens.bundle import NOVELTY, NOVELTY_WEIGHTS, ModelBundle
+from genrelens.data.labels import LabelSet
 from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.models.novelty import (
@@ -46,9 +47,11 @@ def clf(tiny_model_dir) -> GenreClassifier:
 
 
 def split_features(clf: GenreClassifier, split: str):
-    """The head input batch of the model's own ``split`` (posters included) and its plots."""
+    """The head input batch of the model's own ``split`` (posters included; the movies with one of its labels, as
+    training keeps them) and its plots."""
     df, _ = load_table(clf.config.data, skip_bad=True)
-    part = select(df, clf.bundle.artifact("split")[split]).reset_index(drop=True)
+    part = select(df, clf.bundle.artifact("split")[split])
+    part = part[LabelSet(clf.labels).encode(part["genres"]).sum(1) > 0].reset_index(drop=True)
     plots = list(part["plot"])
     feats, _ = clf.features(plots, list(part["poster"]), root=Path(df.attrs["root"]), titles=list(part["title"]))
     return feats, plots
