@@ -9,6 +9,7 @@ A model folder holds (names owned here, nowhere else):
 | ``config.json`` | the ``RunConfig`` that the model is rebuilt from |
 | ``labels.json``, ``thresholds.json`` | label order and per-label decision thresholds (raw score scale) |
 | ``calibration.json`` | per-label calibrators and the thresholds on the calibrated scale (absent: uncalibrated) |
+| ``novelty.json``, ``novelty.safetensors`` | review reasons: settings, training reference set (``models/novelty.py``) |
 | ``precision_guard.json`` | accuracy-guard results of bf16/int8 vs fp32, per CPU kind (``encoders/precision.py``) |
 | ``model.safetensors`` | the head's weights (every model, naive included) |
 | ``text_encoder/``, ``text_head.safetensors`` | the fine-tuned text encoder and its stage-1 head (text stage) |
@@ -56,6 +57,8 @@ LABELS = "labels.json"
 THRESHOLDS = "thresholds.json"
 CALIBRATION = "calibration.json"
 PRECISION_GUARD = "precision_guard.json"
+NOVELTY = "novelty.json"
+NOVELTY_WEIGHTS = "novelty.safetensors"
 WEIGHTS = "model.safetensors"
 TEXT_ENCODER = "text_encoder"
 TEXT_HEAD = "text_head.safetensors"
@@ -147,6 +150,7 @@ class ModelBundle:
     calibrator: Any = None  # genrelens.models.calibration.Calibrator; None: a model trained before calibration
     lexical: Any = None  # genrelens.models.lexical.LexicalChannel (models with ``config.lexical``)
     precision_guard: dict | None = None  # PRECISION_GUARD's content (written by `save_precision_guard`)
+    novelty: Any = None  # genrelens.models.novelty.Novelty (review reasons); None: a model fitted before it
 
     @property
     def spec(self) -> ModelSpec:
@@ -161,7 +165,7 @@ class ModelBundle:
             if path.is_dir():
                 _carry_over(path, tmp, skip={MANIFEST, CONFIG, LABELS, THRESHOLDS, WEIGHTS, TEXT_ENCODER,
                                              TEXT_HEAD, LEGACY_NAIVE, CALIBRATION, LEXICAL, LEXICAL_WEIGHTS,
-                                             PRECISION_GUARD,
+                                             PRECISION_GUARD, NOVELTY, NOVELTY_WEIGHTS,
                                              *self.artifacts_files()})
             self.config.save(tmp / CONFIG)
             write_json_atomic(tmp / LABELS, list(self.labels))
@@ -178,6 +182,8 @@ class ModelBundle:
                 self.lexical.save(tmp / LEXICAL, tmp / LEXICAL_WEIGHTS)
             for name, value in self.artifacts.items():
                 write_artifact(tmp, name, value)
+            if self.novelty is not None:
+                self.novelty.save(tmp / NOVELTY, tmp / NOVELTY_WEIGHTS)
             if self.precision_guard is not None:  # a loaded bundle saved again: its guard results stay (keyed)
                 write_json_atomic(tmp / PRECISION_GUARD, self.precision_guard)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
@@ -203,6 +209,18 @@ class ModelBundle:
                 self.manifest["hashes"] = file_hashes(self.path)
             write_json_atomic(self.path / MANIFEST, self.manifest)
         return self.path / CALIBRATION
+
+    def save_novelty(self, novelty: Any) -> Path:
+        """Add (or replace) the novelty files of this saved folder without rewriting the rest; the manifest is
+        rewritten last."""
+        if self.path is None:
+            raise ModelError("save the model before fitting its novelty score")
+        novelty.save(self.path / NOVELTY, self.path / NOVELTY_WEIGHTS)
+        self.novelty = novelty
+        if self.manifest:
+            self.manifest["files"] = sorted({*self.manifest.get("files", []), NOVELTY, NOVELTY_WEIGHTS})
+            write_json_atomic(self.path / MANIFEST, self.manifest)
+        return self.path / NOVELTY
 
     def save_precision_guard(self, content: dict) -> Path:
         """Write the accuracy-guard results (``encoders/precision.py``) into this saved folder, without
@@ -266,7 +284,7 @@ class ModelBundle:
             lexical = LexicalChannel.load(path / LEXICAL, path / LEXICAL_WEIGHTS)
         return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
                    calibrator=read_calibration(path, labels), lexical=lexical,
-                   precision_guard=read_precision_guard(path))
+                   precision_guard=read_precision_guard(path), novelty=read_novelty(path))
 
     def split_ids(self, name: str) -> list[str]:
         """The movie ids of this model's ``name`` split ("train", "val" or "test"; see ``read_split``)."""
@@ -351,6 +369,15 @@ def read_calibration(path: Path, labels: list[str] | None = None):
     if labels is not None and cal.labels != list(labels):
         raise ModelError(f"{file} is for labels {cal.labels}, the model has {list(labels)}")
     return cal
+
+
+def read_novelty(path: Path):
+    """The ``Novelty`` saved in the model folder ``path``; None when it has none (fitted before it)."""
+    from genrelens.models.novelty import Novelty
+
+    if not (Path(path) / NOVELTY).exists():
+        return None
+    return Novelty.load(Path(path) / NOVELTY, Path(path) / NOVELTY_WEIGHTS)
 
 
 def read_precision_guard(path: Path) -> dict | None:
@@ -508,4 +535,4 @@ def _legacy_naive_state(file: Path, n_labels: int) -> dict[str, torch.Tensor]:
 
 __all__ = ["FORMAT_VERSION", "ModelBundle", "build_encoders", "build_model", "build_poster", "build_text",
            "history_file", "install", "is_model_folder", "labelled_rows", "read_artifact", "read_calibration",
-           "read_meta", "read_precision_guard", "read_split", "weights_key"]
+           "read_meta", "read_novelty", "read_precision_guard", "read_split", "weights_key"]

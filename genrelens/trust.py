@@ -67,3 +67,44 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
         metrics.update(calibration=summary["calibration"], review=summary["review"])
     clf.bundle.save_calibration(cal, metrics or None)
     return summary
+
+
+def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: float | None = None,
+                max_reference: int | None = None, progress: bool = False, save: bool = True):
+    """Fit the review reasons' novelty score (``models/novelty.py``) of a trained model: the reference set from
+    (at most ``max_reference`` of) its training movies, the cut-off on its validation split at ``false_flag_rate``,
+    the training languages from the training plots; saved into the folder through the bundle (``save``).
+
+    ``bundle_or_dir``: a ``ModelBundle``, a ``GenreClassifier`` or a model folder (None: the default model);
+    ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
+    left out, as training leaves them out. Returns the ``Novelty``."""
+    from genrelens.bundle import ModelBundle
+    from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty
+
+    if isinstance(bundle_or_dir, GenreClassifier):
+        clf = bundle_or_dir
+    elif isinstance(bundle_or_dir, ModelBundle):
+        clf = GenreClassifier(bundle_or_dir)
+    else:
+        clf = GenreClassifier.load(bundle_or_dir, cache=True, precision="fp32")
+    split = clf.bundle.artifact("split")
+    if split is None:
+        raise ModelError(f"{clf.model_dir} has no split.json: cannot find its training and validation splits")
+    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True)
+    max_reference = max_reference or DEFAULT_MAX_REFERENCE
+    seed = clf.config.seed
+    feats, plots = {}, {}
+    labels = LabelSet(clf.labels)
+    for s in ("train", "val"):
+        part = select(df, split[s])
+        part = part[labels.encode(part["genres"]).sum(1) > 0].reset_index(drop=True)  # as training keeps them
+        if s == "train" and len(part) > max_reference:  # the reference set is subsampled anyway: encode no more
+            part = part.sample(max_reference, random_state=seed).reset_index(drop=True)
+        plots[s] = [p if isinstance(p, str) else None for p in part["plot"]]
+        feats[s], _ = clf.features(plots[s], list(part["poster"]), root=Path(df.attrs["root"]), progress=progress,
+                                   titles=list(part["title"]))
+    novelty = Novelty.fit(feats["train"], feats["val"], plots["train"], false_flag_rate=false_flag_rate or DEFAULT_RATE,
+                          max_reference=max_reference, seed=seed)
+    if save:
+        clf.bundle.save_novelty(novelty)
+    return novelty

@@ -355,7 +355,16 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
                   else np.full(len(data.labels), 0.5, np.float32))
     model = _bundle(cfg, data, head, text_encoder=text_enc, poster_encoder=poster_enc, dims=dims,
                     text_head=ft_head if spec.text_stage else None, lexical=channel)
+    model.novelty = fit_novelty(cfg, data, feats)
     return model, proba, thresholds, history, {"lexical": info} if info else {}
+
+
+def fit_novelty(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.Tensor]]):
+    """The review reasons' novelty score and training languages, fitted on the run's training and validation
+    features and training plots (``models/novelty.py``)."""
+    from genrelens.models.novelty import Novelty
+
+    return Novelty.fit(feats["train"], feats["val"], list(data.parts["train"]["plot"]), seed=cfg.seed)
 
 
 def with_augmented(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, src: np.ndarray,
