@@ -17,6 +17,7 @@ import torch
 from genrelens.bundle import ModelBundle
 from genrelens.data.clean import clean_text, movie_text
 from genrelens.errors import InputError, InputWarning
+from genrelens.models.novelty import LANGUAGE, OUT_OF_DISTRIBUTION, SHORT_TEXT, review_reasons
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
 from genrelens.types import INPUT_IGNORED, LOW_CONFIDENCE, Movie, Prediction
@@ -194,13 +195,16 @@ class GenreClassifier:
                 calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
         """Encode and score ``inputs`` in batches: ``(proba [n, n_labels], {row: problem}, usable bool [n])``."""
         feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress)
+        inputs.features = feats
         return self.head_proba(feats, calibrated), errors, usable
 
     def postprocess(self, inputs: ModelInputs, proba: np.ndarray, errors: dict[int, str], usable: np.ndarray,
                     review_band: float | None = None, review_below: float | None = None) -> list[Prediction]:
         """Decisions, confidence, review (with its reasons: ``REVIEW_REASONS``) and warnings per movie."""
         pred = self.decide(proba)
-        scored = Scored(inputs, proba, pred, self.confidence(proba, pred), errors, usable, review_band, review_below)
+        quality = review_reasons(self.bundle.novelty, [m.plot for m in inputs.movies], inputs.features)
+        scored = Scored(inputs, proba, pred, self.confidence(proba, pred), errors, usable, review_band, review_below,
+                        quality)
         reasons = {name: np.asarray(rule(self, scored), dtype=bool) for name, rule in REVIEW_REASONS.items()}
         out = []
         for i, movie in enumerate(inputs.movies):
@@ -372,6 +376,7 @@ class ModelInputs:
     posters: list  # as given: paths, bytes, PIL images or None (decoded by the poster encoder's features)
     warnings: list[list[str]]  # per movie: inputs given that this model does not read, or could not read
     unread: list[bool]  # per movie: an input given that could not be read (a poster its front end could not open)
+    features: dict | None = None  # the head input batch, once ``forward`` has run (novelty reads it)
 
 
 @dataclass
@@ -387,11 +392,24 @@ class Scored:
     usable: np.ndarray
     review_band: float | None = None
     review_below: float | None = None
+    quality: list[list[str]] | None = None  # per movie: the input-quality reasons (``models.novelty.review_reasons``)
 
 
 def _low_confidence(clf: GenreClassifier, s: Scored) -> np.ndarray:
     """The model's review rule (``GenreClassifier.review``) on the scored movies."""
     return clf.review(s.proba, s.review_band, s.review_below, pred=s.pred) & s.usable
+
+
+def _quality(reason: str) -> Callable[[GenreClassifier, Scored], np.ndarray]:
+    """A rule reading one input-quality reason (short text, another language, unlike the training movies) of
+    ``models.novelty.review_reasons``, on the movies that were scored."""
+
+    def rule(clf: GenreClassifier, s: Scored) -> np.ndarray:
+        flags = [reason in q for q in s.quality] if s.quality is not None else [False] * len(s.usable)
+        return np.array(flags, dtype=bool) & s.usable
+
+    rule.__doc__ = f"``{reason}``: see ``genrelens.models.novelty``."
+    return rule
 
 
 def _input_ignored(clf: GenreClassifier, s: Scored) -> np.ndarray:
@@ -411,6 +429,9 @@ def _no_input(clf: GenreClassifier, s: Scored) -> np.ndarray:
 # set when any rule flags the movie; add a reason by adding an entry.
 REVIEW_REASONS: dict[str, Callable[[GenreClassifier, Scored], np.ndarray]] = {
     LOW_CONFIDENCE: _low_confidence,
+    SHORT_TEXT: _quality(SHORT_TEXT),
+    LANGUAGE: _quality(LANGUAGE),
+    OUT_OF_DISTRIBUTION: _quality(OUT_OF_DISTRIBUTION),
     INPUT_IGNORED: _input_ignored,
     NO_INPUT_REASON: _no_input,
 }

@@ -78,7 +78,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     ``bundle_or_dir``: a ``ModelBundle``, a ``GenreClassifier`` or a model folder (None: the default model);
     ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
     left out, as training leaves them out. Returns the ``Novelty``."""
-    from genrelens.bundle import ModelBundle
+    from genrelens.bundle import ModelBundle, labelled_rows
     from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty
 
     if isinstance(bundle_or_dir, GenreClassifier):
@@ -94,10 +94,8 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     max_reference = max_reference or DEFAULT_MAX_REFERENCE
     seed = clf.config.seed
     feats, plots = {}, {}
-    labels = LabelSet(clf.labels)
     for s in ("train", "val"):
-        part = select(df, split[s])
-        part = part[labels.encode(part["genres"]).sum(1) > 0].reset_index(drop=True)  # as training keeps them
+        part, _, _ = labelled_rows(df, split[s], clf.labels)  # as training keeps them
         if s == "train" and len(part) > max_reference:  # the reference set is subsampled anyway: encode no more
             part = part.sample(max_reference, random_state=seed).reset_index(drop=True)
         plots[s] = [p if isinstance(p, str) else None for p in part["plot"]]

@@ -187,3 +187,29 @@ def test_cutoff_flags_the_asked_share_of_validation_and_far_points(tmp_path):
     empty.save(tmp_path / "e.json", tmp_path / "e.safetensors")
     assert json.loads((tmp_path / "e.json").read_text())["cutoff"] is None
     assert Novelty.load(tmp_path / "e.json", tmp_path / "e.safetensors").cutoff == float("inf")
+
+
+def test_predictions_carry_the_reasons_on_every_entry_point(clf, tiny_model_dir):
+    """predict_movies, REST and the CLI give the same review_reasons: "love" short, the recipe unlike movies, the
+    Chinese plot in a language the model was not trained on; review is set whenever a reason holds."""
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app as cli
+    from genrelens.serve.app import create_app
+    from genrelens.types import Movie
+
+    plots = ["love", CAKE, CHINESE]
+    preds = clf.predict_movies([Movie(plot=p) for p in plots])
+    assert SHORT_TEXT in preds[0].review_reasons
+    assert OUT_OF_DISTRIBUTION in preds[1].review_reasons
+    assert LANGUAGE in preds[2].review_reasons
+    assert all(p.review for p in preds)
+    with TestClient(create_app(classifier=clf)) as client:
+        rest = [client.post("/v1/predict", json={"plot": p}).json()["review_reasons"] for p in plots]
+        batch = client.post("/v1/predict/batch", json={"movies": [{"plot": p} for p in plots]}).json()
+    assert rest == [p.review_reasons for p in preds]
+    assert [r["review_reasons"] for r in batch["results"]] == rest
+    out = CliRunner().invoke(cli, ["predict", "--model-dir", str(tiny_model_dir), "--plot", CAKE, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["review_reasons"] == preds[1].review_reasons
