@@ -30,9 +30,17 @@ import pandas as pd
 from genrelens.bundle import ModelBundle
 from genrelens.data.table import load_table
 from genrelens.metrics import evaluate
-from genrelens.predict import GenreClassifier
-from genrelens.train.adapt import (AdaptConfig, features_of, fit_on, model_scores, plan, replay_rows,
-                                   start_scores, stratified_split, subsample)
+from genrelens.train.adapt import (
+    AdaptConfig,
+    features_of,
+    fit_on,
+    model_scores,
+    plan,
+    replay_rows,
+    start_scores,
+    stratified_split,
+    subsample,
+)
 
 TAXONOMY = {"Action": "Action & Adventure", "Adventure": "Action & Adventure", "Sci-Fi": "Sci-Fi & Fantasy",
             "Fantasy": "Sci-Fi & Fantasy", "Animation": "Kids & Family", "Family": "Kids & Family",
@@ -59,7 +67,8 @@ def build_catalogue(model_dir: Path, folder: Path) -> tuple[Path, set[str]]:
     return out, set(split["test"])
 
 
-def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None) -> list[dict]:
+def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexical_l2: float | None = None,
+        sizes: tuple = SIZES) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="adapt-bench-"))
     table, test_ids = build_catalogue(model_dir, tmp)
     start = ModelBundle.from_pretrained(model_dir)
@@ -67,16 +76,19 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None) -> li
                        posters=Path(start.config.data).parent if start.config.data else None)
     if l2 is not None:
         base.l2 = l2
+    if lexical_l2 is not None:
+        base.lexical_l2 = lexical_l2
     p = plan(base)
     t0 = time.time()
-    fx = features_of(GenreClassifier(p.start), p.table)
+    fx = features_of(p.start, p.table)
     print(f"{start.config.model}: catalogue {len(p.y)} movies, labels {', '.join(p.labels)}; "
           f"encoded in {time.time() - t0:.0f} s")
     unchanged = [p.labels.index(g) for g in UNCHANGED]
     in_test = p.table["id"].isin(test_ids).to_numpy()
     variants = [("l2", base)]
     if regularisers:
-        variants += [("none", dataclasses.replace(base, l2=0.0)), ("replay", dataclasses.replace(base, regulariser="replay", l2=0.0)),
+        none = dataclasses.replace(base, l2=0.0, lexical_l2=0.0)
+        variants += [("none", none), ("replay", dataclasses.replace(none, regulariser="replay")),
                      ("l2+replay", dataclasses.replace(base, regulariser="replay"))]
     rows = []
     for seed in range(seeds):
@@ -91,8 +103,8 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None) -> li
             cfg = dataclasses.replace(cfg, seed=seed)
             if cfg.regulariser == "replay" and replay is None:
                 part, y_rep = replay_rows(p.start, p, len(rest), seed)
-                replay = (features_of(GenreClassifier(p.start), part), y_rep)
-            for n in SIZES if name == "l2" else (100, 1000):
+                replay = (features_of(p.start, part), y_rep)
+            for n in sizes if name == "l2" else (100, 1000):
                 sub = rest[subsample(p.y[rest], n or len(rest), seed)]
                 fitted = fit_on(p.start, p, fx.take(sub), p.y[sub], cfg, replay)
                 _, a_pred = model_scores(fitted.model, fx.take(held))
@@ -145,11 +157,14 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, action="append", required=True)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--regularisers", action="store_true", help="Also compare no penalty, replay, l2 + replay.")
-    ap.add_argument("--l2", type=float, default=None)
+    ap.add_argument("--l2", type=float, default=None, help="Head pull towards the start (default: adapt's).")
+    ap.add_argument("--lexical-l2", type=float, default=None, help="Lexical pull (default: adapt's).")
+    ap.add_argument("--sizes", default="100,300,1000,all", help="Labelled rows of the learning curve.")
     args = ap.parse_args()
+    sizes = tuple(None if s == "all" else int(s) for s in args.sizes.split(","))
     rows = []
     for m in args.model_dir:
-        rows += run(m, args.seeds, args.regularisers, args.l2)
+        rows += run(m, args.seeds, args.regularisers, args.l2, args.lexical_l2, sizes)
     print(table(rows))
 
 

@@ -35,12 +35,12 @@ from torch import nn
 
 from genrelens import bundle as B
 from genrelens.bundle import ModelBundle, build_model
+from genrelens.data.clean import clean_text, movie_text
 from genrelens.data.labels import LabelSet, normalize_genre
 from genrelens.data.table import load_table
 from genrelens.errors import DataError, GenrelensError, ModelError
 from genrelens.metrics import ece, ece_per_label, evaluate
 from genrelens.models.thresholds import decide, tune_thresholds
-from genrelens.predict import GenreClassifier
 
 MIN_ROWS = 50  # labelled rows a table needs
 MIN_POSITIVES = 5  # positives each label needs
@@ -71,7 +71,7 @@ class AdaptConfig:
     holdout: float = 0.3
     regulariser: str = "l2"
     l2: float = 1.0
-    lexical_l2: float | None = None  # default: 1 / the channel's C (its own training prior)
+    lexical_l2: float = 16.0  # the same pull for the lexical channel's weights (benchmarks/adapt.py: 0.25, 4, 16)
     replay: float = 1.0
     steps: int = 200
     lr: float = 1e-3
@@ -188,7 +188,8 @@ def plan(cfg: AdaptConfig) -> Plan:
     sources = {g: [s for s in start.labels if mapping.get(s, s) == g] for g in label_set.labels}
     new = [g for g, s in sources.items() if not s]
     dropped = [s for s in start.labels if mapping.get(s, s) not in label_set.index]
-    renamed = {s: mapping[s] for s in start.labels if s in mapping and mapping[s] != s and mapping[s] in label_set.index}
+    renamed = {s: mapping[s] for s in start.labels
+               if s in mapping and mapping[s] != s and mapping[s] in label_set.index}
     return Plan(start, table, y[keep], label_set.labels, mapping, sources, new, dropped, renamed)
 
 
@@ -209,15 +210,46 @@ class Features:
         return len(self.texts)
 
 
-def features_of(clf: GenreClassifier, table: pd.DataFrame, progress: bool = False) -> Features:
-    """Encode ``table``'s movies with the starting model's encoders (cached as usual)."""
-    plots = [p if isinstance(p, str) and p else None for p in table["plot"]]
-    posters = list(table["poster"])
-    titles = list(table["title"]) if "title" in table else None
-    feats, _ = clf.features(plots, posters, root=Path(table.attrs.get("root", ".")), progress=progress,
-                            titles=titles)
-    feats.pop("rows", None)
-    return Features(feats, clf.texts(plots, titles, len(table)))
+def features_of(b: ModelBundle, table: pd.DataFrame, cache=None, progress: bool = False) -> Features:
+    """Encode ``table``'s movies with the encoders of ``b`` as prediction does (``GenreClassifier.features``):
+    the text read is ``"<title>. <plot>"`` for a model that reads titles, else the plot; ``lexical`` holds the
+    starting channel's logits."""
+    from genrelens.encoders.features import poster_features, text_features
+
+    titles = [t if isinstance(t, str) else None for t in table["title"]] if b.config.title else [None] * len(table)
+    texts = [clean_text(movie_text(t, p if isinstance(p, str) else None)) for t, p in zip(titles, table["plot"])]
+    feats: dict[str, torch.Tensor] = {}
+    if b.text_encoder is not None:
+        f, m = text_features(b.text_encoder, texts, cache, progress)
+        feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+    if b.lexical is not None:
+        feats["lexical"] = torch.as_tensor(b.lexical.logits(texts))
+        feats.setdefault("text_mask", torch.as_tensor(np.array([bool(t.strip()) for t in texts], dtype=bool)))
+    if b.poster_encoder is not None:
+        f, ok, _ = poster_features(b.poster_encoder, list(table["poster"]), cache, progress,
+                                   root=Path(table.attrs.get("root", ".")), maps=b.config.poster_finetune)
+        feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
+    return Features(feats, texts)
+
+
+def head_proba(b: ModelBundle, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
+    """Probabilities ``float32 [n, n_labels]`` of ``b`` from its head inputs, as ``GenreClassifier.head_proba``
+    computes them (lexical late fusion, then calibration)."""
+    from genrelens.models.lexical import fuse, sigmoid
+
+    n = len(next(iter(feats.values())))
+    with torch.inference_mode():
+        b.model.eval()
+        proba = torch.sigmoid(b.model(feats)).numpy().astype(np.float32) if n else np.zeros((0, len(b.labels)),
+                                                                                           np.float32)
+    if b.lexical is not None and b.spec.text != "lexical" and n:
+        proba = fuse(proba, sigmoid(feats["lexical"].numpy()), feats["text_mask"].numpy(), b.lexical.weight)
+    return b.calibrator.transform(proba) if calibrated and b.calibrator is not None else proba
+
+
+def decisions(b: ModelBundle, proba: np.ndarray) -> np.ndarray:
+    """``b``'s decisions on its (calibrated, when it has a calibrator) probabilities."""
+    return decide(proba, b.calibrator.thresholds if b.calibrator is not None else b.thresholds)
 
 
 # ------------------------------------------------------------------------------------------------- fitting
@@ -365,8 +397,7 @@ def fit_lexical(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: A
     if not has.any() or cfg.steps <= 0:
         return ch
     x, used = tfidf_matrix(ch, [t for t, h in zip(fx.texts, has) if h])
-    l2 = cfg.lexical_l2 if cfg.lexical_l2 is not None else 1.0 / old.C
-    fitted, ch.intercept = l2sp_logistic(x, y[has], coef[:, used], intercept, l2, cfg.steps)
+    fitted, ch.intercept = l2sp_logistic(x, y[has], coef[:, used], intercept, cfg.lexical_l2, cfg.steps)
     ch.coef = coef.copy()
     ch.coef[:, used] = fitted
     return ch
@@ -384,8 +415,7 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
     b = ModelBundle(new_cfg, list(p.labels), np.full(len(p.labels), 0.5, np.float32), head,
                     text_encoder=start.text_encoder, poster_encoder=start.poster_encoder,
                     text_head=start.text_head if same_labels else None, dims=dict(start.dims), lexical=lexical)
-    clf = GenreClassifier(b)
-    raw = clf.head_proba(with_lexical(cal_fx, lexical), calibrated=False)
+    raw = head_proba(b, with_lexical(cal_fx, lexical), calibrated=False)
     b.thresholds = thresholds(start, p, y_cal, raw)
     b.calibrator = fit_calibrator(y_cal, raw, b.labels, seed=cfg.seed, raw_thresholds=b.thresholds)
     return b
@@ -421,9 +451,8 @@ def _config(start: ModelBundle, p: Plan, cfg: AdaptConfig):
 def start_scores(start: ModelBundle, p: Plan, fx: Features) -> tuple[np.ndarray, np.ndarray]:
     """The starting model on the user's labels: ``(probabilities, decisions)`` ``[n, n_labels]``; a label merged
     from several takes their largest probability and is predicted when one of them is; a new label gets 0."""
-    clf = GenreClassifier(start)
-    proba = clf.head_proba(fx.feats)
-    pred = clf.decide(proba)
+    proba = head_proba(start, fx.feats)
+    pred = decisions(start, proba)
     out_p = np.zeros((len(fx), len(p.labels)), np.float32)
     out_d = np.zeros((len(fx), len(p.labels)), bool)
     for j, g in enumerate(p.labels):
@@ -435,9 +464,8 @@ def start_scores(start: ModelBundle, p: Plan, fx: Features) -> tuple[np.ndarray,
 
 
 def model_scores(b: ModelBundle, fx: Features) -> tuple[np.ndarray, np.ndarray]:
-    clf = GenreClassifier(b)
-    proba = clf.head_proba(with_lexical(fx, b.lexical))
-    return proba, clf.decide(proba)
+    proba = head_proba(b, with_lexical(fx, b.lexical))
+    return proba, decisions(b, proba)
 
 
 def summary(y: np.ndarray, proba: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
@@ -523,15 +551,15 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
     t0 = time.time()
     p = p or plan(cfg)
     start = p.start
-    clf = GenreClassifier(start, cache=_cache(start))
+    cache = _cache(start)
     say(f"encoding {len(p.table)} movies with {start.path}'s encoders (feature cache as usual)")
-    fx = features_of(clf, p.table, progress)
+    fx = features_of(start, p.table, cache, progress)
     t_feat = time.time() - t0
     rest, held = stratified_split(p.y, cfg.holdout, cfg.seed)
     replay = None
     if cfg.regulariser == "replay":
         part, y_rep = replay_rows(start, p, int(np.ceil(cfg.replay * len(rest))), cfg.seed)
-        replay = (features_of(clf, part, progress), y_rep)
+        replay = (features_of(start, part, cache, progress), y_rep)
     fx_rest, y_rest, fx_held, y_held = fx.take(rest), p.y[rest], fx.take(held), p.y[held]
     say(f"adapting on {len(rest)} rows ({cfg.holdout:.0%} = {len(held)} held out to measure)")
     fitted = fit_on(start, p, fx_rest, y_rest, cfg, replay)
@@ -568,8 +596,9 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                                "test": {**evaluate(y_held, decide(proba_held, b.calibrator.thresholds), p.labels),
                                         "ece": after["ece"]},
                                "adapt": {k: v for k, v in report.items() if k != "lineage"}},
-                   "split": {"train": list(p.table["id"].iloc[rest]), "val": [], "test": list(p.table["id"].iloc[held])},
-                   "test_proba": GenreClassifier(b).head_proba(with_lexical(fx_held, b.lexical), calibrated=False),
+                   "split": {"train": list(p.table["id"].iloc[rest]), "val": [],
+                             "test": list(p.table["id"].iloc[held])},
+                   "test_proba": head_proba(b, with_lexical(fx_held, b.lexical), calibrated=False),
                    "test_ids": list(p.table["id"].iloc[held])}
     return AdaptResult(b, report, helped)
 
