@@ -36,6 +36,7 @@ def adapt(
     regulariser: str = typer.Option("l2", "--regulariser", help="l2 (a pull towards the starting weights) or "
                                     "replay (also mix in the starting model's training movies)."),
     l2: float = typer.Option(1.0, "--l2", min=0.0, help="Strength of the pull towards the starting head weights."),
+    lexical_l2: float = typer.Option(16.0, "--lexical-l2", min=0.0, help="The same pull for the lexical channel."),
     steps: int = typer.Option(200, "--steps", min=0, help="Optimiser steps (0: keep the starting weights, refit "
                               "thresholds and calibration only)."),
     seed: int = typer.Option(0, "--seed", min=0),
@@ -55,7 +56,8 @@ def adapt(
     from genrelens.train.adapt import CURVE, AdaptConfig, AdaptInputError, adapt, plan, save
 
     cfg = AdaptConfig(start=start, data=data, out=out, label_map=label_map, labels=_names(labels) or None,
-                      drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2, steps=steps, seed=seed,
+                      drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2,
+                      lexical_l2=lexical_l2, steps=steps, seed=seed,
                       curve=CURVE if curve else None, force=force, posters=posters, encoding=encoding,
                       skip_bad=skip_bad)
     try:
@@ -100,7 +102,7 @@ def render(report: dict) -> None:
         t.add_row(g, str(a["support"]), f"{s['f1']:.3f}", f"{a['f1']:.3f}", f"{s['ece']:.3f}", f"{a['ece']:.3f}")
     Console(stderr=True).print(t)
     if report["learning_curve"]:
-        t = Table(title="learning curve (adapted on the first N fitting rows; held-out rows as above)")
+        t = Table(title="learning curve (adapted on a stratified sample of N fitting rows; same held-out rows)")
         for col in ("rows", "weighted F1", "micro F1", "macro F1", "ECE"):
             t.add_column(col, justify="right")
         for pt in report["learning_curve"]:

@@ -443,7 +443,9 @@ def _config(start: ModelBundle, p: Plan, cfg: AdaptConfig):
     import dataclasses
 
     return dataclasses.replace(start.config, labels=list(p.labels), data=str(Path(cfg.data).resolve()),
-                               split_file=None, out=str(cfg.out) if cfg.out else start.config.out)
+                               split_file=None, out=str(cfg.out) if cfg.out else start.config.out,
+                               posters=str(Path(cfg.posters).resolve()) if cfg.posters else None,
+                               encoding=cfg.encoding)
 
 
 # ------------------------------------------------------------------------------------------------ measuring
