@@ -422,13 +422,14 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
 
 
 def thresholds(start: ModelBundle, p: Plan, y_cal: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """Raw-scale thresholds: tuned for F1 on the calibration rows, except for a label the starting model has
-    (a merged one: its first source) with fewer than ``MIN_TUNE_POSITIVES`` positives there, which keeps its own."""
+    """Raw-scale thresholds: tuned for F1 on the calibration rows for a label with at least ``MIN_TUNE_POSITIVES``
+    positives there; with fewer, a label the starting model has (a merged one: its first source) keeps its own
+    threshold and a new one gets 0.5 (its head output was fitted by log-loss: a probability)."""
     out = tune_thresholds(y_cal, raw)
     pos = np.asarray(y_cal).sum(0)
     for j, g in enumerate(p.labels):
-        if p.sources[g] and pos[j] < MIN_TUNE_POSITIVES:
-            out[j] = start.thresholds[start.labels.index(p.sources[g][0])]
+        if pos[j] < MIN_TUNE_POSITIVES:
+            out[j] = start.thresholds[start.labels.index(p.sources[g][0])] if p.sources[g] else 0.5
     return out
 
 
