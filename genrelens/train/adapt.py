@@ -353,16 +353,19 @@ def tfidf_matrix(channel, texts: list[str]):
     return csr_matrix((np.concatenate(vals), (np.concatenate(rows), local)), shape=(len(texts), len(used))), used
 
 
-def l2sp_logistic(x, y: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, l2: float,
+def l2sp_logistic(x, y: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, l2: float | np.ndarray,
                   steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-label logistic regression on sparse ``x [n, k]`` with the objective of ``l2sp_fit`` (mean summed BCE +
-    ``l2 / (2 n)`` x squared distance to ``coef0, intercept0``), solved by L-BFGS (at most ``steps`` iterations)."""
+    ``l2 / (2 n)`` x squared distance to ``coef0, intercept0``; ``l2`` one value or one per label), solved by
+    L-BFGS (at most ``steps`` iterations)."""
     from scipy.optimize import minimize
     from scipy.special import expit
 
     n, (n_labels, k) = x.shape[0], coef0.shape
     y = np.asarray(y, dtype=np.float64)
     theta0 = np.concatenate([coef0.ravel(), intercept0])
+    per_label = np.broadcast_to(np.asarray(l2, dtype=np.float64), (n_labels,))
+    strength = np.concatenate([np.repeat(per_label, k), per_label]) / n
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-n_labels].reshape(n_labels, k), theta[-n_labels:]
@@ -370,8 +373,8 @@ def l2sp_logistic(x, y: np.ndarray, coef0: np.ndarray, intercept0: np.ndarray, l
         loss = (np.logaddexp(0, z) - y * z).sum() / n
         r = expit(z) - y
         d = theta - theta0
-        grad = np.concatenate([(x.T @ r).T.ravel() / n, r.sum(0) / n]) + (l2 / n) * d
-        return loss + l2 / (2 * n) * float(d @ d), grad
+        grad = np.concatenate([(x.T @ r).T.ravel() / n, r.sum(0) / n]) + strength * d
+        return loss + 0.5 * float((strength * d) @ d), grad
 
     theta = minimize(objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": steps}).x
     return theta[:-n_labels].reshape(n_labels, k), theta[-n_labels:]
@@ -397,7 +400,9 @@ def fit_lexical(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: A
     if not has.any() or cfg.steps <= 0:
         return ch
     x, used = tfidf_matrix(ch, [t for t, h in zip(fx.texts, has) if h])
-    fitted, ch.intercept = l2sp_logistic(x, y[has], coef[:, used], intercept, cfg.lexical_l2, cfg.steps)
+    # a new label has no starting weights to stay near: it gets the channel's own regularisation (1 / C)
+    l2 = np.array([cfg.lexical_l2 if p.sources[g] else 1.0 / old.C for g in p.labels])
+    fitted, ch.intercept = l2sp_logistic(x, y[has], coef[:, used], intercept, l2, cfg.steps)
     ch.coef = coef.copy()
     ch.coef[:, used] = fitted
     return ch
