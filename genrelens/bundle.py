@@ -151,6 +151,7 @@ class ModelBundle:
     lexical: Any = None  # genrelens.models.lexical.LexicalChannel (models with ``config.lexical``)
     precision_guard: dict | None = None  # PRECISION_GUARD's content (written by `save_precision_guard`)
     novelty: Any = None  # genrelens.models.novelty.Novelty (review reasons); None: a model fitted before it
+    lineage: dict | None = None  # an adapted model's origin (``genrelens adapt``), kept in the manifest
 
     @property
     def spec(self) -> ModelSpec:
@@ -188,7 +189,8 @@ class ModelBundle:
                 write_json_atomic(tmp / PRECISION_GUARD, self.precision_guard)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "genrelens_version": __version__,
                         "model": self.config.model, "labels": list(self.labels), "dims": self.dims,
-                        "files": sorted(p.name for p in tmp.iterdir()), "hashes": file_hashes(tmp)}
+                        "files": sorted(p.name for p in tmp.iterdir()), "hashes": file_hashes(tmp),
+                        **({"lineage": self.lineage} if self.lineage else {})}
             write_json_atomic(tmp / MANIFEST, manifest)  # last: marks a complete folder
         self.path, self.manifest = path, manifest
         return path
@@ -284,7 +286,8 @@ class ModelBundle:
             lexical = LexicalChannel.load(path / LEXICAL, path / LEXICAL_WEIGHTS)
         return cls(cfg, labels, thresholds, model, text, poster, text_head, dims, path=path, manifest=manifest,
                    calibrator=read_calibration(path, labels), lexical=lexical,
-                   precision_guard=read_precision_guard(path), novelty=read_novelty(path))
+                   precision_guard=read_precision_guard(path), novelty=read_novelty(path),
+                   lineage=manifest.get("lineage"))
 
     def split_ids(self, name: str) -> list[str]:
         """The movie ids of this model's ``name`` split ("train", "val" or "test"; see ``read_split``)."""

@@ -1,0 +1,160 @@
+"""`genrelens adapt`: warm start, label sets, the holdout refusal and bad input, on the tiny trained models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from genrelens.adapt_command import adapt as adapt_command
+from genrelens.bundle import MANIFEST, ModelBundle
+from genrelens.predict import GenreClassifier
+from genrelens.train import adapt as A
+
+app = typer.Typer()
+app.command()(adapt_command)
+runner = CliRunner()
+
+
+def table_like(src: Path, folder: Path, rows: slice | None = None, genres=None) -> Path:
+    """A copy of the subset table ``src`` (posters resolved against its folder), optionally cut or relabelled."""
+    df = pd.read_csv(src, dtype=str, keep_default_na=False)
+    if rows is not None:
+        df = df.iloc[rows]
+    if genres is not None:
+        df["genres"] = [genres(g) for g in df["genres"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "mine.csv"
+    df.to_csv(out, index=False)
+    return out
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def raw_scores(folder: Path, table: pd.DataFrame) -> np.ndarray:
+    """The uncalibrated scores of the model folder ``folder`` on ``table``, through ``GenreClassifier``."""
+    plots = [p or None for p in table["plot"]]
+    proba, _ = GenreClassifier.load(folder).score(plots, list(table["poster"]), calibrated=False,
+                                                  titles=list(table["title"]))
+    return proba
+
+
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_catalogue_dir"])
+def test_zero_steps_keeps_the_starting_predictions(fixture, request, subset_csv, tmp_path):
+    """Adapting with zero steps on the starting labels: the saved folder scores exactly as the starting model
+    (head and lexical channel untouched; only thresholds and calibration are refitted)."""
+    start_dir = request.getfixturevalue(fixture)
+    start = ModelBundle.from_pretrained(start_dir)
+    cfg = A.AdaptConfig(start=start_dir, data=subset_csv, out=tmp_path / "out", labels=list(start.labels), steps=0,
+                        curve=None)
+    p = A.plan(cfg)
+    result = A.adapt(cfg, p)
+    A.save(result, cfg.out)
+    assert ModelBundle.from_pretrained(cfg.out).labels == start.labels
+    np.testing.assert_allclose(raw_scores(cfg.out, p.table), raw_scores(start_dir, p.table), atol=1e-6)
+    manifest = json.loads((cfg.out / MANIFEST).read_text())
+    assert manifest["lineage"]["started_from"] == str(Path(start_dir).resolve())
+    assert manifest["lineage"]["rows"] == len(p.table)
+    metrics = json.loads((cfg.out / "metrics.json").read_text())
+    assert metrics["lineage"]["fit_rows"] + metrics["lineage"]["holdout_rows"] == len(p.table)
+    assert GenreClassifier.load(cfg.out).predict(plots=["A killer stalks a small town."], posters=[None])
+
+
+def test_new_dropped_and_renamed_labels(tiny_catalogue_dir, subset_csv, tmp_path):
+    """A label map renames Thriller to Suspense, --drop leaves Mystery out, Family is new: the head's rows are
+    carried over by name, the new one starts at zero weights and its log-odds prior, and the folder serves."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    (tmp_path / "map.toml").write_text('"Thriller" = "Suspense"\n')
+    keep = ["Drama", "Comedy", "Suspense", "Horror", "Family"]
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=keep,
+                        drop=["Mystery"], steps=0, curve=None)
+    p = A.plan(cfg)
+    assert set(p.labels) == set(keep)
+    assert p.new == ["Family"] and p.renamed == {"Thriller": "Suspense"}
+    assert "Mystery" in p.dropped and "Thriller" not in p.dropped
+    result = A.adapt(cfg, p)
+    b = result.model
+    keys = A.output_keys(start.config, start.dims, len(start.labels))
+    weight, bias = (next(k for k in keys if k.endswith(end)) for end in ("weight", "bias"))  # the last layer's
+    old, new = start.model.state_dict(), b.model.state_dict()
+    js, jt, j = p.labels.index("Suspense"), start.labels.index("Thriller"), p.labels.index("Family")
+    assert torch.equal(new[weight][js], old[weight][jt]) and torch.equal(new[bias][js], old[bias][jt])
+    assert float(new[weight][j].abs().sum()) == 0.0
+    assert b.lexical.coef[j].sum() == 0.0
+    rest, _ = A.stratified_split(p.y, cfg.holdout, cfg.seed)
+    fit, _ = A.stratified_split(p.y[rest], cfg.cal_share, cfg.seed)
+    prior = A.prior_logits(p.y[rest][fit])[j]
+    assert float(new[bias][j]) == pytest.approx(prior, abs=1e-5)
+    A.save(result, tmp_path / "out")
+    clf = GenreClassifier.load(tmp_path / "out")
+    assert clf.labels == p.labels and clf.calibrator.labels == p.labels
+    assert json.loads((tmp_path / "out" / MANIFEST).read_text())["lineage"]["label_map"] == {"Thriller": "Suspense"}
+
+
+def test_adapting_learns_a_new_labelling(tiny_model_dir, subset_csv, tmp_path):
+    """A table that names a genre its own way ("Kids", read as "Children") gets that label as a new output; on
+    the held-out rows the starting model never predicts it, and `helped` is whether weighted F1 rose."""
+    table = table_like(subset_csv, tmp_path, genres=lambda g: g.replace("Family", "Kids"))
+    cfg = A.AdaptConfig(start=tiny_model_dir, data=table, labels=["Drama", "Comedy", "Children"], curve=None,
+                        holdout=0.3)
+    p = A.plan(cfg)
+    assert p.new == ["Children"]  # "Kids" is read as MovieLens's "Children"
+    result = A.adapt(cfg, p)
+    h = result.report["holdout"]
+    assert h["starting"]["per_label"]["Children"]["f1"] == 0.0  # the starting model never predicts a new label
+    assert set(h["adapted"]["per_label"]) == {"Drama", "Comedy", "Children"}
+    assert result.report["helped"] == (h["adapted"]["weighted_f1"] > h["starting"]["weighted_f1"])
+
+
+def test_not_better_exits_non_zero_unless_forced(tiny_model_dir, subset_csv, tmp_path, monkeypatch):
+    """An adapted model that scores worse on the held-out rows is refused (exit 1, nothing written), unless
+    --force. (Its scores are replaced by all-negative ones: a model that is certainly worse.)"""
+    def useless(b, fx):
+        return np.zeros((len(fx), len(b.labels)), np.float32), np.zeros((len(fx), len(b.labels)), bool)
+
+    monkeypatch.setattr(A, "model_scores", useless)
+    out = tmp_path / "out"
+    args = ("--from", tiny_model_dir, "--data", subset_csv, "--out", out, "--labels", "Drama,Comedy,Thriller",
+            "--no-curve", "--steps", "5", "--no-progress")
+    r = invoke(*args)
+    assert r.exit_code == 1, r.output
+    assert "not better" in r.output and not out.exists()
+    r = invoke(*args, "--force")
+    assert r.exit_code == 0, r.output
+    assert (out / MANIFEST).exists()
+
+
+@pytest.mark.parametrize("case", ["few_rows", "few_positives", "map_onto_nothing", "not_a_model", "out_not_empty"])
+def test_bad_input_exits_2_before_training(case, tiny_model_dir, subset_csv, tmp_path):
+    start, data, extra = tiny_model_dir, subset_csv, []
+    if case == "few_rows":
+        data, needle = table_like(subset_csv, tmp_path / "t", rows=slice(0, 40)), "at least 50"
+    elif case == "few_positives":  # three telenovelas only
+        seen = iter(range(10_000))
+        data = table_like(subset_csv, tmp_path / "t", genres=lambda g: g + "|Telenovela" if next(seen) < 3 else g)
+        extra, needle = ["--labels", "Drama,Comedy,Telenovela"], "'Telenovela' (3)"
+    elif case == "map_onto_nothing":
+        (tmp_path / "map.toml").write_text('"Telenovela" = "Drama"\n')
+        extra, needle = ["--label-map", tmp_path / "map.toml"], "'Telenovela' maps onto nothing"
+    elif case == "not_a_model":
+        start, needle = Path(subset_csv).parent, "is not a model"
+    else:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "keep.txt").write_text("mine")
+        needle = "not empty"
+    r = invoke("--from", start, "--data", data, "--out", tmp_path / "out", *extra)
+    assert r.exit_code == 2, r.output
+    assert needle in " ".join(r.output.split()), r.output
+    assert case == "out_not_empty" or not (tmp_path / "out").exists()
+    if case == "few_positives":  # the offered fix works
+        assert "--drop" in r.output
+        assert A.plan(A.AdaptConfig(start=start, data=data, labels=["Drama", "Comedy", "Telenovela"],
+                                    drop=["Telenovela"])).labels == ["Drama", "Comedy"]
