@@ -9,16 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
-from genrelens.adapt_command import adapt as adapt_command
 from genrelens.bundle import MANIFEST, ModelBundle
+from genrelens.cli import app as cli_app
 from genrelens.predict import GenreClassifier
 from genrelens.train import adapt as A
 
-app = typer.Typer()
-app.command()(adapt_command)
 runner = CliRunner()
 
 
@@ -36,7 +33,7 @@ def table_like(src: Path, folder: Path, rows: slice | None = None, genres=None) 
 
 
 def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
+    return runner.invoke(cli_app, ["adapt", *(str(a) for a in args)])
 
 
 def raw_scores(folder: Path, table: pd.DataFrame) -> np.ndarray:
@@ -97,6 +94,15 @@ def test_new_dropped_and_renamed_labels(tiny_catalogue_dir, subset_csv, tmp_path
     clf = GenreClassifier.load(tmp_path / "out")
     assert clf.labels == p.labels and clf.calibrator.labels == p.labels
     assert json.loads((tmp_path / "out" / MANIFEST).read_text())["lineage"]["label_map"] == {"Thriller": "Suspense"}
+    from fastapi.testclient import TestClient
+
+    from genrelens.serve.app import create_app
+
+    with TestClient(create_app(classifier=clf)) as client:  # every entry point serves it unchanged
+        info = client.get("/v1/model").json()
+        answer = client.post("/v1/predict", json={"plot": "A family of rabbits crosses a forest."}).json()
+    assert info["labels"] == p.labels and info["lineage"]["label_map"] == {"Thriller": "Suspense"}
+    assert set(answer["scores"]) == set(p.labels)
 
 
 def test_adapting_learns_a_new_labelling(tiny_model_dir, subset_csv, tmp_path):

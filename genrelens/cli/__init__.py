@@ -1,12 +1,13 @@
 """The ``genrelens`` command line: one module per command group, sharing ``genrelens.cli.common``.
 
-data (validate, stats), train (+ precision-check), evaluate and calibrate, predict, serve, benchmark. Heavy
+data (validate, stats), train (+ precision-check), adapt, evaluate and calibrate, predict, serve, benchmark. Heavy
 imports (torch, the model, FastAPI, uvicorn) happen inside the commands, so ``genrelens --help`` stays fast."""
 
 from __future__ import annotations
 
 import typer
 
+from genrelens.cli.adapt import adapt
 from genrelens.cli.benchmark import benchmark
 from genrelens.cli.common import console, fail
 from genrelens.cli.data import data_app
@@ -39,6 +40,7 @@ app.command()(calibrate)
 app.command()(predict)
 app.command()(serve)
 app.command()(benchmark)
+app.command()(adapt)
 app.add_typer(data_app, name="data")
 
 __all__ = ["app", "console", "fail", "given_options", "main", "run_precision_check"]

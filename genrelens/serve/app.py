@@ -390,7 +390,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         return {"model": clf.name, "labels": clf.labels, "thresholds": thresholds, "uses_text": clf.uses_text,
                 "calibrated": clf.calibrated, "note": clf.calibration_note,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
-                "precision": clf.precision,
+                "precision": clf.precision, "lineage": clf.bundle.lineage,
                 "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
                            "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies,

@@ -7,15 +7,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
-
-
-def _fail(message: str, code: int) -> None:
-    console.print(f"[red]error:[/] {message}")
-    raise typer.Exit(code)
+from genrelens.cli.common import console
+from genrelens.cli.common import fail as _fail
 
 
 def _names(text: str | None) -> list[str]:
@@ -93,14 +88,14 @@ def render(report: dict) -> None:
     for name in ("starting", "adapted"):
         r = h[name]
         t.add_row(name, *(f"{r[k]:.4f}" for k in ("weighted_f1", "micro_f1", "macro_f1", "ece")))
-    Console(stderr=True).print(t)
+    console.print(t)
     t = Table(title="per label (F1, ECE)")
     for col in ("label", "support", "F1 starting", "F1 adapted", "ECE starting", "ECE adapted"):
         t.add_column(col, justify="left" if col == "label" else "right")
     for g, a in h["adapted"]["per_label"].items():
         s = h["starting"]["per_label"][g]
         t.add_row(g, str(a["support"]), f"{s['f1']:.3f}", f"{a['f1']:.3f}", f"{s['ece']:.3f}", f"{a['ece']:.3f}")
-    Console(stderr=True).print(t)
+    console.print(t)
     if report["learning_curve"]:
         t = Table(title="learning curve (adapted on a stratified sample of N fitting rows; same held-out rows)")
         for col in ("rows", "weighted F1", "micro F1", "macro F1", "ECE"):
@@ -110,7 +105,7 @@ def render(report: dict) -> None:
                 t.add_row(str(pt["rows"]), pt["skipped"], "", "", "")
             else:
                 t.add_row(str(pt["rows"]), *(f"{pt[k]:.4f}" for k in ("weighted_f1", "micro_f1", "macro_f1", "ece")))
-        Console(stderr=True).print(t)
+        console.print(t)
     verdict = "[green]helped[/]" if report["helped"] else "[red]did not help[/]"
-    Console(stderr=True).print(f"adaptation {verdict}: weighted F1 {h['starting']['weighted_f1']:.4f} -> "
+    console.print(f"adaptation {verdict}: weighted F1 {h['starting']['weighted_f1']:.4f} -> "
                                f"{h['adapted']['weighted_f1']:.4f} on the held-out rows")
