@@ -4,8 +4,15 @@ import os
 
 import pytest
 
-from genrelens.serve.auth import ENV_VAR, ApiKeyError, KeyFileWarning, api_key_from, check_key, is_loopback, \
-    open_service_warning
+from genrelens.serve.auth import (
+    ENV_VAR,
+    ApiKeyError,
+    KeyFileWarning,
+    api_key_from,
+    check_key,
+    is_loopback,
+    open_service_warning,
+)
 
 
 def test_the_file_wins_over_the_variable_and_is_stripped(tmp_path):

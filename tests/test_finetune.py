@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from genrelens.encoders.text import TextEncoder
-from genrelens.train.finetune import TopLayersClassifier, bottom_states, embed_states, extended_mask, \
-    length_batches, pad_states, state_batches
+from genrelens.train.finetune import (
+    TopLayersClassifier,
+    bottom_states,
+    embed_states,
+    extended_mask,
+    length_batches,
+    pad_states,
+    state_batches,
+)
 
 TEXTS = ["A detective hunts a killer.", "Love in Paris, and a wedding that goes wrong in every way.", "Zombies!"]
 

@@ -10,7 +10,8 @@ DIMS = {"text": 8, "poster": 6}
 def _batch(n=4):
     torch.manual_seed(0)
     return {"text": torch.randn(n, 8), "poster": torch.randn(n, 6),
-            "text_mask": torch.tensor([True, False, True, True]), "poster_mask": torch.tensor([True, True, False, True])}
+            "text_mask": torch.tensor([True, False, True, True]),
+            "poster_mask": torch.tensor([True, True, False, True])}
 
 
 def test_mlp_linear_when_hidden_is_zero():

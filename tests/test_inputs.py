@@ -6,8 +6,16 @@ import io
 import pytest
 from PIL import Image
 
-from genrelens.serve.inputs import ApiError, Limits, batch_item_id, check_batch_item, check_plot, decode_base64, \
-    describe_errors, prepare_movie
+from genrelens.serve.inputs import (
+    ApiError,
+    Limits,
+    batch_item_id,
+    check_batch_item,
+    check_plot,
+    decode_base64,
+    describe_errors,
+    prepare_movie,
+)
 
 LIMITS = Limits(max_poster_bytes=50_000, max_plot_chars=100)
 

@@ -7,8 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrelens.io import atomic_dir, atomic_path, current_umask, write_bytes_atomic, write_json_atomic, \
-    write_text_atomic
+from genrelens.io import (
+    atomic_dir,
+    atomic_path,
+    current_umask,
+    write_bytes_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 @pytest.fixture()

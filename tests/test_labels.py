@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from genrelens.data.labels import LabelSet, check_label_spec, check_labels, label_counts, normalize_genre, \
-    split_genres
+from genrelens.data.labels import LabelSet, check_label_spec, check_labels, label_counts, normalize_genre, split_genres
 from genrelens.errors import DataError
 
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from genrelens.models.registry import DEFAULT_MODEL, LOSSES, MODELS, build_head, get_spec
 from genrelens.models.losses import get_loss
+from genrelens.models.registry import DEFAULT_MODEL, LOSSES, MODELS, build_head, get_spec
 
 DIMS = {"text": 8, "poster": 6}
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genrelens.encoders.onnx import PooledTextModel, export_text_onnx, ort_session, prune_text_exports, \
-    text_onnx_path
+from genrelens.encoders.onnx import PooledTextModel, export_text_onnx, ort_session, prune_text_exports, text_onnx_path
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,8 @@ def test_resolve_rows_makes_posters_absolute(tmp_path):
                           "path": [str(tmp_path / "t.csv")] * 2})
     rows = resolve_rows(batch)
     assert list(rows.columns) == ["id", "title", "plot", "poster", ROOT]
-    assert rows["id"].tolist() == ["1", "2"] and rows["plot"].tolist() == ["x", ""] and rows["title"].tolist() == ["", ""]
+    assert rows["id"].tolist() == ["1", "2"] and rows["plot"].tolist() == ["x", ""]
+    assert rows["title"].tolist() == ["", ""]
     assert rows["poster"].tolist() == [str(tmp_path / "posters/a.jpg"), "/abs/b.jpg"]
     assert rows[ROOT].tolist() == [str(tmp_path)] * 2
 

@@ -7,8 +7,17 @@ import torch
 
 from genrelens.config import RunConfig
 from genrelens.data.labels import STUDY_LABELS
-from genrelens.train.run import by_modality, feature_batches, predict_logits, prepare, prior_logits, \
-    resolve_labels, resolve_precision, texts_of, with_augmented
+from genrelens.train.run import (
+    by_modality,
+    feature_batches,
+    predict_logits,
+    prepare,
+    prior_logits,
+    resolve_labels,
+    resolve_precision,
+    texts_of,
+    with_augmented,
+)
 
 
 def test_resolve_labels():

@@ -6,8 +6,12 @@ import shutil
 import pytest
 
 from genrelens.experiments.blocks import ReportData
-from genrelens.experiments.trust_report import explained_figure, reliability_figure, section_calibration, \
-    section_explained
+from genrelens.experiments.trust_report import (
+    explained_figure,
+    reliability_figure,
+    section_calibration,
+    section_explained,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
