@@ -1,10 +1,11 @@
 """genrelens.encoders.features: per-movie features with masks; missing plots and posters are zero rows."""
 
 import numpy as np
-import pytest
 
+from genrelens.data.images import resolve_poster_path
 from genrelens.encoders.cache import FeatureCache
 from genrelens.encoders.features import poster_features, text_features
+from genrelens.errors import PosterError
 
 
 class FakeText:
@@ -37,17 +38,32 @@ def test_text_features_through_the_cache(tmp_path):
     assert np.array_equal(second[:2], first[::-1]) and not second[2].any()
 
 
-@pytest.fixture(scope="module")
-def poster_encoder():
-    from genrelens.encoders.poster import PosterEncoder
+class FakePoster:
+    """A poster encoder whose feature is (file size, 1): the real CNN is tested in test_poster.py."""
 
-    return PosterEncoder("effnet-lite0", backend="torch")
+    name, dim, maps_shape = "fake-poster", 2, (1, 1, 1)
+
+    def load(self, src, root=None):
+        path = resolve_poster_path(src, root)
+        if not path.is_file():
+            raise PosterError(f"poster file not found: {str(src)!r}")
+        return path.stat().st_size
+
+    def preprocess(self, images):
+        return np.asarray(images, dtype=np.float32)
+
+    def features(self, pixels):
+        return np.stack([pixels, np.ones_like(pixels)], axis=1)
+
+    def cache_key_prefix(self):
+        return "fake-poster:v1"
 
 
-def test_poster_features_none_missing_and_bad(poster_encoder, real_data, tmp_path):
-    good = sorted((real_data.parent / "posters").glob("*.jpg"))[0]
-    feats, ok, errors = poster_features(poster_encoder, [None, str(good), float("nan"), str(tmp_path / "x.jpg")],
-                                        cache=FeatureCache(tmp_path / "c"), progress=False)
-    assert feats.shape == (4, 1280) and ok.tolist() == [False, True, False, False]
-    assert list(errors) == [3]  # None and NaN are just missing, not errors
-    assert feats[1].any() and not feats[[0, 2, 3]].any()
+def test_poster_features_none_missing_and_bad(tmp_path):
+    (tmp_path / "p.jpg").write_bytes(b"12345")
+    items = [None, "p.jpg", float("nan"), "x.jpg", "../outside.jpg"]
+    for cache in (None, FeatureCache(tmp_path / "c")):
+        feats, ok, errors = poster_features(FakePoster(), items, cache=cache, progress=False, root=tmp_path)
+        assert feats.shape == (5, 2) and ok.tolist() == [False, True, False, False, False]
+        assert sorted(errors) == [3, 4] and "outside the data folder" in errors[4]  # None, NaN: just missing
+        assert feats[1].tolist() == [5.0, 1.0] and not feats[[0, 2, 3, 4]].any()
