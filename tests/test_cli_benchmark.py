@@ -1,0 +1,56 @@
+"""genrelens.cli.benchmark: `genrelens benchmark` turns its options into the grid it runs (grid mocked here)."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from genrelens.cli import app
+from genrelens.errors import DataError
+from genrelens.experiments import benchmark as bench
+from genrelens.experiments import report
+
+
+@pytest.fixture()
+def grid(monkeypatch, tmp_path):
+    calls = {}
+
+    def run_benchmark(data, models, oversampling, seeds, out, **kw):
+        calls.update(data=data, models=models, oversampling=oversampling, seeds=seeds, out=out, **kw)
+        return []
+
+    monkeypatch.setattr(bench, "run_benchmark", run_benchmark)
+    monkeypatch.setattr(bench, "summary_table", lambda results: "table")
+    monkeypatch.setattr(report, "build_report", lambda out: (out / "report.md", out / "report.html"))
+    return calls
+
+
+def test_the_grid_from_the_options(grid, tmp_path):
+    r = CliRunner().invoke(app, ["benchmark", "--models", "naive, tfidf", "--oversample", "none,mlros", "--seeds", "2",
+                                 "--out", str(tmp_path), "--precision", "fp32", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert grid["models"] == ["naive", "tfidf"] and grid["oversampling"] == ["none", "mlros"]
+    assert grid["seeds"] == 2 and grid["out"] == tmp_path and grid["overrides"] == {"precision": "fp32"}
+    assert "report.html" in " ".join(r.output.split())
+
+
+def test_quick_installs_the_default_model(grid, tmp_path, monkeypatch):
+    installed = {}
+    monkeypatch.setattr(bench, "install_model", lambda src, dst: installed.update(src=src) or dst)
+    monkeypatch.setattr(importlib.import_module("genrelens.cli.benchmark"), "run_precision_check", lambda target: None)
+    monkeypatch.setenv("GENRELENS_MODEL_DIR", str(tmp_path / "default"))
+    r = CliRunner().invoke(app, ["benchmark", "--quick", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert grid["models"] == list(bench.QUICK_MODELS) and grid["seeds"] == 1 and grid["oversampling"] == ["none"]
+    assert installed["src"] == Path(tmp_path) / "runs" / "catalogue-none-s0"
+
+
+def test_a_failed_run_exits_1_with_its_message(monkeypatch):
+    def broken(*a, **k):
+        raise DataError("the table has no genres column")
+
+    monkeypatch.setattr(bench, "run_benchmark", broken)
+    r = CliRunner().invoke(app, ["benchmark", "--models", "naive"])
+    assert r.exit_code == 1 and "error: the table has no genres column" in r.output
+    assert CliRunner().invoke(app, ["benchmark", "--seeds", "0"]).exit_code == 2

@@ -1,0 +1,56 @@
+"""genrelens.cli.predict: `genrelens predict` for one movie and for a table (the tiny naive model), and its
+argument checks (exit 2 before any model is loaded)."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from genrelens.cli import app
+
+
+def _run(*args):
+    return CliRunner().invoke(app, ["predict", *args])
+
+
+def test_one_movie_as_json(tiny_naive_dir):
+    r = _run("--model-dir", str(tiny_naive_dir), "--plot", "A heist goes wrong.", "--title", "Heat", "--json")
+    assert r.exit_code == 0, r.output
+    answer = json.loads(r.stdout[r.stdout.index("{"):])
+    assert answer["genres"] and answer["model"] == "naive" and set(answer["scores"]) == set(answer["thresholds"])
+    assert "title ignored: this model does not read titles" in answer["warnings"]
+
+
+def test_one_movie_as_a_table(tiny_naive_dir):
+    r = _run("--model-dir", str(tiny_naive_dir), "--plot", "A heist.")
+    assert r.exit_code == 0 and "confidence" in r.output and "yes" in r.output
+
+
+def test_a_table(tiny_naive_dir, tmp_path):
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["a", "b"], "plot": ["A heist.", "Love."], "year": [1999, 2001]}).to_csv(src, index=False)
+    r = _run("--model-dir", str(tiny_naive_dir), "--input", str(src), "--columns", "none", "--no-progress")
+    assert r.exit_code == 0, r.output
+    out = pd.read_csv(tmp_path / "in.predictions.csv")
+    assert out["id"].tolist() == ["a", "b"] and "year" not in out.columns and "wrote 2 rows" in r.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "give --plot TEXT"),
+    (["--plot", "x", "--input", "t.csv"], "not both"),
+    (["--plot", "x", "--output", "o.csv"], "go with --input"),
+    (["--plot", "x", "--review-only"], "--review-only goes with --input"),
+    (["--plot", "x", "--review-below", "0.5", "--review-band", "0.1"], "not both"),
+    (["--plot", "x", "--engine", "ray"], "--engine ray goes with --input"),
+    (["--plot", "x", "--explain-dir", "d"], "--explain-dir goes with --explain"),
+])
+def test_argument_errors_exit_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = _run("--model-dir", str(tmp_path / "no-model"), *args)
+    assert r.exit_code == 2 and message in " ".join(r.output.split())
+
+
+def test_a_bad_input_table_is_refused_before_the_model_loads(tmp_path):
+    r = _run("--model-dir", str(tmp_path / "no-model"), "--input", str(tmp_path / "none.csv"))
+    assert r.exit_code == 2 and "input not found" in r.output

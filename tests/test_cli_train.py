@@ -1,0 +1,59 @@
+"""genrelens.cli.train: `genrelens train` resolves its config (file, options, defaults) before training anything."""
+
+import importlib
+import re
+import tomllib
+
+import pytest
+from typer.testing import CliRunner
+
+from genrelens.cli import app
+from genrelens.config import RunConfig
+
+cli_train = importlib.import_module("genrelens.cli.train")  # the package re-exports the command as `train`
+
+
+def _print_config(*args) -> dict:
+    r = CliRunner().invoke(app, ["train", "--print-config", *args])
+    assert r.exit_code == 0, r.output
+    return tomllib.loads(r.stdout)
+
+
+def test_options_override_the_config_file_and_defaults_stay(tmp_path):
+    (tmp_path / "run.toml").write_text('model = "naive"\nseed = 4\nepochs = 9\n')
+    cfg = _print_config("--config", str(tmp_path / "run.toml"), "--seed", "7", "--out", str(tmp_path / "o"))
+    assert (cfg["model"], cfg["seed"], cfg["epochs"], cfg["out"]) == ("naive", 7, 9, str(tmp_path / "o"))
+    assert cfg["labels"] == "study" and cfg["loss"] == "double-soft-f1"
+    assert _print_config("--labels", "Drama,Comedy", "--out", "x")["labels"] == ["Drama", "Comedy"]
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--model", "bert"], "invalid configuration: unknown model 'bert'"),
+                                               (["--dropout-is-not-an-option"], "No such option"),
+                                               (["--ft-layers", "0"], "greater than or equal to 1"),
+                                               (["--ft-layers", "9"], "minilm has 6"),
+                                               (["--labels", "top0"], "K >= 1")])
+def test_bad_values_exit_2_before_training(args, message, monkeypatch):
+    monkeypatch.setattr(cli_train, "run", lambda *a, **k: pytest.fail("training started"))
+    r = CliRunner().invoke(app, ["train", "--out", "x", *args])
+    assert r.exit_code == 2 and message in _plain(r.output)
+
+
+def _plain(output: str) -> str:
+    """The output's words, without rich's box drawing and line wrapping."""
+    return re.sub(r"[\s│╭╮╰╯─]+", " ", output)
+
+
+def test_a_config_json_cannot_rerun_into_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli_train, "run", lambda *a, **k: pytest.fail("training started"))
+    RunConfig(model="naive", out=str(tmp_path)).save(tmp_path / "config.json")
+    r = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "config.json")])
+    assert r.exit_code == 2 and "would re-run into the run it came from" in _plain(r.output)
+
+
+def test_the_resolved_config_reaches_the_run(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli_train, "run", lambda cfg, values, out, *rest: seen.update(cfg=cfg, values=values))
+    r = CliRunner().invoke(app, ["train", "--model", "naive", "--out", str(tmp_path / "m"), "--seed", "2"])
+    assert r.exit_code == 0, r.output
+    assert seen["cfg"].model == "naive" and seen["cfg"].seed == 2
+    assert set(seen["values"]) >= {"model", "out", "seed"} and "epochs" not in seen["values"]  # only what was given
