@@ -36,16 +36,16 @@ def judge(y_true: np.ndarray, pred_fp32: np.ndarray, pred: np.ndarray) -> tuple[
     """The guard's rule on multi-hot ``[n, n_labels]`` arrays: ``(passed, f1_fp32, f1, identical, reason)``."""
     from sklearn.metrics import f1_score
 
+    if not len(pred):
+        return False, 0.0, 0.0, 0.0, "no validation movies"
     f1_32 = float(f1_score(y_true, pred_fp32, average="weighted", zero_division=0))
     f1_c = float(f1_score(y_true, pred, average="weighted", zero_division=0))
-    identical = float((np.asarray(pred_fp32) == np.asarray(pred)).all(1).mean()) if len(pred) else 0.0
+    identical = float((np.asarray(pred_fp32) == np.asarray(pred)).all(1).mean())
     reasons = []
     if f1_32 - f1_c > MAX_F1_DROP:
         reasons.append(f"weighted F1 drops by {f1_32 - f1_c:.4f} > {MAX_F1_DROP}")
     if identical < MIN_IDENTICAL:
         reasons.append(f"identical genres on {100 * identical:.2f}% < {100 * MIN_IDENTICAL:.0f}%")
-    if not len(pred):
-        reasons.append("no validation movies")
     return not reasons, f1_32, f1_c, identical, "; ".join(reasons)
 
 

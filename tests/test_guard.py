@@ -22,11 +22,11 @@ def test_a_few_changed_movies_fail_on_the_identical_share():
     assert "identical genres on 98.00%" in reason and "weighted F1 drops" in reason and f1 < 1.0
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="judge calls f1_score before its own 'no validation movies' check: sklearn raises on 0 rows")
 def test_no_movies_fail():
+    """Zero validation movies fail the guard with a reason (sklearn's f1_score raised on 0 rows before)."""
     empty = np.zeros((0, 2))
-    assert judge(empty, empty, empty)[4] == "no validation movies"
+    passed, *_, reason = judge(empty, empty, empty)
+    assert not passed and reason == "no validation movies"
 
 
 def _result(precision, passed):

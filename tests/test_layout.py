@@ -20,6 +20,8 @@ ALIASES = {
     "encoders/registry.py": "test_encoder_registry.py",
     "models/losses.py": "test_losses_models.py",
     "experiments/benchmark.py": "test_benchmark.py",
+    "train/adapt.py": "test_adapt.py",  # the adapt workflow and its command are tested together
+    "cli/adapt.py": "test_adapt.py",
 }
 
 
