@@ -1,6 +1,6 @@
 """The ``genrelens`` command line: one module per command group, sharing ``genrelens.cli.common``.
 
-data (validate, stats), train (+ precision-check), evaluate and calibrate, predict, serve, benchmark. Heavy
+data (validate, stats), train (+ precision-check), install, evaluate and calibrate, predict, serve, benchmark. Heavy
 imports (torch, the model, FastAPI, uvicorn) happen inside the commands, so ``genrelens --help`` stays fast."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from genrelens.cli.benchmark import benchmark
 from genrelens.cli.common import console, fail
 from genrelens.cli.data import data_app
 from genrelens.cli.evaluate import calibrate, evaluate
+from genrelens.cli.install import install
 from genrelens.cli.predict import predict
 from genrelens.cli.serve import serve
 from genrelens.cli.train import given_options, precision_check, run_precision_check, train
@@ -33,6 +34,7 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 app.command()(train)
+app.command()(install)
 app.command("precision-check")(precision_check)
 app.command()(evaluate)
 app.command()(calibrate)
