@@ -11,12 +11,14 @@ from genrelens.cli.benchmark import benchmark
 from genrelens.cli.common import console, fail
 from genrelens.cli.data import data_app
 from genrelens.cli.evaluate import calibrate, evaluate
+from genrelens.cli.helptext import use_plain_value_names
 from genrelens.cli.install import install
 from genrelens.cli.predict import predict
 from genrelens.cli.serve import serve
 from genrelens.cli.train import given_options, precision_check, run_precision_check, train
 from genrelens.version import __version__
 
+use_plain_value_names()
 app = typer.Typer(help="Tell a movie's genres from its plot and poster.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 
