@@ -72,3 +72,29 @@ def test_install_refuses_a_folder_without_a_model(home, tmp_path):
     res = runner.invoke(app, ["install", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "not a model folder" in res.output
     assert not (home / "models" / "default").exists()
+
+
+def test_benchmark_quick_still_installs_the_default_model(home, tiny_naive_dir, tmp_path, monkeypatch):
+    """`make run` (`benchmark --quick`) leaves its catalogue run as the default model, and says so."""
+    import shutil
+    import sys
+
+    from rich.table import Table
+
+    from genrelens.experiments import benchmark, report
+    from genrelens.models.registry import DEFAULT_MODEL
+
+    out = tmp_path / "bq"
+
+    def fake_run(data, models, oversample, seeds, folder, **kw):  # the grid itself is test_benchmark's
+        shutil.copytree(tiny_naive_dir, folder / "runs" / f"{DEFAULT_MODEL}-none-s0")
+        return {}
+
+    monkeypatch.setattr(benchmark, "run_benchmark", fake_run)
+    monkeypatch.setattr(benchmark, "summary_table", lambda results: Table())
+    monkeypatch.setattr(report, "build_report", lambda folder: (folder / "report.md", folder / "report.html"))
+    monkeypatch.setattr(sys.modules["genrelens.cli.benchmark"], "run_precision_check", lambda target: None)
+    res = runner.invoke(app, ["benchmark", "--quick", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert (home / "models" / "default" / "model.safetensors").is_file()
+    assert "as the default model" in " ".join(res.output.split())
