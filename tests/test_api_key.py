@@ -274,3 +274,15 @@ def test_serve_cli_refuses_a_bad_key_and_trace_logs(serve_cli, tmp_path, monkeyp
     monkeypatch.setenv("GENRELENS_API_KEY", KEY)
     res, asgi = serve_cli("--log-level", "trace")
     assert res.exit_code == 2 and "trace" in res.output and asgi is None
+
+
+def test_openapi_declares_the_key_so_docs_can_send_it(keyed, clf):
+    schema = keyed.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["apiKey"][
+            "description"]}
+    assert all(op.get("security") == [{"apiKey": []}] for path, ops in schema["paths"].items()
+               if path.startswith("/v1/") for op in ops.values())
+    assert "security" not in schema["paths"]["/health"]["get"]
+    with TestClient(create_app(classifier=clf)) as open_app:
+        assert "securitySchemes" not in open_app.get("/openapi.json").json().get("components", {})
