@@ -98,3 +98,8 @@ def test_benchmark_quick_still_installs_the_default_model(home, tiny_naive_dir, 
     assert res.exit_code == 0, res.output
     assert (home / "models" / "default" / "model.safetensors").is_file()
     assert "as the default model" in " ".join(res.output.split())
+
+
+def test_resume_without_out_names_the_fix(home, tmp_path):
+    res = train("--resume", "--data", "nowhere.csv")
+    assert res.exit_code == 2 and "--out" in res.output and not (tmp_path / "runs").exists()

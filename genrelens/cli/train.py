@@ -128,7 +128,10 @@ def train(
         values.update(given_options(ctx, options))  # the command line overrides the file
         if text_from:
             values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
-        values.setdefault("out", str(new_run_dir(values.get("model", DEFAULT_MODEL))))
+        if "out" not in values:
+            if resume:
+                raise ValueError("--resume continues a run: give its folder as --out")
+            values["out"] = str(new_run_dir(values.get("model", DEFAULT_MODEL)))
         return RunConfig(**values), values
 
     cfg, values = resolve()
