@@ -29,7 +29,7 @@ def home_dir() -> Path:
 
 
 def default_model_dir() -> Path:
-    """Where `train` leaves, and `predict`/`evaluate`/`serve` find, the default model."""
+    """Where `install` (and `benchmark --quick`) put, and `predict`/`evaluate`/`serve` find, the default model."""
     return _env(ENV_MODEL_DIR) or home_dir() / "models" / "default"
 
 

@@ -48,7 +48,10 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
     cut-off and its validation figures, "val": ...}``."""
     clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")  # calibrated on fp32 scores
     if clf.bundle.spec.fitted:
-        raise ModelError(f"the {clf.name} model answers label frequencies: nothing to calibrate")
+        why = ("keeps its logistic regression's own probabilities (thresholds tuned on validation)"
+               if clf.bundle.spec.text == "lexical" else "answers the training label frequencies for every movie")
+        raise ModelError(f"the {clf.name} model {why}: nothing to calibrate (calibration is for the trained "
+                         "neural models)")
     scores = split_scores(clf, data, progress=progress)
     y_val, raw_val, _ = scores["val"]
     y_test, raw_test, _ = scores["test"]

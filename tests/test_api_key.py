@@ -182,3 +182,107 @@ def test_serving_on_a_network_without_a_key_warns(host, loopback):
     if message:
         assert host in message and "GENRELENS_API_KEY" in message and "--api-key-file" in message
     assert open_service_warning(host, KEY) is None
+
+
+# --- `genrelens serve`: the key from the environment or --api-key-file, end to end -------------------------------
+
+def _serve_cli(*args: str, env: dict[str, str]):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "genrelens.cli", "serve", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_cli_requires_the_key_from_the_environment(tiny_naive_dir):
+    port = _free_port()
+    env = {**os.environ, "GENRELENS_API_KEY": KEY, "PYTHONPATH": os.getcwd()}
+    proc = _serve_cli("--model-dir", str(tiny_naive_dir), "--port", str(port), env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:  # /health stays open
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+        check_401(httpx.get(f"{url}/v1/model"), "needs an API key")
+        check_401(httpx.get(f"{url}/v1/model", headers=bearer("wrong")), "refused")
+        r = httpx.get(f"{url}/v1/model", headers=bearer(KEY))
+        assert r.status_code == 200 and r.json()["model"] == "naive"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert "API key required" in err and KEY not in err
+    assert "without an API key" not in err  # loopback: no warning
+
+
+@pytest.fixture()
+def serve_cli(tiny_naive_dir, monkeypatch):
+    """``genrelens serve`` in-process with uvicorn.run replaced: returns (result, the app uvicorn would serve)."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    served: list = []
+    monkeypatch.setattr(uvicorn, "run", lambda asgi, **kw: served.append(asgi))
+    monkeypatch.delenv("GENRELENS_API_KEY", raising=False)
+
+    def run(*args: str):
+        res = CliRunner().invoke(app, ["serve", "--model-dir", str(tiny_naive_dir), *args])
+        return res, (served[-1] if served else None)
+    return run
+
+
+def test_serve_cli_warns_on_a_network_address_without_a_key(serve_cli):
+    res, asgi = serve_cli("--host", "0.0.0.0")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "warning: serving on 0.0.0.0 without an API key" in out and "no API key" in out
+    with TestClient(asgi) as c:
+        assert c.get("/v1/model").status_code == 200
+
+
+def test_serve_cli_key_file(serve_cli, tmp_path):
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    path.chmod(0o644)
+    res, asgi = serve_cli("--host", "0.0.0.0", "--api-key-file", str(path))
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "chmod 600" in out and "API key required" in out and "without an API key" not in out and KEY not in out
+    with TestClient(asgi) as c:
+        assert c.get("/v1/model").status_code == 401
+        assert c.get("/v1/model", headers=bearer(KEY)).status_code == 200
+    path.chmod(0o600)
+    assert "chmod 600" not in serve_cli("--api-key-file", str(path))[0].output
+
+
+def test_serve_cli_refuses_a_bad_key_and_trace_logs(serve_cli, tmp_path, monkeypatch):
+    (tmp_path / "empty").write_text("\n")
+    res, asgi = serve_cli("--api-key-file", str(tmp_path / "empty"))
+    assert res.exit_code == 2 and "empty" in res.output and asgi is None
+    monkeypatch.setenv("GENRELENS_API_KEY", KEY)
+    res, asgi = serve_cli("--log-level", "trace")
+    assert res.exit_code == 2 and "trace" in res.output and asgi is None
+
+
+def test_openapi_declares_the_key_so_docs_can_send_it(keyed, clf):
+    schema = keyed.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": schema["components"]["securitySchemes"]["apiKey"][
+            "description"]}
+    assert all(op.get("security") == [{"apiKey": []}] for path, ops in schema["paths"].items()
+               if path.startswith("/v1/") for op in ops.values())
+    assert "security" not in schema["paths"]["/health"]["get"]
+    with TestClient(create_app(classifier=clf)) as open_app:
+        assert "securitySchemes" not in open_app.get("/openapi.json").json().get("components", {})

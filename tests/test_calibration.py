@@ -293,3 +293,17 @@ def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_pa
 def test_to_logit_saturates_finitely():
     z = to_logit(np.array([0.0, 1.0, 0.5], dtype=np.float32))
     assert np.isfinite(z).all() and z[2] == pytest.approx(0.0) and z[0] == pytest.approx(-z[1]) == pytest.approx(-16)
+
+
+@pytest.mark.parametrize(("model", "says"), [("tfidf", "logistic regression's own probabilities"),
+                                             ("naive", "label frequencies")])
+def test_calibrate_message_says_why_a_fitted_model_is_not_calibrated(tiny_runs, model, says):
+    """A tfidf model does not answer label frequencies: `calibrate` says what it does answer."""
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    res = CliRunner().invoke(app, ["calibrate", "--model-dir", str(tiny_runs(model)), "--no-progress"])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and says in out and "nothing to calibrate" in out
+    assert model == "naive" or "label frequencies" not in out

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from genrelens.cli.common import TRAIN_PRECISION_HELP, console, data_option, progress_option, user_errors
+from genrelens.cli.install import install_run
 from genrelens.cli.train import run_precision_check
 from genrelens.models.registry import DEFAULT_MODEL, MODEL_NAMES
 
@@ -26,7 +27,7 @@ def benchmark(
     precision: str = typer.Option("auto", "--precision", help=TRAIN_PRECISION_HELP),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
-    from genrelens.experiments.benchmark import QUICK_MODELS, install_model, run_benchmark, summary_table
+    from genrelens.experiments.benchmark import QUICK_MODELS, run_benchmark, summary_table
     from genrelens.experiments.report import build_report
     from genrelens.paths import default_model_dir
 
@@ -43,7 +44,7 @@ def benchmark(
     console.print(summary_table(results))
     md, html_path = build_report(out)
     if quick:
-        target = install_model(out / "runs" / f"{DEFAULT_MODEL}-none-s0", default_model_dir())
-        console.print(f"default model (for predict, evaluate, serve): {target}")
+        # --quick (`make run`) installs its catalogue run as the default model on purpose (says what it replaced)
+        target = install_run(out / "runs" / f"{DEFAULT_MODEL}-none-s0", default_model_dir())
         run_precision_check(target)  # once, here: `predict --precision auto` then knows what this CPU may use
     console.print(f"report: {html_path} (and {md})")

@@ -46,8 +46,12 @@ def train(
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config as TOML and exit."),
     model: str = typer.Option(DEFAULT_MODEL, help=f"{MODEL_CHOICES}."),
     data: Path | None = data_option(),
-    out: Path | None = typer.Option(None, help="Model folder to write (default: $GENRELENS_MODEL_DIR or the user data "
-                                               "folder's models/default, where predict and serve look)."),
+    out: Path | None = typer.Option(None, help="Model folder to write (default: a new run folder "
+                                               "runs/<model>-<YYYYmmdd-HHMMSS> under the working folder). An "
+                                               "existing model folder is refused unless --overwrite or --resume."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the model already in --out."),
+    install: bool = typer.Option(False, "--install", help="Afterwards make the run the default model that predict, "
+                                 "evaluate and serve use (as `genrelens install OUT`)."),
     oversample: Oversample = typer.Option("none", help="none, study (the study's duplication) or mlros (ML-ROS)."),
     oversample_target: float | None = ranged("oversample_target", None, help="Train size after oversampling / "
                                              "before."),
@@ -100,10 +104,10 @@ def train(
     precision: str = typer.Option("auto", "--precision", help=TRAIN_PRECISION_HELP),
     precision_check: bool = precision_check_option(),
 ) -> None:
-    """Train and evaluate one model; its directory then serves `predict`, `evaluate` and `serve`."""
+    """Train and evaluate one model into a new run folder (or --out); `genrelens install RUN` (or --install) then
+    makes it the default model of `predict`, `evaluate` and `serve`."""
     from genrelens import bundle
     from genrelens.config import RunConfig, read_config_file
-    from genrelens.paths import default_model_dir
 
     options = dict(  # RunConfig field -> this command's value
         model=model, data=str(data) if data else None, out=str(out) if out else None, oversample=value(oversample),
@@ -124,7 +128,10 @@ def train(
         values.update(given_options(ctx, options))  # the command line overrides the file
         if text_from:
             values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
-        values.setdefault("out", str(default_model_dir()))
+        if "out" not in values:
+            if resume:
+                raise ValueError("--resume continues a run: give its folder as --out")
+            values["out"] = str(new_run_dir(values.get("model", DEFAULT_MODEL)))
         return RunConfig(**values), values
 
     cfg, values = resolve()
@@ -134,7 +141,32 @@ def train(
         return
     if config and config.name == bundle.CONFIG and out.resolve() == config.resolve().parent and not resume:
         fail(f"--config {config} would re-run into the run it came from ({out}) and replace it: give --out", 2)
+    if not resume and not overwrite and node_rank == 0 and bundle.is_model_folder(out):
+        fail(f"{out} already holds a model: give another --out, --overwrite to replace it, or --resume to "
+             "continue its run", 2)
+    console.print(f"training {cfg.model} into {out}", highlight=False)
     run(cfg, values, out, resume, progress, nproc, nnodes, node_rank, master_addr, master_port, precision_check)
+    if node_rank != 0:
+        return
+    if install:
+        from genrelens.cli.install import install_run
+
+        install_run(out)
+    else:
+        console.print(f"model saved in {out}; `genrelens install {out}` makes it the default model "
+                      "(for predict, evaluate, serve)", highlight=False)
+
+
+def new_run_dir(model: str, root: Path = Path("runs")) -> Path:
+    """A run folder that does not exist yet: ``runs/<model>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``... on a clash)."""
+    import datetime as dt
+
+    base = root / f"{model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 @user_errors(code=1)  # the run failed

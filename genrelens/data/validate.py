@@ -302,11 +302,13 @@ def _relative(message: str, root: Path) -> str:
 
 
 def _with_progress(items: Iterable, total: int, what: str) -> list:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from genrelens.progress import progress_bar
 
     out = []
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*cols, transient=True) as bar:
+    with progress_bar(*cols) as bar:
         task = bar.add_task(what, total=total)
         for k, x in enumerate(items, 1):
             out.append(x)

@@ -142,11 +142,11 @@ class FeatureCache:
         dim: int | None,
         stats: CacheStats,
     ) -> dict[Path, np.ndarray]:
-        from rich.progress import Progress
+        from genrelens.progress import progress_bar
 
         out: dict[Path, np.ndarray] = {}
         keys = list(todo)
-        with Progress(disable=not progress, transient=True) as bar:
+        with progress_bar(enabled=progress) as bar:
             task = bar.add_task("computing features", total=len(keys))
             for start in range(0, len(keys), batch_size):
                 chunk = keys[start : start + batch_size]

@@ -207,10 +207,10 @@ class PosterEncoder:
         root: Path | None = None,
     ) -> np.ndarray:
         """Posters (paths, bytes or PIL images) -> float32 [n, 1280]. Raises PosterError on a bad poster."""
-        from rich.progress import Progress
+        from genrelens.progress import progress_bar
 
         out = np.zeros((len(images), self.dim), dtype=np.float32)
-        with Progress(disable=not progress, transient=True) as bar:
+        with progress_bar(enabled=progress) as bar:
             task = bar.add_task(f"encoding posters ({self.name})", total=len(images))
             for start in range(0, len(images), batch_size):
                 batch = [self.load(src, root) for src in images[start : start + batch_size]]
@@ -237,13 +237,13 @@ def encode_posters_safe(
     Returns (features float32 [n, 1280] with zero rows for bad posters, ok bool [n], errors {index: message});
     with ``maps``, the last block's input maps [n, C, h, w] instead of pooled features.
     """
-    from rich.progress import Progress
+    from genrelens.progress import progress_bar
 
     n = len(posters)
     feats = np.zeros((n, *(encoder.maps_shape if maps else (encoder.dim,))), dtype=np.float32)
     ok = np.zeros(n, dtype=bool)
     errors: dict[int, str] = {}
-    with Progress(disable=not progress, transient=True) as bar:
+    with progress_bar(enabled=progress) as bar:
         task = bar.add_task(f"encoding posters ({encoder.name})", total=n)
         for start in range(0, n, batch_size):
             idx, images = [], []

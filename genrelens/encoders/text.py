@@ -255,7 +255,7 @@ class TextEncoder:
     def save(self, path: str | Path) -> None:
         """Write model (safetensors), tokenizer and encoder settings into `path`, atomically: into a temporary
         folder beside it, then swapped in by renames (a crash leaves the old folder or the new one)."""
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path) as tmp, _quiet_transformers():  # no "Writing model shards" bar amid training's lines
             self.model.save_pretrained(tmp, safe_serialization=True)
             self.tokenizer.save_pretrained(tmp)
             meta = {"name": self.name, "max_length": self.max_length, "normalize": self.normalize,
@@ -364,8 +364,8 @@ def _progress(show: bool, description: str, total: int) -> Iterator[Callable[[in
     if not show:
         yield lambda n: None
         return
-    from rich.progress import Progress
+    from genrelens.progress import progress_bar
 
-    with Progress(transient=True) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from genrelens.predict import GenreClassifier
+from genrelens.serve.auth import add_bearer_scheme
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
 from genrelens.serve.inputs import (
@@ -309,6 +310,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if api_key is not None:  # after the rate limit, before the body is read
         app.add_middleware(ApiKey, key=Secret(api_key))
+        add_bearer_scheme(app)  # /docs' "Authorize" sends the key
     if rate_limit is not None:  # added last = runs first: a refused request is not even read
         app.add_middleware(RateLimit, rate=rate_limit, burst=rate_burst)
     _add_error_handlers(app)

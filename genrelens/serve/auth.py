@@ -81,3 +81,25 @@ def open_service_warning(host: str, api_key: str | None) -> str | None:
     return (f"serving on {host} without an API key: anyone who can reach this machine on the network can call "
             f"the API. Set ${ENV_VAR} or pass --api-key-file FILE to require 'Authorization: Bearer <key>', "
             "or serve on 127.0.0.1.")
+
+
+def add_bearer_scheme(app) -> None:
+    """Declare the API key in ``app``'s OpenAPI schema (a bearer scheme on every ``/v1/`` operation), so that the
+    /docs page's "Authorize" button sends it. The check itself is the ``ApiKey`` middleware."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes["apiKey"] = {"type": "http", "scheme": "bearer",
+                             "description": "The service's API key ($GENRELENS_API_KEY or --api-key-file)."}
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"apiKey": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from rich.progress import track
 from torch import nn
 
 from genrelens.encoders.pooling import mean_pool
 from genrelens.models.heads import UnimodalHead
+from genrelens.progress import track
 
 
 def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -44,7 +44,7 @@ def bottom_states(model: nn.Module, tokenizer, texts: list[str], n_top: int, max
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     model.eval()
     with torch.inference_mode():
-        for b in track(batches, description="text encoder (frozen layers)", disable=not progress):
+        for b in track(batches, "text encoder (frozen layers)", enabled=progress):
             padded = tokenizer.pad({"input_ids": [ids[i] for i in b]}, return_tensors="pt")
             hs = model(**padded, output_hidden_states=True).hidden_states[n_layers - n_top]
             for row, i in enumerate(b):

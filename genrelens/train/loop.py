@@ -22,6 +22,7 @@ from genrelens.bundle import HISTORY
 from genrelens.io import atomic_path
 from genrelens.models.checkpoint import load_tensors, save_tensors
 from genrelens.models.thresholds import decide, tune_thresholds
+from genrelens.progress import progress_console
 from genrelens.train import distributed
 from genrelens.train.checkpoint import load_training_state, save_training_state
 from genrelens.train.config import LoopConfig
@@ -123,23 +124,37 @@ class History(Callback):
 
 
 class ProgressBar(Callback):
-    """A rich progress bar over every batch of every epoch, with the latest validation F1."""
+    """A rich progress bar over every batch of every epoch, with the latest validation F1; on a pipe or a log file
+    (where a bar shows nothing until it ends) one line per epoch instead."""
 
     def __init__(self, desc: str, enabled: bool = True) -> None:
         self.desc, self.enabled = desc, enabled
 
     def on_fit_start(self, state: FitState) -> None:
+        console = progress_console()
+        self.lines = self.enabled and not console.is_terminal and distributed.is_main()
+        self.console, self.started = console, time.monotonic()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                            TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.enabled, transient=False)
+                            TimeElapsedColumn(), TimeRemainingColumn(), disable=not self.enabled or self.lines,
+                            transient=False, console=console)
         self.bar.start()
         self.task = self.bar.add_task(self.desc, total=state.cfg.epochs * state.n_batches,
                                       completed=state.epoch * state.n_batches)
+        if self.lines:
+            again = f", resuming after epoch {state.epoch}" if state.epoch else ""
+            self.console.print(f"{self.desc}: up to {state.cfg.epochs} epochs of {state.n_batches} batches{again}",
+                               highlight=False, markup=False)
 
     def on_batch_end(self, state: FitState) -> None:
         self.bar.advance(self.task)
 
     def on_epoch_end(self, state: FitState, row: dict, improved: bool) -> None:
         self.bar.update(self.task, description=f"{self.desc} epoch {row['epoch']} val F1 {row['val_weighted_f1']:.3f}")
+        if self.lines:
+            best = " (best so far)" if improved else ""
+            self.console.print(f"{self.desc} epoch {row['epoch']}/{state.cfg.epochs}: validation weighted F1 "
+                               f"{row['val_weighted_f1']:.3f}{best}, {time.monotonic() - self.started:.0f} s",
+                               highlight=False, markup=False)
 
     def on_fit_end(self, state: FitState) -> None:
         self.bar.stop()
