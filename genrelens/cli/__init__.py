@@ -1,7 +1,8 @@
 """The ``genrelens`` command line: one module per command group, sharing ``genrelens.cli.common``.
 
 data (validate, stats), train (+ precision-check), install, adapt, evaluate and calibrate, predict, serve,
-benchmark. Heavy imports (torch, the model, FastAPI, uvicorn) happen inside the commands, so ``genrelens --help`` stays fast."""
+benchmark. Heavy imports (torch, the model, FastAPI, uvicorn) happen inside the commands, so ``genrelens --help``
+stays fast."""
 
 from __future__ import annotations
 
