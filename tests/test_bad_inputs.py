@@ -252,6 +252,7 @@ def test_poster_batch_predict(poster_batch, poster_table, clf, case: PosterCase)
     probs = [f"p_{g}" for g in clf.labels]
     if case.refused is None:
         assert with_plot["error"] == "" and alone["error"] == "" and alone["genres"]
+        assert with_plot["warnings"] == "" and alone["warnings"] == ""
         folder = poster_table[0].parent
         value = poster_table[1][case.name]
         expected, errors = clf.score([PLOT, ""], [folder / value] * 2)
@@ -259,7 +260,9 @@ def test_poster_batch_predict(poster_batch, poster_table, clf, case: PosterCase)
         np.testing.assert_allclose(df.iloc[[_row(case) - 1, _row(case, True) - 1]][probs].to_numpy(float),
                                    expected, atol=1e-4)
     else:
-        assert re.search(case.refused, with_plot["error"]) and with_plot["error"].startswith("poster ignored")
+        # scored from its plot: the ignored poster is a warning, not an error (issue 26 item 7)
+        assert re.search(case.refused, with_plot["warnings"]) and with_plot["warnings"].startswith("poster ignored")
+        assert with_plot["error"] == "" and "input_ignored" in with_plot["review_reasons"].split("|")
         assert alone["genres"] == "" and "not scored" in alone["error"] and re.search(case.refused, alone["error"])
         assert (alone[probs] == "").all()  # NaN in the file, read as "" here
 
