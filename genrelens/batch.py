@@ -384,6 +384,13 @@ def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, outp
     plan = input_path if isinstance(input_path, BatchPlan) else plan_batch(
         input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns, sep=sep,
         column_map=column_map)
+    readable = [f for f in ("plot", "poster") + (("title",) if clf.reads_titles else ())
+                if f in plan.column_map.sources]
+    if not readable and plan.src.is_file():
+        raise DataError(f"the table needs a 'plot' or a 'poster' column for model {clf.name}"
+                        + ("" if clf.reads_titles else " (it reads no titles)")
+                        + f"; it has: {plan.column_map.describe() or 'no column genrelens reads'} (a plot under "
+                        f"another name: --column-map plot=COLUMN)")
     parts = parts_dir(plan.out)
     _prepare_parts(parts, _manifest(plan, clf, review_band, review_below), resume, restart)
     summary = BatchSummary(plan.out)

@@ -126,10 +126,13 @@ def train(
     def resolve() -> tuple[RunConfig, dict]:
         values = read_config_file(config) if config else {}
         values.update(given_options(ctx, options))  # the command line overrides the file
-        if column_map:
+        if column_map or values.get("sep"):
             from genrelens.data.columns import parse_mapping
+            from genrelens.data.reader import parse_sep
 
-            values["columns"] = parse_mapping(column_map)
+            values["sep"] = parse_sep(values.get("sep"))  # "semicolon", "tab": stored as the character
+            if column_map:
+                values["columns"] = parse_mapping(column_map)
         if text_from:
             values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
         values.setdefault("out", str(default_model_dir()))
