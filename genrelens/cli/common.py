@@ -126,11 +126,11 @@ def encoding_option(help: str = ENCODING_HELP) -> Any:
 
 
 def sep_option(help: str = SEP_HELP) -> Any:
-    return typer.Option(None, "--sep", help=help)
+    return typer.Option(None, "--sep", help=help, metavar="SEP")
 
 
 def column_map_option(help: str = COLUMN_MAP_HELP) -> Any:
-    return typer.Option(None, "--column-map", help=help)
+    return typer.Option(None, "--column-map", help=help, metavar="FIELD=COLUMN")
 
 
 def table_options(sep: str | None, column_map: list[str] | None) -> tuple[str | None, dict[str, str] | None]:
