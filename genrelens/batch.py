@@ -311,7 +311,13 @@ def input_columns(path: Path, encoding: str = "utf-8", sep: str | None = None) -
         return list(COLUMNS)
     with read_errors(path):
         if suffix in CSV_SUFFIXES:
-            return next((header for header, _, _ in iter_csv(path, encoding, sep)), [])
+            header = next((header for header, _, _ in iter_csv(path, encoding, sep)), None)
+            if header is None:  # a header without rows (scoring then says "no rows")
+                from genrelens.data.reader import detect_sep
+
+                with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+                    header = next(csv.reader(f, delimiter=detect_sep(path, encoding, sep)), [])
+            return [c.strip() for c in header]
         if suffix in JSONL_SUFFIXES:
             return list(next((item for item, problem in iter_jsonl(path, encoding) if not problem), {}))
         if suffix == ".parquet":
@@ -386,7 +392,7 @@ def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, outp
         column_map=column_map)
     readable = [f for f in ("plot", "poster") + (("title",) if clf.reads_titles else ())
                 if f in plan.column_map.sources]
-    if not readable and plan.src.is_file():
+    if not readable and plan.src.is_file() and (clf.uses_text or clf.uses_poster):
         raise DataError(f"the table needs a 'plot' or a 'poster' column for model {clf.name}"
                         + ("" if clf.reads_titles else " (it reads no titles)")
                         + f"; it has: {plan.column_map.describe() or 'no column genrelens reads'} (a plot under "

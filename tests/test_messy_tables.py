@@ -420,7 +420,7 @@ def tfidf_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tfidf")
     df = pd.read_csv(DATA, dtype=str, keep_default_na=False)
     data = write(df[df["plot"] != ""].sample(300, random_state=4), folder / "data", posters=False)
-    train_tiny("tfidf", data, folder / "model", folder / "cache")
+    train_tiny("tfidf", data, folder / "model", folder / "cache", title=True)
     return folder / "model"
 
 
@@ -455,3 +455,14 @@ def test_cli_predict_input_reads_columns_by_other_names(tmp_path: Path, tfidf_mo
     assert "Title" in mapped.columns and mapped["id"].tolist() == rows["id"].tolist()
     r = _cli("predict", "--model-dir", str(tfidf_model), "--input", str(path), "--column-map", "plot=nope")
     assert r.exit_code == 2 and "no column 'nope'" in r.output, r.output
+
+
+def test_cli_predict_title_only_table(tmp_path: Path, tfidf_model: Path) -> None:
+    """A title-only catalogue is scored by a model that reads titles (tests/test_bad_inputs.py: one that does not
+    refuses it, instead of reporting every row "not scored")."""
+    path = write(real_rows(12)[["id", "title"]], tmp_path / "titles", posters=False)
+    r = _cli("predict", "--model-dir", str(tfidf_model), "--no-progress", "--input", str(path), "--output",
+             str(tmp_path / "p.csv"))
+    assert r.exit_code == 0 and "columns used: id, title" in r.output, r.output
+    out = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert (out["genres"] != "").all() and (out["error"] == "").all()
