@@ -4,14 +4,18 @@ Each chunk of ``chunk_size`` rows is scored and saved as ``<output>.parts/part-N
 ``resume=True`` skips chunks already saved. When all chunks are done they are concatenated into the output
 (CSV, JSONL or Parquet, by its suffix) by one rename, and the parts folder is removed.
 
-Output columns: ``id`` (from the input; row numbers when it has none), the input's other columns (all but
-``plot`` and ``poster`` unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label (calibrated
-probabilities when the model is calibrated), ``confidence`` (probability that the predicted label set is
-entirely right), ``review`` (the confidence is below the model's review cut-off, or some label's probability
-lies within ``review_band`` of its threshold when that older rule is asked for, or the row could not be scored)
-and ``error`` (why a row was scored with less than it had, or not at all: an unreadable row, with its row
-number; a duplicate id, with the row that had it first). ``review_only=True`` writes only
-the flagged rows, least confident first.
+Input headers are matched to the fields genrelens reads case-insensitively and through common aliases
+(``overview`` -> ``plot``), or as mapped explicitly (``column_map``); a CSV's separator is detected unless given.
+
+Output columns: ``id`` (from the input; row numbers when it has none), the input's other columns (all but the
+id, plot and poster columns unless chosen; as text), ``genres`` (``|``-joined), ``p_<Label>`` per label
+(calibrated probabilities when the model is calibrated), ``confidence`` (probability that the predicted label set
+is entirely right), ``review`` (the confidence is below the model's review cut-off, or some label's probability
+lies within ``review_band`` of its threshold when that older rule is asked for, or an input was ignored, or the
+row could not be scored), ``review_reasons`` (why, ``|``-joined), ``warnings`` (notes on a row that was scored:
+an input ignored, such as an unreadable poster; an empty or duplicate id, with the row that had it first) and
+``error`` (why a row was not scored: nothing to read, or an unreadable row, with its row number).
+``review_only=True`` writes only the flagged rows, least confident first.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from genrelens.data.table import _as_id, clean_table, read_errors, read_raw
+from genrelens.data.columns import ColumnMap, map_columns, standardize_columns
+from genrelens.data.table import _as_id, clean_table, id_problems, read_errors, read_raw
 from genrelens.errors import DataError
 from genrelens.io import atomic_path
 
@@ -71,8 +76,11 @@ def output_format(path: Path) -> str:
     return fmt
 
 
-def count_rows(path: Path) -> int | None:
-    """Rows in a table file without loading it (None when unknown cheaply)."""
+def count_rows(path: Path, sep: str | None = None) -> int | None:
+    """Rows in a table file without loading it (None when unknown cheaply). ``sep``: a CSV's separator (None:
+    detected)."""
+    from genrelens.data.reader import detect_sep
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -82,16 +90,17 @@ def count_rows(path: Path) -> int | None:
                 return sum(1 for line in f if line.strip())
         if suffix in (".csv", ".tsv", ".txt"):
             with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-                return max(0, sum(1 for _ in csv.reader(f, delimiter="\t" if suffix == ".tsv" else ",")) - 1)
+                return max(0, sum(1 for _ in csv.reader(f, delimiter=detect_sep(path, sep=sep))) - 1)
     except (OSError, csv.Error, pa.ArrowException):
         return None
     return None
 
 
-def iter_chunks(path: Path, chunk_size: int, encoding: str = "utf-8"
+def iter_chunks(path: Path, chunk_size: int, encoding: str = "utf-8", sep: str | None = None
                 ) -> Iterator[tuple[pd.DataFrame, dict[int, str]]]:
     """``(raw rows, {row: problem})`` in chunks of ``chunk_size`` rows (strings, uncleaned), streamed where the
-    format allows; CSV and JSON lines are read row by row, so a bad row is reported, never fatal."""
+    format allows; CSV and JSON lines are read row by row, so a bad row is reported, never fatal. ``sep``: a
+    CSV's separator (None: detected)."""
     from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, iter_table_chunks
 
     suffix = path.suffix.lower()
@@ -100,7 +109,7 @@ def iter_chunks(path: Path, chunk_size: int, encoding: str = "utf-8"
         return
     with read_errors(path):
         if suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
-            yield from iter_table_chunks(path, chunk_size, encoding)
+            yield from iter_table_chunks(path, chunk_size, encoding, sep)
         elif suffix == ".parquet":
             yield from ((b.to_pandas(), {}) for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_size))
         else:
@@ -129,17 +138,21 @@ def row_status(plot: str, poster: str | None, poster_error: str | None, uses_tex
     return scored, "; ".join(parts) or None
 
 
+OUTPUT_COLUMNS = ("id", "genres", "confidence", "review", "review_reasons", "warnings", "error")
+
+
 def output_schema(labels: list[str], kept: list[str] | None = None) -> pa.Schema:
     """``id``, the kept input columns (as text, named by :func:`output_name`), ``genres``, ``p_<Label>``,
-    ``confidence``, ``review``, ``error``."""
+    ``confidence``, ``review``, ``review_reasons``, ``warnings``, ``error``."""
     return pa.schema([("id", pa.string())] + [(output_name(c), pa.string()) for c in kept or []]
                      + [("genres", pa.string())] + [(f"p_{g}", pa.float32()) for g in labels]
-                     + [("confidence", pa.float32()), ("review", pa.bool_()), ("error", pa.string())])
+                     + [("confidence", pa.float32()), ("review", pa.bool_()), ("review_reasons", pa.string()),
+                        ("warnings", pa.string()), ("error", pa.string())])
 
 
 def output_name(column: str) -> str:
     """An input column's name in the output: ``input_<name>`` where it would clash with an output column."""
-    clash = column in ("id", "genres", "confidence", "review", "error") or column.startswith("p_")
+    clash = column in OUTPUT_COLUMNS or column.startswith("p_")
     return f"input_{column}" if clash else column
 
 
@@ -153,13 +166,15 @@ def _as_text(v) -> str | None:
 def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: int,
                 bad: dict[int, str] | None = None, keep: list[str] | None = None,
                 seen: dict[str, int] | None = None, review_band: float | None = None,
-                review_below: float | None = None) -> pd.DataFrame:
+                review_below: float | None = None, columns: dict[str, str] | None = None) -> pd.DataFrame:
     """Score one raw chunk whose first row is row ``first_row`` of the file (1-based).
 
     bad: ``{row: problem}`` of rows that could not be read (not scored, reported with their row number);
-    keep: input columns copied to the output; seen: ``{id: first row}`` across chunks, to flag duplicate ids;
-    review_band, review_below: see ``GenreClassifier.review`` (``band``, ``min_confidence``).
-    Rows without an ``id`` column are named by their row number.
+    keep: input columns copied to the output (by their names in the input); seen: ``{id: first row}`` across
+    chunks, to flag empty and duplicate ids; review_band, review_below: see ``GenreClassifier.review`` (``band``,
+    ``min_confidence``); columns: ``{field: input column}`` (see :func:`genrelens.data.columns.map_columns`:
+    headers also match case-insensitively and through aliases). Rows without an id column are named by their
+    row number.
     """
     from genrelens.predict import NO_INPUT, NOT_SCORED
     from genrelens.types import NO_INPUT as NO_INPUT_REASON
@@ -170,6 +185,7 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     rows = [first_row + i for i in range(len(raw))]
     passthrough = {output_name(c): [_as_text(v) for v in raw[c]] if c in raw.columns else [None] * len(raw)
                    for c in keep or []}
+    raw, _ = standardize_columns(raw, columns)  # ``ID``, ``overview``...: read as id, plot... (never row numbers)
     if "id" not in raw.columns:
         raw = raw.assign(id=[str(r) for r in rows])
     if "genres" not in raw.columns:
@@ -192,30 +208,34 @@ def score_chunk(clf: GenreClassifier, raw: pd.DataFrame, root: Path, first_row: 
     inputs = clf.preprocess(movies)  # what the model reads (title + plot), built once
     proba, errors, usable = clf.forward(inputs, root=root)
     predictions = clf.postprocess(inputs, proba, errors, usable, review_band, review_below)
-    rows_out, messages = [], []
-    for i, (plot, poster, mid, row) in enumerate(zip(inputs.texts, inputs.posters, df["id"], rows)):
+    id_notes = id_problems(df["id"], first_row, seen) if seen is not None else {}
+    rows_out, messages, notes = [], [], []
+    for i, (plot, poster, row) in enumerate(zip(inputs.texts, inputs.posters, rows, strict=True)):
         err = (errors.get(i) or "").removesuffix(f"; {NO_INPUT}") or None
         scored, msg = row_status(plot, poster, err if err and err.startswith(POSTER_PREFIX) else None,
                                  clf.uses_text, clf.uses_poster)
         p = predictions[i]
         if row in bad:
             scored, msg = False, f"row {row}: not scored: {bad[row]}"
-        if seen is not None and mid:
-            if mid in seen:
-                msg = "; ".join(x for x in (f"row {row}: duplicate id (first in row {seen[mid]})", msg) if x)
-            else:
-                seen[mid] = row
+        note = [f"row {row}: {id_notes[row]}"] if row in id_notes else []
+        if scored and msg:  # an input ignored on a row that was scored: a warning, not an error
+            note.append(msg)
+            msg = None
         if not scored and p.scored:  # an unreadable row: answered like a movie with no usable input
             p = Prediction([], None, None, True, [NO_INPUT_REASON], p.warnings, id=p.id, error=NOT_SCORED)
         rows_out.append(p.to_row(clf.labels))
         messages.append(msg)
-    table = pd.DataFrame(rows_out, columns=["genres", *(f"p_{g}" for g in clf.labels), "confidence", "review"])
+        notes.append("; ".join(note) or None)
+    table = pd.DataFrame(rows_out, columns=["genres", *(f"p_{g}" for g in clf.labels), "confidence", "review",
+                                            "review_reasons"])
     out = pd.DataFrame({"id": df["id"].astype(str), **{k: pd.Series(v, dtype=object) for k, v in passthrough.items()},
                         "genres": table["genres"].astype(object)})
     for g in clf.labels:
         out[f"p_{g}"] = table[f"p_{g}"].to_numpy(dtype=np.float32)
     out["confidence"] = table["confidence"].to_numpy(dtype=np.float32)
     out["review"] = table["review"].to_numpy(dtype=bool)
+    out["review_reasons"] = table["review_reasons"].astype(object)
+    out["warnings"] = pd.Series(notes, dtype=object)
     out["error"] = pd.Series(messages, dtype=object)
     return out
 
@@ -225,7 +245,8 @@ def _manifest(plan: BatchPlan, clf: GenreClassifier, review_band: float | None =
     st = plan.src.stat() if plan.src.exists() else None
     return {"version": 2, "input": str(plan.src.resolve()), "input_size": st.st_size if st else None,
             "input_mtime_ns": st.st_mtime_ns if st else None, "chunk_size": plan.chunk_size,
-            "encoding": plan.encoding, "posters": str(plan.root), "columns": plan.keep,
+            "encoding": plan.encoding, "posters": str(plan.root), "columns": plan.keep, "sep": plan.sep,
+            "column_map": plan.columns,
             "model_dir": str(Path(clf.model_dir).resolve()), "labels": clf.labels,
             "review_band": review_band, "review_below": review_below, "calibrated": clf.calibrated}
 
@@ -234,7 +255,12 @@ def parts_dir(output: Path) -> Path:
     return output.with_name(output.name + ".parts")
 
 
-def _prepare_parts(parts: Path, manifest: dict, resume: bool) -> None:
+def saved_parts(parts: Path) -> list[Path]:
+    """The chunks an earlier run saved in ``parts``."""
+    return sorted(parts.glob("part-*.parquet")) if parts.is_dir() else []
+
+
+def _prepare_parts(parts: Path, manifest: dict, resume: bool, restart: bool = False) -> None:
     saved = parts / MANIFEST
     if resume and saved.exists():
         try:
@@ -242,9 +268,12 @@ def _prepare_parts(parts: Path, manifest: dict, resume: bool) -> None:
         except (OSError, ValueError):
             old = None
         if old != manifest:
-            raise DataError(f"--resume: {parts} was made from another input, model or chunk size; "
-                            f"run without --resume to start over")
+            raise DataError(f"--resume: {parts} was made from another input, model, chunk size or settings; "
+                            f"run with --restart to discard its saved chunks and start over")
         return
+    if not resume and not restart and (done := saved_parts(parts)):
+        raise DataError(f"{parts} holds {len(done)} chunk(s) saved by an earlier, interrupted run: run the same "
+                        f"command with --resume to continue it, or with --restart to discard them and start over")
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)
     with atomic_path(saved) as tmp:
@@ -262,10 +291,18 @@ class BatchPlan:
     encoding: str
     root: Path  # the folder relative poster paths are resolved against
     keep: list[str]  # input columns copied to the output
+    sep: str | None = None  # a CSV's separator (detected unless given)
+    columns: dict[str, str] = field(default_factory=dict)  # an explicit {field: input column} mapping
+    column_map: ColumnMap = field(default_factory=ColumnMap)  # which input column feeds each field, and notices
+
+    def columns_line(self) -> str:
+        """``columns used: id <- ID, title, plot <- overview, ...`` (a table is never read from less, silently)."""
+        return "columns used: " + (self.column_map.describe() or "none")
 
 
-def input_columns(path: Path, encoding: str = "utf-8") -> list[str]:
-    """The input's column names, read cheaply (a CSV header, the first JSON line, the Parquet schema)."""
+def input_columns(path: Path, encoding: str = "utf-8", sep: str | None = None) -> list[str]:
+    """The input's column names, read cheaply (a CSV header, the first JSON line, the Parquet schema). ``sep``: a
+    CSV's separator (None: detected)."""
     from genrelens.data.reader import CSV_SUFFIXES, JSONL_SUFFIXES, iter_csv, iter_jsonl
     from genrelens.data.table import COLUMNS
 
@@ -274,7 +311,13 @@ def input_columns(path: Path, encoding: str = "utf-8") -> list[str]:
         return list(COLUMNS)
     with read_errors(path):
         if suffix in CSV_SUFFIXES:
-            return next((header for header, _, _ in iter_csv(path, encoding)), [])
+            header = next((header for header, _, _ in iter_csv(path, encoding, sep)), None)
+            if header is None:  # a header without rows (scoring then says "no rows")
+                from genrelens.data.reader import detect_sep
+
+                with path.open(encoding="utf-8-sig", errors="replace", newline="") as f:
+                    header = next(csv.reader(f, delimiter=detect_sep(path, encoding, sep)), [])
+            return [c.strip() for c in header]
         if suffix in JSONL_SUFFIXES:
             return list(next((item for item, problem in iter_jsonl(path, encoding) if not problem), {}))
         if suffix == ".parquet":
@@ -283,13 +326,18 @@ def input_columns(path: Path, encoding: str = "utf-8") -> list[str]:
 
 
 def plan_batch(input_path: str | Path, output_path: str | Path, *, chunk_size: int = 256, encoding: str = "utf-8",
-               posters: str | Path | None = None, columns: list[str] | str | None = None) -> BatchPlan:
-    """Check a batch job's arguments (output format, input, encoding, poster folder, columns) without a model.
+               posters: str | Path | None = None, columns: list[str] | str | None = None, sep: str | None = None,
+               column_map: dict[str, str] | list[str] | str | None = None) -> BatchPlan:
+    """Check a batch job's arguments (output format, input, encoding, separator, poster folder, columns) without
+    a model.
 
-    columns: input columns to copy to the output; None = every column but ``id``, ``plot`` and ``poster``;
-    "all" = every column; "none" or "" = only ``id``.
+    columns: input columns to copy to the output; None = every column but those read as the id, plot and
+    poster; "all" = every column; "none" or "" = only ``id``. sep: a CSV's separator (None: detected).
+    column_map: ``{field: input column}`` (or ``["plot=overview", ...]``); other headers are matched
+    case-insensitively and through aliases (``plan.column_map`` says which column feeds each field).
     Raises DataError (or ValueError for a bad ``chunk_size``)."""
-    from genrelens.data.reader import check_encoding
+    from genrelens.data.columns import parse_mapping
+    from genrelens.data.reader import CSV_SUFFIXES, check_encoding, detect_sep
     from genrelens.data.table import poster_root
 
     src, out = Path(input_path), Path(output_path)
@@ -302,39 +350,55 @@ def plan_batch(input_path: str | Path, output_path: str | Path, *, chunk_size: i
         raise DataError(f"--output {out} is the input file: choose another path")
     check_encoding(encoding)
     root = poster_root(src, posters)
-    have = input_columns(src, encoding)
+    sep = detect_sep(src, encoding, sep) if src.is_file() and src.suffix.lower() in CSV_SUFFIXES else None
+    mapping = parse_mapping(column_map)
+    have = input_columns(src, encoding, sep)
+    cmap = map_columns(have, mapping)
+    id_column = cmap.sources.get("id", "id")
+    read = {cmap.sources[f] for f in ("id", "plot", "poster") if f in cmap.sources}
     if columns is None:
-        keep = [c for c in have if c not in ("id", "plot", "poster")]
+        keep = [c for c in have if c not in read]
     elif isinstance(columns, str) and columns.strip().lower() in ("all", "none", ""):
-        keep = [c for c in have if c != "id"] if columns.strip().lower() == "all" else []
+        keep = [c for c in have if c != id_column] if columns.strip().lower() == "all" else []
     else:
         columns = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else columns
         unknown = [c for c in columns if c not in have]
         if unknown:
             raise DataError(f"--columns: {', '.join(unknown)} not in {src} (its columns: {', '.join(have)})")
-        keep = [c for c in dict.fromkeys(columns) if c != "id"]
-    return BatchPlan(src, out, fmt, chunk_size, encoding, root, keep)
+        keep = [c for c in dict.fromkeys(columns) if c != id_column]
+    return BatchPlan(src, out, fmt, chunk_size, encoding, root, keep, sep, mapping, cmap)
 
 
 def predict_table(clf: GenreClassifier, input_path: str | Path | BatchPlan, output_path: str | Path | None = None,
-                  *, chunk_size: int = 256, resume: bool = False,
+                  *, chunk_size: int = 256, resume: bool = False, restart: bool = False,
                   on_progress: Callable[[int, int | None], None] | None = None, encoding: str = "utf-8",
                   posters: str | Path | None = None, columns: list[str] | str | None = None,
                   review_band: float | None = None, review_below: float | None = None,
-                  review_only: bool = False) -> BatchSummary:
+                  review_only: bool = False, sep: str | None = None,
+                  column_map: dict[str, str] | list[str] | str | None = None) -> BatchSummary:
     """Score every row of ``input_path`` into ``output_path`` (see the module docstring).
 
     Poster paths are relative to ``posters`` (default: the input's folder), and may not leave it. A row that
     cannot be read (not text in ``encoding``, too many fields) is reported in the ``error`` column with its row
-    number; the others are scored. ``columns``: see :func:`plan_batch` (or pass a plan as ``input_path``).
+    number; the others are scored. ``columns``, ``sep``, ``column_map``: see :func:`plan_batch` (or pass a plan as
+    ``input_path``). When the parts folder holds chunks of an earlier run, ``resume`` continues it and
+    ``restart`` discards them; with neither, DataError names both (nothing is discarded silently).
     ``on_progress(rows_done, total)`` is called after each chunk (total None when unknown). ``review_band``,
     ``review_below``: see ``GenreClassifier.review``; ``review_only``: write only the flagged rows. Raises
     DataError for an unusable input.
     """
     plan = input_path if isinstance(input_path, BatchPlan) else plan_batch(
-        input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
+        input_path, output_path, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns, sep=sep,
+        column_map=column_map)
+    readable = [f for f in ("plot", "poster") + (("title",) if clf.reads_titles else ())
+                if f in plan.column_map.sources]
+    if not readable and plan.src.is_file() and (clf.uses_text or clf.uses_poster):
+        raise DataError(f"the table needs a 'plot' or a 'poster' column for model {clf.name}"
+                        + ("" if clf.reads_titles else " (it reads no titles)")
+                        + f"; it has: {plan.column_map.describe() or 'no column genrelens reads'} (a plot under "
+                        f"another name: --column-map plot=COLUMN)")
     parts = parts_dir(plan.out)
-    _prepare_parts(parts, _manifest(plan, clf, review_band, review_below), resume)
+    _prepare_parts(parts, _manifest(plan, clf, review_band, review_below), resume, restart)
     summary = BatchSummary(plan.out)
     try:
         done = _score_chunks(clf, plan, parts, summary, on_progress, review_band, review_below)
@@ -353,20 +417,22 @@ def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: B
                   on_progress: Callable[[int, int | None], None] | None, review_band: float | None = None,
                   review_below: float | None = None) -> int:
     """Score and save each chunk not saved yet; returns the rows seen."""
-    total = count_rows(plan.src) if plan.src.is_file() else None
+    total = count_rows(plan.src, plan.sep) if plan.src.is_file() else None
     start, done = time.perf_counter(), 0
     schema = output_schema(clf.labels, plan.keep)
     seen: dict[str, int] = {}
-    for k, (raw, bad) in enumerate(iter_chunks(plan.src, plan.chunk_size, plan.encoding)):
+    id_column = plan.column_map.sources.get("id")
+    for k, (raw, bad) in enumerate(iter_chunks(plan.src, plan.chunk_size, plan.encoding, plan.sep)):
         part = parts / f"part-{k:06d}.parquet"
         if part.exists():
             summary.n_resumed += len(raw)
-            if "id" in raw.columns:  # duplicates are flagged across chunks, saved ones included
-                for i, v in enumerate(raw["id"]):
-                    seen.setdefault(_as_id(v), done + 1 + i)
+            if id_column in raw.columns:  # duplicates are flagged across chunks, saved ones included
+                for i, v in enumerate(raw[id_column]):
+                    if _as_id(v):
+                        seen.setdefault(_as_id(v), done + 1 + i)
         else:
             scored = score_chunk(clf, raw, plan.root, first_row=done + 1, bad=bad, keep=plan.keep, seen=seen,
-                                  review_band=review_band, review_below=review_below)
+                                  review_band=review_band, review_below=review_below, columns=plan.columns)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
             summary.n_scored_now += len(raw)
@@ -404,11 +470,13 @@ def _assemble(files: list[Path], out: Path, fmt: str, summary: BatchSummary, rev
 def _count(df: pd.DataFrame, summary: BatchSummary) -> None:
     summary.n_rows += len(df)
     summary.n_flagged += int(df["review"].sum()) if "review" in df else 0
-    bad = df[df["error"].notna()]
+    notes = df["warnings"] if "warnings" in df else pd.Series(None, index=df.index, dtype=object)
+    problem = df["error"].where(df["error"].notna(), notes)  # not scored: why; scored: its warnings
+    bad = problem[problem.notna()]
     summary.n_problems += len(bad)
     summary.n_unscored += int((df["genres"] == "").sum())
     room = BatchSummary.MAX_LISTED - len(summary.problems)
-    summary.problems += list(zip(bad["id"].head(room), bad["error"].head(room)))
+    summary.problems += list(zip(df["id"][bad.index].head(room), bad.head(room)))
 
 
 def _assemble_review(files: list[Path], out: Path, fmt: str, summary: BatchSummary) -> None:

@@ -228,6 +228,19 @@ def test_bad_batches(client, poster_bytes):
     assert "plot" in results[2]["error"]["message"]
 
 
+def test_batch_flags_duplicate_ids_on_the_later_item(client, poster_bytes):
+    """Issue 26 item 8: REST batch did not flag a repeated id; the later item now says where the first was."""
+    movies = [{"id": "a", "plot": PLOT}, {"id": "b", "plot": PLOT}, {"plot": PLOT}, {"plot": PLOT},
+              {"id": "a", "plot": PLOT, "poster": b64(poster_bytes)}, {"id": "b", "poster": b64(b"nope")},
+              {"id": 7, "plot": PLOT}, {"id": "7", "plot": PLOT}]
+    results = client.post("/v1/predict/batch", json={"movies": movies}).json()["results"]
+    assert [x.get("warnings") for x in results[:4]] == [[], [], [], []]  # a first id, or none: no warning
+    assert results[4]["genres"] and results[4]["warnings"] == ["duplicate id (first at index 0)"]
+    assert results[5]["error"]["code"] == "bad_poster"  # a refused item keeps its error
+    assert results[6]["warnings"] == [] and results[7]["warnings"] == ["duplicate id (first at index 6)"]
+    assert results[7]["scores"] == results[6]["scores"]
+
+
 # --- micro-batching ---------------------------------------------------------------------------------------
 
 

@@ -390,7 +390,8 @@ def test_evaluate_and_predict_with_a_posters_folder(elsewhere, tiny_model_dir: P
     r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(table), "--posters",
                             str(images), "--output", "p.csv", "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert not _read_predictions(Path("p.csv"))["error"].str.contains("poster").any()
+    found = _read_predictions(Path("p.csv"))
+    assert not (found["error"] + found["warnings"]).str.contains("poster").any()
 
 
 # --- 9: keep the catalogue's columns; duplicates; fail fast -------------------------------------------------
@@ -404,9 +405,10 @@ def test_batch_keeps_columns_and_flags_duplicate_ids(clean_copy: Path, tiny_mode
     assert runner.invoke(app, [*base, "--output", "a.csv"]).exit_code == 0
     out = _read_predictions(Path("a.csv"))
     assert list(out.columns[:7]) == ["id", "title", "year", "language", "input_genres", "shelf", "genres"]
-    assert out.columns[-1] == "error" and list(out["title"]) == list(df["title"])
+    assert list(out.columns[-4:]) == ["review", "review_reasons", "warnings", "error"]
+    assert list(out["title"]) == list(df["title"])
     assert list(out["shelf"]) == list(df["shelf"])
-    assert out["error"].iloc[50] == "row 51: duplicate id (first in row 4)"
+    assert out["warnings"].iloc[50] == "row 51: duplicate id (first in row 4)" and out["error"].iloc[50] == ""
     assert out["genres"].iloc[50] == out["genres"].iloc[3]  # still scored
     assert runner.invoke(app, [*base, "--output", "b.jsonl", "--columns", "title,shelf"]).exit_code == 0
     b = pd.read_json("b.jsonl", lines=True, dtype=False)
@@ -550,7 +552,8 @@ def test_cli_one_movie_with_a_bad_poster_agrees_with_the_batch(newuser: Path, ti
     r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", "one.csv", "--output",
                             "one.pred.csv", "--no-progress"])
     row = _read_predictions(Path("one.pred.csv")).iloc[0]
-    assert row["genres"].split("|") == one["genres"] and row["error"].startswith("poster ignored")
+    assert row["genres"].split("|") == one["genres"] and row["warnings"].startswith("poster ignored")
+    assert row["error"] == ""
     r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--poster", "notanimage.jpg"])
     assert r.exit_code == 2 and "not an image" in r.output  # nothing else to score from: as the batch, not scored
 

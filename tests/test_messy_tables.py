@@ -321,3 +321,148 @@ def test_empty_id_is_flagged(tmp_path: Path) -> None:
     first = id_problems(rows["id"][:5], 1, seen)
     assert first == {4: "empty id"}
     assert id_problems(rows["id"][5:], 6, seen) == {7: "duplicate id (first in row 2)"}
+
+
+# ------------------------------------------------------- the command line: --sep, --column-map, rows used/dropped
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    return CliRunner(env={"COLUMNS": "200"}).invoke(app, [*args])
+
+
+def test_cli_evaluate_says_rows_used_and_dropped_without_json(tmp_path: Path, naive_model: Path) -> None:
+    """Issue 26 item 2: the text output named no dropped rows (only --json had them)."""
+    rows = real_rows(60)
+    odd = rows.assign(genres=[" + ".join(g.split("|")) for g in rows["genres"]])  # a convention not split
+    r = _cli("evaluate", "--model-dir", str(naive_model), "--data", str(write(odd, tmp_path / "odd", posters=False)))
+    assert r.exit_code == 0, r.output
+    used = int(r.output.split(" read, ")[1].split(" used")[0])
+    assert "rows: 60 read, " in r.output and f"{60 - used} dropped (" in r.output and used < 60
+    assert "none of the model's labels (their commonest genres: " in r.output and " + " in r.output
+    comma = rows.assign(genres=[", ".join(g.split("|")) for g in rows["genres"]])
+    r = _cli("evaluate", "--model-dir", str(naive_model), "--data",
+             str(write(comma, tmp_path / "comma", posters=False)))
+    assert r.exit_code == 0 and "rows: 60 read, " in r.output, r.output
+    assert int(r.output.split(" read, ")[1].split(" used")[0]) > used  # comma genres are split: more rows used
+
+
+def _renamed_semicolon(rows: pd.DataFrame, folder: Path) -> Path:
+    """A catalogue team's export: other headers, two plot-like columns, ';'-separated."""
+    other = rows.rename(columns={"id": "ID", "title": "Title", "plot": "overview", "poster": "Poster"})
+    other["description"] = "short blurb"
+    return write(other, folder, sep=";")
+
+
+def test_cli_sep_and_column_map_on_validate_stats_and_evaluate(tmp_path: Path, naive_model: Path) -> None:
+    rows = real_rows(40)
+    path = _renamed_semicolon(rows, tmp_path / "semi")
+    r = _cli("data", "validate", "--data", str(path), "--no-posters")
+    assert r.exit_code == 2 and "could both be the 'plot' column" in r.output, r.output  # never a silent pick
+    r = _cli("data", "validate", "--data", str(path), "--no-posters", "--column-map", "plot=overview")
+    assert r.exit_code == 0 and "separator: ';'" in r.output and "plot <- overview" in r.output, r.output
+    r = _cli("data", "validate", "--data", str(path), "--no-posters", "--sep", ",", "--column-map", "plot=overview")
+    assert r.exit_code != 0 and "';'" in r.output, r.output  # the wrong separator is named
+    r = _cli("data", "validate", "--data", str(path), "--no-posters", "--sep", "semicolon",
+             "--column-map", "plot=description,title=Title")
+    assert r.exit_code == 0 and "plot <- description" in r.output, r.output
+    r = _cli("data", "validate", "--data", str(path), "--column-map", "story=overview")
+    assert r.exit_code == 2 and "unknown field 'story'" in r.output, r.output
+
+    r = _cli("data", "stats", "--data", str(path), "--out", str(tmp_path / "stats"), "--sep", ";",
+             "--column-map", "plot=overview")
+    assert r.exit_code == 0, r.output
+    assert ("columns read: id <- ID, title <- Title, year, language, plot <- overview, genres, poster <- Poster"
+            in r.output) and "40 rows" in r.output
+
+    reference = write(rows, tmp_path / "ref", posters=False)
+    want = _cli("evaluate", "--model-dir", str(naive_model), "--data", str(reference), "--json")
+    got = _cli("evaluate", "--model-dir", str(naive_model), "--data", str(path), "--json", "--sep", "tab")
+    assert got.exit_code == 2 and "';'" in got.output, got.output
+    got = _cli("evaluate", "--model-dir", str(naive_model), "--data", str(path), "--json", "--column-map",
+               "plot=overview")
+    assert got.exit_code == 0, got.output
+    import json
+
+    def metrics(r):
+        return json.loads(r.stdout[r.stdout.index("{"):])
+
+    assert metrics(got)["rows"]["used"] == metrics(want)["rows"]["used"]
+    assert metrics(got)["weighted_f1"] == metrics(want)["weighted_f1"]
+    r = _cli("evaluate", "--model-dir", str(naive_model), "--data", str(path), "--column-map", "plot=overview")
+    assert r.exit_code == 0 and "rows: 40 read, " in r.output, r.output
+
+
+def test_cli_train_reads_sep_and_column_map(tmp_path: Path) -> None:
+    rows = real_rows(120)
+    path = _renamed_semicolon(rows, tmp_path / "semi")
+    r = _cli("train", "--model", "naive", "--data", str(path), "--out", str(tmp_path / "run"), "--sep", "semicolon",
+             "--column-map", "plot=overview", "--print-config")
+    assert r.exit_code == 0, r.output
+    assert 'sep = ";"' in r.stdout and 'plot = "overview"' in r.stdout
+    r = _cli("train", "--model", "naive", "--data", str(path), "--out", str(tmp_path / "run"), "--column-map",
+             "plot=overview", "--no-progress", "--no-precision-check")
+    assert r.exit_code == 0, r.output
+    from genrelens.config import RunConfig as Config
+
+    saved = Config.load(tmp_path / "run" / "config.json")
+    assert saved.columns == {"plot": "overview"}
+    r = _cli("train", "--model", "naive", "--data", str(path), "--out", str(tmp_path / "run2"), "--no-progress")
+    assert r.exit_code != 0 and "could both be the 'plot' column" in r.output, r.output
+
+
+@pytest.fixture(scope="module")
+def tfidf_model(tmp_path_factory) -> Path:
+    """A ``tfidf`` model (reads plots; seconds to train) on 300 real movies."""
+    folder = tmp_path_factory.mktemp("tfidf")
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    data = write(df[df["plot"] != ""].sample(300, random_state=4), folder / "data", posters=False)
+    train_tiny("tfidf", data, folder / "model", folder / "cache", title=True)
+    return folder / "model"
+
+
+def test_cli_predict_input_reads_columns_by_other_names(tmp_path: Path, tfidf_model: Path) -> None:
+    """Issue 26 item 3: a table with ``ID``, ``Title`` and ``overview`` was scored from nothing ("no input") with
+    row numbers as ids, exit 0, no warning."""
+    rows = real_rows(30).drop(columns=["genres"])
+    reference = write(rows, tmp_path / "ref", posters=False)
+    other = rows.rename(columns={"id": "ID", "title": "Title", "plot": "overview"})
+    path = write(other, tmp_path / "other", posters=False, sep=";")
+    base = ["predict", "--model-dir", str(tfidf_model), "--no-progress", "--columns", "none"]
+    r = _cli(*base, "--input", str(reference), "--output", str(tmp_path / "want.csv"))
+    assert r.exit_code == 0, r.output
+    r = _cli(*base, "--input", str(path), "--output", str(tmp_path / "got.csv"))
+    assert r.exit_code == 0, r.output
+    assert "columns used: id <- ID, title <- Title, year, language, plot <- overview, poster" in r.output
+    assert "column 'overview' read as 'plot'" in r.output
+    want = pd.read_csv(tmp_path / "want.csv", dtype=str, keep_default_na=False)
+    got = pd.read_csv(tmp_path / "got.csv", dtype=str, keep_default_na=False)
+    assert got["id"].tolist() == rows["id"].tolist()  # the ids, not row numbers
+    assert (got["error"] == "").all() and (got["genres"] != "").all()
+    assert got.equals(want)
+
+    # an explicit mapping wins; the id, plot and poster source columns are not copied to the output by default
+    other["notes"] = "x"
+    path = write(other, tmp_path / "mapped", posters=False)
+    r = _cli("predict", "--model-dir", str(tfidf_model), "--no-progress", "--input", str(path), "--output",
+             str(tmp_path / "mapped.csv"), "--column-map", "plot=notes")
+    assert r.exit_code == 0 and "plot <- notes" in r.output, r.output
+    mapped = pd.read_csv(tmp_path / "mapped.csv", dtype=str, keep_default_na=False)
+    assert "notes" not in mapped.columns and "ID" not in mapped.columns and "overview" in mapped.columns
+    assert "Title" in mapped.columns and mapped["id"].tolist() == rows["id"].tolist()
+    r = _cli("predict", "--model-dir", str(tfidf_model), "--input", str(path), "--column-map", "plot=nope")
+    assert r.exit_code == 2 and "no column 'nope'" in r.output, r.output
+
+
+def test_cli_predict_title_only_table(tmp_path: Path, tfidf_model: Path) -> None:
+    """A title-only catalogue is scored by a model that reads titles (tests/test_bad_inputs.py: one that does not
+    refuses it, instead of reporting every row "not scored")."""
+    path = write(real_rows(12)[["id", "title"]], tmp_path / "titles", posters=False)
+    r = _cli("predict", "--model-dir", str(tfidf_model), "--no-progress", "--input", str(path), "--output",
+             str(tmp_path / "p.csv"))
+    assert r.exit_code == 0 and "columns used: id, title" in r.output, r.output
+    out = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert (out["genres"] != "").all() and (out["error"] == "").all()

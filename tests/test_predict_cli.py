@@ -73,7 +73,7 @@ def table(subset_csv, tmp_path_factory) -> Path:
 
 def read(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
-        df = pd.read_csv(path, dtype={"id": str, "genres": str, "error": str})
+        df = pd.read_csv(path, dtype={"id": str, "genres": str, "error": str, "warnings": str, "review_reasons": str})
     elif path.suffix == ".jsonl":
         df = pd.read_json(path, lines=True, dtype={"id": str})
     else:
@@ -133,15 +133,23 @@ def test_predict_table_formats_and_problem_rows(use, clf, table, tmp_path, suffi
     src = pd.read_csv(table, dtype=str, keep_default_na=False)
     assert df["id"].tolist() == src["id"].tolist()
     assert list(df.columns) == ["id", "title", "year", "language", "source", "genres",  # the catalogue's columns
-                                *[f"p_{g}" for g in clf.labels], "confidence", "review", "error"]
+                                *[f"p_{g}" for g in clf.labels], "confidence", "review", "review_reasons", "warnings",
+                                "error"]
     assert df["title"].tolist() == src["title"].tolist()
     err = df["error"].fillna("").astype(str)
-    assert "corrupt" in err[1] and df.loc[1, "genres"]  # plot still used
+    warnings = df["warnings"].fillna("").astype(str)
+    reasons = df["review_reasons"].fillna("").astype(str)
+    # issue 26 item 7: a row scored from its plot with its poster ignored is a warning, not an error
+    assert err[1] == "" and warnings[1].startswith("poster ignored") and "corrupt" in warnings[1]
+    assert df.loc[1, "genres"] and "input_ignored" in reasons[1].split("|") and bool(df.loc[1, "review"])
+    assert "'warnings' (scored)" in r.output
     assert "no input" in err[2] and not df.loc[2, "genres"] and df.loc[2, [f"p_{g}" for g in clf.labels]].isna().all()
     assert "outside the data folder" in err[9] and not df.loc[9, "genres"]
     assert "not found" in err[10] and not df.loc[10, "genres"]
     good = [i for i in range(len(df)) if i not in (1, 2, 9, 10)]
     assert (err[good] == "").all() and df.loc[good, "genres"].str.len().gt(0).all()
+    assert (warnings[[i for i in range(len(df)) if i != 1]] == "").all()
+    assert all("no_input" in reasons[i].split("|") for i in (2, 9, 10))
     probs = df.loc[good, [f"p_{g}" for g in clf.labels]].to_numpy(dtype=float)
     expected, _ = clf.score(src["plot"].tolist(), [table.parent / p if p else None for p in src["poster"]])
     np.testing.assert_allclose(probs, expected[good], atol=1e-4)
@@ -168,16 +176,41 @@ def test_interrupted_batch_resumes_without_rescoring(use, clf, table, tmp_path):
     assert not parts_dir(out).exists()
 
 
-def test_resume_refuses_other_settings_and_fresh_run_restarts(clf, table, tmp_path):
+def test_rerun_without_resume_refuses_to_discard_saved_chunks(use, clf, table, tmp_path):
+    """Issue 26 item 5: after an interruption the same command, run again, silently discarded the saved chunks."""
+    out = tmp_path / "pred.csv"
+    args = ["predict", "--input", str(table), "--output", str(out), "--chunk-size", "4", "--no-progress"]
+    use(Counting(clf, interrupt_at=3))  # chunks 1 and 2 saved, interrupted in chunk 3
+    r = runner.invoke(app, args)
+    assert r.exit_code == 130 and "--resume" in r.output and "--restart" in r.output, r.output
+    saved = sorted(parts_dir(out).glob("part-*.parquet"))
+    assert len(saved) == 2
+    counting = use(Counting(clf))
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "2 chunk(s) saved" in r.output and "--resume" in r.output and "--restart" in r.output
+    assert sorted(parts_dir(out).glob("part-*.parquet")) == saved and counting.rows == 0 and not out.exists()
+    r = runner.invoke(app, [*args, "--resume", "--restart"])
+    assert r.exit_code == 2 and "not both" in r.output
+    r = runner.invoke(app, [*args, "--restart"])
+    assert r.exit_code == 0, r.output
+    assert counting.rows == 12 and "from earlier chunks" not in r.output and not parts_dir(out).exists()
+    assert read(out)["id"].tolist() == pd.read_csv(table, dtype=str)["id"].tolist()
+
+
+def test_resume_refuses_other_settings_and_restart_starts_over(clf, table, tmp_path):
     out = tmp_path / "pred.jsonl"
     with pytest.raises(KeyboardInterrupt):
         predict_table(Counting(clf, interrupt_at=2), table, out, chunk_size=4)
     from genrelens.errors import DataError
 
-    with pytest.raises(DataError, match="another input, model or chunk size"):
+    with pytest.raises(DataError, match="another input, model, chunk size or settings.*--restart"):
         predict_table(clf, table, out, chunk_size=6, resume=True)
+    with pytest.raises(DataError, match="--resume to continue it, or with --restart"):
+        predict_table(clf, table, out, chunk_size=4)  # neither: nothing is discarded silently
+    assert len(list(parts_dir(out).glob("part-*.parquet"))) == 1
     counting = Counting(clf)
-    summary = predict_table(counting, table, out, chunk_size=4)  # no resume: starts over
+    summary = predict_table(counting, table, out, chunk_size=4, restart=True)
     assert counting.rows == 12 and summary.n_resumed == 0 and summary.n_rows == 12
 
 

@@ -28,6 +28,11 @@ DATA_HELP = "Movie table (CSV/JSONL/Parquet or MM-IMDb folder); default: $GENREL
 POSTERS_HELP = ("Folder that relative poster paths are resolved against (default: the table's folder); absolute "
                 "poster paths must lie inside it.")
 ENCODING_HELP = "Text encoding of a CSV/JSONL table, e.g. latin-1 or cp1252 for a legacy file."
+SEP_HELP = ("Separator of a CSV table: one character (',', ';', '|') or a name (comma, semicolon, tab, pipe); "
+            "default: detected from its header line.")
+COLUMN_MAP_HELP = ("Read a field from a column of another name, as FIELD=COLUMN (e.g. plot=overview); repeat it or "
+                   "separate pairs with commas. Fields: id, title, year, language, plot, genres, poster. Headers "
+                   "also match case-insensitively and through common aliases (overview -> plot, name -> title).")
 CHECK_ENV = "GENRELENS_PRECISION_CHECK"
 CHECK_HELP = ("Afterwards run the accuracy guard of bf16/int8 against fp32 on the validation split when this CPU has "
               "units for them (minutes), and save its result in the model folder: `--precision auto` then uses it "
@@ -118,6 +123,25 @@ def posters_option(help: str = POSTERS_HELP) -> Any:
 
 def encoding_option(help: str = ENCODING_HELP) -> Any:
     return typer.Option("utf-8", "--encoding", help=help)
+
+
+def sep_option(help: str = SEP_HELP) -> Any:
+    return typer.Option(None, "--sep", help=help, metavar="SEP")
+
+
+def column_map_option(help: str = COLUMN_MAP_HELP) -> Any:
+    return typer.Option(None, "--column-map", help=help, metavar="FIELD=COLUMN")
+
+
+def table_options(sep: str | None, column_map: list[str] | None) -> tuple[str | None, dict[str, str] | None]:
+    """``(separator, {field: column} or None)`` from ``--sep`` and ``--column-map``; exit 2 on a bad value."""
+    from genrelens.data.columns import parse_mapping
+    from genrelens.data.reader import parse_sep
+
+    try:
+        return parse_sep(sep), parse_mapping(column_map) or None
+    except (GenrelensError, ValueError) as e:
+        fail(str(e))
 
 
 def progress_option() -> Any:

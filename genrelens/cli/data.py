@@ -9,11 +9,14 @@ from rich.console import Console
 
 from genrelens.cli.common import (
     Oversample,
+    column_map_option,
     console,
     data_option,
     encoding_option,
     posters_option,
     ranged,
+    sep_option,
+    table_options,
     user_errors,
 )
 
@@ -27,12 +30,16 @@ def data_validate(
     posters: Path | None = posters_option(),
     encoding: str = encoding_option(),
     limit: int = typer.Option(50, min=0, help="Problems to list (all are counted)."),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
 ) -> None:
     """Check every row; exit 0 when clean, 1 when problems were found, 2 when the file cannot be read."""
     from genrelens.data.table import resolve_data_path
     from genrelens.data.validate import exit_code, render_validation, validate_table
 
-    result = validate_table(resolve_data_path(data), check_posters=check_posters, encoding=encoding, posters=posters)
+    sep, mapping = table_options(sep, column_map)
+    result = validate_table(resolve_data_path(data), check_posters=check_posters, encoding=encoding, posters=posters,
+                            sep=sep, columns=mapping)
     render_validation(result, console, limit=limit)
     raise typer.Exit(exit_code(result))
 
@@ -45,6 +52,8 @@ def data_stats(
     seed: int = ranged("seed", 0, help="Split seed (for the train/validation columns)."),
     oversample: Oversample = typer.Option("study", help="Oversampling shown in Table 1."),
     encoding: str = encoding_option(),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
 ) -> None:
     """Label frequencies (the study's Table 1), modalities, years, languages, plot lengths, co-occurrence."""
     from genrelens.data.labels import STUDY_LABELS
@@ -52,7 +61,11 @@ def data_stats(
     from genrelens.data.table import load_table
     from genrelens.io import write_json_atomic, write_text_atomic
 
-    df, report = load_table(data, skip_bad=True, encoding=encoding)
+    sep, mapping = table_options(sep, column_map)
+    df, report = load_table(data, skip_bad=True, encoding=encoding, sep=sep, columns=mapping)
+    console.print(report.columns_line(), highlight=False)
+    for notice in report.notices:
+        console.print(f"[yellow]note:[/] {notice}", highlight=False)
     if report.skipped:
         console.print(f"[yellow]skipped {len(report.skipped)} bad row(s); run `genrelens data validate`[/]")
     stats = table_stats(df, labels=STUDY_LABELS, seed=seed, oversample_method=oversample.value)

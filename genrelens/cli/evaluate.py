@@ -12,6 +12,7 @@ from rich.table import Table
 
 from genrelens.cli.common import (
     MODEL_HELP,
+    column_map_option,
     console,
     data_option,
     encoding_option,
@@ -20,6 +21,8 @@ from genrelens.cli.common import (
     precision_check_option,
     precision_option,
     progress_option,
+    sep_option,
+    table_options,
     user_errors,
 )
 from genrelens.cli.train import run_precision_check
@@ -35,12 +38,16 @@ def evaluate(
     split: str | None = typer.Option(None, help="Score only this split of the model's split.json "
                                                 "(train, val or test) when --data is the training data."),
     precision: str | None = precision_option(),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
 ) -> None:
     """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
-    from genrelens.evaluate.run import evaluate_table
+    from genrelens.evaluate.run import evaluate_table, rows_line
 
+    sep, mapping = table_options(sep, column_map)
     metrics = evaluate_table(model_dir, data, split=split, encoding=encoding, posters=posters,
-                             precision=precision, report=lambda line: console.print(line, highlight=False))
+                             precision=precision, report=lambda line: console.print(line, highlight=False),
+                             sep=sep, columns=mapping)
     if as_json:
         sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
         return
@@ -56,6 +63,10 @@ def evaluate(
                     f"ECE {metrics['ece']:.3f}  Brier {metrics['brier']:.3f}  (precision {metrics['precision']})")
     if metrics.get("note"):
         console.print(f"[yellow]note:[/] {metrics['note']}", highlight=False)
+    rows = metrics["rows"]  # rows used and dropped, and why: never only in --json
+    Console().print(rows_line(rows), highlight=False)
+    for notice in rows.get("notices") or []:
+        console.print(f"[yellow]note:[/] {notice}", highlight=False)
 
 
 def calibrate(

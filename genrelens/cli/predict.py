@@ -14,6 +14,7 @@ from rich.table import Table
 
 from genrelens.cli.common import (
     Engine,
+    column_map_option,
     console,
     encoding_option,
     fail,
@@ -21,6 +22,8 @@ from genrelens.cli.common import (
     model_dir_option,
     precision_option,
     progress_option,
+    sep_option,
+    table_options,
 )
 from genrelens.errors import GenrelensError
 
@@ -30,14 +33,17 @@ def predict(
     title: str | None = typer.Option(None, "--title", help="Title of one movie (read by models that read titles, "
                                      "the default among them)."),
     poster: Path | None = typer.Option(None, "--poster", help="Poster image file of one movie."),
-    table: Path | None = typer.Option(None, "--input", "-i", help="Table to score (CSV/JSONL/Parquet): columns "
-                                      "id, title, plot, poster (paths relative to the table's folder)."),
+    table: Path | None = typer.Option(None, "--input", "-i", help="Table to score (CSV/JSONL/Parquet/.xlsx): "
+                                      "columns id, title, plot, poster (paths relative to the table's folder), "
+                                      "or their other names (see --column-map)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Predictions file (.csv, .jsonl or .parquet); "
                                        "default: <input>.predictions.csv."),
     model_dir: Path | None = model_dir_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one movie's prediction as JSON."),
     chunk_size: int = typer.Option(256, min=1, help="Rows scored (and saved) per chunk."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted batch: skip saved chunks."),
+    restart: bool = typer.Option(False, "--restart", help="Discard the chunks an interrupted batch saved and start "
+                                 "over."),
     progress: bool = progress_option(),
     engine: Engine = typer.Option("local", "--engine", help="local (this process) or ray (Ray Data: --input a file, "
                                "folder or glob of CSV/Parquet with an id column, --output a folder of Parquet)."),
@@ -50,6 +56,9 @@ def predict(
     encoding: str = encoding_option("Text encoding of a CSV/JSONL --input, e.g. latin-1."),
     columns: str | None = typer.Option(None, "--columns", help="Input columns copied to the output, comma-separated "
                                        "('none': only id; 'all': every one); default: all but plot and poster."),
+    sep: str | None = sep_option("Separator of a CSV --input: one character or a name (comma, semicolon, tab, "
+                                 "pipe); default: detected from its header line."),
+    column_map: list[str] | None = column_map_option(),
     precision: str | None = precision_option(),
     review_below: float | None = typer.Option(None, "--review-below", min=0.0, max=1.0, help="Flag a movie for "
                                               "review when its confidence is below this (default: the cut-off "
@@ -68,28 +77,32 @@ def predict(
     """Predict genres: of one movie (--plot and/or --poster, with --title) or of every row of a table (--input)."""
     if review_band is not None and review_below is not None:
         fail("give --review-below (a confidence cut-off) or --review-band (the older rule), not both")
+    if resume and restart:
+        fail("give --resume (continue with the saved chunks) or --restart (discard them), not both")
     if table is not None:
         if plot is not None or poster is not None or title is not None:
             fail("give either --input (a table) or --plot/--poster/--title (one movie), not both")
         if explain or explain_dir is not None:
             fail("--explain goes with --plot/--poster (one movie)")
         if engine is Engine.ray:
-            if posters is not None or columns is not None or encoding != "utf-8":
-                fail("--posters, --columns and --encoding work with --engine local only (Ray reads UTF-8 tables "
-                      "and resolves posters beside each file)")
+            if posters is not None or columns is not None or encoding != "utf-8" or sep or column_map or restart:
+                fail("--posters, --columns, --encoding, --sep, --column-map and --restart work with --engine local "
+                     "only (Ray reads UTF-8 tables with the columns id, title, plot, poster and resolves posters "
+                     "beside each file)")
             if review_only:
                 fail("--review-only goes with --engine local")
             return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
-                              precision, review_band, review_only, review_below)
+                              precision, review_band, review_only, review_below, sep, column_map, restart)
     if review_only:
         fail("--review-only goes with --input")
     if explain_dir is not None and not explain:
         fail("--explain-dir goes with --explain")
     if engine is Engine.ray:
         fail("--engine ray goes with --input")
-    if output is not None or resume or posters is not None or columns is not None or encoding != "utf-8":
-        fail("--output, --resume, --posters, --columns and --encoding go with --input")
+    if (output is not None or resume or restart or posters is not None or columns is not None or encoding != "utf-8"
+            or sep is not None or column_map):
+        fail("--output, --resume, --restart, --posters, --columns, --encoding, --sep and --column-map go with --input")
     if not (plot and plot.strip()) and poster is None and not (title and title.strip()):
         fail("give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
     # undecodable bytes in argv arrive as lone surrogates: the pipeline's model text replaces them
@@ -159,7 +172,8 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
 def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_size: int, resume: bool,
                    progress: bool, encoding: str = "utf-8", posters: Path | None = None,
                    columns: str | None = None, precision: str | None = None, review_band: float | None = None,
-                   review_only: bool = False, review_below: float | None = None) -> None:
+                   review_only: bool = False, review_below: float | None = None, sep: str | None = None,
+                   column_map: list[str] | None = None, restart: bool = False) -> None:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -169,20 +183,28 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
         TimeRemainingColumn,
     )
 
-    from genrelens.batch import parts_dir, plan_batch, predict_table
+    from genrelens.batch import parts_dir, plan_batch, predict_table, saved_parts
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
+    sep, mapping = table_options(sep, column_map)
     try:  # everything that can be checked without the model (4-5 s to load) is checked first
-        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns)
+        plan = plan_batch(src, out, chunk_size=chunk_size, encoding=encoding, posters=posters, columns=columns,
+                          sep=sep, column_map=mapping)
     except (GenrelensError, ValueError) as e:
         fail(str(e))
+    if not resume and not restart and (done := saved_parts(parts_dir(out))):  # before the model is loaded
+        fail(f"{parts_dir(out)} holds {len(done)} chunk(s) saved by an earlier, interrupted run: run the same "
+             f"command with --resume to continue it, or with --restart to discard them and start over")
+    console.print(plan.columns_line(), highlight=False)  # never score a table from less than it has, silently
+    for notice in plan.column_map.notices:
+        console.print(f"[yellow]note:[/] {notice}", highlight=False)
     clf = load_classifier(model_dir, precision)
     bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
                    TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("scoring", total=None)
         try:
-            summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume,
+            summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume, restart=restart,
                                     on_progress=lambda done, total: bar.update(task, completed=done, total=total),
                                     review_band=review_band, review_below=review_below, review_only=review_only)
         except (GenrelensError, ValueError) as e:
@@ -190,8 +212,8 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
             fail(str(e))
         except KeyboardInterrupt:
             bar.stop()
-            fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; "
-                  f"run the same command with --resume to continue", 130)
+            fail(f"interrupted: finished chunks are kept in {parts_dir(out)}; run the same command with --resume to "
+                 f"continue (or --restart to start over)", 130)
     if clf.calibration_note:
         console.print(f"[yellow]note:[/] {clf.calibration_note}", highlight=False)
     _report(summary, review_only)
@@ -228,7 +250,7 @@ def _report(summary, review_only: bool = False) -> None:
     if not summary.n_problems:
         return
     console.print(f"[yellow]{summary.n_problems} row(s) with problems[/] ({summary.n_unscored} not scored); "
-                  f"see the 'error' column", highlight=False)
+                  f"see the 'error' (not scored) and 'warnings' (scored) columns", highlight=False)
     t = Table("id", "problem", show_header=True)
     for mid, msg in summary.problems:
         t.add_row(mid, msg)

@@ -15,6 +15,7 @@ from genrelens.cli.common import (
     Oversample,
     Thresholds,
     WindowPooling,
+    column_map_option,
     console,
     data_option,
     encoding_option,
@@ -24,6 +25,7 @@ from genrelens.cli.common import (
     precision_check_option,
     progress_option,
     ranged,
+    sep_option,
     user_errors,
     value,
 )
@@ -92,6 +94,8 @@ def train(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Drop bad rows (listed) instead of stopping."),
     posters: Path | None = posters_option(),
     encoding: str = encoding_option(),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last epoch."),
     progress: bool = progress_option(),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Training processes on this node (>1: DistributedDataParallel "
@@ -120,12 +124,19 @@ def train(
         lexical=lexical, lexical_weight=lexical_weight, title=title,
         title_dropout=title_dropout,
         posters=str(posters) if posters else None,
-        encoding=encoding, precision=precision)
+        encoding=encoding, precision=precision, sep=sep)
 
     @user_errors(code=2, prefix="invalid configuration: ")  # a value RunConfig refuses: a usage error
     def resolve() -> tuple[RunConfig, dict]:
         values = read_config_file(config) if config else {}
         values.update(given_options(ctx, options))  # the command line overrides the file
+        if column_map or values.get("sep"):
+            from genrelens.data.columns import parse_mapping
+            from genrelens.data.reader import parse_sep
+
+            values["sep"] = parse_sep(values.get("sep"))  # "semicolon", "tab": stored as the character
+            if column_map:
+                values["columns"] = parse_mapping(column_map)
         if text_from:
             values["extra"] = {**values.get("extra", {}), "text_from": str(text_from)}
         if "out" not in values:

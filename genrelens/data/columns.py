@@ -85,8 +85,10 @@ def map_columns(names: Iterable[object], columns: Mapping[str, str] | Iterable[s
         if src not in names:
             match = [n for n in names if n.lower() == src.lower()]
             if len(match) != 1:
+                from genrelens.data.table import _one_column_hint  # here: table imports this module
+
                 raise DataError(f"column mapping {f}={src}: no column {src!r} in the table "
-                                f"(its columns: {', '.join(names)})")
+                                f"(its columns: {', '.join(names)})" + _one_column_hint(names))
             src = match[0]
         result.sources[f] = src
         taken.add(src)

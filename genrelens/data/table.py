@@ -266,9 +266,11 @@ def _poster_path(rel: str, root: Path) -> str | None:
     return str(p if p.is_absolute() else root / p)
 
 
-def id_problems(ids, first_row: int = 1, seen: dict[str, int] | None = None) -> dict[int, str]:
+def id_problems(ids, first_row: int = 1, seen: dict[str, int] | None = None, where: str = "in row"
+                ) -> dict[int, str]:
     """``{row: "empty id" | "duplicate id (first in row N)"}`` for ids whose first is row ``first_row``;
-    ``seen`` (``{id: first row}``) carries across chunks of one file."""
+    ``seen`` (``{id: first row}``) carries across chunks of one file; ``where``: how the first is named
+    (``"at index"``: ``duplicate id (first at index N)``)."""
     seen = {} if seen is None else seen
     out = {}
     for row, mid in enumerate(ids, first_row):
@@ -276,7 +278,7 @@ def id_problems(ids, first_row: int = 1, seen: dict[str, int] | None = None) -> 
         if not mid:
             out[row] = "empty id"
         elif mid in seen:
-            out[row] = f"duplicate id (first in row {seen[mid]})"
+            out[row] = f"duplicate id (first {where} {seen[mid]})"
         else:
             seen[mid] = row
     return out

@@ -44,6 +44,7 @@ from genrelens.serve.inputs import (
     check_batch_item,
     decode_base64,
     describe_errors,
+    duplicate_ids,
     prepare_movie,
     read_form_movie,
     read_json_batch,
@@ -99,7 +100,8 @@ class BatchItemOut(BaseModel):
                                                        "right (absent on error).")
     review: bool | None = Field(None, description="Worth a review, as for one movie (absent on error).")
     review_reasons: list[str] | None = Field(None, description="Why review is set (absent on error).")
-    warnings: list[str] | None = Field(None, description="Inputs that were ignored, and why (absent on error).")
+    warnings: list[str] | None = Field(None, description="Inputs that were ignored, and why; a repeated id "
+                                   "(\"duplicate id (first at index N)\"); absent on error.")
     error: ItemError | None = Field(None, description="Why this movie was not scored (absent when it was).")
 
 
@@ -374,12 +376,15 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         checked = await asyncio.to_thread(check_all)
         good = [m for m in checked if isinstance(m, CheckedMovie)]
         scored = iter(await batcher.submit(good) if good else [])
+        dupes = duplicate_ids(movies)  # the later item of a repeated id says so (its answer is still given)
         results = []
         for i, (item, m) in enumerate(zip(movies, checked)):
             head = {"index": i, "id": batch_item_id(item)}
             if isinstance(m, CheckedMovie) and "error" in (result := next(scored)):
                 why = "; ".join(result["warnings"] + [result["error"]])
                 m = ApiError(422, "no_usable_input", f"movies[{i}]: {why}")
+            if isinstance(m, CheckedMovie) and i in dupes:
+                result = {**result, "warnings": [*result["warnings"], dupes[i]]}
             results.append({**head, **result} if isinstance(m, CheckedMovie)
                            else {**head, "error": {"code": m.code, "message": m.detail}})
         return {"model": clf.name, "thresholds": thresholds, "n_errors": sum("error" in r for r in results),

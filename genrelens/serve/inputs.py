@@ -99,6 +99,15 @@ def batch_item_id(item) -> str | int | None:
     return mid if isinstance(mid, str | int) and not isinstance(mid, bool) else None
 
 
+def duplicate_ids(items: list) -> dict[int, str]:
+    """``{index: "duplicate id (first at index N)"}`` for the batch items whose id an earlier item has (items
+    without an id are not compared)."""
+    from genrelens.data.table import id_problems
+
+    found = id_problems([batch_item_id(item) for item in items], first_row=0, where="at index")
+    return {i: why for i, why in found.items() if why != "empty id"}
+
+
 def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | None, str | None]:
     """``(plot, poster bytes, title)`` of one batch item; ApiError when this item is bad."""
     try:
