@@ -9,6 +9,7 @@ from conftest import train_tiny
 
 from genrelens import GenreClassifier, bundle
 from genrelens.models.registry import MODELS
+from genrelens.predict import NO_INPUT
 from genrelens.train import loop
 
 
