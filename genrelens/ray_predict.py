@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from genrelens.batch import BatchSummary, _count, output_schema, score_chunk
 from genrelens.bundle import read_meta
+from genrelens.data.columns import standardize_columns
 from genrelens.errors import DataError
 
 INPUT_SUFFIXES = (".csv", ".parquet")
@@ -65,6 +66,7 @@ def columns_of(path: Path) -> list[str]:
 def resolve_rows(batch: pd.DataFrame) -> pd.DataFrame:
     """``id``, ``title``, ``plot``, ``poster`` as text plus the row's file folder; relative posters made absolute."""
     roots = batch["path"].map(lambda p: str(Path(p).parent))
+    batch, _ = standardize_columns(batch)  # headers in any case and the usual aliases (overview -> plot, ...)
     out = pd.DataFrame({c: _text(batch[c]) if c in batch.columns else "" for c in ("id", "title", "plot", "poster")})
     out["poster"] = [str(Path(r) / p) if p and not Path(p).is_absolute() else p
                      for p, r in zip(out["poster"], roots)]
@@ -167,7 +169,7 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
     partial.rename(out)
     summary = BatchSummary(out, seconds=seconds)
     for f in output_files(out):
-        _count(pq.read_table(f, columns=["id", "genres", "error"]).to_pandas(), summary)
+        _count(pq.read_table(f, columns=[c for c in ("id", "genres", "review", "warnings", "error") if c in pq.read_schema(f).names]).to_pandas(), summary)
     summary.n_scored_now = summary.n_rows
     return summary
 

@@ -80,10 +80,13 @@ def calibrate(
     precision_check: bool = precision_check_option(" (The new thresholds change the model: its old guard result "
                                                    "no longer applies.)"),
 ) -> None:
-    """Fit the per-label calibrator of a trained model on its validation split; writes calibration.json."""
-    from genrelens.trust import calibrate_model_dir
+    """Fit the per-label calibrator of a trained model on its validation split (calibration.json) and the review
+    reasons' novelty reference and trained languages (novelty.json), for a model trained before they existed."""
+    from genrelens.trust import calibrate_model_dir, fit_novelty
 
     summary = user_errors(code=2)(calibrate_model_dir)(model_dir, data, band=review_band, progress=progress)
+    novelty = user_errors(code=2)(fit_novelty)(model_dir, data, progress=progress)
+    summary["novelty"] = {"cutoff": novelty.cutoff, "languages": list(novelty.languages)}
     if precision_check:
         run_precision_check(model_dir)
     if as_json:
@@ -98,6 +101,9 @@ def calibrate(
                   f"{c[k]['share_extreme']:.1%}")
     Console().print(t)
     Console().print("methods: " + ", ".join(f"{g} {m}" for g, m in c["methods"].items()))
+    languages = ", ".join(novelty.languages) or "none detected"
+    Console().print(f"review reasons: out_of_distribution cut-off {novelty.cutoff:.4f} (chosen on validation); "
+                    f"languages the model was trained on: {languages}", highlight=False)
     r = summary["review"]
     Console().print(f"review queue (confidence < {r['min_confidence']:.4f}, chosen on validation): "
                     f"{r['share_flagged']:.1%} of test movies flagged, catching {r['share_of_wrong_caught']:.1%} of "

@@ -177,13 +177,13 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     from genrelens.batch import parts_dir, plan_batch, predict_table, saved_parts
+    from genrelens.progress import progress_bar
 
     out = out or src.with_name(f"{src.stem}.predictions.csv")
     sep, mapping = table_options(sep, column_map)
@@ -201,7 +201,7 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
     clf = load_classifier(model_dir, precision)
     bar_columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("movies"),
                    TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*bar_columns, console=console, disable=not progress, transient=True) as bar:
+    with progress_bar(*bar_columns, enabled=progress, console=console) as bar:
         task = bar.add_task("scoring", total=None)
         try:
             summary = predict_table(clf, plan, chunk_size=chunk_size, resume=resume, restart=restart,

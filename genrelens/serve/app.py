@@ -348,7 +348,9 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         if "error" in result:  # nothing the model could read (e.g. a poster its encoder could not use)
             raise ApiError(422, "no_usable_input", "; ".join(result["warnings"] + [result["error"]]))
         if clf.bundle.spec.fitted:
-            raise ApiError(422, "not_explainable", f"the {clf.name} model answers label frequencies for every movie")
+            why = ("(TF-IDF + logistic regression) has no explanation yet: explanations cover the neural models"
+                   if clf.bundle.spec.text == "lexical" else "answers label frequencies for every movie")
+            raise ApiError(422, "not_explainable", f"the {clf.name} model {why}")
         async with explain_lock:
             m = movie.movie
             explanation = await asyncio.to_thread(clf.explain, m.plot, m.poster if clf.uses_poster else None,
