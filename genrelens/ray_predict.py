@@ -169,7 +169,9 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
     partial.rename(out)
     summary = BatchSummary(out, seconds=seconds)
     for f in output_files(out):
-        _count(pq.read_table(f, columns=[c for c in ("id", "genres", "review", "warnings", "error") if c in pq.read_schema(f).names]).to_pandas(), summary)
+        names = pq.read_schema(f).names
+        kept = [c for c in ("id", "genres", "review", "warnings", "error") if c in names]
+        _count(pq.read_table(f, columns=kept).to_pandas(), summary)
     summary.n_scored_now = summary.n_rows
     return summary
 
