@@ -667,7 +667,8 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                "renamed_labels": p.renamed, "regulariser": cfg.regulariser,
                "kept_starting_output": (fitted.model.lineage or {}).get("kept_starting_output", []),
                "settings": {"l2": cfg.l2, "lexical_l2": cfg.lexical_l2, "steps": cfg.steps, "lr": cfg.lr,
-                            "lexical_lr": cfg.lexical_lr, "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
+                            "lexical_lr": cfg.lexical_lr,
+                            "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
                             else None, "cal_share": cfg.cal_share, "holdout": cfg.holdout, "seed": cfg.seed}}
     report = {"labels": p.labels, "holdout": {"starting": before, "adapted": after}, "learning_curve": curve,
               "helped": helped, "seconds": {"features": round(t_feat, 1), "adapt": round(fitted.seconds, 1),
