@@ -119,9 +119,11 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexic
                              "per_label": {g: (s_eval["per_label"][g]["f1"], a_eval["per_label"][g]["f1"])
                                            for g in p.labels}})
                 r = rows[-1]
+                kept = (fitted.model.lineage or {}).get("kept_starting_output", [])
                 print(f"  seed {seed} {name:9s} n={r['n']!s:5s} weighted F1 {r['start_wf1']:.4f} -> "
                       f"{r['adapted_wf1']:.4f} ({r['adapted_wf1'] - r['start_wf1']:+.4f}); unchanged labels on the "
-                      f"test split {r['forget_start']:.4f} -> {r['forget_adapted']:.4f}; {r['seconds']:.1f} s",
+                      f"test split {r['forget_start']:.4f} -> {r['forget_adapted']:.4f}; {r['seconds']:.1f} s; "
+                      f"kept at the start: {', '.join(kept) or '-'}",
                       flush=True)
     return rows
 

@@ -164,3 +164,44 @@ def test_bad_input_exits_2_before_training(case, tiny_model_dir, subset_csv, tmp
         assert "--drop" in r.output
         assert A.plan(A.AdaptConfig(start=start, data=data, labels=["Drama", "Comedy", "Telenovela"],
                                     drop=["Telenovela"])).labels == ["Drama", "Comedy"]
+
+
+@pytest.mark.parametrize("margin", [0.01, None])
+def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(tiny_catalogue_dir, subset_csv,
+                                                                               monkeypatch, margin):
+    """A label whose adapted output never fires (worse than the start on the calibration rows) goes back to its
+    starting head row, lexical row and threshold, and the lineage says so; with the safeguard off it stays broken."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, labels=list(start.labels), steps=3, curve=None,
+                        keep_margin=margin)
+    p = A.plan(cfg)
+    j = p.labels.index("Drama")
+    keys = A.output_keys(start.config, start.dims, len(start.labels))
+    bias = next(k for k in keys if k.endswith("bias"))
+    fit_head, fit_lexical = A.fit_head, A.fit_lexical
+
+    def broken_head(*a):
+        head = fit_head(*a)
+        with torch.no_grad():
+            head.state_dict()[bias][j] = -50.0
+        return head
+
+    def broken_lexical(*a):
+        ch = fit_lexical(*a)
+        if a[-1].steps > 0:
+            ch.intercept[j] = -50.0
+        return ch
+
+    monkeypatch.setattr(A, "fit_head", broken_head)
+    monkeypatch.setattr(A, "fit_lexical", broken_lexical)
+    fx = A.features_of(p.start, p.table)
+    b = A.fit_on(p.start, p, fx, p.y, cfg).model
+    s = start.labels.index("Drama")
+    if margin is None:
+        assert float(b.model.state_dict()[bias][j]) == -50.0 and b.lexical.intercept[j] == -50.0
+        return
+    assert "Drama" in b.lineage["kept_starting_output"]
+    assert torch.equal(b.model.state_dict()[bias][j], start.model.state_dict()[bias][s])
+    assert b.lexical.intercept[j] == start.lexical.intercept[s]
+    np.testing.assert_array_equal(b.lexical.coef[j], start.lexical.coef[s])
+    assert b.thresholds[j] == start.thresholds[s]

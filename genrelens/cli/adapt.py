@@ -32,6 +32,9 @@ def adapt(
                                     "replay (also mix in the starting model's training movies)."),
     l2: float = typer.Option(1.0, "--l2", min=0.0, help="Strength of the pull towards the starting head weights."),
     lexical_l2: float = typer.Option(16.0, "--lexical-l2", min=0.0, help="The same pull for the lexical channel."),
+    keep_margin: float = typer.Option(0.01, "--keep-margin", min=0.0, help="Safeguard: a label the starting model "
+                                      "has keeps its adapted output only where it beats the starting one by this "
+                                      "much F1 on the calibration rows; elsewhere it keeps the starting output."),
     steps: int = typer.Option(200, "--steps", min=0, help="Optimiser steps (0: keep the starting weights, refit "
                               "thresholds and calibration only)."),
     seed: int = typer.Option(0, "--seed", min=0),
@@ -52,7 +55,7 @@ def adapt(
 
     cfg = AdaptConfig(start=start, data=data, out=out, label_map=label_map, labels=_names(labels) or None,
                       drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2,
-                      lexical_l2=lexical_l2, steps=steps, seed=seed,
+                      lexical_l2=lexical_l2, keep_margin=keep_margin, steps=steps, seed=seed,
                       curve=CURVE if curve else None, force=force, posters=posters, encoding=encoding,
                       skip_bad=skip_bad)
     try:

@@ -8,7 +8,9 @@ encoder included), the user's movies are encoded once (feature cache as usual), 
    rows move it little) or, with ``regulariser="replay"``, a share of the original training movies mixed in;
 2. the lexical channel (TF-IDF + logistic regression; the whole model for ``tfidf``) is refitted the same way on
    the user's texts, over the starting vocabulary;
-3. thresholds and calibration are fitted on a held-out part of the fitting rows.
+3. on a held-out part of the fitting rows (the calibration rows), a safeguard per label: a label the starting
+   model has keeps its adapted output only where it beats the starting output there by a margin, else it goes
+   back to the starting row and threshold (``keep_start``); then thresholds and calibration are fitted there.
 
 Labels: the user's label set is the genres of their table after the label map (``old = "new"``: a starting
 label or a table genre renamed, several onto one merges them), less dropped ones. A label the starting model has
@@ -22,6 +24,7 @@ compared, with a learning curve (the same adaptation on 100, 300, 1000 and all f
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import tomllib
 from collections.abc import Callable
@@ -77,6 +80,7 @@ class AdaptConfig:
     lr: float = 1e-3
     lexical_lr: float = 0.05
     cal_share: float = 0.3
+    keep_margin: float | None = 0.01  # per-label safeguard (``keep_start``); None: every label adapted
     seed: int = 0
     curve: tuple[int, ...] | None = CURVE
     force: bool = False
@@ -410,7 +414,8 @@ def fit_lexical(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: A
 
 def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal_fx: Features, y_cal: np.ndarray,
                    cfg: AdaptConfig) -> ModelBundle:
-    """Fit head and lexical channel on ``fx, y``; thresholds and calibration on ``cal_fx, y_cal``."""
+    """Fit head and lexical channel on ``fx, y``; the per-label safeguard (``keep_start``), thresholds and
+    calibration on ``cal_fx, y_cal``."""
     from genrelens.models.calibration import fit_calibrator
 
     head = fit_head(start, p, fx, y, cfg)
@@ -422,8 +427,79 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
                     text_head=start.text_head if same_labels else None, dims=dict(start.dims), lexical=lexical)
     raw = head_proba(b, with_lexical(cal_fx, lexical), calibrated=False)
     b.thresholds = thresholds(start, p, y_cal, raw)
+    if cfg.steps > 0 and cfg.keep_margin is not None:
+        raw = keep_start(b, start, p, fx, y, cal_fx, y_cal, raw, cfg)
     b.calibrator = fit_calibrator(y_cal, raw, b.labels, seed=cfg.seed, raw_thresholds=b.thresholds)
     return b
+
+
+def cross_fitted_f1(y: np.ndarray, score: np.ndarray, seed: int) -> float:
+    """F1 of one label whose threshold is tuned for F1 on the same rows, measured without that optimism: the rows
+    are split in two (stratified), each half decided with the threshold tuned on the other."""
+    y = np.asarray(y) > 0
+    folds = np.random.default_rng([seed, 11]).permutation(len(y)) % 2
+    order = np.argsort(~y, kind="stable")  # positives spread evenly over both halves
+    folds[order] = np.arange(len(y)) % 2
+    pred = np.zeros(len(y), bool)
+    for k in (0, 1):
+        t = tune_thresholds(y[folds != k, None], score[folds != k, None])[0]
+        pred[folds == k] = score[folds == k] >= t
+    return _f1(y, pred)
+
+
+def _f1(y: np.ndarray, pred: np.ndarray) -> float:
+    tp = int((pred & y).sum())
+    return 2 * tp / max(2 * tp + int((pred & ~y).sum()) + int((~pred & y).sum()), 1)
+
+
+def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal_fx: Features,
+               y_cal: np.ndarray, raw: np.ndarray, cfg: AdaptConfig) -> np.ndarray:
+    """The per-label safeguard, decided on the calibration rows (which no weight was fitted on): a label the
+    starting model has keeps its adapted output row (head and lexical channel) and threshold only where that
+    beats the starting row at the starting threshold by more than ``cfg.keep_margin`` F1 there; elsewhere it goes
+    back to the starting row and threshold. The adapted F1 is cross-fitted when its threshold was tuned on these
+    rows. New labels stay adapted. Edits ``b`` in place (``b.lineage`` notes the labels kept at the start) and
+    returns the raw calibration scores of the result."""
+    kept = [j for j, g in enumerate(p.labels) if p.sources[g]]
+    if not kept:
+        return raw
+    per_label = output_keys(start.config, start.dims, len(start.labels))
+    first = warm_state(start, p, prior_logits(y))
+    fitted = b.model.state_dict()
+    back = {k: (first[k] if k in per_label else v) for k, v in fitted.items()}
+    lex0 = fit_lexical(start, p, fx, y, dataclasses.replace(cfg, steps=0)) if b.lexical is not None else None
+    b0 = dataclasses.replace(b, model=new_head(start, p, back), lexical=_mix_lexical(b.lexical, lex0, kept))
+    raw0 = head_proba(b0, with_lexical(cal_fx, b0.lexical), calibrated=False)
+    tuned = np.asarray(y_cal).sum(0) >= MIN_TUNE_POSITIVES
+    go_back = []
+    for j in kept:
+        t0 = start.thresholds[start.labels.index(p.sources[p.labels[j]][0])]
+        f_start = _f1(y_cal[:, j] > 0, raw0[:, j] >= t0)
+        f_adapted = (cross_fitted_f1(y_cal[:, j], raw[:, j], cfg.seed) if tuned[j]
+                     else _f1(y_cal[:, j] > 0, raw[:, j] >= b.thresholds[j]))
+        if f_adapted <= f_start + cfg.keep_margin:
+            go_back.append(j)
+            b.thresholds[j] = t0
+    if go_back:
+        state = {k: v.clone() for k, v in fitted.items()}
+        for k in per_label:
+            state[k][go_back] = back[k][go_back]
+        b.model = new_head(start, p, state)
+        if b.lexical is not None:
+            b.lexical = _mix_lexical(b.lexical, lex0, go_back)
+        raw = raw.copy()
+        raw[:, go_back] = raw0[:, go_back]
+    b.lineage = {"kept_starting_output": [p.labels[j] for j in go_back]}
+    return raw
+
+
+def _mix_lexical(adapted, starting, rows: list[int]):
+    """The lexical channel ``adapted`` with the rows ``rows`` of ``starting`` (None when there is no channel)."""
+    if adapted is None:
+        return None
+    coef, intercept = adapted.coef.copy(), np.array(adapted.intercept, dtype=np.float64, copy=True)
+    coef[rows], intercept[rows] = starting.coef[rows], starting.intercept[rows]
+    return dataclasses.replace(adapted, coef=coef, intercept=intercept)
 
 
 def thresholds(start: ModelBundle, p: Plan, y_cal: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -446,8 +522,6 @@ def with_lexical(fx: Features, lexical) -> dict[str, torch.Tensor]:
 
 
 def _config(start: ModelBundle, p: Plan, cfg: AdaptConfig):
-    import dataclasses
-
     return dataclasses.replace(start.config, labels=list(p.labels), data=str(Path(cfg.data).resolve()),
                                split_file=None, out=str(cfg.out) if cfg.out else start.config.out,
                                posters=str(Path(cfg.posters).resolve()) if cfg.posters else None,
@@ -591,8 +665,10 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                "rows": int(len(p.y)), "fit_rows": int(len(rest)), "holdout_rows": int(len(held)),
                "label_map": p.mapping, "new_labels": p.new, "dropped_labels": p.dropped,
                "renamed_labels": p.renamed, "regulariser": cfg.regulariser,
+               "kept_starting_output": (fitted.model.lineage or {}).get("kept_starting_output", []),
                "settings": {"l2": cfg.l2, "lexical_l2": cfg.lexical_l2, "steps": cfg.steps, "lr": cfg.lr,
-                            "lexical_lr": cfg.lexical_lr, "replay": cfg.replay if cfg.regulariser == "replay"
+                            "lexical_lr": cfg.lexical_lr,
+                            "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
                             else None, "cal_share": cfg.cal_share, "holdout": cfg.holdout, "seed": cfg.seed}}
     report = {"labels": p.labels, "holdout": {"starting": before, "adapted": after}, "learning_curve": curve,
               "helped": helped, "seconds": {"features": round(t_feat, 1), "adapt": round(fitted.seconds, 1),
