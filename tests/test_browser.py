@@ -258,8 +258,10 @@ def test_page_asks_for_the_api_key_once_and_keeps_it_for_the_tab(keyed_server, b
 
 
 def mocked_prediction(route, request=None, **changes):
-    """Answer the page's /v1/predict from the real service, with ``changes`` applied to the JSON."""
+    """Answer the page's /v1/predict from the real service, with ``changes`` applied to the JSON; without
+    ``review_reasons`` in ``changes`` the answer has none (as an older service answered)."""
     body = route.fetch().json()
+    body.pop("review_reasons", None)
     route.fulfill(json={**body, **changes})
 
 

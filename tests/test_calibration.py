@@ -279,7 +279,9 @@ def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_pa
     a = pd.read_csv(full)
     scored = a["confidence"].notna()
     cut = clf.calibrator.min_confidence
-    assert (a.loc[scored, "review"] == (a.loc[scored, "confidence"] < cut)).sum() >= scored.sum() - 2  # float32
+    low = a["review_reasons"].fillna("").str.split("|").map(lambda r: "low_confidence" in r)
+    assert (low[scored] == (a.loc[scored, "confidence"] < cut)).sum() >= scored.sum() - 2  # float32
+    assert (a["review"] == (a["review_reasons"].fillna("") != "")).all()  # review: any reason holds
     res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
                               "--output", str(queue), "--no-progress", "--review-below", "0.5", "--review-only"])
     assert res.exit_code == 0, res.output

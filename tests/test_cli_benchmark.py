@@ -37,8 +37,9 @@ def test_the_grid_from_the_options(grid, tmp_path):
 
 def test_quick_installs_the_default_model(grid, tmp_path, monkeypatch):
     installed = {}
-    monkeypatch.setattr(bench, "install_model", lambda src, dst: installed.update(src=src) or dst)
-    monkeypatch.setattr(importlib.import_module("genrelens.cli.benchmark"), "run_precision_check", lambda target: None)
+    command = importlib.import_module("genrelens.cli.benchmark")
+    monkeypatch.setattr(command, "install_run", lambda src, dst: installed.update(src=src) or dst)
+    monkeypatch.setattr(command, "run_precision_check", lambda target: None)
     monkeypatch.setenv("GENRELENS_MODEL_DIR", str(tmp_path / "default"))
     r = CliRunner().invoke(app, ["benchmark", "--quick", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output

@@ -22,6 +22,8 @@ ALIASES = {
     "experiments/benchmark.py": "test_benchmark.py",
     "train/adapt.py": "test_adapt.py",  # the adapt workflow and its command are tested together
     "cli/adapt.py": "test_adapt.py",
+    "cli/install.py": "test_runs_install.py",  # training writes new run folders; install makes one the default
+    "cli/helptext.py": "test_cli_output.py",
 }
 
 

@@ -336,14 +336,17 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
 @pytest.mark.parametrize(("flags", "expected"), [(AMD_ZEN4, "bf16"), (SAPPHIRE_RAPIDS, "bf16"), (HASWELL, "fp32"),
                                                  ("avx2 avx512f avx512_vnni", "fp32")])
 def test_training_precision_auto_follows_the_bf16_units(flags: str, expected: str, monkeypatch) -> None:
-    """Training's ``auto`` is bf16 autocast where the CPU has bf16 units; the config resolves it at once, so a
-    saved config says what ran; an explicit choice is kept."""
+    """Training's ``auto`` is bf16 autocast where the CPU has bf16 units; the config stays pure (``auto``) and
+    training resolves it when it starts (``resolve_precision``), so a saved config says what ran; an explicit
+    choice is kept."""
     from genrelens.config import RunConfig
+    from genrelens.train.run import resolve_precision
 
     assert prec.training_precision("auto", flags) == expected
     monkeypatch.setenv(prec.ENV_FLAGS, flags)
-    assert RunConfig().precision == expected and RunConfig(precision="fp32").precision == "fp32"
-    assert RunConfig(precision="bf16").precision == "bf16"
+    assert RunConfig().precision == "auto" and resolve_precision(RunConfig()).precision == expected
+    assert resolve_precision(RunConfig(precision="fp32")).precision == "fp32"
+    assert resolve_precision(RunConfig(precision="bf16")).precision == "bf16"
 
 
 def test_a_saved_config_without_precision_reads_fp32(tmp_path: Path, monkeypatch) -> None:
@@ -358,7 +361,9 @@ def test_a_saved_config_without_precision_reads_fp32(tmp_path: Path, monkeypatch
     data.pop("precision")
     path.write_text(json.dumps(data))
     assert RunConfig.load(path).precision == "fp32"
-    RunConfig().save(path)  # a new run on this CPU: auto was resolved and saved
+    from genrelens.train.run import resolve_precision
+
+    resolve_precision(RunConfig()).save(path)  # a new run on this CPU: auto is resolved when it starts, and saved
     assert json.loads(path.read_text())["precision"] == "bf16" and RunConfig.load(path).precision == "bf16"
 
 
