@@ -75,3 +75,28 @@ def test_every_module_has_its_test_file():
         pytest.fail("modules without their test file (create it with a few real tests of the module, or, for an "
                     "older test file named otherwise, add it to ALIASES in tests/test_layout.py):\n"
                     + "\n".join(f"  genrelens/{m.as_posix()}: create tests/{t}" for m, t in missing))
+
+
+def test_the_import_graph_has_no_module_cycles():
+    """No module of genrelens imports (directly or through others) a module that imports it back, lazy imports
+    included: the layers in pyproject.toml keep packages apart, this keeps modules apart."""
+    import grimp
+
+    graph = grimp.build_graph("genrelens", include_external_packages=False)
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles: list[list[str]] = []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(edges.get(m, ())):
+            if state.get(d) == 1:
+                cycles.append(path[path.index(d):] + [d] if d in path else [m, d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)

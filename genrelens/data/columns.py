@@ -73,6 +73,16 @@ def parse_mapping(items: Iterable[str] | Mapping[str, str] | str | None) -> dict
     return out
 
 
+def one_column_hint(names: list[str]) -> str:
+    """When the header was read as one column holding a separator, name it."""
+    if len(names) == 1:
+        for sep, shown in ((";", "';'"), ("\t", "a tab"), ("|", "'|'"), (",", "','")):
+            if sep in names[0]:
+                return (f"; the header was read as one column {names[0][:60]!r}: the file looks separated by "
+                        f"{shown} (pass sep={sep!r}, --sep)")
+    return ""
+
+
 def map_columns(names: Iterable[object], columns: Mapping[str, str] | Iterable[str] | str | None = None
                 ) -> ColumnMap:
     """Decide which header feeds each field (see the module docstring). Raises DataError when a mapped column is
@@ -85,10 +95,8 @@ def map_columns(names: Iterable[object], columns: Mapping[str, str] | Iterable[s
         if src not in names:
             match = [n for n in names if n.lower() == src.lower()]
             if len(match) != 1:
-                from genrelens.data.table import _one_column_hint  # here: table imports this module
-
                 raise DataError(f"column mapping {f}={src}: no column {src!r} in the table "
-                                f"(its columns: {', '.join(names)})" + _one_column_hint(names))
+                                f"(its columns: {', '.join(names)})" + one_column_hint(names))
             src = match[0]
         result.sources[f] = src
         taken.add(src)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from genrelens.data.columns import one_column_hint as _one_column_hint
 from genrelens.data.columns import standardize_columns
 from genrelens.data.labels import split_genres
 from genrelens.errors import DataError
@@ -197,16 +198,6 @@ class LoadReport:
 
         return "columns read: " + ", ".join(f"{f} <- {self.columns[f]}" if self.columns[f] != f else f
                                             for f in FIELDS if f in self.columns)
-
-
-def _one_column_hint(names: list[str]) -> str:
-    """When the header was read as one column holding a separator, name it."""
-    if len(names) == 1:
-        for sep, shown in ((";", "';'"), ("\t", "a tab"), ("|", "'|'"), (",", "','")):
-            if sep in names[0]:
-                return (f"; the header was read as one column {names[0][:60]!r}: the file looks separated by "
-                        f"{shown} (pass sep={sep!r}, --sep)")
-    return ""
 
 
 def clean_table(raw: pd.DataFrame, root: Path, columns=None, required: tuple[str, ...] | list[str] = tuple(REQUIRED)

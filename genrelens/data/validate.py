@@ -359,7 +359,7 @@ def validate_table(
     have = set(raw.columns)
     if not len(raw):
         problems.append(Problem(0, "", "", "the table has no rows", kind="no rows"))
-    from genrelens.data.table import _one_column_hint
+    from genrelens.data.columns import one_column_hint as _one_column_hint
 
     hint = _one_column_hint(list(raw.columns))
     if "genres" not in have:

@@ -72,6 +72,6 @@ def worker_main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # torchrun -m genrelens.train.launch: use the package module, not __main__
-    from genrelens.train.launch import worker_main as _worker_main
+    import importlib
 
-    raise SystemExit(_worker_main())
+    raise SystemExit(importlib.import_module("genrelens.train.launch").worker_main())
