@@ -113,8 +113,16 @@ def modality_shapley(clf: GenreClassifier, feats: dict[str, torch.Tensor]) -> di
 
 
 def plot_words(text: str) -> list[tuple[str, int, int]]:
-    """The plot's whitespace-separated words as ``(word, start, end)`` character spans."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    """The plot's whitespace-separated words, outer punctuation trimmed ("Alien." is "Alien"), as ``(word, start,
+    end)`` character spans; a run of punctuation alone is not a word."""
+    out = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        core = word.strip(_PUNCT)
+        if core:
+            start = m.start() + len(word) - len(word.lstrip(_PUNCT))
+            out.append((core, start, start + len(core)))
+    return out
 
 
 def _stop_words() -> frozenset[str]:
@@ -170,13 +178,15 @@ def word_attributions(clf: GenreClassifier, plot: str, feats: dict[str, torch.Te
         tok = enc.tokenizer([plot], truncation=True, max_length=enc.max_length, return_offsets_mapping=True)
     seqs, offsets = tok["input_ids"][:n_win], tok["offset_mapping"][:n_win]  # as TextEncoder.window_ids
     starts = np.array([s for _, s, _ in words])
+    ends = np.array([e for _, _, e in words])
     types = word_types(words, max_words)
     group = np.zeros(sum(len(x) for x in seqs), dtype=np.int64)  # 0: special tokens, words kept (never hidden)
     bounds = np.cumsum([0] + [len(x) for x in seqs])
     for w, offs in enumerate(offsets):
         for i, (s, e) in enumerate(offs):
-            if e > s:
-                group[bounds[w] + i] = types[int(np.searchsorted(starts, s, side="right")) - 1]
+            k = int(np.searchsorted(starts, s, side="right")) - 1
+            if e > s and k >= 0 and s < ends[k]:  # a token of the word (its punctuation is not hidden with it)
+                group[bounds[w] + i] = types[k]
     out = np.zeros((len(words), n_labels))
     present = sorted(set(group[group > 0].tolist()))
     if not present:

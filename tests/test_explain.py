@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import string
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,8 @@ def test_explain_one_movie(clf, movie):
                                                                            reverse=True)
         for w in words:
             assert plot[w["start"]:w["end"]] == w["word"]
-        assert len(e["word_attributions"][g]) == len(e["plot_words"]) == len(plot.split())
+        spoken = [w for w in plot.split() if w.strip(string.punctuation + "\u2013\u2014\u2026")]
+        assert len(e["word_attributions"][g]) == len(e["plot_words"]) == len(spoken)
         png = Image.open(io.BytesIO(base64.b64decode(e["poster_heatmap"][g])))
         assert png.format == "PNG" and png.size == (224, 224)
         cells = np.array(e["poster_cells"][g])
@@ -58,8 +60,12 @@ def test_word_types_by_hand():
     from genrelens.explain import plot_words, word_types
 
     words = plot_words("The vampire bites. A vampire's friend, the Vampire, hunts -- vampire! 42")
-    assert word_types(words).tolist() == [0, 1, 2, 0, 3, 4, 0, 1, 5, 0, 1, 6]  # stop words and "--": 0
-    assert word_types(words, max_words=2).tolist() == [0, 1, 2, 0, 0, 0, 0, 1, 0, 0, 1, 0]
+    assert [w for w, _, _ in words] == ["The", "vampire", "bites", "A", "vampire's", "friend", "the", "Vampire",
+                                        "hunts", "vampire", "42"]  # outer punctuation trimmed, "--" is no word
+    assert word_types(words).tolist() == [0, 1, 2, 0, 3, 4, 0, 1, 5, 1, 6]  # stop words: 0
+    assert word_types(words, max_words=2).tolist() == [0, 1, 2, 0, 0, 0, 0, 1, 0, 1, 0]
+    text = "An Alien. lands\u2014"
+    assert [(w, text[s:e]) for w, s, e in plot_words(text)] == [("An", "An"), ("Alien", "Alien"), ("lands", "lands")]
 
 
 def test_word_attribution_is_the_logit_drop_when_the_word_is_hidden(clf, movie):
