@@ -109,3 +109,16 @@ def naive_copy(tiny_naive_dir: Path, tmp_path: Path) -> Path:
     """A copy of the tiny naive model that a test may change."""
     shutil.copytree(tiny_naive_dir, tmp_path / "naive")
     return tmp_path / "naive"
+
+
+# Fixtures that train a model with real encoders (minutes on 2 cores): a test that needs one, directly or through
+# another fixture, is `slow`, so `make test-fast` (-m "not slow") leaves it out; `make test` runs everything.
+TRAINING_FIXTURES = {"tiny_model_dir", "tiny_catalogue_dir", "grid", "frozen", "report"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})  # a fixture named by a parameter
+        if TRAINING_FIXTURES & (set(getattr(item, "fixturenames", ())) | {v for v in params.values()
+                                                                          if isinstance(v, str)}):
+            item.add_marker(pytest.mark.slow)

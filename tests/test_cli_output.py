@@ -49,6 +49,7 @@ def test_saving_a_text_encoder_shows_no_transformers_bar(tmp_path, capfd):
     assert hf_logging.is_progress_bar_enabled()  # the library's own setting is left as it was
 
 
+@pytest.mark.slow  # trains a model in a subprocess
 def test_piped_training_prints_a_line_per_epoch_and_stage(subset_csv, tmp_path):
     """On a pipe a rich bar shows nothing until it ends: training prints a line per epoch and per stage."""
     import json
