@@ -4,13 +4,25 @@ who did the work or where, and every repo file they name exists."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-TOP = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def _top_folders() -> set[str]:
+    """The repo's own top-level folders (git's tracked files), not outputs a run left beside them (runs/, ...)."""
+    try:
+        files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        return {f.split("/")[0] for f in files.splitlines() if "/" in f}
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout
+        return {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")} - {"runs"}
+
+
+TOP = _top_folders()
 PACKAGE = {p.name for p in (ROOT / "genrelens").iterdir() if p.is_dir() and not p.name.startswith("_")}
 
 # an absolute path of a machine: home folders, scratch and work folders (a cluster example like /shared/... is fine)
