@@ -289,6 +289,20 @@ class ModelBundle:
                    precision_guard=read_precision_guard(path), novelty=read_novelty(path),
                    lineage=manifest.get("lineage"))
 
+    def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
+        """Probabilities ``float32 [n, n_labels]`` from a head input batch: the head's sigmoid, the lexical channel
+        late-fused on the rows whose ``text_mask`` is set (models with one), then the calibrator (``calibrated``)."""
+        n = len(next(iter(feats.values()))) if feats else 0
+        with torch.inference_mode():
+            self.model.eval()
+            logits = self.model(feats) if n else torch.zeros((0, len(self.labels)))
+        proba = torch.sigmoid(logits).numpy().astype(np.float32)
+        if self.lexical is not None and self.spec.text != "lexical" and n:
+            from genrelens.models.lexical import fused_proba
+
+            proba = fused_proba(proba, feats["lexical"].numpy(), feats["text_mask"].numpy(), self.lexical.weight)
+        return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
+
     def split_ids(self, name: str) -> list[str]:
         """The movie ids of this model's ``name`` split ("train", "val" or "test"; see ``read_split``)."""
         if "split" in self.artifacts:

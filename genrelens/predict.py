@@ -283,17 +283,8 @@ class GenreClassifier:
 
     def head_proba(self, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
         """Probabilities ``float32 [n, n_labels]`` from a head input batch (see ``features``); a model with a
-        lexical channel late-fuses it here (on the rows whose ``text_mask`` is set)."""
-        n = len(next(iter(feats.values()))) if feats else 0
-        with torch.inference_mode():
-            logits = self.head(feats) if n else torch.zeros((0, len(self.labels)))
-        proba = torch.sigmoid(logits).numpy().astype(np.float32)
-        lexical = self.bundle.lexical
-        if lexical is not None and self.bundle.spec.text != "lexical" and n:
-            from genrelens.models.lexical import fused_proba
-
-            proba = fused_proba(proba, feats["lexical"].numpy(), feats["text_mask"].numpy(), lexical.weight)
-        return self.calibrator.transform(proba) if calibrated and self.calibrator is not None else proba
+        lexical channel late-fuses it here (on the rows whose ``text_mask`` is set): ``ModelBundle.head_proba``."""
+        return self.bundle.head_proba(feats, calibrated)
 
     def predict_proba(self, plots: Sequence[str | None] | None = None, posters: Sequence | None = None,
                       problems: str = "warn", titles: Sequence[str | None] | None = None) -> np.ndarray:

@@ -236,21 +236,6 @@ def features_of(b: ModelBundle, table: pd.DataFrame, cache=None, progress: bool 
     return Features(feats, texts)
 
 
-def head_proba(b: ModelBundle, feats: dict[str, torch.Tensor], calibrated: bool = True) -> np.ndarray:
-    """Probabilities ``float32 [n, n_labels]`` of ``b`` from its head inputs, as ``GenreClassifier.head_proba``
-    computes them (lexical late fusion, then calibration)."""
-    from genrelens.models.lexical import fuse, sigmoid
-
-    n = len(next(iter(feats.values())))
-    with torch.inference_mode():
-        b.model.eval()
-        proba = torch.sigmoid(b.model(feats)).numpy().astype(np.float32) if n else np.zeros((0, len(b.labels)),
-                                                                                           np.float32)
-    if b.lexical is not None and b.spec.text != "lexical" and n:
-        proba = fuse(proba, sigmoid(feats["lexical"].numpy()), feats["text_mask"].numpy(), b.lexical.weight)
-    return b.calibrator.transform(proba) if calibrated and b.calibrator is not None else proba
-
-
 def decisions(b: ModelBundle, proba: np.ndarray) -> np.ndarray:
     """``b``'s decisions on its (calibrated, when it has a calibrator) probabilities."""
     return decide(proba, b.calibrator.thresholds if b.calibrator is not None else b.thresholds)
@@ -425,7 +410,7 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
     b = ModelBundle(new_cfg, list(p.labels), np.full(len(p.labels), 0.5, np.float32), head,
                     text_encoder=start.text_encoder, poster_encoder=start.poster_encoder,
                     text_head=start.text_head if same_labels else None, dims=dict(start.dims), lexical=lexical)
-    raw = head_proba(b, with_lexical(cal_fx, lexical), calibrated=False)
+    raw = b.head_proba(with_lexical(cal_fx, lexical), calibrated=False)
     b.thresholds = thresholds(start, p, y_cal, raw)
     if cfg.steps > 0 and cfg.keep_margin is not None:
         raw = keep_start(b, start, p, fx, y, cal_fx, y_cal, raw, cfg)
@@ -469,7 +454,7 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
     back = {k: (first[k] if k in per_label else v) for k, v in fitted.items()}
     lex0 = fit_lexical(start, p, fx, y, dataclasses.replace(cfg, steps=0)) if b.lexical is not None else None
     b0 = dataclasses.replace(b, model=new_head(start, p, back), lexical=_mix_lexical(b.lexical, lex0, kept))
-    raw0 = head_proba(b0, with_lexical(cal_fx, b0.lexical), calibrated=False)
+    raw0 = b0.head_proba(with_lexical(cal_fx, b0.lexical), calibrated=False)
     tuned = np.asarray(y_cal).sum(0) >= MIN_TUNE_POSITIVES
     go_back = []
     for j in kept:
@@ -533,7 +518,7 @@ def _config(start: ModelBundle, p: Plan, cfg: AdaptConfig):
 def start_scores(start: ModelBundle, p: Plan, fx: Features) -> tuple[np.ndarray, np.ndarray]:
     """The starting model on the user's labels: ``(probabilities, decisions)`` ``[n, n_labels]``; a label merged
     from several takes their largest probability and is predicted when one of them is; a new label gets 0."""
-    proba = head_proba(start, fx.feats)
+    proba = start.head_proba(fx.feats)
     pred = decisions(start, proba)
     out_p = np.zeros((len(fx), len(p.labels)), np.float32)
     out_d = np.zeros((len(fx), len(p.labels)), bool)
@@ -546,7 +531,7 @@ def start_scores(start: ModelBundle, p: Plan, fx: Features) -> tuple[np.ndarray,
 
 
 def model_scores(b: ModelBundle, fx: Features) -> tuple[np.ndarray, np.ndarray]:
-    proba = head_proba(b, with_lexical(fx, b.lexical))
+    proba = b.head_proba(with_lexical(fx, b.lexical))
     return proba, decisions(b, proba)
 
 
@@ -682,7 +667,7 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                                "adapt": {k: v for k, v in report.items() if k != "lineage"}},
                    "split": {"train": list(p.table["id"].iloc[rest]), "val": [],
                              "test": list(p.table["id"].iloc[held])},
-                   "test_proba": head_proba(b, with_lexical(fx_held, b.lexical), calibrated=False),
+                   "test_proba": b.head_proba(with_lexical(fx_held, b.lexical), calibrated=False),
                    "test_ids": list(p.table["id"].iloc[held])}
     return AdaptResult(b, report, helped)
 
