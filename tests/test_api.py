@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -301,14 +302,13 @@ def test_text_only_model_warns_about_ignored_posters(tmp_path: Path, clf, poster
         check_error(c.post("/v1/predict", json={"poster": b64(poster_bytes)}), 422, "no_usable_input", "plot")
 
 
-class _TextOnlyHead:
+class _TextOnlyHead(torch.nn.Module):
     """The integrated head fed an absent poster: stands in for a text-only model."""
 
     def __init__(self, clf):
+        super().__init__()
         self.head, self.dim = clf.head, clf.poster_encoder.dim
 
-    def __call__(self, feats: dict):
-        import torch
-
+    def forward(self, feats: dict):
         n = feats["text"].shape[0]
         return self.head({**feats, "poster": torch.zeros(n, self.dim), "poster_mask": torch.zeros(n, dtype=torch.bool)})
