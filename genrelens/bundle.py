@@ -103,9 +103,25 @@ def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"
     else:
         return None
     text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
+    text.probe_layer = probe_layer(cfg)
     if backend == "onnx":
         _onnx_text(text)
     return text
+
+
+MIN_PROBE_LAYER = 2  # lower hidden layers hardly set non-movie texts apart (docs/trust.md)
+
+
+def probe_layer(cfg: RunConfig) -> int | None:
+    """The text encoder's probe layer for model ``cfg.model``: the last frozen layer of a fine-tuned encoder
+    (its states are the pretrained ones whatever the fine-tuning did), None for other models (a frozen
+    encoder's own features are already pretrained) or when fewer than ``MIN_PROBE_LAYER`` layers stay frozen."""
+    from genrelens.encoders.registry import text_spec
+
+    layers = text_spec(cfg.text_encoder).layers
+    if not get_spec(cfg.model).text_stage or layers is None or layers - cfg.ft_layers < MIN_PROBE_LAYER:
+        return None
+    return layers - cfg.ft_layers
 
 
 def build_poster(cfg: RunConfig, backend: str = "onnx"):

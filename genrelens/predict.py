@@ -194,7 +194,7 @@ class GenreClassifier:
     def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
                 calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
         """Encode and score ``inputs`` in batches: ``(proba [n, n_labels], {row: problem}, usable bool [n])``."""
-        feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress)
+        feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress, _has_plot(inputs))
         inputs.features = feats
         return self.head_proba(feats, calibrated), errors, usable
 
@@ -238,9 +238,10 @@ class GenreClassifier:
                  root: Path | None = None, progress: bool = False,
                  titles: Sequence[str | None] | None = None) -> tuple[dict[str, torch.Tensor], dict[int, str]]:
         """The head's input batch (``{"rows", "text", "text_mask", "poster", "poster_mask"}``, the modalities
-        the model reads) and ``{row: problem}``."""
+        the model reads; ``text_probe``/``text_probe_mask`` for an encoder with a probe layer: novelty reads
+        them, the head does not) and ``{row: problem}``."""
         inputs = self._inputs(plots, posters, titles)
-        feats, errors, _ = self._features(inputs.texts, inputs.posters, root, progress)
+        feats, errors, _ = self._features(inputs.texts, inputs.posters, root, progress, _has_plot(inputs))
         return feats, errors
 
     def _inputs(self, plots, posters, titles) -> ModelInputs:
@@ -251,22 +252,29 @@ class GenreClassifier:
         columns = [list(x) if x is not None else [None] * n for x in (plots, posters, titles)]
         return self.preprocess([Movie(title=t, plot=p, poster=q) for p, q, t in zip(*columns)])
 
-    def _features(self, plots: list[str], posters: list, root: Path | None, progress: bool
+    def _features(self, plots: list[str], posters: list, root: Path | None, progress: bool, has_plot: np.ndarray
                   ) -> tuple[dict[str, torch.Tensor], dict[int, str], np.ndarray]:
-        """``(head input batch, {row: problem}, usable [n])`` from model texts and posters."""
+        """``(head input batch, {row: problem}, usable [n])`` from model texts and posters; ``has_plot``: the rows
+        whose text holds a plot, not a title alone (the text probe is kept for those only)."""
         n = len(plots)
         errors: dict[int, str] = {}
-        has_plot = np.array([bool(p.strip()) for p in plots], dtype=bool)
+        has_text = np.array([bool(p.strip()) for p in plots], dtype=bool)
         has_poster = np.array([p is not None for p in posters], dtype=bool)
         feats: dict[str, torch.Tensor] = {"rows": torch.zeros((n, 0))}
-        if self.text_encoder is not None:
+        if self.text_encoder is not None and self.text_encoder.probe_layer is not None:
+            from genrelens.encoders.features import text_features_with_probe
+
+            f, m, probe = text_features_with_probe(self.text_encoder, plots, self.cache, progress)
+            feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
+            feats["text_probe"], feats["text_probe_mask"] = torch.as_tensor(probe), torch.as_tensor(m & has_plot)
+        elif self.text_encoder is not None:
             from genrelens.encoders.features import text_features
 
             f, m = text_features(self.text_encoder, plots, self.cache, progress)
             feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
         if self.bundle.lexical is not None:
             feats["lexical"] = torch.as_tensor(self.bundle.lexical.logits(plots))
-            feats.setdefault("text_mask", torch.as_tensor(has_plot))
+            feats.setdefault("text_mask", torch.as_tensor(has_text))
         if self.uses_poster:
             from genrelens.encoders.features import poster_features
 
@@ -276,7 +284,7 @@ class GenreClassifier:
             has_poster &= ok
             feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
         reads_nothing = not (self.uses_text or self.uses_poster)  # the naive model
-        usable = (has_plot & self.uses_text) | (has_poster & self.uses_poster) | reads_nothing
+        usable = (has_text & self.uses_text) | (has_poster & self.uses_poster) | reads_nothing
         for i in np.flatnonzero(~usable):
             errors[int(i)] = f"{errors[int(i)]}; {NO_INPUT}" if int(i) in errors else NO_INPUT
         return feats, errors, usable
@@ -356,6 +364,11 @@ class GenreClassifier:
             report_problems(errors, len(proba), problems, stacklevel=3)  # -> the caller of predict
         predictions = self.postprocess(inputs, proba, errors, usable)
         return [[g for g in self.labels if g in set(p.genres)] for p in predictions]
+
+
+def _has_plot(inputs: ModelInputs) -> np.ndarray:
+    """bool ``[n]``: the movies given a non-empty plot (a title alone is not one)."""
+    return np.array([isinstance(m.plot, str) and bool(m.plot.strip()) for m in inputs.movies], dtype=bool)
 
 
 @dataclass

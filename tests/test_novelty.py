@@ -76,7 +76,8 @@ def test_training_saves_novelty_and_it_round_trips_through_the_bundle(tiny_model
     assert (tiny_model_dir / NOVELTY).exists() and (tiny_model_dir / NOVELTY_WEIGHTS).exists()
     bundle = ModelBundle.from_pretrained(tiny_model_dir)
     nov = bundle.novelty
-    assert isinstance(nov, Novelty) and set(nov.references) == {"text", "poster"}
+    # a fine-tuned text encoder is scored in its probe (last frozen layer), not in its genre-tuned features
+    assert isinstance(nov, Novelty) and set(nov.references) == {"text_probe", "poster"}
     assert all(r.dtype == np.float16 for r in nov.references.values())
     assert nov.languages == ["en"]  # the subset's plots are English (TMDB overviews)
     copy = bundle.save_pretrained(tmp_path / "copy")
@@ -101,6 +102,32 @@ def test_non_movie_texts_score_above_test_movies(clf):
     assert flagged.mean() >= 0.8, flagged.mean()
     assert auroc(movie, other) >= 0.9
     assert (movie > clf.bundle.novelty.cutoff).mean() <= 0.25  # 5% on validation; a 60-movie test split varies
+
+
+def test_text_probe_is_the_same_at_training_and_prediction(tiny_model_dir):
+    """The probe that training fits novelty on (the fine-tuning's frozen states, pooled) is the one prediction
+    computes: the ONNX graph's second output and eager torch agree, and both are the frozen layers' states; a
+    title alone has no probe."""
+    from genrelens.bundle import build_text
+    from genrelens.train.finetune import bottom_states
+
+    clf = GenreClassifier.load(tiny_model_dir)
+    onnx_enc = clf.text_encoder
+    torch_enc = build_text(clf.config, tiny_model_dir, backend="torch")
+    assert onnx_enc.session is not None and torch_enc.session is None
+    assert onnx_enc.probe_layer == torch_enc.probe_layer == 6 - clf.config.ft_layers  # MiniLM-L6
+    texts = [ENGLISH, CAKE, "A heist goes wrong."]
+    feats_o, probe_o = onnx_enc.encode_with_probe(texts)
+    feats_t, probe_t = torch_enc.encode_with_probe(texts)
+    np.testing.assert_allclose(feats_o, onnx_enc.encode(texts), atol=1e-6)
+    np.testing.assert_allclose(probe_o, probe_t, atol=1e-4)
+    np.testing.assert_allclose(feats_o, feats_t, atol=1e-4)
+    assert not np.allclose(probe_o, feats_o, atol=1e-2)  # another layer than the output
+    states = bottom_states(torch_enc.model, torch_enc.tokenizer, texts, clf.config.ft_layers, clf.config.max_length,
+                           progress=False)
+    np.testing.assert_allclose(probe_o, np.stack([s.float().mean(0).numpy() for s in states]), atol=5e-3)
+    feats, _ = clf.features([ENGLISH, None], [None, None], titles=["Heat", "Heat"])
+    assert feats["text_probe_mask"].tolist() == [True, False] and feats["text_mask"].tolist() == [True, clf.reads_titles]
 
 
 def test_fit_novelty_on_an_existing_folder_respects_the_false_flag_rate(tiny_model_dir, tmp_path):

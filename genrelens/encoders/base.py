@@ -41,9 +41,11 @@ class Encoder(Protocol):
 @runtime_checkable
 class TextEncoderLike(Encoder, Protocol):
     """A text encoder also exposes what its ONNX export reads (``encoders/onnx.py``): the transformer
-    (``model``), ``normalize`` (L2 after pooling), ``tokenize(texts)`` and ``export_key()`` (names the weights)."""
+    (``model``), ``normalize`` (L2 after pooling), ``probe_layer`` (a hidden layer exported as a second, mean-pooled
+    output, or None), ``tokenize(texts)`` and ``export_key()`` (names the weights)."""
 
     normalize: bool
+    probe_layer: int | None
 
     @property
     def model(self) -> nn.Module: ...

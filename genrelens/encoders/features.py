@@ -12,18 +12,38 @@ from genrelens.encoders.text import TextEncoder
 def text_features(encoder: TextEncoder, plots: list[str], cache: FeatureCache | None = None,
                   progress: bool = True, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """``(features float32 [n, dim], has_plot bool [n])``; empty plots get zero rows and False."""
+    feats, mask = _text_rows(encoder, plots, cache, progress, batch_size, probe=False)
+    return feats, mask
+
+
+def text_features_with_probe(encoder: TextEncoder, plots: list[str], cache: FeatureCache | None = None,
+                             progress: bool = True, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``text_features`` plus the encoder's probe ``[n, dim]`` (``TextEncoder.encode_with_probe``), computed in the
+    same pass and cached together."""
+    both, mask = _text_rows(encoder, plots, cache, progress, batch_size, probe=True)
+    return both[:, : encoder.dim], mask, both[:, encoder.dim:]
+
+
+def _text_rows(encoder: TextEncoder, plots: list[str], cache: FeatureCache | None, progress: bool, batch_size: int,
+               probe: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``[n, dim]`` (``[n, 2 * dim]``: features then probe, with ``probe``) and the has-plot mask."""
     mask = np.array([bool(p and p.strip()) for p in plots], dtype=bool)
-    feats = np.zeros((len(plots), encoder.dim), dtype=np.float32)
+    dim = encoder.dim * (2 if probe else 1)
+    feats = np.zeros((len(plots), dim), dtype=np.float32)
     idx = np.flatnonzero(mask)
+
+    def compute(items: list[str]) -> np.ndarray:
+        if not probe:
+            return encoder.encode(items, batch_size=batch_size, progress=progress and cache is None)
+        return np.hstack(encoder.encode_with_probe(items, batch_size=batch_size, progress=progress and cache is None))
+
     if len(idx):
         texts = [plots[i] for i in idx]
         if cache is None:
-            feats[idx] = encoder.encode(texts, batch_size=batch_size, progress=progress)
+            feats[idx] = compute(texts)
         else:
-            feats[idx] = cache.get_or_compute(
-                encoder.cache_key_prefix(), texts, texts,
-                lambda items: encoder.encode(items, batch_size=batch_size), progress=progress, dim=encoder.dim,
-            )
+            prefix = encoder.cache_key_prefix() + (f":probe={encoder.probe_layer}" if probe else "")
+            feats[idx] = cache.get_or_compute(prefix, texts, texts, compute, progress=progress, dim=dim)
     return feats, mask
 
 

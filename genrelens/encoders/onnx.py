@@ -29,21 +29,28 @@ EXPORT_VERSION = 1  # bump when the exported graph changes
 
 
 class PooledTextModel(nn.Module):
-    """``(input_ids, attention_mask) -> [n, dim]`` sentence embeddings, as ``TextEncoder.embed``."""
+    """``(input_ids, attention_mask) -> [n, dim]`` sentence embeddings, as ``TextEncoder.embed``; with a
+    ``probe_layer``, also that hidden layer's mean-pooled states (``TextEncoder.embed_with_probe``)."""
 
-    def __init__(self, model: nn.Module, normalize: bool) -> None:
+    def __init__(self, model: nn.Module, normalize: bool, probe_layer: int | None = None) -> None:
         super().__init__()
-        self.model, self.normalize = model, normalize
+        self.model, self.normalize, self.probe_layer = model, normalize, probe_layer
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        out = mean_pool(hidden, attention_mask)
-        return nn.functional.normalize(out, dim=-1) if self.normalize else out
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        res = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                         output_hidden_states=self.probe_layer is not None)
+        out = mean_pool(res.last_hidden_state, attention_mask)
+        out = nn.functional.normalize(out, dim=-1) if self.normalize else out
+        if self.probe_layer is None:
+            return out
+        return out, mean_pool(res.hidden_states[self.probe_layer], attention_mask)
 
 
 def text_onnx_path(encoder: TextEncoder, cache_dir: Path) -> Path:
     """Where the export of ``encoder``'s current weights lives."""
-    stem = (f"text-{encoder.name}-{encoder.export_key()}-norm{int(encoder.normalize)}"
+    layer = getattr(encoder, "probe_layer", None)  # an encoder without one exports the embedding only
+    probe = "" if layer is None else f"-probe{layer}"
+    stem = (f"text-{encoder.name}-{encoder.export_key()}-norm{int(encoder.normalize)}{probe}"
             f"-op{ONNX_OPSET}-v{EXPORT_VERSION}")
     return Path(cache_dir) / "onnx" / f"{stem}.onnx"
 
@@ -53,16 +60,18 @@ def export_text_onnx(encoder: TextEncoder, path: Path) -> Path:
     model = copy.deepcopy(encoder.model).eval()
     if hasattr(model, "set_attn_implementation"):
         model.set_attn_implementation("eager")  # plain matmul/softmax ops: exports on every opset
-    wrapper = PooledTextModel(model, encoder.normalize).eval()
+    layer = getattr(encoder, "probe_layer", None)
+    wrapper = PooledTextModel(model, encoder.normalize, layer).eval()
+    outputs = ["embedding"] if layer is None else ["embedding", "probe"]
     sample = encoder.tokenize(["a short plot", "a slightly longer plot about a heist"])
     try:
         with atomic_path(path) as tmp, warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 wrapper, (sample["input_ids"], sample["attention_mask"]), str(tmp),
-                input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+                input_names=["input_ids", "attention_mask"], output_names=outputs,
                 dynamic_axes={"input_ids": {0: "n", 1: "t"}, "attention_mask": {0: "n", 1: "t"},
-                              "embedding": {0: "n"}},
+                              **{name: {0: "n"} for name in outputs}},
                 opset_version=ONNX_OPSET, dynamo=False,
             )
     finally:

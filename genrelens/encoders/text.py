@@ -157,6 +157,9 @@ class TextEncoder:
         self.onnx_file: Path | None = None
         self.session_threads = torch.get_num_threads()
         self.precision = "fp32"  # "bf16": eager encode under autocast; "int8": a quantized session (precision.py)
+        # the hidden layer whose mean-pooled states are the "probe" (``encode_with_probe``): for a fine-tuned
+        # encoder its last frozen layer, a pretrained space in which non-movie texts stand apart (novelty)
+        self.probe_layer: int | None = None
 
     def set_windows(self, windows: int = 1, stride: int = 32, pooling: str = "mean") -> TextEncoder:
         """Read plots longer than ``max_length`` tokens as up to ``windows`` token windows of ``max_length``
@@ -322,17 +325,38 @@ class TextEncoder:
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Texts -> float32 [n, dim]. Long texts are read as windows (``set_windows``) pooled per text;
         windows of similar token length are batched together; output keeps input order."""
+        return self._encode(texts, batch_size, progress, probe=False)[0]
+
+    def encode_with_probe(self, texts: Sequence[str], batch_size: int = 32,
+                          progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(encode(texts), probe [n, dim])``: the probe is the mean over a text's windows of the mean-pooled
+        states of hidden layer ``probe_layer`` (computed in the same pass; see ``probe_from_states``)."""
+        if self.probe_layer is None:
+            raise ValueError(f"text encoder {self.name} has no probe layer")
+        feats, probe = self._encode(texts, batch_size, progress, probe=True)
+        return feats, probe
+
+    def _encode(self, texts: Sequence[str], batch_size: int, progress: bool,
+                probe: bool) -> tuple[np.ndarray, np.ndarray | None]:
         texts = [t if isinstance(t, str) else "" for t in texts]
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            empty = np.zeros((0, self.dim), dtype=np.float32)
+            return empty, empty.copy() if probe else None
         enc, owner = self.window_ids(texts)
-        return self.pool_windows(self.encode_ids(enc, batch_size, progress), owner, len(texts))
+        window_feats, window_probe = self._encode_ids(enc, batch_size, progress, probe)
+        feats = self.pool_windows(window_feats, owner, len(texts))
+        return feats, mean_over_windows(window_probe, owner, len(texts)) if probe else None
 
     def encode_ids(self, enc: dict[str, list[list[int]]], batch_size: int = 32, progress: bool = False) -> np.ndarray:
         """Tokenized sequences (``input_ids`` and ``attention_mask`` lists) -> float32 [n, dim] embeddings."""
+        return self._encode_ids(enc, batch_size, progress, probe=False)[0]
+
+    def _encode_ids(self, enc: dict[str, list[list[int]]], batch_size: int, progress: bool,
+                    probe: bool) -> tuple[np.ndarray, np.ndarray | None]:
         keys = ("input_ids", "attention_mask")
         n = len(enc["input_ids"])
         out = np.zeros((n, self.dim), dtype=np.float32)
+        probe_out = np.zeros((n, self.dim), dtype=np.float32) if probe else None
         order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
         on_torch = self.session is None
         was_training = on_torch and self.model.training
@@ -345,16 +369,42 @@ class TextEncoder:
                     if self.session is not None:
                         batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="np")
                         feed = {k: np.asarray(batch[k], dtype=np.int64) for k in keys}
-                        out[idx] = self.session.run(None, feed)[0]
+                        res = self.session.run(None, feed)
+                        out[idx] = res[0]
+                        if probe_out is not None:
+                            if len(res) < 2:
+                                raise ModelError(f"the ONNX graph of {self.name} has no probe output: export it "
+                                                 "again (use_onnx after setting probe_layer)")
+                            probe_out[idx] = res[1]
                     else:
-                        batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="pt")
+                        batch = dict(self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys},
+                                                        return_tensors="pt"))
                         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                            out[idx] = self.embed(dict(batch)).float().numpy()
+                            if probe_out is None:
+                                out[idx] = self.embed(batch).float().numpy()
+                            else:
+                                emb, states = self.embed_with_probe(batch)
+                                out[idx], probe_out[idx] = emb.float().numpy(), states.float().numpy()
                     advance(len(idx))
         finally:
             if on_torch:
                 self.model.train(was_training)
-        return out
+        return out, probe_out
+
+    def embed_with_probe(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(embed(batch), mean-pooled states of hidden layer probe_layer)`` in one forward pass."""
+        res = self.model(**batch, output_hidden_states=True)
+        mask = batch["attention_mask"]
+        out = self.pool(res.last_hidden_state, mask)
+        out = torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
+        return out, self.pool(res.hidden_states[self.probe_layer], mask)
+
+
+def mean_over_windows(window_feats: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Per-text mean ``[n, d]`` of window rows ``[n_windows, d]`` (``owner``: each window's text)."""
+    out = np.zeros((n, window_feats.shape[1]), dtype=np.float32)
+    np.add.at(out, owner, window_feats)
+    return out / np.maximum(np.bincount(owner, minlength=n), 1)[:, None]
 
 
 @contextlib.contextmanager

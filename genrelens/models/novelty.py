@@ -1,10 +1,11 @@
 """Why an answer is doubtful: review reasons that depend on the input, not on the model's scores.
 
 - ``out_of_distribution``: the movie is unlike the training movies in the model's own feature space. Per
-  modality (the text encoder's plot embedding, the poster CNN's features), the score is the mean cosine distance
-  to the ``k`` nearest training movies (a stored, subsampled float16 reference set: a numpy matmul at
-  prediction, no scikit-learn), divided by that modality's validation quantile; a movie's novelty is the largest
-  over the modalities it has. The cut-off is the validation quantile of the novelty at ``1 - false_flag_rate``,
+  modality (the text encoder's plot embedding, or for a fine-tuned encoder its probe: the mean-pooled states of
+  its last frozen layer, which fine-tuning leaves pretrained; the poster CNN's features), the score is the mean
+  cosine distance to the ``k`` nearest training movies (a stored, subsampled float16 reference set: a numpy
+  matmul at prediction, no scikit-learn), divided by that modality's validation quantile; a movie's novelty is the
+  largest over the modalities it has. The cut-off is the validation quantile of the novelty at ``1 - false_flag_rate``,
   so about that share of validation movies is flagged. A model with neither (``tfidf``, ``naive``) gets no such
   reason: the lexical channel's label logits do not set non-movie texts apart.
 - ``language``: the plot is confidently in a language that few or none of the training plots were written in
@@ -48,7 +49,9 @@ MIN_WORDS = 5  # a plot with fewer words is too short to judge (see docs/trust.m
 LANGUAGE_MIN_CONFIDENCE = 0.5  # py3langid probability above which a detection is trusted
 LANGUAGE_MIN_SHARE = 0.005  # a language is "trained" when at least this share of training plots has it ...
 LANGUAGE_MIN_COUNT = 5  # ... and at least this many
-MODALITIES = ("text", "poster")  # the head input features scored
+# the features scored: the text encoder's probe (pretrained states of a fine-tuned encoder) stands in for its
+# fine-tuned features, which are tuned to genres and hardly set non-movie texts apart (docs/trust.md)
+MODALITIES = ("text_probe", "text", "poster")
 _VERSION = 1
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(f"[{_CJK}]|[^\\W{_CJK}]+")
@@ -158,6 +161,8 @@ class Novelty:
             raise ValueError(f"false_flag_rate must be in (0, 1), not {false_flag_rate}")
         rng = np.random.default_rng([seed, 26])
         tr, va = modality_features(train), modality_features(val)
+        if "text_probe" in tr and tr["text_probe"][1].any():
+            tr.pop("text", None)
         refs, scales, per = {}, {}, {}
         for m, (x, mask) in tr.items():
             rows = np.flatnonzero(mask)

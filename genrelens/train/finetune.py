@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from genrelens.encoders.pooling import mean_pool
+from genrelens.encoders.text import mean_over_windows
 from genrelens.models.heads import UnimodalHead
 from genrelens.progress import track
 
@@ -164,8 +165,10 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     does at prediction time. ``extra_texts`` (e.g. augmented long plots) get features too, under "extra".
 
     ``memo``: a dict kept across runs of one process; it holds the latest frozen-bottom states, which the
-    benchmark's runs on one split share. Returns ({split: (features [n, d], has_plot [n])}, the fine-tuned
-    encoder, its linear head, history); the bundle saves encoder and head with the model.
+    benchmark's runs on one split share. Returns ({split: (features [n, d], has_plot [n], probe [n, d])}, the
+    fine-tuned encoder, its linear head, history); the bundle saves encoder and head with the model. The probe
+    (``TextEncoder.encode_with_probe``: the mean-pooled frozen states, averaged over windows) is zeros when the
+    encoder's probe layer is not its last frozen one.
     """
     from pathlib import Path
 
@@ -223,9 +226,13 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         n = len(data.parts[g]) if g in SPLITS else len(extra_texts)
         rows_g = idx[g] if g in SPLITS else np.arange(n)
         f = np.zeros((n, enc.dim), dtype=np.float32)
+        probe = np.zeros((n, enc.dim), dtype=np.float32)
         if len(rows_g):
             f[rows_g] = enc.pool_windows(_autocast(cfg, embed_states, clf, st[g]), own[g], len(rows_g))
+            if enc.probe_layer == len(encoder_layers(enc.model)) - cfg.ft_layers:  # the frozen states are the probe
+                window_probe = np.stack([s.float().mean(0).numpy() for s in st[g]])
+                probe[rows_g] = mean_over_windows(window_probe, own[g], len(rows_g))
         mask = np.zeros(n, dtype=bool)
         mask[rows_g] = True
-        feats[g] = (f, mask)
+        feats[g] = (f, mask, probe)
     return feats, enc, clf.head, history

@@ -277,6 +277,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     dims: dict[str, int] = {}
     ft_head = poster_top = text_enc = poster_enc = None
     aug_texts, aug_src = [], np.zeros(0, dtype=np.int64)
+    probes: dict[str, torch.Tensor] = {}  # per split: the text encoder's probe (novelty reads it, the head does not)
     if cfg.long_augment > 0 and spec.text_encoder and not (spec.text_stage and spec.modality == "text"):
         from genrelens.data.augment import same_genres_concat
 
@@ -315,7 +316,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
                                                                    extra_texts=aug_texts)
         dims["text"] = text_enc.dim
         for s in SPLITS:
-            feats[s]["text"], feats[s]["text_mask"] = (torch.as_tensor(a) for a in text_feats[s])
+            feats[s]["text"], feats[s]["text_mask"], probes[s] = (torch.as_tensor(a) for a in text_feats[s])
         aug_text = text_feats["extra"][0]
 
     if spec.text_stage and spec.modality == "text":  # the text stage's own head is the model
@@ -355,6 +356,11 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
                   else np.full(len(data.labels), 0.5, np.float32))
     model = _bundle(cfg, data, head, text_encoder=text_enc, poster_encoder=poster_enc, dims=dims,
                     text_head=ft_head if spec.text_stage else None, lexical=channel)
+    if text_enc is not None and text_enc.probe_layer is not None and probes:
+        plotted = {s: torch.as_tensor(data.parts[s]["plot"].fillna("").astype(str).str.strip().str.len().to_numpy() > 0)
+                   for s in SPLITS}  # the probe of a title alone is not scored (GenreClassifier._features)
+        feats = {s: {**feats[s], "text_probe": probes[s], "text_probe_mask": feats[s]["text_mask"] & plotted[s]}
+                 for s in SPLITS}
     model.novelty = fit_novelty(cfg, data, feats)
     return model, proba, thresholds, history, {"lexical": info} if info else {}
 
