@@ -17,7 +17,15 @@ import torch
 from genrelens.bundle import ModelBundle
 from genrelens.data.clean import clean_text, movie_text
 from genrelens.errors import InputError, InputWarning
-from genrelens.models.novelty import LANGUAGE, OUT_OF_DISTRIBUTION, SHORT_TEXT, review_reasons
+from genrelens.models.novelty import (
+    LANGUAGE,
+    OUT_OF_DISTRIBUTION,
+    SHORT_TEXT,
+    WORDS_KEY,
+    detect_languages,
+    plot_words,
+    review_reasons,
+)
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
 from genrelens.types import INPUT_IGNORED, LOW_CONFIDENCE, Movie, Prediction
@@ -158,6 +166,12 @@ class GenreClassifier:
             plots = [movie_text(_title(t), p if isinstance(p, str) else None) for t, p in zip(titles, plots)]
         return [clean_text(p) if isinstance(p, str) else "" for p in plots]
 
+    def warm_up(self) -> None:
+        """Load now what the first prediction would load (the language identifier of the review reasons): a
+        service calls it at start, so its first request is as fast as the others."""
+        if self.bundle.novelty is not None and self.bundle.novelty.languages:
+            detect_languages(["warm up"])
+
     # ---- the pipeline: Movie in, Prediction out (preprocess -> forward -> postprocess) ----
 
     def predict_movies(self, movies: Sequence[Movie], *, root: Path | None = None, progress: bool = False,
@@ -194,7 +208,7 @@ class GenreClassifier:
     def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
                 calibrated: bool = True) -> tuple[np.ndarray, dict[int, str], np.ndarray]:
         """Encode and score ``inputs`` in batches: ``(proba [n, n_labels], {row: problem}, usable bool [n])``."""
-        feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress, _has_plot(inputs))
+        feats, errors, usable = self._features(inputs.texts, inputs.posters, root, progress, _plot_words(inputs))
         inputs.features = feats
         return self.head_proba(feats, calibrated), errors, usable
 
@@ -241,7 +255,7 @@ class GenreClassifier:
         the model reads; ``text_probe``/``text_probe_mask`` for an encoder with a probe layer: novelty reads
         them, the head does not) and ``{row: problem}``."""
         inputs = self._inputs(plots, posters, titles)
-        feats, errors, _ = self._features(inputs.texts, inputs.posters, root, progress, _has_plot(inputs))
+        feats, errors, _ = self._features(inputs.texts, inputs.posters, root, progress, _plot_words(inputs))
         return feats, errors
 
     def _inputs(self, plots, posters, titles) -> ModelInputs:
@@ -252,10 +266,10 @@ class GenreClassifier:
         columns = [list(x) if x is not None else [None] * n for x in (plots, posters, titles)]
         return self.preprocess([Movie(title=t, plot=p, poster=q) for p, q, t in zip(*columns)])
 
-    def _features(self, plots: list[str], posters: list, root: Path | None, progress: bool, has_plot: np.ndarray
+    def _features(self, plots: list[str], posters: list, root: Path | None, progress: bool, words: np.ndarray
                   ) -> tuple[dict[str, torch.Tensor], dict[int, str], np.ndarray]:
-        """``(head input batch, {row: problem}, usable [n])`` from model texts and posters; ``has_plot``: the rows
-        whose text holds a plot, not a title alone (the text probe is kept for those only)."""
+        """``(head input batch, {row: problem}, usable [n])`` from model texts and posters; ``words``: the words of
+        each movie's plot, title apart (the text probe is kept for movies with a plot, not a title alone)."""
         n = len(plots)
         errors: dict[int, str] = {}
         has_text = np.array([bool(p.strip()) for p in plots], dtype=bool)
@@ -266,7 +280,8 @@ class GenreClassifier:
 
             f, m, probe = text_features_with_probe(self.text_encoder, plots, self.cache, progress)
             feats["text"], feats["text_mask"] = torch.as_tensor(f), torch.as_tensor(m)
-            feats["text_probe"], feats["text_probe_mask"] = torch.as_tensor(probe), torch.as_tensor(m & has_plot)
+            feats["text_probe"], feats["text_probe_mask"] = torch.as_tensor(probe), torch.as_tensor(m & (words > 0))
+            feats[WORDS_KEY] = torch.as_tensor(words)
         elif self.text_encoder is not None:
             from genrelens.encoders.features import text_features
 
@@ -366,9 +381,9 @@ class GenreClassifier:
         return [[g for g in self.labels if g in set(p.genres)] for p in predictions]
 
 
-def _has_plot(inputs: ModelInputs) -> np.ndarray:
-    """bool ``[n]``: the movies given a non-empty plot (a title alone is not one)."""
-    return np.array([isinstance(m.plot, str) and bool(m.plot.strip()) for m in inputs.movies], dtype=bool)
+def _plot_words(inputs: ModelInputs) -> np.ndarray:
+    """int ``[n]``: the words of each movie's plot (0: none given; a title is not counted)."""
+    return plot_words([m.plot for m in inputs.movies])
 
 
 @dataclass

@@ -82,7 +82,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
     left out, as training leaves them out. Returns the ``Novelty``."""
     from genrelens.bundle import ModelBundle, labelled_rows
-    from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty
+    from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty, plot_openings
 
     if isinstance(bundle_or_dir, GenreClassifier):
         clf = bundle_or_dir
@@ -104,8 +104,13 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
         plots[s] = [p if isinstance(p, str) else None for p in part["plot"]]
         feats[s], _ = clf.features(plots[s], list(part["poster"]), root=Path(df.attrs["root"]), progress=progress,
                                    titles=list(part["title"]))
+        if s == "val":
+            opening_plots, opening_titles = plot_openings(plots[s], list(part["title"]))
+    openings = None
+    if "text_probe" in feats["val"] and opening_plots:
+        openings, _ = clf.features(opening_plots, None, progress=progress, titles=opening_titles)
     novelty = Novelty.fit(feats["train"], feats["val"], plots["train"], false_flag_rate=false_flag_rate or DEFAULT_RATE,
-                          max_reference=max_reference, seed=seed)
+                          max_reference=max_reference, seed=seed, openings=openings)
     if save:
         clf.bundle.save_novelty(novelty)
     return novelty

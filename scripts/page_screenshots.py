@@ -3,9 +3,10 @@
     python scripts/page_screenshots.py [--model-dir DIR] [--out docs/screenshots]
 
 Serves the model (the default model folder unless --model-dir) on a free local port, types movies into the page
-and saves each result card as a small palette PNG. The answers are the model's own; when the service does not
-send ``review_reasons`` yet, the reason shown on a flagged card is added to its answer in the browser (said in
-the output). Example posters are left out of the pictures. Needs playwright and Debian's chromium
+and saves each result card as a small palette PNG. The answers are the model's own; when the service's answer
+lacks the reason a card is meant to show, the reason is added to that answer in the browser (said in the output:
+``input_ignored`` always, since the page and REST refuse an unreadable poster instead). Example posters are left
+out of the pictures. Needs playwright and Debian's chromium
 (``scripts/setup.sh --browser``).
 """
 
@@ -22,15 +23,17 @@ from pathlib import Path
 
 PLOT_SURE = ("A group of teenagers at a summer camp are stalked and killed one by one by a masked killer in the "
              "woods.")
-# reason -> (title, plot) that calls for it
+# reason -> (title, plot, poster bytes or None) that calls for it
 FLAGGED = {
-    "low_confidence": ("", "A man comes home after many years and finds that everything has changed."),
-    "short_text": ("", "love"),
-    "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village."),
+    "low_confidence": ("", "A man comes home after many years and finds that everything has changed.", None),
+    "short_text": ("", "love", None),
+    "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village.", None),
     "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
-                                "bake for forty minutes at 180 degrees until golden."),
-    "input_ignored": ("The Last Case",  # a model that does not read titles says so
-                      "A retired detective is drawn back for one last case when his former partner vanishes."),
+                                "bake for forty minutes at 180 degrees until golden.", None),
+    # The page and REST refuse an unreadable poster outright (415), so no answer of the service carries this
+    # reason (a table row whose poster file is missing does): the script adds it to the answer in the browser.
+    "input_ignored": ("The Last Case",
+                      "A retired detective is drawn back for one last case when his former partner vanishes.", None),
 }
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
@@ -78,18 +81,27 @@ def main() -> None:
         body = route.fetch().json()
         route.fulfill(json={"examples": [{k: v for k, v in e.items() if k != "poster"} for e in body["examples"]]})
 
+    answered: dict[str, list[str]] = {}
+
     def with_reason(code: str):
         def handle(route, request=None) -> None:
             body = route.fetch().json()
-            if "review_reasons" not in body:  # a service before review reasons: show where the reason goes
+            answered[code] = list(body.get("review_reasons", []))
+            if code not in answered[code]:  # the service did not give it: show where the reason goes
                 added.append(code)
-                body = {**body, "review": True, "review_reasons": [code]}
+                warnings = body.get("warnings", []) + (["poster ignored: poster file not found"]
+                                                       if code == "input_ignored" else [])
+                body = {**body, "review": True, "review_reasons": answered[code] + [code], "warnings": warnings}
             route.fulfill(json=body)
         return handle
 
-    def predict(page, title: str, plot: str) -> None:
+    def predict(page, title: str, plot: str, poster: bytes | None = None) -> None:
         page.fill("#title", title)
         page.fill("#plot", plot)
+        if poster is not None:
+            page.set_input_files("#poster", [{"name": "poster.jpg", "mimeType": "image/jpeg", "buffer": poster}])
+        elif page.locator("#clear-poster").is_visible():
+            page.click("#clear-poster")
         page.evaluate("document.getElementById('review-badge').textContent = ''")
         page.click("#submit")
         deadline = time.monotonic() + 60
@@ -110,10 +122,12 @@ def main() -> None:
             review = page.locator("#review-badge").text_content()
             sizes["sure.png"] = save_small(page.locator(".result-card").screenshot(), args.out / "sure.png")
             print(f"sure.png: badge {review!r}")
-            for code, (title, plot) in FLAGGED.items():
+            for code, (title, plot, poster) in FLAGGED.items():
                 page.unroute("**/v1/predict")
                 page.route("**/v1/predict", with_reason(code))
-                predict(page, title, plot)
+                predict(page, title, plot, poster)
+                shown = page.locator("#review-badge").text_content()
+                print(f"flagged-{code}.png: badge {shown!r}, the service's reasons {answered.get(code)}")
                 name = f"flagged-{code}.png"
                 sizes[name] = save_small(page.locator(".result-card").screenshot(), args.out / name)
             page.close()

@@ -312,3 +312,15 @@ class _TextOnlyHead(torch.nn.Module):
     def forward(self, feats: dict):
         n = feats["text"].shape[0]
         return self.head({**feats, "poster": torch.zeros(n, self.dim), "poster_mask": torch.zeros(n, dtype=torch.bool)})
+
+
+def test_service_start_loads_the_language_identifier(clf, monkeypatch):
+    """The review reasons' language model loads when the service starts, not on the first request."""
+    from genrelens.models import novelty
+
+    monkeypatch.setattr(novelty, "_IDENTIFIER", None)
+    assert clf.bundle.novelty is not None and clf.bundle.novelty.languages
+    app = create_app(classifier=clf)
+    assert novelty._IDENTIFIER is None  # building the app loads nothing yet
+    with TestClient(app):
+        assert novelty._IDENTIFIER is not None

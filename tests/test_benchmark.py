@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genrelens.experiments.benchmark import install_model, plan_runs, run_benchmark
+from genrelens.experiments.benchmark import plan_runs, run_benchmark
 
 OVERRIDES = {"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2}
 TINY_MODELS = ["naive", "poster", "text-finetuned", "integrated"]
@@ -99,15 +99,3 @@ def test_changed_config_is_not_skipped(grid, subset_csv, cache_dir, monkeypatch)
         run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=out, overrides={**OVERRIDES, "epochs": 4},
                       cache_dir=cache_dir, progress=False)
     assert [c.model for c in calls] == ["naive"] and calls[0].epochs == 4
-
-
-def test_install_model_replaces_atomically(tiny_model_dir, tmp_path):
-    src = tiny_model_dir  # a real model folder, with training checkpoints
-    assert (src / "checkpoints").is_dir()
-    target = tmp_path / "runs" / "default"
-    target.mkdir(parents=True)
-    (target / "old.txt").write_text("old")
-    install_model(src, target)
-    assert (target / "metrics.json").exists() and not (target / "old.txt").exists()
-    assert not (target / "checkpoints").exists()
-    assert sorted(p.name for p in target.parent.iterdir()) == ["default"]  # no temp dirs left

@@ -10,7 +10,7 @@ import pytest
 from conftest import train_tiny
 
 from genrelens import GenreClassifier, bundle
-from genrelens.bundle import ModelBundle
+from genrelens.bundle import ModelBundle, install
 from genrelens.config import RunConfig
 from genrelens.encoders.base import Encoder, PosterEncoderLike
 from genrelens.errors import ModelError
@@ -198,3 +198,15 @@ def test_run_folder_files_are_named_by_the_bundle(tiny_model_dir, tmp_path):
     for stage in ("text", "head"):  # the integrated model's two training stages
         history = bundle.history_file(tiny_model_dir, stage)
         assert history.is_file() and "epoch" in history.read_text().splitlines()[0].split(",")
+
+
+def test_install_replaces_atomically(tiny_model_dir, tmp_path):
+    src = tiny_model_dir  # a real model folder, with training checkpoints
+    assert (src / "checkpoints").is_dir()
+    target = tmp_path / "runs" / "default"
+    target.mkdir(parents=True)
+    (target / "old.txt").write_text("old")
+    install(src, target)
+    assert (target / "metrics.json").exists() and not (target / "old.txt").exists()
+    assert not (target / "checkpoints").exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["default"]  # no temp dirs left

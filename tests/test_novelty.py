@@ -18,9 +18,12 @@ from genrelens.data.split import select
 from genrelens.data.table import load_table
 from genrelens.models.novelty import (
     LANGUAGE,
+    LENGTH_EDGES,
     OUT_OF_DISTRIBUTION,
     SHORT_TEXT,
+    WORDS_KEY,
     Novelty,
+    plot_openings,
     review_reasons,
     short_text_reasons,
     word_count,
@@ -127,7 +130,8 @@ def test_text_probe_is_the_same_at_training_and_prediction(tiny_model_dir):
                            progress=False)
     np.testing.assert_allclose(probe_o, np.stack([s.float().mean(0).numpy() for s in states]), atol=5e-3)
     feats, _ = clf.features([ENGLISH, None], [None, None], titles=["Heat", "Heat"])
-    assert feats["text_probe_mask"].tolist() == [True, False] and feats["text_mask"].tolist() == [True, clf.reads_titles]
+    assert feats["text_probe_mask"].tolist() == [True, False]
+    assert feats["text_mask"].tolist() == [True, clf.reads_titles]
 
 
 def test_fit_novelty_on_an_existing_folder_respects_the_false_flag_rate(tiny_model_dir, tmp_path):
@@ -214,6 +218,46 @@ def test_cutoff_flags_the_asked_share_of_validation_and_far_points(tmp_path):
     empty.save(tmp_path / "e.json", tmp_path / "e.safetensors")
     assert json.loads((tmp_path / "e.json").read_text())["cutoff"] is None
     assert Novelty.load(tmp_path / "e.json", tmp_path / "e.safetensors").cutoff == float("inf")
+
+
+def test_text_probe_scale_follows_plot_length(tmp_path):
+    """Short texts lie farther from their neighbours: with per-length scales (fitted on validation plots and their
+    openings) short and long plots of the same kind are flagged alike, near the asked rate, while far texts of any
+    length still are; one scale for all lengths would flag most short plots."""
+    rng = np.random.default_rng(1)
+    centre = rng.normal(size=32)
+
+    def batch(words, far=False):
+        words = np.asarray(words)
+        noise = 0.3 + 2.0 / np.sqrt(words)  # fewer words, noisier states
+        x = centre + rng.normal(size=(len(words), 32)) * noise[:, None] + (4.0 * rng.normal(size=32) if far else 0)
+        return {"text_probe": x, "text_probe_mask": np.ones(len(words), bool), WORDS_KEY: words}
+
+    train, val = batch(rng.integers(40, 120, 2000)), batch(rng.integers(40, 120, 600))
+    openings = batch(np.repeat([8, 15, 30], 300))
+    nov = Novelty.fit(train, val, false_flag_rate=0.1, max_reference=800, openings=openings)
+    assert len(nov.length_scales) == len(LENGTH_EDGES) + 1
+    assert nov.length_scales[0] > nov.length_scales[1] > nov.length_scales[3]  # shorter: larger distances
+    short, long = nov.flags(batch(np.full(500, 8))).mean(), nov.flags(batch(np.full(500, 80))).mean()
+    assert 0.03 <= short <= 0.2 and 0.03 <= long <= 0.2, (short, long)
+    assert nov.flags(batch(np.full(50, 8), far=True)).all() and nov.flags(batch(np.full(50, 80), far=True)).all()
+    one_scale = Novelty.fit(train, val, false_flag_rate=0.1, max_reference=800)
+    assert one_scale.length_scales and one_scale.flags(batch(np.full(500, 8))).mean() > 0.5  # no openings: no fix
+    nov.save(tmp_path / "n.json", tmp_path / "n.safetensors")
+    back = Novelty.load(tmp_path / "n.json", tmp_path / "n.safetensors")
+    assert back.length_scales == pytest.approx(nov.length_scales)
+    probe = batch(np.full(20, 12))
+    np.testing.assert_array_equal(back.flags(probe), nov.flags(probe))
+    assert not np.array_equal(nov.score(probe), nov.score({k: v for k, v in probe.items() if k != WORDS_KEY}))
+
+
+def test_plot_openings_cut_plots_and_drop_every_other_title():
+    plots = ["one two three four five six seven eight nine ten", "too short", None]
+    openings, titles = plot_openings(plots, ["A", "B", "C"], lengths=(3, 8))
+    assert openings == ["one two three", "one two three four five six seven eight"]
+    assert titles == ["A", "A"]
+    openings, titles = plot_openings(plots * 2, ["A", "B", "C"] * 2, lengths=(3,))
+    assert titles == ["A", None]  # the second copy of the long plot is row 3: odd rows go without title
 
 
 def test_predictions_carry_the_reasons_on_every_entry_point(clf, tiny_model_dir):

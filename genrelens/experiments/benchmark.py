@@ -22,7 +22,7 @@ from rich.live import Live
 from rich.table import Table
 
 from genrelens import bundle
-from genrelens.bundle import install, read_artifact
+from genrelens.bundle import read_artifact
 from genrelens.config import OVERSAMPLING
 from genrelens.io import write_json_atomic
 from genrelens.models.registry import DEFAULT_MODEL, MODELS
@@ -281,11 +281,6 @@ def _train_one(train, cfg, stale: bool, console: Console, memo: dict) -> float:
     return round(time.time() - t, 1)
 
 
-def install_model(run_dir: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """Copy a run's model folder to ``target`` atomically (without training checkpoints)."""
-    return install(run_dir, target)
-
-
 def summary_table(results: dict) -> Table:
     """A rich table of the per (model, oversampling) means over seeds."""
     t = Table(title=f"benchmark: mean ± std over {len(results['seeds'])} seed(s)", title_justify="left")
@@ -304,4 +299,4 @@ def _pm(s: dict) -> str:
 
 
 __all__ = ["ALL_MODELS", "STUDY_MODELS", "EXTRA_MODELS", "QUICK_MODELS", "STUDY_TABLE2", "RunSpec", "plan_runs",
-           "run_benchmark", "summarize", "install_model", "summary_table"]
+           "run_benchmark", "summarize", "summary_table"]

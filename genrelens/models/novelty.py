@@ -46,6 +46,12 @@ DEFAULT_RATE = 0.05  # share of validation movies flagged out_of_distribution
 DEFAULT_K = 5
 DEFAULT_MAX_REFERENCE = 5000  # training movies kept per modality
 MIN_WORDS = 5  # a plot with fewer words is too short to judge (see docs/trust.md)
+# A short text lies farther from its nearest training plots than a long one of the same kind, so the text probe's
+# distance is scaled per plot length (in words): bins below 10, 10-19, 20-39 and 40 or more words, each with its
+# own validation quantile, from the validation plots and their openings cut to TRUNCATE_WORDS words.
+LENGTH_EDGES = (10, 20, 40)
+TRUNCATE_WORDS = (8, 15, 30)
+WORDS_KEY = "text_probe_words"  # per movie: the words of its plot (title apart), for the length scales
 LANGUAGE_MIN_CONFIDENCE = 0.5  # py3langid probability above which a detection is trusted
 LANGUAGE_MIN_SHARE = 0.005  # a language is "trained" when at least this share of training plots has it ...
 LANGUAGE_MIN_COUNT = 5  # ... and at least this many
@@ -135,7 +141,8 @@ class Novelty:
 
     ``references``: ``{modality: L2-normalized float16 [m, d]}``; ``scales``: each modality's raw-distance
     validation quantile; ``cutoff``: novelty above it is ``out_of_distribution``; ``languages``: the languages of
-    the training plots; ``min_words``: ``short_text`` below it; ``report``: the fit's figures."""
+    the training plots; ``min_words``: ``short_text`` below it; ``report``: the fit's figures; ``length_scales``:
+    the text probe's scale per plot length bin (``LENGTH_EDGES``; empty: one scale for every length)."""
 
     references: dict[str, np.ndarray]
     scales: dict[str, float]
@@ -146,17 +153,20 @@ class Novelty:
     min_words: int = MIN_WORDS
     language_min_confidence: float = LANGUAGE_MIN_CONFIDENCE
     report: dict = field(default_factory=dict)
+    length_scales: list[float] = field(default_factory=list)  # text_probe: one scale per LENGTH_EDGES bin
     _refs32: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     # --- fitting ---------------------------------------------------------------------------------
     @classmethod
     def fit(cls, train: Mapping[str, Any], val: Mapping[str, Any], train_plots: Sequence[str | None] | None = None,
             false_flag_rate: float = DEFAULT_RATE, k: int = DEFAULT_K, max_reference: int = DEFAULT_MAX_REFERENCE,
-            seed: int = 0, min_words: int = MIN_WORDS) -> Novelty:
+            seed: int = 0, min_words: int = MIN_WORDS, openings: Mapping[str, Any] | None = None) -> Novelty:
         """Fit on the head input batches of the training split (``train``: the reference set, subsampled to
         ``max_reference`` movies per modality) and the validation split (``val``: the scales and the cut-off, at
         ``false_flag_rate``); ``train_plots``: the training plots, whose languages become ``languages``. With no
-        modality that has training and validation movies, nothing is ever ``out_of_distribution`` (cut-off inf)."""
+        modality that has training and validation movies, nothing is ever ``out_of_distribution`` (cut-off inf).
+        ``openings``: the head input batch of the validation plots cut to their first words (``plot_openings``): with
+        the validation plots, they set the text probe's per-length scales (``WORDS_KEY`` in both batches)."""
         if not 0 < false_flag_rate < 1:
             raise ValueError(f"false_flag_rate must be in (0, 1), not {false_flag_rate}")
         rng = np.random.default_rng([seed, 26])
@@ -176,6 +186,9 @@ class Novelty:
             scales[m] = float(max(np.quantile(d, 1 - false_flag_rate), 1e-6))
             per[m] = {"n_reference": int(len(rows)), "n_val": int(mv.sum()), "dim": int(x.shape[1])}
         novelty = cls(refs, scales, float("inf"), k, false_flag_rate, min_words=min_words)
+        if "text_probe" in refs and WORDS_KEY in val:
+            novelty.length_scales = novelty._length_scales([val] + ([openings] if openings is not None else []))
+            per["text_probe"]["length_scales"] = [round(x, 4) for x in novelty.length_scales]
         score = novelty.score(val)
         has = np.isfinite(score)
         if has.any():
@@ -193,15 +206,39 @@ class Novelty:
             self._refs32[m] = self.references[m].astype(np.float32)
         return self._refs32[m]
 
+    def _length_scales(self, batches: list[Mapping[str, Any]]) -> list[float]:
+        """The text probe's raw-distance quantile at ``1 - false_flag_rate`` per plot length bin, over ``batches``;
+        a bin with under 50 texts takes the next longer bin's (the longest: the modality's scale)."""
+        dist, words = [], []
+        for batch in batches:
+            x, mask = modality_features(batch)["text_probe"]
+            dist.append(knn_distance(x[mask], self.reference("text_probe"), self.k))
+            words.append(_array(batch[WORDS_KEY])[mask])
+        d, w = np.concatenate(dist), np.digitize(np.concatenate(words), LENGTH_EDGES)
+        out = [self.scales["text_probe"]] * (len(LENGTH_EDGES) + 1)
+        for b in range(len(LENGTH_EDGES), -1, -1):
+            if (w == b).sum() >= 50:
+                out[b] = float(max(np.quantile(d[w == b], 1 - self.false_flag_rate), 1e-6))
+            elif b < len(LENGTH_EDGES):
+                out[b] = out[b + 1]
+        return out
+
+    def _scale(self, m: str, feats: Mapping[str, Any], mask: np.ndarray) -> np.ndarray | float:
+        if m != "text_probe" or not self.length_scales or WORDS_KEY not in feats:
+            return self.scales[m]
+        return np.asarray(self.length_scales, dtype=np.float32)[np.digitize(_array(feats[WORDS_KEY])[mask],
+                                                                            LENGTH_EDGES)]
+
     def modality_scores(self, feats: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        """``{modality: float32 [n]}``: each modality's scaled kNN distance (NaN where the movie lacks it)."""
+        """``{modality: float32 [n]}``: each modality's scaled kNN distance (NaN where the movie lacks it); the text
+        probe's scale depends on the plot's length when the batch has ``WORDS_KEY``."""
         out = {}
         for m, (x, mask) in modality_features(feats).items():
             if m not in self.references:
                 continue
             s = np.full(len(x), np.nan, dtype=np.float32)
             if mask.any():
-                s[mask] = knn_distance(x[mask], self.reference(m), self.k) / self.scales[m]
+                s[mask] = knn_distance(x[mask], self.reference(m), self.k) / self._scale(m, feats, mask)
             out[m] = s
         return out
 
@@ -227,7 +264,8 @@ class Novelty:
     def to_json(self) -> dict:
         cutoff = self.cutoff if np.isfinite(self.cutoff) else None  # inf (no modality) is not JSON
         return {"version": _VERSION, "k": self.k, "false_flag_rate": self.false_flag_rate, "cutoff": cutoff,
-                "scales": self.scales, "languages": self.languages, "min_words": self.min_words,
+                "scales": self.scales, "length_edges": list(LENGTH_EDGES), "length_scales": self.length_scales,
+                "languages": self.languages, "min_words": self.min_words,
                 "language_min_confidence": self.language_min_confidence,
                 "language_detector": "py3langid", "report": self.report}
 
@@ -252,12 +290,36 @@ class Novelty:
             refs = {key.split(".", 1)[1]: v for key, v in tensors.items() if key.startswith("reference.")}
             scales = {m: float(data["scales"][m]) for m in refs}
             cutoff = float("inf") if data["cutoff"] is None else float(data["cutoff"])
+            if data.get("length_scales") and list(data.get("length_edges", [])) != list(LENGTH_EDGES):
+                raise ValueError(f"length bins {data.get('length_edges')} are not this version's {list(LENGTH_EDGES)}")
             return cls(refs, scales, cutoff, int(data["k"]), float(data["false_flag_rate"]),
                        list(data.get("languages", [])), int(data.get("min_words", MIN_WORDS)),
-                       float(data.get("language_min_confidence", LANGUAGE_MIN_CONFIDENCE)), data.get("report", {}))
+                       float(data.get("language_min_confidence", LANGUAGE_MIN_CONFIDENCE)), data.get("report", {}),
+                       [float(x) for x in data.get("length_scales", [])])
         except Exception as e:  # a damaged file: name it and the command that rewrites it
             raise ModelError(f"{json_file} / {tensors_file} unreadable ({e}): refit them with "
                              f"`genrelens calibrate --model-dir {Path(json_file).parent}`") from e
+
+
+def plot_openings(plots: Sequence[str | None], titles: Sequence[str | None] | None = None,
+                  lengths: Sequence[int] = TRUNCATE_WORDS) -> tuple[list[str], list[str | None]]:
+    """``(openings, their titles)``: each plot longer than ``n`` words cut to its first ``n`` words, for each ``n``
+    of ``lengths`` (what users type as a short plot; ``Novelty.fit`` calibrates the length scales on them); every
+    other opening goes without its title, as users often give none."""
+    titles = list(titles) if titles is not None else [None] * len(plots)
+    out, out_titles = [], []
+    for n in lengths:
+        for i, (plot, title) in enumerate(zip(plots, titles)):
+            words = plot.split() if isinstance(plot, str) else []
+            if len(words) > n:
+                out.append(" ".join(words[:n]))
+                out_titles.append(title if i % 2 == 0 else None)
+    return out, out_titles
+
+
+def plot_words(plots: Sequence[str | None]) -> np.ndarray:
+    """int32 ``[n]``: ``word_count`` of each plot (``WORDS_KEY`` of a head input batch)."""
+    return np.array([word_count(p) for p in plots], dtype=np.int32)
 
 
 # --- review reasons (per-movie lists of codes) ------------------------------------------------------
@@ -305,6 +367,6 @@ def review_reasons(novelty: Novelty | None, plots: Sequence[str | None],
     return out
 
 
-__all__ = ["LANGUAGE", "OUT_OF_DISTRIBUTION", "REASONS", "REASON_TEXT", "SHORT_TEXT", "Novelty", "detect_languages",
-           "knn_distance", "language_reasons", "modality_features", "ood_reasons", "review_reasons",
-           "short_text_reasons", "trained_languages", "word_count"]
+__all__ = ["LANGUAGE", "LENGTH_EDGES", "OUT_OF_DISTRIBUTION", "REASONS", "REASON_TEXT", "SHORT_TEXT", "WORDS_KEY",
+           "Novelty", "detect_languages", "knn_distance", "language_reasons", "modality_features", "ood_reasons",
+           "plot_openings", "plot_words", "review_reasons", "short_text_reasons", "trained_languages", "word_count"]

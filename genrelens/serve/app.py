@@ -300,6 +300,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        await asyncio.to_thread(clf.warm_up)
         yield
         await batcher.close()
 

@@ -356,21 +356,40 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
                   else np.full(len(data.labels), 0.5, np.float32))
     model = _bundle(cfg, data, head, text_encoder=text_enc, poster_encoder=poster_enc, dims=dims,
                     text_head=ft_head if spec.text_stage else None, lexical=channel)
+    openings = None
     if text_enc is not None and text_enc.probe_layer is not None and probes:
-        plotted = {s: torch.as_tensor(data.parts[s]["plot"].fillna("").astype(str).str.strip().str.len().to_numpy() > 0)
-                   for s in SPLITS}  # the probe of a title alone is not scored (GenreClassifier._features)
-        feats = {s: {**feats[s], "text_probe": probes[s], "text_probe_mask": feats[s]["text_mask"] & plotted[s]}
-                 for s in SPLITS}
-    model.novelty = fit_novelty(cfg, data, feats)
+        feats, openings = with_probe(cfg, data, feats, probes, text_enc)
+    model.novelty = fit_novelty(cfg, data, feats, openings)
     return model, proba, thresholds, history, {"lexical": info} if info else {}
 
 
-def fit_novelty(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.Tensor]]):
+def with_probe(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.Tensor]],
+               probes: dict[str, torch.Tensor], text_enc) -> tuple[dict, dict]:
+    """The splits' head inputs with the text probe of the fine-tuning (title-only texts left out, as
+    ``GenreClassifier._features`` leaves them) and the probe batch of the validation plots' openings (the short
+    plots that ``Novelty.fit`` calibrates its length scales on)."""
+    from genrelens.models.novelty import WORDS_KEY, plot_openings, plot_words
+
+    out = {}
+    for s in SPLITS:
+        words = plot_words(list(data.parts[s]["plot"]))
+        out[s] = {**feats[s], "text_probe": probes[s], "text_probe_mask": feats[s]["text_mask"] & (words > 0),
+                  WORDS_KEY: torch.as_tensor(words)}
+    val = data.parts["val"]
+    plots, titles = plot_openings(list(val["plot"]), list(val["title"]))
+    _, probe = text_enc.encode_with_probe(texts_of(pd.DataFrame({"plot": plots, "title": titles}), cfg.title))
+    openings = {"text_probe": torch.as_tensor(probe), "text_probe_mask": torch.ones(len(plots), dtype=torch.bool),
+                WORDS_KEY: torch.as_tensor(plot_words(plots))}
+    return out, openings
+
+
+def fit_novelty(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.Tensor]], openings: dict | None):
     """The review reasons' novelty score and training languages, fitted on the run's training and validation
-    features and training plots (``models/novelty.py``)."""
+    features, the validation plots' openings and the training plots (``models/novelty.py``)."""
     from genrelens.models.novelty import Novelty
 
-    return Novelty.fit(feats["train"], feats["val"], list(data.parts["train"]["plot"]), seed=cfg.seed)
+    return Novelty.fit(feats["train"], feats["val"], list(data.parts["train"]["plot"]), seed=cfg.seed,
+                       openings=openings)
 
 
 def with_augmented(feats: dict[str, torch.Tensor], y: np.ndarray, rows: np.ndarray, src: np.ndarray,
