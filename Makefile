@@ -14,7 +14,7 @@ test: setup
 	bash scripts/setup.sh --browser
 	.venv/bin/ruff check genrelens tests benchmarks scripts
 	.venv/bin/lint-imports
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=15
 	bash scripts/test_cpu_cap.sh
 
 test-fast: setup

@@ -1,7 +1,8 @@
 """Input-quality review reasons of a model folder, measured: the share of its test movies flagged
 ``out_of_distribution`` (and ``short_text``, ``language``; test movies with none of its genres apart), the share
 of non-movie texts (tests/data/non_movie_texts.tsv: documentation, software descriptions, licences, recipes,
-products, news) flagged, the AUROC of the novelty score between the two, and the issue's three examples.
+products, news) flagged, the AUROC of the novelty score between the two, the share of short real plots flagged
+(the test plots cut to their first sentence) and the issue's three examples.
 
     python benchmarks/novelty.py MODEL_DIR [--fit] [--rate 0.05] [--max-reference 5000] [--json OUT]
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -39,6 +41,23 @@ def shares(reasons: list[list[str]]) -> dict[str, float]:
     n = max(len(reasons), 1)
     out = {r: round(sum(r in x for x in reasons) / n, 4) for r in REASONS}
     out["any"] = round(sum(bool(x) for x in reasons) / n, 4)
+    return out
+
+
+def short_plots(clf: GenreClassifier, plots: list[str], titles: list) -> dict:
+    """Share of the test plots flagged ``out_of_distribution`` (text alone, no poster) by plot length: whole, and
+    cut to their first sentence (what users type), with and without titles."""
+    first = [re.split(r"(?<=[.!?])\s", p.strip())[0] for p in plots]
+    bins = {"5-14 words": (5, 15), "15-29 words": (15, 30), "30+ words": (30, 10**6)}
+    out = {}
+    for name, texts, given in (("whole, titles", plots, titles), ("first sentence, titles", first, titles),
+                               ("first sentence, no titles", first, None)):
+        feats, _ = clf.features(texts, [None] * len(texts), titles=given)
+        flagged = clf.bundle.novelty.flags(feats)
+        words = np.array([word_count(t) for t in texts])
+        out[name] = {"n": len(texts), "all": round(float(flagged.mean()), 4),
+                     **{b: round(float(flagged[(words >= lo) & (words < hi)].mean()), 4)
+                        for b, (lo, hi) in bins.items() if ((words >= lo) & (words < hi)).any()}}
     return out
 
 
@@ -97,6 +116,8 @@ def main() -> None:
         y = np.r_[np.zeros(int(movies.sum())), np.ones(len(other_score))]
         return round(float(roc_auc_score(y, np.r_[movie_score[movies], other_score])), 4)
 
+    short = short_plots(clf, [p for p, keep in zip(plots, labelled) if p and keep],
+                        [t for t, p, keep in zip(part["title"], plots, labelled) if p and keep])
     ex_feats, _ = clf.features(list(EXAMPLES.values()), [None] * len(EXAMPLES))
     examples = dict(zip(EXAMPLES, review_reasons(nov, list(EXAMPLES.values()), ex_feats)))
     words = np.array([word_count(p) for p, keep in zip(plots, labelled) if p and keep])
@@ -107,6 +128,7 @@ def main() -> None:
         "non_movie_ood_flagged": round(float((other_score > nov.cutoff).mean()), 4),
         "auroc_test_movies_vs_non_movie": auc(finite), "auroc_test_movies_with_plot_vs_non_movie": auc(plot_movies),
         "test_plots_under_min_words": round(float((words < nov.min_words).mean()), 4) if len(words) else None,
+        "short_plots_ood_flagged": short,
         "examples": examples, "reasons_ms_per_movie_after_features": round(reasons_ms, 3),
         "language_model_load_ms": round(load_ms),
     }

@@ -25,15 +25,16 @@ PLOT_SURE = ("A group of teenagers at a summer camp are stalked and killed one b
              "woods.")
 # reason -> (title, plot, poster bytes or None) that calls for it
 FLAGGED = {
-    "low_confidence": ("", "A man comes home after many years and finds that everything has changed.", None),
+    "low_confidence": ("", "A young woman takes a job at a remote hotel where the guests are not what they seem.",
+                       None),
     "short_text": ("", "love", None),
     "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village.", None),
     "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
                                 "bake for forty minutes at 180 degrees until golden.", None),
     # The page and REST refuse an unreadable poster outright (415), so no answer of the service carries this
     # reason (a table row whose poster file is missing does): the script adds it to the answer in the browser.
-    "input_ignored": ("The Last Case",
-                      "A retired detective is drawn back for one last case when his former partner vanishes.", None),
+    "input_ignored": ("The Lake House",
+                      "A family spends one last summer together at the old lake house before it is sold.", None),
 }
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 

@@ -185,10 +185,12 @@ def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, 
                                                   monkeypatch) -> None:
     """Without VNNI, ONNX Runtime multiplies uint8 activations by int8 weights with VPMADDUBSW, whose int16 pair
     sums saturate (2 x 255 x 127 > 32767): the int8 graphs built for such a CPU hold unsigned weights (U8U8,
-    widened to 16 bits, exact); those for a CPU with VNNI keep signed weights."""
+    widened to 16 bits, exact); those for a CPU with VNNI keep signed weights. The scores are compared with fp32
+    where the graphs suit the CPU that runs them (injected flags choose the graphs, not ONNX Runtime's kernels)."""
     import onnx
 
     plots, posters = movies
+    real_vnni = bool(prec.cpu_flags() & prec.INT8_FLAGS)  # ONNX Runtime picks its kernels from cpuid, not flags
     monkeypatch.setenv(prec.ENV_FLAGS, flags)
     clf.set_precision("int8")
     try:
@@ -201,6 +203,8 @@ def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, 
         got = clf.score(plots, posters, calibrated=False)[0]
     finally:
         clf.set_precision("fp32")
+    if signed and not real_vnni:  # signed graphs on a CPU without VNNI saturate: what the unsigned ones avoid
+        return
     assert np.abs(got - clf.score(plots, posters, calibrated=False)[0]).max() < 0.1
 
 
