@@ -63,7 +63,7 @@ def main() -> None:
     poster = PosterEncoder("effnet-lite0")
     pixels = preprocess([poster.load(p, root) for p in paths[: args.n]], poster.input_size)
     calib = preprocess([poster.load(p, root) for p in paths[-128:]], poster.input_size)
-    q = prec.quantize_poster_int8(poster.onnx_path, lambda: calib, "benchmark-last128")
+    q = prec.quantize_poster_int8(poster.onnx_path, lambda: calib, "benchmark-last128", **prec.int8_options())
     int8_session = ort_session(q, poster.num_threads)
     module = poster.features_module
     module_cl = PosterEncoder("effnet-lite0", backend="torch").features_module.to(memory_format=torch.channels_last)
@@ -81,7 +81,7 @@ def main() -> None:
 
     poster_paths = {"eager fp32": batched(torch_fp32), "eager bf16 autocast, channels-last": batched(torch_bf16),
                     "ONNX Runtime fp32 (fp32 and bf16 paths)": batched(poster.features),
-                    "ONNX Runtime int8 static QDQ per-channel (int8 path)":
+                    f"ONNX Runtime int8 static QDQ per-channel{' U8U8' if not prec.exact_int8() else ''} (int8 path)":
                         batched(lambda x: int8_session.run(None, {"pixels": x})[0])}
 
     for kind, paths_, data, unit in (("text", text_paths, plots, "plots/s"),
