@@ -99,3 +99,26 @@ def test_changed_config_is_not_skipped(grid, subset_csv, cache_dir, monkeypatch)
         run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=out, overrides={**OVERRIDES, "epochs": 4},
                       cache_dir=cache_dir, progress=False)
     assert [c.model for c in calls] == ["naive"] and calls[0].epochs == 4
+
+
+def test_benchmark_trains_with_progress_lines_when_piped(subset_csv, tmp_path, monkeypatch):
+    """`make run` (a benchmark whose output goes to a log) printed nothing for the 14 minutes of its training:
+    when progress goes to a pipe, each run trains with its progress lines (one per stage and epoch); on a
+    terminal the grid's live table shows instead and runs train without bars of their own."""
+    from genrelens.experiments import benchmark
+
+    seen = []
+
+    def fake_train(cfg, **kw):
+        seen.append(kw["progress"])
+        raise KeyboardInterrupt  # stop after the first run: only the flag it got matters
+
+    monkeypatch.setattr("genrelens.train.run.train", fake_train)
+    for terminal, want in ((False, True), (True, False)):
+        monkeypatch.setattr(benchmark, "is_terminal", lambda console=None, t=terminal: t)
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=tmp_path / str(terminal), progress=True)
+        assert seen[-1] is want
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=tmp_path / "quiet", progress=False)
+    assert seen[-1] is False

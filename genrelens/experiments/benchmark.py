@@ -26,6 +26,7 @@ from genrelens.bundle import read_artifact
 from genrelens.config import OVERSAMPLING
 from genrelens.io import write_json_atomic
 from genrelens.models.registry import DEFAULT_MODEL, MODELS
+from genrelens.progress import is_terminal
 
 ALL_MODELS = tuple(MODELS)  # the registry's order: text-finetuned trains before the models reusing its encoder
 STUDY_MODELS = tuple(n for n, s in MODELS.items() if s.study)  # the study's grid
@@ -200,8 +201,9 @@ def run_benchmark(
     """Train and evaluate the grid (``models`` x ``oversampling`` x seeds 0..N-1) and write ``results.json``.
 
     ``overrides`` are RunConfig fields applied to every run (e.g. ``{"epochs": 3}``); ``cache_dir`` None
-    uses the default feature cache, shared by all runs. ``progress`` shows a live table of the grid (runs
-    train without their own progress bars). Returns the results dict.
+    uses the default feature cache, shared by all runs. ``progress`` shows a live table of the grid on a terminal
+    (runs train without their own bars); on a pipe or a log, each run prints its progress lines instead (one per
+    stage and epoch: ``genrelens.progress``). Returns the results dict.
     """
     from genrelens.config import RunConfig
     from genrelens.data.labels import STUDY_LABELS
@@ -223,6 +225,7 @@ def run_benchmark(
     prev_wall = _previous_wall(out)
     memo: dict = {}  # the text stage's frozen-bottom states, shared by the runs of one split
     state = GridState(specs)
+    lines = progress and not is_terminal()  # on a pipe or log the live table shows nothing: runs print lines
     live = Live(get_renderable=state.table, console=console, refresh_per_second=1) if progress else None
     with live or nullcontext():
         for i, spec in enumerate(specs, 1):
@@ -232,7 +235,7 @@ def run_benchmark(
             skipped = not stale and is_done(cfg)
             wall = prev_wall.get(spec.name)
             if not skipped:
-                wall = _train_one(train, cfg, stale, console, memo)
+                wall = _train_one(train, cfg, stale, console, memo, lines)
                 state.retrained.add(spec.name)
             metrics = read_artifact(Path(cfg.out), "metrics")  # as saved (JSON types)
             state.rows[spec.name] = {
@@ -263,8 +266,9 @@ def run_benchmark(
     return results
 
 
-def _train_one(train, cfg, stale: bool, console: Console, memo: dict) -> float:
-    """Train one run: resume an interrupted run of the same config, else start clean. Returns its seconds."""
+def _train_one(train, cfg, stale: bool, console: Console, memo: dict, progress: bool = False) -> float:
+    """Train one run: resume an interrupted run of the same config, else start clean (``progress``: its own
+    progress lines). Returns its seconds."""
     from genrelens.config import RunConfig
 
     run_dir = Path(cfg.out)
@@ -277,7 +281,7 @@ def _train_one(train, cfg, stale: bool, console: Console, memo: dict) -> float:
     if not same:
         shutil.rmtree(run_dir / bundle.CHECKPOINTS, ignore_errors=True)
     t = time.time()
-    train(cfg, resume=same, progress=False, console=console, memo=memo)
+    train(cfg, resume=same, progress=progress, console=console, memo=memo)
     return round(time.time() - t, 1)
 
 
