@@ -330,7 +330,8 @@ class TextEncoder:
     def encode_with_probe(self, texts: Sequence[str], batch_size: int = 32,
                           progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``(encode(texts), probe [n, dim])``: the probe is the mean over a text's windows of the mean-pooled
-        states of hidden layer ``probe_layer`` (computed in the same pass; see ``probe_from_states``)."""
+        states of hidden layer ``probe_layer``, computed in the same pass (training pools the same states from the
+        fine-tuning's frozen layers: ``train.finetune.finetune_stage``)."""
         if self.probe_layer is None:
             raise ValueError(f"text encoder {self.name} has no probe layer")
         feats, probe = self._encode(texts, batch_size, progress, probe=True)
