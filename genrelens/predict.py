@@ -20,6 +20,7 @@ from genrelens.errors import InputError, InputWarning
 from genrelens.models.novelty import (
     LANGUAGE,
     OUT_OF_DISTRIBUTION,
+    REASON_TEXT,
     SHORT_TEXT,
     WORDS_KEY,
     detect_languages,
@@ -453,6 +454,13 @@ REVIEW_REASONS: dict[str, Callable[[GenreClassifier, Scored], np.ndarray]] = {
     OUT_OF_DISTRIBUTION: _quality(OUT_OF_DISTRIBUTION),
     INPUT_IGNORED: _input_ignored,
     NO_INPUT_REASON: _no_input,
+}
+# Each reason in plain words, for people reading a prediction (the page has its own, longer wording).
+REVIEW_REASON_TEXT: dict[str, str] = {
+    LOW_CONFIDENCE: "the model is unsure of this set of genres",
+    **REASON_TEXT,
+    INPUT_IGNORED: "an input could not be used",
+    NO_INPUT_REASON: "nothing this model reads was given",
 }
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from genrelens.batch import parts_dir, predict_table
 from genrelens.cli import app
-from genrelens.predict import GenreClassifier
+from genrelens.predict import REVIEW_REASON_TEXT, GenreClassifier
 
 runner = CliRunner(env={"COLUMNS": "200"})
 PLOT = "Two rival magicians in Victorian London wage a dangerous war of secrets and obsession."
@@ -104,6 +104,22 @@ def test_predict_one_real_load(tiny_model_dir):
     assert json.loads(r.stdout)["genres"]
     r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir / "nope"), "--plot", PLOT])
     assert r.exit_code == 2 and "no model" in r.output
+
+
+def test_predict_one_names_every_review_reason_in_words(tiny_model_dir):
+    """The one-movie text output said "an input was ignored" for any reason but low confidence (a recipe's
+    out_of_distribution included): it names each reason of the answer, as the JSON codes say."""
+    recipe = ("Preheat the oven to 180 degrees. Whisk 200 g of flour, 150 g of sugar, 3 eggs and 100 g of melted "
+              "butter until smooth, pour into a greased tin and bake for 30 minutes.")
+    for plot in (recipe, "love"):
+        r = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--plot", plot, "--json"])
+        codes = json.loads(r.stdout)["review_reasons"]
+        text = " ".join(runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--plot", plot])
+                        .output.split())
+        assert codes and "review:" in text
+        assert ("an input could not be used" in text) == ("input_ignored" in codes)
+        for code in codes:
+            assert REVIEW_REASON_TEXT[code] in text, (code, text)
 
 
 def test_predict_one_bad_input(use, tmp_path):

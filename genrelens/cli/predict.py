@@ -114,6 +114,7 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
                  explain_dir: Path | None = None, review_below: float | None = None,
                  title: str | None = None) -> None:
     from genrelens.data.images import open_poster
+    from genrelens.predict import REVIEW_REASON_TEXT
     from genrelens.types import LOW_CONFIDENCE, Movie
 
     image, unread = None, None
@@ -133,8 +134,9 @@ def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, 
         fail("; ".join(p.warnings + [p.error]))
     genres, warnings, review = p.genres, p.warnings + ([clf.calibration_note] if clf.calibration_note else []), p.review
     by_band = review_band is not None or (review_below is None and clf.review_rule["rule"] == "band")
-    why_review = ("a genre is close to its threshold" if by_band else "confidence below the review cut-off") \
-        if LOW_CONFIDENCE in p.review_reasons else "an input was ignored"
+    why = {LOW_CONFIDENCE: f"{REVIEW_REASON_TEXT[LOW_CONFIDENCE]} ("
+           + ("a genre is close to its threshold)" if by_band else "confidence below the review cut-off)")}
+    why_review = "; ".join(why.get(code, REVIEW_REASON_TEXT.get(code, code)) for code in p.review_reasons)
     explanation = None
     if explain:
         try:
