@@ -29,7 +29,7 @@ from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from genrelens.predict import GenreClassifier
+from genrelens.predict import REVIEW_REASON_TEXT, GenreClassifier
 from genrelens.serve.auth import add_bearer_scheme
 from genrelens.serve.batching import MicroBatcher
 from genrelens.serve.examples import Example, load_examples
@@ -70,12 +70,9 @@ class Prediction(BaseModel):
     scores: dict[str, float] = Field(..., description="Probability per label (calibrated when the model is).")
     confidence: float | None = Field(None, description="Probability that the predicted genre set is entirely "
                                                        "right (labels taken as independent).")
-    review: bool = Field(False, description="Worth a review: the confidence is below the model's review cut-off "
-                                            "(chosen on validation), or, for models calibrated before it existed, "
-                                            "some genre's probability is within 0.05 of its threshold; "
-                                            "or an input was ignored (see review_reasons).")
-    review_reasons: list[str] = Field(default_factory=list, description="Why review is set: low_confidence, "
-                                      "input_ignored, ...")
+    review: bool = Field(False, description="Worth a human check: at least one of review_reasons holds.")
+    review_reasons: list[str] = Field(default_factory=list, description="Why review is set, any of: "
+                                      + "; ".join(f"{code} ({text})" for code, text in REVIEW_REASON_TEXT.items()))
     warnings: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
 
 
