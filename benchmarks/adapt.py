@@ -13,7 +13,7 @@ Per seed, a stratified third of the catalogue is the evaluation set; the adaptat
 when one of its sources is; it never predicts a new label). Forgetting: the seven labels whose definition did not
 change, on the evaluation rows of the original test split, starting vs adapted.
 
-    python benchmarks/adapt.py --model-dir MODEL [--model-dir MODEL2] [--seeds 3] [--regularisers]
+    python benchmarks/adapt.py --model-dir MODEL [--model-dir MODEL2] [--seeds 3] [--regularisers] [--ft-layers 2]
 """
 
 from __future__ import annotations
@@ -68,11 +68,11 @@ def build_catalogue(model_dir: Path, folder: Path) -> tuple[Path, set[str]]:
 
 
 def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexical_l2: float | None = None,
-        sizes: tuple = SIZES) -> list[dict]:
+        sizes: tuple = SIZES, ft_layers: int = 0) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="adapt-bench-"))
     table, test_ids = build_catalogue(model_dir, tmp)
     start = ModelBundle.from_pretrained(model_dir)
-    base = AdaptConfig(start=model_dir, data=table, label_map=dict(LABEL_MAP),
+    base = AdaptConfig(start=model_dir, data=table, label_map=dict(LABEL_MAP), ft_layers=ft_layers,
                        posters=Path(start.config.data).parent if start.config.data else None)
     if l2 is not None:
         base.l2 = l2
@@ -80,12 +80,12 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexic
         base.lexical_l2 = lexical_l2
     p = plan(base)
     t0 = time.time()
-    fx = features_of(p.start, p.table)
+    fx = features_of(p.start, p.table, ft_layers=ft_layers)
     print(f"{start.config.model}: catalogue {len(p.y)} movies, labels {', '.join(p.labels)}; "
           f"encoded in {time.time() - t0:.0f} s")
     unchanged = [p.labels.index(g) for g in UNCHANGED]
     in_test = p.table["id"].isin(test_ids).to_numpy()
-    variants = [("l2", base)]
+    variants = [("l2" + (f", ft {ft_layers}" if ft_layers else ""), base)]
     if regularisers:
         none = dataclasses.replace(base, l2=0.0, lexical_l2=0.0)
         variants += [("none", none), ("replay", dataclasses.replace(none, regulariser="replay")),
@@ -104,10 +104,10 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexic
             if cfg.regulariser == "replay" and replay is None:
                 part, y_rep = replay_rows(p.start, p, len(rest), seed)
                 replay = (features_of(p.start, part), y_rep)
-            for n in sizes if name == "l2" else (100, 1000):
+            for n in sizes if name.startswith("l2") and "replay" not in name else (100, 1000):
                 sub = rest[subsample(p.y[rest], n or len(rest), seed)]
                 fitted = fit_on(p.start, p, fx.take(sub), p.y[sub], cfg, replay)
-                _, a_pred = model_scores(fitted.model, fx.take(held))
+                _, a_pred = model_scores(fitted.model, fitted.encode(fx.take(held)))
                 a_eval = evaluate(y_held, a_pred, p.labels)
                 a_forget = evaluate(y_held[forget_rows][:, unchanged], a_pred[forget_rows][:, unchanged], UNCHANGED)
                 rows.append({"model": start.config.model, "regulariser": name, "seed": seed, "rows": len(sub),
@@ -115,7 +115,7 @@ def run(model_dir: Path, seeds: int, regularisers: bool, l2: float | None, lexic
                              "start_micro": s_eval["micro_f1"], "adapted_micro": a_eval["micro_f1"],
                              "start_macro": s_eval["macro_f1"], "adapted_macro": a_eval["macro_f1"],
                              "forget_start": s_forget["weighted_f1"], "forget_adapted": a_forget["weighted_f1"],
-                             "seconds": fitted.seconds,
+                             "seconds": fitted.seconds, "ft_seconds": fitted.fine_tune_seconds,
                              "per_label": {g: (s_eval["per_label"][g]["f1"], a_eval["per_label"][g]["f1"])
                                            for g in p.labels}})
                 r = rows[-1]
@@ -142,13 +142,13 @@ def table(rows: list[dict]) -> str:
                    f"{g['adapted_wf1'].mean():.4f} | {g['gain'].mean():+.4f}, {g['gain'].min():+.4f} | "
                    f"{g['gain_micro'].mean():+.4f} / {g['gain_macro'].mean():+.4f} | {g['forget'].mean():+.4f} "
                    f"(min {g['forget'].min():+.4f}) | {g['seconds'].mean():.1f} |")
-    per = df[(df["regulariser"] == "l2") & (df["n"].astype(str) == "1000")]
+    per = df[df["regulariser"].str.startswith("l2") & (df["n"].astype(str) == "1000")]
     if len(per):
         out.append("")
-        out.append("Per label, 1,000 rows, l2 (F1 start -> adapted, mean over seeds):")
-        for model, g in per.groupby("model"):
+        out.append("Per label, 1,000 rows (F1 start -> adapted, mean over seeds):")
+        for (model, reg), g in per.groupby(["model", "regulariser"], sort=False):
             labels = g["per_label"].iloc[0]
-            out.append(f"- {model}: " + "; ".join(
+            out.append(f"- {model} ({reg}): " + "; ".join(
                 f"{lab} {np.mean([r[lab][0] for r in g['per_label']]):.3f} -> "
                 f"{np.mean([r[lab][1] for r in g['per_label']]):.3f}" for lab in labels))
     return "\n".join(out)
@@ -162,11 +162,12 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=None, help="Head pull towards the start (default: adapt's).")
     ap.add_argument("--lexical-l2", type=float, default=None, help="Lexical pull (default: adapt's).")
     ap.add_argument("--sizes", default="100,300,1000,all", help="Labelled rows of the learning curve.")
+    ap.add_argument("--ft-layers", type=int, default=0, help="Also fine-tune the top text layers (adapt --ft-layers).")
     args = ap.parse_args()
     sizes = tuple(None if s == "all" else int(s) for s in args.sizes.split(","))
     rows = []
     for m in args.model_dir:
-        rows += run(m, args.seeds, args.regularisers, args.l2, args.lexical_l2, sizes)
+        rows += run(m, args.seeds, args.regularisers, args.l2, args.lexical_l2, sizes, args.ft_layers)
     print(table(rows))
 
 

@@ -15,6 +15,7 @@ from genrelens.bundle import MANIFEST, ModelBundle
 from genrelens.cli import app as cli_app
 from genrelens.predict import GenreClassifier
 from genrelens.train import adapt as A
+from genrelens.types import Movie
 
 runner = CliRunner()
 
@@ -205,3 +206,55 @@ def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(t
     assert b.lexical.intercept[j] == start.lexical.intercept[s]
     np.testing.assert_array_equal(b.lexical.coef[j], start.lexical.coef[s])
     assert b.thresholds[j] == start.thresholds[s]
+
+
+def test_adapted_model_keeps_the_review_reasons_reference(tiny_catalogue_dir, subset_csv, tmp_path):
+    """An adapted folder flags the same inputs out_of_distribution as its starting model: the novelty reference
+    (poster features and the text encoder's frozen probe, which adapting does not change) is carried over."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    assert start.novelty is not None
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, out=tmp_path / "out", labels=list(start.labels),
+                        steps=3, curve=None)
+    A.save(A.adapt(cfg), cfg.out)
+    assert ModelBundle.from_pretrained(cfg.out).novelty is not None
+    table = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(12)
+    movies = [Movie(title=t, plot=p) for t, p in zip(table["title"], table["plot"])]
+    movies.append(Movie(plot="Preheat the oven to 180 degrees. Whisk the eggs with the sugar, fold in the flour and "
+                             "bake the sponge for twenty-five minutes until golden; cool on a rack."))
+    flags = {d: ["out_of_distribution" in p.review_reasons for p in GenreClassifier.load(d).predict_movies(movies)]
+             for d in (tiny_catalogue_dir, cfg.out)}
+    assert flags[cfg.out] == flags[tiny_catalogue_dir]
+
+
+def test_ft_layers_fine_tunes_the_top_text_layers(tiny_catalogue_dir, subset_csv, tmp_path):
+    """--ft-layers 1 trains the top text layer on the user's rows (the layers below, and so the probe the review
+    reasons read, stay as they were); the folder carries the new encoder and a text head for the user's labels,
+    and its scores come from the new encoder."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir, backend="torch")
+    labels = ["Drama", "Comedy", "Thriller", "Horror"]
+    out = tmp_path / "out"
+    r = invoke("--from", tiny_catalogue_dir, "--data", subset_csv, "--out", out, "--labels", ",".join(labels),
+               "--ft-layers", "1", "--no-curve", "--steps", "20", "--force", "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "fine-tun" in r.output
+    adapted = ModelBundle.from_pretrained(out, backend="torch")
+    old, new = start.text_encoder.model.state_dict(), adapted.text_encoder.model.state_dict()
+    top = f"encoder.layer.{len(start.text_encoder.model.encoder.layer) - 1}."
+    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    assert changed and all(k.startswith(top) for k in changed), sorted(changed)[:5]
+    assert adapted.text_head is not None and adapted.text_head.state_dict()["missing_logits"].shape[0] == len(labels)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["adapt"]["seconds"]["fine_tune"] > 0 and metrics["lineage"]["settings"]["ft_layers"] == 1
+    table = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(8)
+    assert not np.allclose(raw_scores(out, table)[:, 0], raw_scores(tiny_catalogue_dir, table)[:, 0])
+
+
+@pytest.mark.parametrize("case", ["more_than_trained", "no_text_stage"])
+def test_ft_layers_refused_where_it_cannot_apply(case, tiny_catalogue_dir, tiny_naive_dir, subset_csv, tmp_path):
+    start, n, needle = tiny_catalogue_dir, "2", "at most 1"  # the tiny catalogue model fine-tuned its top layer
+    if case == "no_text_stage":
+        start, n, needle = tiny_naive_dir, "1", "fine-tuned text encoder"
+    r = invoke("--from", start, "--data", subset_csv, "--out", tmp_path / "out", "--ft-layers", n)
+    assert r.exit_code == 2, r.output
+    assert needle in " ".join(r.output.split()), r.output
+    assert not (tmp_path / "out").exists()

@@ -38,6 +38,9 @@ def adapt(
     steps: int = typer.Option(200, "--steps", min=0, help="Optimiser steps (0: keep the starting weights, refit "
                               "thresholds and calibration only)."),
     seed: int = typer.Option(0, "--seed", min=0),
+    ft_layers: int = typer.Option(0, "--ft-layers", min=0, help="Also fine-tune this many top layers of the "
+                                  "starting model's text encoder on your rows first (at most the layers it "
+                                  "fine-tuned; worth it with thousands of rows; slower)."),
     curve: bool = typer.Option(True, "--curve/--no-curve", help="Learning curve: the same adaptation on 100, 300, "
                                "1000 and all rows."),
     force: bool = typer.Option(False, "--force", help="Save the adapted model even if it is not better on the "
@@ -56,8 +59,8 @@ def adapt(
     cfg = AdaptConfig(start=start, data=data, out=out, label_map=label_map, labels=_names(labels) or None,
                       drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2,
                       lexical_l2=lexical_l2, keep_margin=keep_margin, steps=steps, seed=seed,
-                      curve=CURVE if curve else None, force=force, posters=posters, encoding=encoding,
-                      skip_bad=skip_bad)
+                      ft_layers=ft_layers, curve=CURVE if curve else None, force=force, posters=posters,
+                      encoding=encoding, skip_bad=skip_bad)
     try:
         p = plan(cfg)
     except (AdaptInputError, GenrelensError) as e:

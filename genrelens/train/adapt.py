@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import logit
 from torch import nn
 
 from genrelens import bundle as B
@@ -43,6 +44,7 @@ from genrelens.data.labels import LabelSet, normalize_genre
 from genrelens.data.table import load_table
 from genrelens.errors import DataError, GenrelensError, ModelError
 from genrelens.metrics import ece, ece_per_label, evaluate
+from genrelens.models.registry import get_spec
 from genrelens.models.thresholds import decide, tune_thresholds
 
 MIN_ROWS = 50  # labelled rows a table needs
@@ -63,7 +65,8 @@ class AdaptConfig:
     ``l2``: strength of the pull towards the starting weights (per row: divided by the fitting rows);
     ``steps``: full-batch optimiser steps (0: keep the starting weights); ``cal_share``: share of the fitting
     rows set aside for thresholds and calibration; ``replay``: original training movies per user row
-    (``regulariser="replay"``)."""
+    (``regulariser="replay"``); ``ft_layers``: also fine-tune the top layers of the starting model's fine-tuned
+    text encoder on the user's rows first (0: keep it), for ``ft_epochs`` epochs (None: as the start trained)."""
 
     start: Path
     data: Path
@@ -82,6 +85,8 @@ class AdaptConfig:
     cal_share: float = 0.3
     keep_margin: float | None = 0.01  # per-label safeguard (``keep_start``); None: every label adapted
     seed: int = 0
+    ft_layers: int = 0
+    ft_epochs: int | None = None
     curve: tuple[int, ...] | None = CURVE
     force: bool = False
     posters: Path | None = None
@@ -127,6 +132,27 @@ def read_label_map(source: Path | dict | None) -> dict[str, str]:
     return out
 
 
+def check_ft_layers(cfg: AdaptConfig, start_dir: Path) -> None:
+    """``--ft-layers`` needs a fine-tuned text encoder, and at most the layers the start fine-tuned (the layers
+    below stay pretrained: the review reasons' probe reads the last of them)."""
+    if not cfg.ft_layers:
+        return
+    from genrelens.models.registry import MODELS
+
+    _, start_cfg, _, _ = B.read_meta(start_dir)
+    if cfg.ft_layers < 0:
+        raise AdaptInputError(f"--ft-layers {cfg.ft_layers}: give 0 (keep the text encoder) or more")
+    if not get_spec(start_cfg.model).text_stage:
+        stage = ", ".join(name for name, spec in MODELS.items() if spec.text_stage)
+        raise AdaptInputError(f"--ft-layers needs a starting model with a fine-tuned text encoder ({stage}); "
+                              f"{start_dir} is a {start_cfg.model} model: adapt it without --ft-layers")
+    if cfg.ft_layers > start_cfg.ft_layers:
+        raise AdaptInputError(f"--ft-layers {cfg.ft_layers}: at most {start_cfg.ft_layers}, the layers {start_dir} "
+                              f"fine-tuned (the layers below stay pretrained: the review reasons read them)")
+    if cfg.regulariser == "replay":
+        raise AdaptInputError("--ft-layers fine-tunes on your rows only: use it with --regulariser l2")
+
+
 def plan(cfg: AdaptConfig) -> Plan:
     """Load and check everything (no training): raises ``AdaptInputError`` with what to do."""
     if cfg.regulariser not in REGULARISERS:
@@ -146,6 +172,7 @@ def plan(cfg: AdaptConfig) -> Plan:
             raise AdaptInputError("--out must differ from --from (the starting model is kept as it is)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise AdaptInputError(f"--out {out} exists and is not empty: give a new folder")
+    check_ft_layers(cfg, start_dir)
     mapping = read_label_map(cfg.label_map)
     try:
         df, _ = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters)
@@ -201,23 +228,27 @@ def plan(cfg: AdaptConfig) -> Plan:
 
 @dataclass
 class Features:
-    """The head's inputs of some rows (``GenreClassifier.features``) and the texts the lexical channel reads."""
+    """The head's inputs of some rows (``GenreClassifier.features``) and the texts the lexical channel reads;
+    with ``--ft-layers``, ``windows``: per row, the frozen states below the top layers of its token windows."""
 
     feats: dict[str, torch.Tensor]
     texts: list[str]
+    windows: list[list[torch.Tensor]] | None = None
 
     def take(self, rows: np.ndarray) -> Features:
         idx = torch.as_tensor(np.asarray(rows, dtype=np.int64))
-        return Features({k: v[idx] for k, v in self.feats.items()}, [self.texts[i] for i in rows])
+        return Features({k: v[idx] for k, v in self.feats.items()}, [self.texts[i] for i in rows],
+                        None if self.windows is None else [self.windows[i] for i in rows])
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
-def features_of(b: ModelBundle, table: pd.DataFrame, cache=None, progress: bool = False) -> Features:
+def features_of(b: ModelBundle, table: pd.DataFrame, cache=None, progress: bool = False,
+                ft_layers: int = 0) -> Features:
     """Encode ``table``'s movies with the encoders of ``b`` as prediction does (``GenreClassifier.features``):
     the text read is ``"<title>. <plot>"`` for a model that reads titles, else the plot; ``lexical`` holds the
-    starting channel's logits."""
+    starting channel's logits. ``ft_layers``: also keep each text's window states below that many top layers."""
     from genrelens.encoders.features import poster_features, text_features
 
     titles = [t if isinstance(t, str) else None for t in table["title"]] if b.config.title else [None] * len(table)
@@ -233,7 +264,78 @@ def features_of(b: ModelBundle, table: pd.DataFrame, cache=None, progress: bool 
         f, ok, _ = poster_features(b.poster_encoder, list(table["poster"]), cache, progress,
                                    root=Path(table.attrs.get("root", ".")), maps=b.config.poster_finetune)
         feats["poster"], feats["poster_mask"] = torch.as_tensor(f), torch.as_tensor(ok)
-    return Features(feats, texts)
+    return Features(feats, texts, window_states(b, texts, ft_layers, progress) if ft_layers else None)
+
+
+# ------------------------------------------------------------------------------- fine-tuning (--ft-layers)
+
+def _ft_config(start: ModelBundle, ft_layers: int, seed: int = 0, ft_epochs: int | None = None):
+    """The starting run's config as this CPU fine-tunes ``ft_layers`` top layers."""
+    from genrelens.train.run import resolve_precision
+
+    return dataclasses.replace(resolve_precision(start.config), ft_layers=ft_layers, seed=seed,
+                               ft_epochs=ft_epochs or start.config.ft_epochs)
+
+
+def window_states(b: ModelBundle, texts: list[str], ft_layers: int, progress: bool) -> list[list[torch.Tensor]]:
+    """Per text, the states of its token windows below the top ``ft_layers`` layers of ``b``'s (pretrained,
+    frozen) bottom: computed once, they serve every fine-tuning of the learning curve."""
+    from genrelens.bundle import build_text
+    from genrelens.train.finetune import _memo_states
+
+    enc = build_text(b.config, b.path, backend="torch")
+    has = [i for i, t in enumerate(texts) if t.strip()]
+    windows, owner = enc.window_ids([texts[i] for i in has])
+    states = _memo_states({}, enc, _ft_config(b, ft_layers), windows["input_ids"], progress)
+    out: list[list[torch.Tensor]] = [[] for _ in texts]
+    for w, o in zip(states, owner):
+        out[has[o]].append(w)
+    return out
+
+
+def finetune_text(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal_fx: Features, y_cal: np.ndarray,
+                  cfg: AdaptConfig, progress: bool = False):
+    """Fine-tune the top ``cfg.ft_layers`` layers of the starting text encoder on ``fx``'s first windows (as
+    training does), the epoch kept being the best on the calibration rows; the classifier's head starts from the
+    starting text head's rows (``label_rows``). Returns ``(encoder, TopLayersClassifier)``."""
+    import tempfile
+
+    from genrelens.bundle import build_text
+    from genrelens.models.losses import get_loss
+    from genrelens.train.config import loop_config
+    from genrelens.train.finetune import TopLayersClassifier, _autocast, embed_states, state_batches
+    from genrelens.train.loop import fit
+
+    run = _ft_config(start, cfg.ft_layers, cfg.seed, cfg.ft_epochs)
+    enc = build_text(start.config, start.path, backend="torch")
+    clf = TopLayersClassifier(enc.model, cfg.ft_layers, len(p.labels))
+    if start.text_head is not None:
+        old = start.text_head.state_dict()
+        clf.head.load_state_dict(label_rows(old, set(old), start, p, prior_logits(y)))
+    tr = [i for i, w in enumerate(fx.windows) if w]
+    va = [i for i, w in enumerate(cal_fx.windows) if w]
+    first, first_val = [fx.windows[i][0] for i in tr], [cal_fx.windows[i][0] for i in va]
+    bs = run.ft_batch_size
+    with tempfile.TemporaryDirectory() as tmp:
+        fit(clf, lambda epoch: state_batches(first, y[tr], np.arange(len(tr)), bs, run.seed, epoch), -(-len(tr) // bs),
+            lambda m: _autocast(run, embed_states, m, first_val, logits=True), y_cal[va], get_loss(run.loss),
+            loop_config(run, fine_tune=True), Path(tmp), False, progress,
+            desc=f"fine-tune the top {cfg.ft_layers} text layer(s)")
+    return enc, clf
+
+
+def retext(enc, clf, fx: Features) -> Features:
+    """``fx`` with its text features from the fine-tuned top layers ``clf`` (its windows pooled as ``enc`` pools
+    them at prediction)."""
+    from genrelens.train.finetune import embed_states
+
+    has = [i for i, w in enumerate(fx.windows) if w]
+    owner = np.repeat(np.arange(len(has)), [len(fx.windows[i]) for i in has])
+    text = fx.feats["text"].clone()
+    if has:
+        emb = embed_states(clf, [w for i in has for w in fx.windows[i]])
+        text[torch.as_tensor(has)] = torch.as_tensor(enc.pool_windows(emb, owner, len(has)))
+    return Features({**fx.feats, "text": text}, fx.texts, fx.windows)
 
 
 def decisions(b: ModelBundle, proba: np.ndarray) -> np.ndarray:
@@ -245,7 +347,7 @@ def decisions(b: ModelBundle, proba: np.ndarray) -> np.ndarray:
 
 def prior_logits(y: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(y, dtype=np.float64).mean(0), 1e-3, 1 - 1e-3)
-    return np.log(p / (1 - p))
+    return logit(p)
 
 
 def l2sp_fit(params: dict[str, torch.Tensor], forward: Callable[[dict[str, torch.Tensor]], torch.Tensor],
@@ -278,10 +380,16 @@ def output_keys(cfg, dims: dict[str, int], n_labels: int) -> set[str]:
 
 
 def warm_state(start: ModelBundle, p: Plan, prior: np.ndarray) -> dict[str, torch.Tensor]:
-    """The starting head's state for the user's labels: rows of kept labels copied (a merged label: its first
-    source's), new labels zero weights with their log-odds prior as bias (and as ``missing_logits``)."""
-    old = start.model.state_dict()
-    per_label = output_keys(start.config, start.dims, len(start.labels))
+    """The starting head's state for the user's labels (``label_rows``)."""
+    return label_rows(start.model.state_dict(), output_keys(start.config, start.dims, len(start.labels)), start,
+                      p, prior)
+
+
+def label_rows(old: dict[str, torch.Tensor], per_label: set[str], start: ModelBundle, p: Plan,
+               prior: np.ndarray) -> dict[str, torch.Tensor]:
+    """A head state ``old`` (its ``per_label`` tensors have one row per starting label) for the user's labels:
+    rows of kept labels copied (a merged label: its first source's), new labels zero weights with their
+    log-odds prior as bias (and as ``missing_logits``)."""
     src = [start.labels.index(p.sources[g][0]) if p.sources[g] else None for g in p.labels]
     out = {}
     for k, v in old.items():
@@ -398,18 +506,21 @@ def fit_lexical(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: A
 
 
 def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal_fx: Features, y_cal: np.ndarray,
-                   cfg: AdaptConfig) -> ModelBundle:
+                   cfg: AdaptConfig, text: tuple | None = None) -> ModelBundle:
     """Fit head and lexical channel on ``fx, y``; the per-label safeguard (``keep_start``), thresholds and
-    calibration on ``cal_fx, y_cal``."""
+    calibration on ``cal_fx, y_cal``. ``text``: a fine-tuned ``(text encoder, its text head)`` (``--ft-layers``),
+    else the starting encoder's. The novelty reference (review reasons) is the start's: it reads the poster
+    features and the text encoder's probe, which adapting leaves as they are."""
     from genrelens.models.calibration import fit_calibrator
 
     head = fit_head(start, p, fx, y, cfg)
     lexical = fit_lexical(start, p, fx, y, cfg) if start.lexical is not None else None
     new_cfg = _config(start, p, cfg)
     same_labels = p.labels == start.labels
+    encoder, text_head = text or (start.text_encoder, start.text_head if same_labels else None)
     b = ModelBundle(new_cfg, list(p.labels), np.full(len(p.labels), 0.5, np.float32), head,
-                    text_encoder=start.text_encoder, poster_encoder=start.poster_encoder,
-                    text_head=start.text_head if same_labels else None, dims=dict(start.dims), lexical=lexical)
+                    text_encoder=encoder, poster_encoder=start.poster_encoder, text_head=text_head,
+                    dims=dict(start.dims), lexical=lexical, novelty=start.novelty)
     raw = b.head_proba(with_lexical(cal_fx, lexical), calibrated=False)
     b.thresholds = thresholds(start, p, y_cal, raw)
     if cfg.steps > 0 and cfg.keep_margin is not None:
@@ -579,12 +690,15 @@ def replay_rows(start: ModelBundle, p: Plan, n: int, seed: int) -> tuple[pd.Data
 class Fitted:
     model: ModelBundle
     seconds: float
+    encode: Callable[[Features], Features] = lambda fx: fx  # the starting features -> the model's (--ft-layers)
+    fine_tune_seconds: float = 0.0
 
 
 def fit_on(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: AdaptConfig,
-           replay: tuple[Features, np.ndarray] | None = None) -> Fitted:
+           replay: tuple[Features, np.ndarray] | None = None, progress: bool = False) -> Fitted:
     """One adaptation on the user's rows ``fx, y``: ``cal_share`` of them for thresholds and calibration, the
-    rest (plus replayed movies) for the head and lexical channel."""
+    rest (plus replayed movies) for the text encoder's top layers (``--ft-layers``), the head and lexical
+    channel."""
     t0 = time.time()
     fit_rows, cal_rows = stratified_split(y, cfg.cal_share, cfg.seed)
     fit_fx, y_fit = fx.take(fit_rows), y[fit_rows]
@@ -594,8 +708,13 @@ def fit_on(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: AdaptC
         fit_fx = Features({key: torch.cat([fit_fx.feats[key], r_fx.feats[key]]) for key in fit_fx.feats},
                           fit_fx.texts + r_fx.texts)
         y_fit = np.concatenate([y_fit, replay[1][:k]])
-    b = adapted_bundle(start, p, fit_fx, y_fit, fx.take(cal_rows), y[cal_rows], cfg)
-    return Fitted(b, time.time() - t0)
+    cal_fx, text, encode, t_ft = fx.take(cal_rows), None, None, 0.0
+    if cfg.ft_layers:
+        enc, clf = finetune_text(start, p, fit_fx, y_fit, cal_fx, y[cal_rows], cfg, progress)
+        text, encode, t_ft = (enc, clf.head), (lambda f: retext(enc, clf, f)), time.time() - t0
+        fit_fx, cal_fx = encode(fit_fx), encode(cal_fx)
+    b = adapted_bundle(start, p, fit_fx, y_fit, cal_fx, y[cal_rows], cfg, text)
+    return Fitted(b, time.time() - t0, **({"encode": encode, "fine_tune_seconds": t_ft} if encode else {}))
 
 
 def subsample(y: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -620,7 +739,7 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
     start = p.start
     cache = _cache(start)
     say(f"encoding {len(p.table)} movies with {start.path}'s encoders (feature cache as usual)")
-    fx = features_of(start, p.table, cache, progress)
+    fx = features_of(start, p.table, cache, progress, ft_layers=cfg.ft_layers)
     t_feat = time.time() - t0
     rest, held = stratified_split(p.y, cfg.holdout, cfg.seed)
     replay = None
@@ -628,10 +747,12 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
         part, y_rep = replay_rows(start, p, int(np.ceil(cfg.replay * len(rest))), cfg.seed)
         replay = (features_of(start, part, cache, progress), y_rep)
     fx_rest, y_rest, fx_held, y_held = fx.take(rest), p.y[rest], fx.take(held), p.y[held]
-    say(f"adapting on {len(rest)} rows ({cfg.holdout:.0%} = {len(held)} held out to measure)")
-    fitted = fit_on(start, p, fx_rest, y_rest, cfg, replay)
+    say(f"adapting on {len(rest)} rows ({cfg.holdout:.0%} = {len(held)} held out to measure)"
+        + (f", fine-tuning the top {cfg.ft_layers} text layer(s) first" if cfg.ft_layers else ""))
+    fitted = fit_on(start, p, fx_rest, y_rest, cfg, replay, progress)
     before = summary(y_held, *start_scores(start, p, fx_held), p.labels)
-    after = summary(y_held, *model_scores(fitted.model, fx_held), p.labels)
+    fx_held_adapted = fitted.encode(fx_held)
+    after = summary(y_held, *model_scores(fitted.model, fx_held_adapted), p.labels)
     curve = []
     for n in [*(n for n in (cfg.curve or ()) if n < len(rest)), len(rest)]:
         if n == len(rest):
@@ -641,8 +762,8 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
             if (y_rest[sub].sum(0) < 2).any():  # a label too rare to split: not a meaningful point
                 curve.append({"rows": n, "skipped": "a label has fewer than 2 positives in this sample"})
                 continue
-            point = summary(y_held, *model_scores(fit_on(start, p, fx_rest.take(sub), y_rest[sub], cfg,
-                                                         replay).model, fx_held), p.labels)
+            small = fit_on(start, p, fx_rest.take(sub), y_rest[sub], cfg, replay)
+            point = summary(y_held, *model_scores(small.model, small.encode(fx_held)), p.labels)
         curve.append({"rows": n, **{k: point[k] for k in ("weighted_f1", "micro_f1", "macro_f1", "ece")}})
     helped = after["weighted_f1"] > before["weighted_f1"]
     lineage = {"started_from": str(Path(start.path).resolve()), "start_model": start.config.model,
@@ -652,22 +773,23 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                "renamed_labels": p.renamed, "regulariser": cfg.regulariser,
                "kept_starting_output": (fitted.model.lineage or {}).get("kept_starting_output", []),
                "settings": {"l2": cfg.l2, "lexical_l2": cfg.lexical_l2, "steps": cfg.steps, "lr": cfg.lr,
-                            "lexical_lr": cfg.lexical_lr,
+                            "lexical_lr": cfg.lexical_lr, "ft_layers": cfg.ft_layers,
                             "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
                             else None, "cal_share": cfg.cal_share, "holdout": cfg.holdout, "seed": cfg.seed}}
     report = {"labels": p.labels, "holdout": {"starting": before, "adapted": after}, "learning_curve": curve,
               "helped": helped, "seconds": {"features": round(t_feat, 1), "adapt": round(fitted.seconds, 1),
+                                            "fine_tune": round(fitted.fine_tune_seconds, 1),
                                             "total": round(time.time() - t0, 1)}, "lineage": lineage}
     b = fitted.model
     b.lineage = lineage
-    proba_held, _ = model_scores(b, fx_held)
+    proba_held, _ = model_scores(b, fx_held_adapted)
     b.artifacts = {"metrics": {"model": b.config.model, "adapted": True, "lineage": lineage,
                                "test": {**evaluate(y_held, decide(proba_held, b.calibrator.thresholds), p.labels),
                                         "ece": after["ece"]},
                                "adapt": {k: v for k, v in report.items() if k != "lineage"}},
                    "split": {"train": list(p.table["id"].iloc[rest]), "val": [],
                              "test": list(p.table["id"].iloc[held])},
-                   "test_proba": b.head_proba(with_lexical(fx_held, b.lexical), calibrated=False),
+                   "test_proba": b.head_proba(with_lexical(fx_held_adapted, b.lexical), calibrated=False),
                    "test_ids": list(p.table["id"].iloc[held])}
     return AdaptResult(b, report, helped)
 

@@ -374,7 +374,8 @@ def with_probe(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.
     out = {}
     for s in SPLITS:
         words = plot_words(list(data.parts[s]["plot"]))
-        out[s] = {**feats[s], "text_probe": probes[s], "text_probe_mask": feats[s]["text_mask"] & (words > 0),
+        has_words = torch.as_tensor(words > 0)
+        out[s] = {**feats[s], "text_probe": probes[s], "text_probe_mask": feats[s]["text_mask"] & has_words,
                   WORDS_KEY: torch.as_tensor(words)}
     val = data.parts["val"]
     plots, titles = plot_openings(list(val["plot"]), list(val["title"]))
