@@ -16,11 +16,13 @@ from genrelens.models.calibration import (
     LabelMap,
     choose_review_cutoff,
     confidence,
+    fit_calibrator,
     fit_map,
     review_flags,
     review_report,
     to_logit,
 )
+from genrelens.models.thresholds import decide
 
 
 def test_ece_and_brier_by_hand():
@@ -309,3 +311,23 @@ def test_calibrate_message_says_why_a_fitted_model_is_not_calibrated(tiny_runs, 
     out = " ".join(res.output.split())
     assert res.exit_code == 2 and says in out and "nothing to calibrate" in out
     assert model == "naive" or "label frequencies" not in out
+
+
+def test_carried_thresholds_keep_every_decision_on_few_calibration_rows():
+    """Calibration fitted on a few rows (as `adapt` does with 100 labelled movies) must not change a decision: a
+    rare label's isotonic steps near zero all clip to the same probability, and carrying the threshold onto such
+    a flat step once predicted the label for every movie. Each label's map is one that keeps the raw decisions."""
+    rng = np.random.default_rng(3)
+    n = 30
+    y = np.zeros((n, 3))
+    y[[2, 9], 0] = 1  # two positives, both scored high: isotonic is flat (at 0) below them
+    y[rng.choice(n, 12, replace=False), 1] = 1  # a common label
+    raw = np.clip(rng.beta(2, 5, size=(n, 3)), 0.01, 0.99)
+    raw[[2, 9], 0] = [0.97, 0.98]
+    raw[:, 2] = rng.uniform(0.2, 0.4, n)  # the third label: no positive at all
+    thresholds = np.array([0.3, 0.35, 0.5])
+    cal = fit_calibrator(y, raw, ["A", "B", "C"], raw_thresholds=thresholds)
+    fresh = np.clip(rng.beta(2, 5, size=(500, 3)), 0.001, 0.999)
+    for scores in (raw, fresh, np.linspace(0.001, 0.999, 999)[:, None].repeat(3, 1)):
+        np.testing.assert_array_equal(decide(cal.transform(scores), cal.thresholds, allow_empty=True),
+                                      decide(scores, thresholds, allow_empty=True))

@@ -114,6 +114,14 @@ def fit_map(method: str, z: np.ndarray, y: np.ndarray) -> LabelMap:
     raise ValueError(f"unknown calibration method {method!r}; choose from {', '.join(METHODS)}")
 
 
+def keeps_decisions(m: LabelMap, z: np.ndarray, z_t: float) -> bool:
+    """Whether ``m(z) >= m(z_t)`` decides as ``z >= z_t`` over ``z`` and a fine grid of logits: a map may be flat
+    where it clips (``PROBA_EPS``) or where isotonic regression saw few rows, and a threshold carried onto a flat
+    part would change decisions (with 30 calibration rows, a rare label once fired for every movie)."""
+    grid = np.concatenate([np.asarray(z, dtype=np.float64), np.linspace(-LOGIT_CLIP, LOGIT_CLIP, 6401)])
+    return bool(np.array_equal(m(grid) >= m(np.array([z_t]))[0], grid >= z_t))
+
+
 def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Fold index per row, stratified on the label (positives spread over the folds)."""
     rng = np.random.default_rng(seed)
@@ -197,17 +205,25 @@ def fit_calibrator(y_val: np.ndarray, proba_val: np.ndarray, labels: list[str],
 
     y = (np.asarray(y_val) > 0).astype(np.float64)
     z = to_logit(proba_val)
+    z_t = None if raw_thresholds is None else to_logit(np.asarray(raw_thresholds, dtype=np.float64))
     maps, chosen = [], {}
     oof = np.zeros_like(z)
     for j, g in enumerate(labels):
-        scores, p_oof = {}, {}
+        scores, p_oof, fitted = {}, {}, {}
         for m in methods:
             p = p_oof[m] = out_of_fold(m, z[:, j], y[:, j], seed=seed)
             scores[m] = {"brier": float(((p - y[:, j]) ** 2).mean()),
                          "ece": float(ece_per_label(y[:, j:j + 1], p[:, None])[0])}
-        best = min(methods, key=lambda m: scores[m]["brier"])
+            fitted[m] = fit_map(m, z[:, j], y[:, j])
+        ranked = sorted(methods, key=lambda m: scores[m]["brier"])
+        if z_t is not None:  # only a map that keeps every decision of the raw threshold may carry it
+            ranked = [m for m in ranked if keeps_decisions(fitted[m], z[:, j], z_t[j])]
+            if not ranked:
+                fitted["identity"], p_oof["identity"] = LabelMap("identity"), LabelMap("identity")(z[:, j])
+                ranked = ["identity"]
+        best = ranked[0]
         oof[:, j] = p_oof[best]
-        maps.append(fit_map(best, z[:, j], y[:, j]))
+        maps.append(fitted[best])
         chosen[g] = {"method": best, "out_of_fold": scores, "positives": int(y[:, j].sum())}
     cal = Calibrator(list(labels), maps, np.full(len(labels), 0.5, np.float32),
                      {"fitted_on": "val", "n_rows": int(len(y)), "folds": FOLDS, "selection": "out-of-fold Brier",

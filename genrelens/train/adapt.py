@@ -65,8 +65,10 @@ class AdaptConfig:
     ``l2``: strength of the pull towards the starting weights (per row: divided by the fitting rows);
     ``steps``: full-batch optimiser steps (0: keep the starting weights); ``cal_share``: share of the fitting
     rows set aside for thresholds and calibration; ``replay``: original training movies per user row
-    (``regulariser="replay"``); ``ft_layers``: also fine-tune the top layers of the starting model's fine-tuned
-    text encoder on the user's rows first (0: keep it), for ``ft_epochs`` epochs (None: as the start trained)."""
+    (``regulariser="replay"``); ``shared``: also refit the head's layers below its output rows (by default only
+    the output rows are refitted, so a label kept at the start is exactly the start's); ``ft_layers``: also
+    fine-tune the top layers of the starting model's fine-tuned text encoder on the user's rows first (0: keep
+    it), for ``ft_epochs`` epochs (None: as the start trained)."""
 
     start: Path
     data: Path
@@ -87,6 +89,7 @@ class AdaptConfig:
     seed: int = 0
     ft_layers: int = 0
     ft_epochs: int | None = None
+    shared: bool = False  # also refit the head's shared layers (hidden layer, norms), not only its output rows
     curve: tuple[int, ...] | None = CURVE
     force: bool = False
     posters: Path | None = None
@@ -423,7 +426,8 @@ def fit_head(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: Adap
     head = new_head(start, p, warm_state(start, p, prior_logits(y)))
     if start.spec.text == "lexical" or start.spec.fitted:  # nothing to train: the lexical head passes logits on
         return head
-    names = {k for k, v in head.named_parameters() if v.requires_grad}
+    rows = output_keys(start.config, start.dims, len(start.labels))
+    names = {k for k, v in head.named_parameters() if v.requires_grad and (cfg.shared or k in rows)}
     params = {k: v for k, v in head.state_dict().items() if k in names}
     buffers = {k: v for k, v in head.state_dict().items() if k not in names}
     batch = {k: v for k, v in fx.feats.items() if k != "lexical"}
@@ -526,7 +530,20 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
     if cfg.steps > 0 and cfg.keep_margin is not None:
         raw = keep_start(b, start, p, fx, y, cal_fx, y_cal, raw, cfg)
     b.calibrator = fit_calibrator(y_cal, raw, b.labels, seed=cfg.seed, raw_thresholds=b.thresholds)
+    if not cfg.shared and start.calibrator is not None:
+        start_calibration(b, start, p)
     return b
+
+
+def start_calibration(b: ModelBundle, start: ModelBundle, p: Plan) -> None:
+    """A label kept at the start (``keep_start``) scores exactly as its starting output, so it takes the starting
+    calibration map and threshold too (fitted on the starting model's whole validation split, not on a few
+    calibration rows): its decisions are the start's."""
+    for g in (b.lineage or {}).get("kept_starting_output", []):
+        j, s = p.labels.index(g), start.labels.index(p.sources[g][0])
+        b.calibrator.maps[j] = start.calibrator.maps[s]
+        b.calibrator.thresholds[j] = start.calibrator.thresholds[s]
+        b.calibrator.info["labels"][g] = {"method": start.calibrator.maps[s].method, "from": "the starting model"}
 
 
 def cross_fitted_f1(y: np.ndarray, score: np.ndarray, seed: int) -> float:
@@ -553,8 +570,9 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
     """The per-label safeguard, decided on the calibration rows (which no weight was fitted on): a label the
     starting model has keeps its adapted output row (head and lexical channel) and threshold only where that
     beats the starting row at the starting threshold by more than ``cfg.keep_margin`` F1 there; elsewhere it goes
-    back to the starting row and threshold. The adapted F1 is cross-fitted when its threshold was tuned on these
-    rows. New labels stay adapted. Edits ``b`` in place (``b.lineage`` notes the labels kept at the start) and
+    back to the starting row and threshold; so does a label with fewer than ``MIN_TUNE_POSITIVES`` positives
+    there (too few to tell). The adapted F1 is cross-fitted (its threshold was tuned on these rows). New labels
+    stay adapted. Edits ``b`` in place (``b.lineage`` notes the labels kept at the start) and
     returns the raw calibration scores of the result."""
     kept = [j for j, g in enumerate(p.labels) if p.sources[g]]
     if not kept:
@@ -571,9 +589,9 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
     for j in kept:
         t0 = start.thresholds[start.labels.index(p.sources[p.labels[j]][0])]
         f_start = _f1(y_cal[:, j] > 0, raw0[:, j] >= t0)
-        f_adapted = (cross_fitted_f1(y_cal[:, j], raw[:, j], cfg.seed) if tuned[j]
-                     else _f1(y_cal[:, j] > 0, raw[:, j] >= b.thresholds[j]))
-        if f_adapted <= f_start + cfg.keep_margin:
+        # with fewer than MIN_TUNE_POSITIVES positives among the calibration rows, an F1 difference is noise
+        # (100 labelled rows: 30 calibration rows): the label keeps its starting output
+        if not tuned[j] or cross_fitted_f1(y_cal[:, j], raw[:, j], cfg.seed) <= f_start + cfg.keep_margin:
             go_back.append(j)
             b.thresholds[j] = t0
     if go_back:
