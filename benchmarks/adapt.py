@@ -14,6 +14,8 @@ when one of its sources is; it never predicts a new label). Forgetting: the seve
 change, on the evaluation rows of the original test split, starting vs adapted.
 
     python benchmarks/adapt.py --model-dir MODEL [--model-dir MODEL2] [--seeds 3] [--regularisers] [--ft-layers 2]
+    python benchmarks/adapt.py --model-dir MODEL --write-catalogue FOLDER   # catalogue.csv + map.toml, to time
+                                                                          # `genrelens adapt` on them
 """
 
 from __future__ import annotations
@@ -163,7 +165,15 @@ def main() -> None:
     ap.add_argument("--lexical-l2", type=float, default=None, help="Lexical pull (default: adapt's).")
     ap.add_argument("--sizes", default="100,300,1000,all", help="Labelled rows of the learning curve.")
     ap.add_argument("--ft-layers", type=int, default=0, help="Also fine-tune the top text layers (adapt --ft-layers).")
+    ap.add_argument("--write-catalogue", type=Path, default=None, help="Only write FOLDER/catalogue.csv (poster "
+                    "paths relative to the data's folder: give adapt --posters) and FOLDER/map.toml.")
     args = ap.parse_args()
+    if args.write_catalogue:
+        args.write_catalogue.mkdir(parents=True, exist_ok=True)
+        cat_csv, _ = build_catalogue(args.model_dir[0], args.write_catalogue)
+        (args.write_catalogue / "map.toml").write_text("".join(f'"{a}" = "{b}"\n' for a, b in LABEL_MAP.items()))
+        print(f"{cat_csv} ({len(pd.read_csv(cat_csv))} movies) and {args.write_catalogue / 'map.toml'}")
+        return
     sizes = tuple(None if s == "all" else int(s) for s in args.sizes.split(","))
     rows = []
     for m in args.model_dir:

@@ -51,6 +51,10 @@ MIN_ROWS = 50  # labelled rows a table needs
 MIN_POSITIVES = 5  # positives each label needs
 CURVE = (100, 300, 1000)  # learning-curve sizes (fitting rows), then all
 REGULARISERS = ("l2", "replay")
+MIN_ADAPT_POSITIVES = 30  # a starting label is adapted only with at least this many positives among the
+#   calibration rows (fewer: its F1 there cannot show an improvement; docs/results.md)
+MIN_TUNE_NEW_POSITIVES = 8  # a new label's threshold is tuned with at least this many positives among the
+#   calibration rows (fewer: 0.5); a rare new label (Documentary, 3%) never fired at 0.5 with 1,000 rows
 MIN_TUNE_POSITIVES = 30  # a kept label's threshold is re-tuned with at least this many positives among the
 #   calibration rows; with fewer it keeps the starting model's (a threshold tuned on a handful is noise)
 
@@ -570,7 +574,7 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
     """The per-label safeguard, decided on the calibration rows (which no weight was fitted on): a label the
     starting model has keeps its adapted output row (head and lexical channel) and threshold only where that
     beats the starting row at the starting threshold by more than ``cfg.keep_margin`` F1 there; elsewhere it goes
-    back to the starting row and threshold; so does a label with fewer than ``MIN_TUNE_POSITIVES`` positives
+    back to the starting row and threshold; so does a label with fewer than ``MIN_ADAPT_POSITIVES`` positives
     there (too few to tell). The adapted F1 is cross-fitted (its threshold was tuned on these rows). New labels
     stay adapted. Edits ``b`` in place (``b.lineage`` notes the labels kept at the start) and
     returns the raw calibration scores of the result."""
@@ -584,14 +588,15 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
     lex0 = fit_lexical(start, p, fx, y, dataclasses.replace(cfg, steps=0)) if b.lexical is not None else None
     b0 = dataclasses.replace(b, model=new_head(start, p, back), lexical=_mix_lexical(b.lexical, lex0, kept))
     raw0 = b0.head_proba(with_lexical(cal_fx, b0.lexical), calibrated=False)
-    tuned = np.asarray(y_cal).sum(0) >= MIN_TUNE_POSITIVES
+    pos = np.asarray(y_cal).sum(0)
     go_back = []
     for j in kept:
         t0 = start.thresholds[start.labels.index(p.sources[p.labels[j]][0])]
         f_start = _f1(y_cal[:, j] > 0, raw0[:, j] >= t0)
-        # with fewer than MIN_TUNE_POSITIVES positives among the calibration rows, an F1 difference is noise
+        # with fewer than MIN_ADAPT_POSITIVES positives among the calibration rows, an F1 difference is noise
         # (100 labelled rows: 30 calibration rows): the label keeps its starting output
-        if not tuned[j] or cross_fitted_f1(y_cal[:, j], raw[:, j], cfg.seed) <= f_start + cfg.keep_margin:
+        if pos[j] < MIN_ADAPT_POSITIVES or (cross_fitted_f1(y_cal[:, j], raw[:, j], cfg.seed)
+                                            <= f_start + cfg.keep_margin):
             go_back.append(j)
             b.thresholds[j] = t0
     if go_back:
@@ -618,12 +623,13 @@ def _mix_lexical(adapted, starting, rows: list[int]):
 
 def thresholds(start: ModelBundle, p: Plan, y_cal: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """Raw-scale thresholds: tuned for F1 on the calibration rows for a label with at least ``MIN_TUNE_POSITIVES``
-    positives there; with fewer, a label the starting model has (a merged one: its first source) keeps its own
-    threshold and a new one gets 0.5 (its head output was fitted by log-loss: a probability)."""
+    positives there (a new label: ``MIN_TUNE_NEW_POSITIVES``); with fewer, a label the starting model has (a
+    merged one: its first source) keeps its own threshold and a new one gets 0.5 (its head output was fitted by
+    log-loss: a probability)."""
     out = tune_thresholds(y_cal, raw)
     pos = np.asarray(y_cal).sum(0)
     for j, g in enumerate(p.labels):
-        if pos[j] < MIN_TUNE_POSITIVES:
+        if pos[j] < (MIN_TUNE_POSITIVES if p.sources[g] else MIN_TUNE_NEW_POSITIVES):
             out[j] = start.thresholds[start.labels.index(p.sources[g][0])] if p.sources[g] else 0.5
     return out
 
