@@ -206,7 +206,10 @@ def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(t
     assert b.lexical.intercept[j] == start.lexical.intercept[s]
     np.testing.assert_array_equal(b.lexical.coef[j], start.lexical.coef[s])
     assert b.thresholds[j] == start.thresholds[s]
-    # the head's shared layers are not refitted, so the kept label scores, calibrates and decides as the start
+    # the head's shared layers are not refitted (only output rows), so the kept label scores, calibrates and
+    # decides as the start
+    shared = [k for k in start.model.state_dict() if k not in keys]
+    assert shared and all(torch.equal(b.model.state_dict()[k], start.model.state_dict()[k]) for k in shared)
     start_p = start.head_proba(fx.feats)[:, s]
     np.testing.assert_allclose(b.head_proba(A.with_lexical(fx, b.lexical))[:, j], start_p, atol=1e-6)
     assert b.calibrator.thresholds[j] == start.calibrator.thresholds[s]

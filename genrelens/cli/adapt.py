@@ -38,6 +38,8 @@ def adapt(
     steps: int = typer.Option(200, "--steps", min=0, help="Optimiser steps (0: keep the starting weights, refit "
                               "thresholds and calibration only)."),
     seed: int = typer.Option(0, "--seed", min=0),
+    shared: bool = typer.Option(False, "--shared", help="Also refit the head's shared layers (by default only its "
+                                "output rows, so a label kept at the start stays exactly the start's)."),
     ft_layers: int = typer.Option(0, "--ft-layers", min=0, help="Also fine-tune this many top layers of the "
                                   "starting model's text encoder on your rows first (at most the layers it "
                                   "fine-tuned; worth it with thousands of rows; slower)."),
@@ -59,7 +61,7 @@ def adapt(
     cfg = AdaptConfig(start=start, data=data, out=out, label_map=label_map, labels=_names(labels) or None,
                       drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2,
                       lexical_l2=lexical_l2, keep_margin=keep_margin, steps=steps, seed=seed,
-                      ft_layers=ft_layers, curve=CURVE if curve else None, force=force, posters=posters,
+                      shared=shared, ft_layers=ft_layers, curve=CURVE if curve else None, force=force, posters=posters,
                       encoding=encoding, skip_bad=skip_bad)
     try:
         p = plan(cfg)
