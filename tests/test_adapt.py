@@ -244,6 +244,7 @@ def test_ft_layers_fine_tunes_the_top_text_layers(tiny_catalogue_dir, subset_csv
                "--ft-layers", "1", "--no-curve", "--steps", "20", "--force", "--no-progress")
     assert r.exit_code == 0, r.output
     assert "fine-tun" in r.output
+    assert f"lineage:startedfrom{Path(tiny_catalogue_dir).resolve()}" in "".join(r.output.split())  # rich wraps
     adapted = ModelBundle.from_pretrained(out, backend="torch")
     old, new = start.text_encoder.model.state_dict(), adapted.text_encoder.model.state_dict()
     top = f"encoder.layer.{len(start.text_encoder.model.encoder.layer) - 1}."

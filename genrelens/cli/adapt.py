@@ -114,6 +114,12 @@ def render(report: dict) -> None:
             else:
                 t.add_row(str(pt["rows"]), *(f"{pt[k]:.4f}" for k in ("weighted_f1", "micro_f1", "macro_f1", "ece")))
         console.print(t)
+    lin = report["lineage"]
+    mapped = ", ".join(f"{a} -> {b}" for a, b in lin["label_map"].items()) or "none"
+    console.print(f"lineage: started from {lin['started_from']} ({lin['start_model']}); adapted on {lin['fit_rows']} "
+                  f"rows of {lin['adapted_on']} ({lin['holdout_rows']} held out); label map: {mapped}; new labels: "
+                  f"{', '.join(lin['new_labels']) or 'none'}; kept at the start: "
+                  f"{', '.join(lin['kept_starting_output']) or 'none'}", highlight=False)
     verdict = "[green]helped[/]" if report["helped"] else "[red]did not help[/]"
     console.print(f"adaptation {verdict}: weighted F1 {h['starting']['weighted_f1']:.4f} -> "
                                f"{h['adapted']['weighted_f1']:.4f} on the held-out rows")
