@@ -3,6 +3,7 @@
     python benchmarks/speed.py [--n 512] [--model-dir DIR] [--requests 200] [--precision auto|fp32|bf16|int8]
     python benchmarks/speed.py --n 256 --no-rest --compare fp32,bf16,int8   # (b) in each precision, interleaved
     python benchmarks/speed.py --train 1000 --full-steps 0                 # fine-tuning rate, fp32 vs bf16
+    python benchmarks/speed.py --n 128 --long 6                            # (b) on synopses of 6 token windows
 
 (a) baseline: transformers AutoModel in fp32 eager torch (tokenizer padding to max_length, mean pooling;
     for a windowed model the tokenizer's overflowing windows, pooled), EfficientNet-Lite in eager torch with
@@ -233,6 +234,28 @@ def train_speed(clf: GenreClassifier, data: Path | None, n_plots: int, full_step
           f"({best['fp32'] / best['bf16']:.2f}x)")
 
 
+def long_speed(clf: GenreClassifier, plots: list[str], posters: list[str], windows: int) -> None:
+    """(b) on synopses of ``windows`` token windows each: every test plot followed by the next ones until the
+    encoder reads that many windows of it (it reads at most its own ``windows``)."""
+    te = clf.text_encoder
+    longs = []
+    for i in range(len(plots)):
+        text, k = plots[i], i
+        while len(te.window_ids([text])[1]) < windows and k < i + 40:
+            k += 1
+            text += " " + plots[k % len(plots)]
+        longs.append(text)
+    n_win = np.bincount(te.window_ids(longs)[1])
+    clf.score(longs[:4], posters[:4])  # warm-up
+    t, c = time.perf_counter(), time.process_time()
+    clf.score(longs, posters, calibrated=False)
+    sec, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"(b-long) GenreClassifier.score on {len(longs)} synopses of {n_win.mean():.2f} token windows each "
+          f"(encoder reads at most {te.windows}; {np.mean([len(x.split()) for x in longs]):.0f} words), poster too: "
+          f"{len(longs) / sec:.1f} movies/s ({sec:.1f} s wall, {1000 * cpu / len(longs):.0f} ms CPU per movie); load "
+          f"average {os.getloadavg()[0]:.1f}")
+
+
 def compare_precisions(clf: GenreClassifier, plots: list[str], posters: list[str], precisions: list[str]) -> None:
     """(b) in each precision on the same movies, 2 interleaved rounds; agreement with fp32."""
     rates: dict[str, list[float]] = {p: [] for p in precisions}
@@ -274,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="instead: measure text fine-tuning speed on N_PLOTS training plots (e.g. 1000)")
     ap.add_argument("--full-steps", type=int, default=10, help="full fine-tuning steps timed with --train")
     ap.add_argument("--precision", default="auto", help="encoder precision of (b) and (c): auto, fp32, bf16, int8")
+    ap.add_argument("--long", type=int, default=0, metavar="WINDOWS",
+                    help="instead: time (b) on long synopses that fill WINDOWS token windows (test plots joined)")
     ap.add_argument("--compare", default="", help="comma list of precisions: time (b) in each (interleaved, "
                     "2 rounds) with agreement against fp32, instead of the usual run")
     args = ap.parse_args(argv)
@@ -297,6 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.train:
         return train_speed(clf, args.data, args.train, args.full_steps)
     plots, posters = test_movies(clf, args.n, args.data)
+    if args.long:
+        return long_speed(clf, plots, posters, args.long)
     if args.compare:
         return compare_precisions(clf, plots, posters, [p.strip() for p in args.compare.split(",") if p.strip()])
     n = len(plots)
