@@ -256,26 +256,29 @@ def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_pa
     from genrelens.predict import GenreClassifier
 
     clf = GenreClassifier.load(tiny_model_dir)
-    src = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    src = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(100)  # 100 movies: enough to rank
+    table = tmp_path / "movies.csv"
+    src.to_csv(table, index=False)
+    movies = ("--input", str(table), "--posters", str(subset_csv.parent))
     proba, _ = clf.score(list(src["plot"]), [subset_csv.parent / p if p else None for p in src["poster"]])
     band = f"{float(np.median(np.abs(proba - clf.thresholds).min(1))):.6f}"
     runner = CliRunner()
     full, queue = tmp_path / "all.csv", tmp_path / "queue.csv"
-    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), *movies,
                               "--output", str(full), "--no-progress", "--review-band", band])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), *movies,
                               "--output", str(queue), "--no-progress", "--review-band", band, "--review-only"])
     assert res.exit_code == 0, res.output
     a, q = pd.read_csv(full), pd.read_csv(queue)
-    assert {"confidence", "review"} <= set(a.columns) and len(a) == 400
+    assert {"confidence", "review"} <= set(a.columns) and len(a) == 100
     assert a["confidence"].between(0, 1).all()
     assert 0 < len(q) == int(a["review"].sum()) < len(a)
     assert q["review"].all() and set(q["id"]) == set(a.loc[a["review"], "id"])
     assert q["confidence"].is_monotonic_increasing  # least confident first
-    assert f"{len(q)} of 400 rows" in " ".join(res.output.split())
+    assert f"{len(q)} of 100 rows" in " ".join(res.output.split())
     # the default rule: confidence below the model's saved cut-off
-    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), *movies,
                               "--output", str(full), "--no-progress"])
     assert res.exit_code == 0, res.output
     a = pd.read_csv(full)
@@ -284,12 +287,12 @@ def test_batch_review_columns_and_review_only(tiny_model_dir, subset_csv, tmp_pa
     low = a["review_reasons"].fillna("").str.split("|").map(lambda r: "low_confidence" in r)
     assert (low[scored] == (a.loc[scored, "confidence"] < cut)).sum() >= scored.sum() - 2  # float32
     assert (a["review"] == (a["review_reasons"].fillna("") != "")).all()  # review: any reason holds
-    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), *movies,
                               "--output", str(queue), "--no-progress", "--review-below", "0.5", "--review-only"])
     assert res.exit_code == 0, res.output
     q = pd.read_csv(queue)
     assert len(q) == int((a["confidence"] < 0.5).sum() + a["confidence"].isna().sum()) and (q["confidence"] < 0.5).all()
-    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), "--input", str(subset_csv),
+    res = runner.invoke(app, ["predict", "--model-dir", str(tiny_model_dir), *movies,
                               "--output", str(queue), "--review-below", "0.5", "--review-band", "0.1"])
     assert res.exit_code != 0 and "not both" in res.output
 

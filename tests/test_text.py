@@ -69,3 +69,19 @@ def test_cache_key_names_the_weights_and_settings(encoder):
     assert key == encoder.cache_key_prefix() and "minilm" in key
     other = TextEncoder("minilm", max_length=32)
     assert other.cache_key_prefix() != key
+
+
+def test_padded_batches_keep_padding_low_and_cover_every_sequence():
+    """Longest first, at most batch_size per batch, and a batch ends before a sequence much shorter than its
+    longest: one movie's 128-token first window and 40-token second window run apart, not padded together."""
+    from genrelens.encoders.text import PAD_RATIO, padded_batches
+
+    assert [list(b) for b in padded_batches([128, 40], 32)] == [[0], [1]]
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 129, 500).tolist()
+    batches = padded_batches(lengths, 32)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for b in batches:
+        longest = lengths[b[0]]
+        assert len(b) <= 32 and all(PAD_RATIO * longest <= lengths[i] <= longest for i in b)
+    assert len(batches) < 500 / 32 + 12  # still large batches

@@ -111,7 +111,7 @@ def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, 
 def test_poster_model_fine_tunes_the_cnn_last_block(subset_csv, cache_dir, tmp_path):
     from genrelens.encoders.poster import PosterEncoder
 
-    metrics = train_tiny("poster", subset_csv, tmp_path / "pft", cache_dir, poster_finetune=True)
+    metrics = train_tiny("poster", subset_csv, tmp_path / "pft", cache_dir, poster_finetune=True, epochs=1)
     assert 0 < metrics["test"]["weighted_f1"] <= 1
     clf = GenreClassifier.load(tmp_path / "pft")
     plots, posters = _movies(subset_csv)

@@ -358,15 +358,14 @@ class TextEncoder:
         n = len(enc["input_ids"])
         out = np.zeros((n, self.dim), dtype=np.float32)
         probe_out = np.zeros((n, self.dim), dtype=np.float32) if probe else None
-        order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
+        batches = padded_batches([len(ids) for ids in enc["input_ids"]], batch_size)
         on_torch = self.session is None
         was_training = on_torch and self.model.training
         if on_torch:
             self.model.eval()
         try:
             with _progress(progress, f"encoding texts ({self.name})", n) as advance, torch.inference_mode():
-                for start in range(0, n, batch_size):
-                    idx = order[start : start + batch_size]
+                for idx in batches:
                     if self.session is not None:
                         batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, return_tensors="np")
                         feed = {k: np.asarray(batch[k], dtype=np.int64) for k in keys}
@@ -399,6 +398,22 @@ class TextEncoder:
         out = self.pool(res.last_hidden_state, mask)
         out = torch.nn.functional.normalize(out, dim=-1) if self.normalize else out
         return out, self.pool(res.hidden_states[self.probe_layer], mask)
+
+
+PAD_RATIO = 0.75  # a batch ends where the next sequence is shorter than this share of its longest
+
+
+def padded_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Indices in batches of at most ``batch_size``, longest first; a batch also ends before a sequence shorter
+    than ``PAD_RATIO`` of its longest, so that few tokens are padding (a 100-word plot's second window of ~40
+    tokens no longer runs padded to the first's 128)."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    out, start = [], 0
+    for i in range(1, len(order) + 1):
+        if i == len(order) or i - start == batch_size or lengths[order[i]] < PAD_RATIO * lengths[order[start]]:
+            out.append(order[start:i])
+            start = i
+    return out
 
 
 def mean_over_windows(window_feats: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
