@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from genrelens.cli.common import console
+from genrelens.cli.common import column_map_option, console, sep_option, table_options
 from genrelens.cli.common import fail as _fail
 
 
@@ -49,6 +49,8 @@ def adapt(
                                "held-out rows."),
     posters: Path | None = typer.Option(None, "--posters", help="Folder relative poster paths are resolved against."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of a CSV/JSONL table."),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip bad rows instead of stopping."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -58,11 +60,12 @@ def adapt(
     from genrelens.errors import GenrelensError
     from genrelens.train.adapt import CURVE, AdaptConfig, AdaptInputError, adapt, plan, save
 
+    sep, mapping = table_options(sep, column_map)
     cfg = AdaptConfig(start=start, data=data, out=out, label_map=label_map, labels=_names(labels) or None,
                       drop=_names(drop), holdout=holdout, regulariser=regulariser, l2=l2,
                       lexical_l2=lexical_l2, keep_margin=keep_margin, steps=steps, seed=seed,
                       shared=shared, ft_layers=ft_layers, curve=CURVE if curve else None, force=force, posters=posters,
-                      encoding=encoding, skip_bad=skip_bad)
+                      encoding=encoding, skip_bad=skip_bad, sep=sep, columns=mapping)
     try:
         p = plan(cfg)
     except (AdaptInputError, GenrelensError) as e:

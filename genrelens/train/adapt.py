@@ -99,6 +99,8 @@ class AdaptConfig:
     posters: Path | None = None
     encoding: str = "utf-8"
     skip_bad: bool = False
+    sep: str | None = None  # the table's separator (None: detected)
+    columns: dict[str, str] | None = None  # {field: the table's column} (``--column-map``)
 
 
 # ------------------------------------------------------------------------------------------- inputs (checks)
@@ -182,7 +184,8 @@ def plan(cfg: AdaptConfig) -> Plan:
     check_ft_layers(cfg, start_dir)
     mapping = read_label_map(cfg.label_map)
     try:
-        df, _ = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters)
+        df, _ = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters,
+                           sep=cfg.sep, columns=cfg.columns)
     except DataError as e:
         raise AdaptInputError(str(e)) from e
     _, start_cfg, start_labels, _ = B.read_meta(start_dir)
