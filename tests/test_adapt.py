@@ -57,7 +57,8 @@ def test_zero_steps_keeps_the_starting_predictions(fixture, request, subset_csv,
     result = A.adapt(cfg, p)
     A.save(result, cfg.out)
     assert ModelBundle.from_pretrained(cfg.out).labels == start.labels
-    np.testing.assert_allclose(raw_scores(cfg.out, p.table), raw_scores(start_dir, p.table), atol=1e-6)
+    some = p.table.head(100)  # through the whole prediction path: 100 movies show it (and cost a quarter)
+    np.testing.assert_allclose(raw_scores(cfg.out, some), raw_scores(start_dir, some), atol=1e-6)
     manifest = json.loads((cfg.out / MANIFEST).read_text())
     assert manifest["lineage"]["started_from"] == str(Path(start_dir).resolve())
     assert manifest["lineage"]["rows"] == len(p.table)
