@@ -31,11 +31,12 @@ def _exe() -> str:
 
 def _movies(model_dir: Path, n: int, data: Path | None):
     """The model (``GenreClassifier``) and the first ``n`` movies of its test split."""
+    from genrelens.bundle import read_artifact
     from genrelens.data.table import load_table
     from genrelens.predict import GenreClassifier
 
     clf = GenreClassifier.load(model_dir)
-    split = json.loads((model_dir / "split.json").read_text())  # both versions write the split there
+    split = read_artifact(model_dir, "split")
     df, _ = load_table(data, skip_bad=True)
     test = df[df["id"].isin(set(split["test"]))].head(n).reset_index(drop=True)
     test.attrs.update(df.attrs)
