@@ -141,14 +141,13 @@ def read_label_map(source: Path | dict | None) -> dict[str, str]:
     return out
 
 
-def check_ft_layers(cfg: AdaptConfig, start_dir: Path) -> None:
+def check_ft_layers(cfg: AdaptConfig, start_dir: Path, start_cfg) -> None:
     """``--ft-layers`` needs a fine-tuned text encoder, and at most the layers the start fine-tuned (the layers
     below stay pretrained: the review reasons' probe reads the last of them)."""
     if not cfg.ft_layers:
         return
     from genrelens.models.registry import MODELS
 
-    _, start_cfg, _, _ = B.read_meta(start_dir)
     if cfg.ft_layers < 0:
         raise AdaptInputError(f"--ft-layers {cfg.ft_layers}: give 0 (keep the text encoder) or more")
     if not get_spec(start_cfg.model).text_stage:
@@ -172,7 +171,7 @@ def plan(cfg: AdaptConfig) -> Plan:
     if not start_dir.is_dir():
         raise AdaptInputError(f"--from {start_dir}: not a folder (give a trained model folder)")
     try:
-        B.read_meta(start_dir)
+        _, start_cfg, start_labels, _ = B.read_meta(start_dir)
     except ModelError as e:
         raise AdaptInputError(f"--from {start_dir} is not a model: {e}") from e
     if cfg.out is not None:
@@ -181,14 +180,13 @@ def plan(cfg: AdaptConfig) -> Plan:
             raise AdaptInputError("--out must differ from --from (the starting model is kept as it is)")
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise AdaptInputError(f"--out {out} exists and is not empty: give a new folder")
-    check_ft_layers(cfg, start_dir)
+    check_ft_layers(cfg, start_dir, start_cfg)
     mapping = read_label_map(cfg.label_map)
     try:
         df, _ = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters,
                            sep=cfg.sep, columns=cfg.columns)
     except DataError as e:
         raise AdaptInputError(str(e)) from e
-    _, start_cfg, start_labels, _ = B.read_meta(start_dir)
     table_genres = {g for gs in df["genres"] for g in gs}
     nowhere = [k for k in mapping if k not in start_labels and k not in table_genres]
     if nowhere:
@@ -291,12 +289,12 @@ def window_states(b: ModelBundle, texts: list[str], ft_layers: int, progress: bo
     """Per text, the states of its token windows below the top ``ft_layers`` layers of ``b``'s (pretrained,
     frozen) bottom: computed once, they serve every fine-tuning of the learning curve."""
     from genrelens.bundle import build_text
-    from genrelens.train.finetune import _memo_states
+    from genrelens.train.finetune import memo_states
 
     enc = build_text(b.config, b.path, backend="torch")
     has = [i for i, t in enumerate(texts) if t.strip()]
     windows, owner = enc.window_ids([texts[i] for i in has])
-    states = _memo_states({}, enc, _ft_config(b, ft_layers), windows["input_ids"], progress)
+    states = memo_states({}, enc, _ft_config(b, ft_layers), windows["input_ids"], progress)
     out: list[list[torch.Tensor]] = [[] for _ in texts]
     for w, o in zip(states, owner):
         out[has[o]].append(w)
@@ -307,44 +305,38 @@ def finetune_text(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal_
                   cfg: AdaptConfig, progress: bool = False):
     """Fine-tune the top ``cfg.ft_layers`` layers of the starting text encoder on ``fx``'s first windows (as
     training does), the epoch kept being the best on the calibration rows; the classifier's head starts from the
-    starting text head's rows (``label_rows``). Returns ``(encoder, TopLayersClassifier)``."""
+    starting text head's rows (``label_rows``). Returns ``(encoder, TopLayersClassifier, the run config it
+    fine-tuned with)``."""
     import tempfile
 
     from genrelens.bundle import build_text
-    from genrelens.models.losses import get_loss
-    from genrelens.train.config import loop_config
-    from genrelens.train.finetune import TopLayersClassifier, _autocast, embed_states, state_batches
-    from genrelens.train.loop import fit
+    from genrelens.train.finetune import TopLayersClassifier, fit_top_layers
 
     run = _ft_config(start, cfg.ft_layers, cfg.seed, cfg.ft_epochs)
     enc = build_text(start.config, start.path, backend="torch")
     clf = TopLayersClassifier(enc.model, cfg.ft_layers, len(p.labels))
-    if start.text_head is not None:
+    if start.text_head is not None:  # a linear head: every tensor of it has one row per label
         old = start.text_head.state_dict()
         clf.head.load_state_dict(label_rows(old, set(old), start, p, prior_logits(y)))
     tr = [i for i, w in enumerate(fx.windows) if w]
     va = [i for i, w in enumerate(cal_fx.windows) if w]
-    first, first_val = [fx.windows[i][0] for i in tr], [cal_fx.windows[i][0] for i in va]
-    bs = run.ft_batch_size
     with tempfile.TemporaryDirectory() as tmp:
-        fit(clf, lambda epoch: state_batches(first, y[tr], np.arange(len(tr)), bs, run.seed, epoch), -(-len(tr) // bs),
-            lambda m: _autocast(run, embed_states, m, first_val, logits=True), y_cal[va], get_loss(run.loss),
-            loop_config(run, fine_tune=True), Path(tmp), False, progress,
-            desc=f"fine-tune the top {cfg.ft_layers} text layer(s)")
-    return enc, clf
+        fit_top_layers(clf, [fx.windows[i][0] for i in tr], y[tr], np.arange(len(tr)),
+                       [cal_fx.windows[i][0] for i in va], y_cal[va], run, Path(tmp), False, progress,
+                       desc=f"fine-tune the top {cfg.ft_layers} text layer(s)")
+    return enc, clf, run
 
 
-def retext(enc, clf, fx: Features) -> Features:
-    """``fx`` with its text features from the fine-tuned top layers ``clf`` (its windows pooled as ``enc`` pools
-    them at prediction)."""
-    from genrelens.train.finetune import embed_states
+def retext(enc, clf, run, fx: Features) -> Features:
+    """``fx`` with its text features from the fine-tuned top layers ``clf`` (``finetune.pooled_features``)."""
+    from genrelens.train.finetune import pooled_features
 
     has = [i for i, w in enumerate(fx.windows) if w]
     owner = np.repeat(np.arange(len(has)), [len(fx.windows[i]) for i in has])
     text = fx.feats["text"].clone()
     if has:
-        emb = embed_states(clf, [w for i in has for w in fx.windows[i]])
-        text[torch.as_tensor(has)] = torch.as_tensor(enc.pool_windows(emb, owner, len(has)))
+        pooled = pooled_features(enc, clf, [w for i in has for w in fx.windows[i]], owner, len(has), run)
+        text[torch.as_tensor(has)] = torch.as_tensor(pooled)
     return Features({**fx.feats, "text": text}, fx.texts, fx.windows)
 
 
@@ -737,8 +729,8 @@ def fit_on(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cfg: AdaptC
         y_fit = np.concatenate([y_fit, replay[1][:k]])
     cal_fx, text, encode, t_ft = fx.take(cal_rows), None, None, 0.0
     if cfg.ft_layers:
-        enc, clf = finetune_text(start, p, fit_fx, y_fit, cal_fx, y[cal_rows], cfg, progress)
-        text, encode, t_ft = (enc, clf.head), (lambda f: retext(enc, clf, f)), time.time() - t0
+        enc, clf, run = finetune_text(start, p, fit_fx, y_fit, cal_fx, y[cal_rows], cfg, progress)
+        text, encode, t_ft = (enc, clf.head), (lambda f: retext(enc, clf, run, f)), time.time() - t0
         fit_fx, cal_fx = encode(fit_fx), encode(cal_fx)
     b = adapted_bundle(start, p, fit_fx, y_fit, cal_fx, y[cal_rows], cfg, text)
     return Fitted(b, time.time() - t0, **({"encode": encode, "fine_tune_seconds": t_ft} if encode else {}))

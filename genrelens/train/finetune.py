@@ -133,7 +133,7 @@ def _autocast(cfg, fn, *args, **kw):
         return fn(*args, **kw)
 
 
-def _memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> list[torch.Tensor]:
+def memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> list[torch.Tensor]:
     """Frozen-bottom states of the token sequences ``ids``, computing only those not already in ``memo``
     (keyed by the sequence): the benchmark's runs on one split share them, and a model reading whole
     synopses reuses the first windows that a plain run computed."""
@@ -152,6 +152,28 @@ def _memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> 
                                 ids=[ids[i] for i in todo])
         known.update({keys[i]: st for i, st in zip(todo, new)})
     return [known[k] for k in keys]
+
+
+def fit_top_layers(clf: TopLayersClassifier, states: list[torch.Tensor], y: np.ndarray, rows: np.ndarray,
+                   val_states: list[torch.Tensor], y_val: np.ndarray, cfg, folder, resume: bool, progress: bool,
+                   desc: str) -> list[dict]:
+    """Train ``clf`` (top layers + its head) on ``states[rows]`` (length-bucketed batches of
+    ``cfg.ft_batch_size``), keeping the epoch best on ``val_states, y_val``; returns the history (``loop.fit``)."""
+    from genrelens.models.losses import get_loss
+    from genrelens.train.config import loop_config
+    from genrelens.train.loop import fit
+
+    bs = cfg.ft_batch_size
+    return fit(clf, lambda epoch: state_batches(states, y, rows, bs, cfg.seed, epoch), -(-len(rows) // bs),
+               lambda m: _autocast(cfg, embed_states, m, val_states, logits=True), y_val, get_loss(cfg.loss),
+               loop_config(cfg, fine_tune=True), folder, resume, progress, desc=desc)
+
+
+def pooled_features(enc, clf: TopLayersClassifier, states: list[torch.Tensor], owner: np.ndarray, n: int,
+                    cfg) -> np.ndarray:
+    """Per-text features ``[n, d]``: each window's frozen ``states`` through the top layers of ``clf``, pooled
+    per text (``owner``) as ``enc`` pools windows at prediction."""
+    return enc.pool_windows(_autocast(cfg, embed_states, clf, states), owner, n)
 
 
 def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, memo: dict | None = None,
@@ -174,9 +196,6 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
 
     from genrelens.bundle import CHECKPOINTS, ModelBundle, build_text
     from genrelens.data.split import SPLITS
-    from genrelens.models.losses import get_loss
-    from genrelens.train.config import loop_config
-    from genrelens.train.loop import fit
 
     memo = {} if memo is None else memo
     enc = build_text(cfg, backend="torch")  # the registry's encoder (no folder yet), fine-tuned on eager torch
@@ -185,7 +204,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     groups = {**{s: [data.parts[s]["text"].iloc[i] for i in idx[s]] for s in SPLITS}, "extra": extra_texts}
     texts = [t for g in groups.values() for t in g]
     windows, owner = enc.window_ids(texts)
-    states = _memo_states(memo, enc, cfg, windows["input_ids"], progress)
+    states = memo_states(memo, enc, cfg, windows["input_ids"], progress)
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # each text's first window (owner is sorted)
     st, own, offset = {}, {}, 0  # per group: its windows' states and owners (rows within the group)
     for g, items in groups.items():
@@ -211,16 +230,10 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         pos[idx["train"]] = np.arange(len(idx["train"]))
         rows = pos[data.train_rows]
         rows = rows[rows >= 0]
-        y_tr = data.y["train"][idx["train"]]
-        bs = cfg.ft_batch_size
-        history = fit(
-            clf, lambda epoch: state_batches(first_states["train"], y_tr, rows, bs, cfg.seed, epoch),
-            -(-len(rows) // bs),
-            lambda m: _autocast(cfg, embed_states, m, first_states["val"], logits=True), data.y["val"][idx["val"]],
-            get_loss(cfg.loss),
-            loop_config(cfg, fine_tune=True), Path(run_dir) / CHECKPOINTS / "text", resume, progress,
-            desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)",
-        )
+        history = fit_top_layers(clf, first_states["train"], data.y["train"][idx["train"]], rows,
+                                 first_states["val"], data.y["val"][idx["val"]], cfg,
+                                 Path(run_dir) / CHECKPOINTS / "text", resume, progress,
+                                 desc=f"fine-tune {cfg.text_encoder} (top {cfg.ft_layers} layers)")
     feats = {}
     for g in groups:
         n = len(data.parts[g]) if g in SPLITS else len(extra_texts)
@@ -228,7 +241,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         f = np.zeros((n, enc.dim), dtype=np.float32)
         probe = np.zeros((n, enc.dim), dtype=np.float32)
         if len(rows_g):
-            f[rows_g] = enc.pool_windows(_autocast(cfg, embed_states, clf, st[g]), own[g], len(rows_g))
+            f[rows_g] = pooled_features(enc, clf, st[g], own[g], len(rows_g), cfg)
             if enc.probe_layer == len(encoder_layers(enc.model)) - cfg.ft_layers:  # the frozen states are the probe
                 window_probe = np.stack([s.float().mean(0).numpy() for s in st[g]])
                 probe[rows_g] = mean_over_windows(window_probe, own[g], len(rows_g))
