@@ -17,6 +17,19 @@ DATA = default_data_path()
 # test asks for it.
 os.environ.setdefault("GENRELENS_PRECISION", "fp32")
 os.environ.setdefault("GENRELENS_PRECISION_CHECK", "0")
+# Output width comes from each test's CliRunner env (COLUMNS=200), never from the terminal pytest started in:
+# rich fixes a console's width when it is created if COLUMNS and LINES are set then (pytest-xdist's workers
+# set COLUMNS=80), and the CLI's console is created at import.
+for _var in ("COLUMNS", "LINES"):
+    os.environ.pop(_var, None)
+# `pytest -n N` (pytest-xdist; `make test` runs 2 workers): the workers share the cores instead of each one's
+# torch and ONNX Runtime threads competing for all of them; processes the tests start inherit the setting.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def write_subset(folder: Path, n: int = 400, seed: int = 0, with_posters: bool = True) -> Path:

@@ -27,12 +27,14 @@ def grid(monkeypatch, tmp_path):
 
 
 def test_the_grid_from_the_options(grid, tmp_path):
-    r = CliRunner().invoke(app, ["benchmark", "--models", "naive, tfidf", "--oversample", "none,mlros", "--seeds", "2",
-                                 "--out", str(tmp_path), "--precision", "fp32", "--no-progress"])
+    out = tmp_path / "a-folder-name-long-enough-that-the-report-path-is-wider-than-the-terminal"
+    r = CliRunner(env={"COLUMNS": "60"}).invoke(app, ["benchmark", "--models", "naive, tfidf", "--oversample",
+                                                      "none,mlros", "--seeds", "2", "--out", str(out),
+                                                      "--precision", "fp32", "--no-progress"])
     assert r.exit_code == 0, r.output
     assert grid["models"] == ["naive", "tfidf"] and grid["oversampling"] == ["none", "mlros"]
-    assert grid["seeds"] == 2 and grid["out"] == tmp_path and grid["overrides"] == {"precision": "fp32"}
-    assert "report.html" in " ".join(r.output.split())
+    assert grid["seeds"] == 2 and grid["out"] == out and grid["overrides"] == {"precision": "fp32"}
+    assert f"report: {out / 'report.html'} (and {out / 'report.md'})" in r.output  # whole, to copy from a log
 
 
 def test_quick_installs_the_default_model(grid, tmp_path, monkeypatch):

@@ -36,6 +36,26 @@ def test_bottom_states_plus_top_layers_equal_the_whole_encoder(encoder):
         bottom_states(encoder.model, encoder.tokenizer, TEXTS, n_top=7, max_length=32, progress=False)
 
 
+@pytest.mark.parametrize("n_top", [1, 2, 6])
+def test_bottom_states_are_the_full_models_hidden_states_without_running_the_top(encoder, n_top):
+    ids = encoder.tokenizer(TEXTS, truncation=True, max_length=32)["input_ids"]
+    calls = []
+    hooks = [layer.register_forward_hook(lambda *_, k=k: calls.append(k))
+             for k, layer in enumerate(encoder.model.encoder.layer)]
+    try:
+        states = bottom_states(encoder.model, encoder.tokenizer, TEXTS, n_top=n_top, max_length=32, progress=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert set(calls) == set(range(6 - n_top))  # the top layers did not run
+    assert len(encoder.model.encoder.layer) == 6  # and the model has all its layers again
+    with torch.inference_mode():  # the same padded batch through the whole model, as bottom_states ran it
+        batch = encoder.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+        full = encoder.model(**batch, output_hidden_states=True).hidden_states[6 - n_top]
+    for row, (text_ids, state) in enumerate(zip(ids, states)):
+        assert torch.equal(state, full[row, : len(text_ids)].to(torch.float16))
+
+
 def test_pad_states_and_masks():
     hidden, mask = pad_states([torch.ones(2, 3), torch.ones(4, 3)])
     assert hidden.shape == (2, 4, 3) and mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]

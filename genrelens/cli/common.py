@@ -15,7 +15,9 @@ from rich.console import Console
 from genrelens.config import OVERSAMPLING, RANGES, THRESHOLDS, WINDOW_POOLING
 from genrelens.errors import GenrelensError
 
-console = Console(stderr=True)  # messages, warnings, progress; results go to stdout
+# Messages, warnings, progress (results go to stdout). soft_wrap: rich does not break lines at the terminal's
+# width, so a path in a message stays whole when it is copied or the output goes to a log (the terminal wraps).
+console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # genrelens.encoders.precision.CHOICES (not imported: it loads numpy)

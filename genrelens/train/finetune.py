@@ -9,6 +9,7 @@ the top layers over its cached, length-sorted outputs is much faster (docs/perfo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -44,13 +45,26 @@ def bottom_states(model: nn.Module, tokenizer, texts: list[str], n_top: int, max
     out: list[torch.Tensor | None] = [None] * len(ids)
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     model.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), bottom_only(model, n_layers - n_top):
         for b in track(batches, "text encoder (frozen layers)", enabled=progress):
             padded = tokenizer.pad({"input_ids": [ids[i] for i in b]}, return_tensors="pt")
-            hs = model(**padded, output_hidden_states=True).hidden_states[n_layers - n_top]
+            hs = model(**padded).last_hidden_state
             for row, i in enumerate(b):
                 out[i] = hs[row, : len(ids[i])].to(torch.float16).clone()
     return out  # type: ignore[return-value]
+
+
+@contextmanager
+def bottom_only(model: nn.Module, n_bottom: int) -> Iterator[None]:
+    """Within the block, ``model`` runs only its first ``n_bottom`` transformer layers: its last hidden state
+    is then the full model's ``hidden_states[n_bottom]``, without computing the layers above (a third of the
+    frozen pass's time when the top 2 of 6 layers train)."""
+    full = model.encoder.layer
+    model.encoder.layer = nn.ModuleList(list(full)[:n_bottom])
+    try:
+        yield
+    finally:
+        model.encoder.layer = full
 
 
 def pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -54,7 +54,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cfg = RunConfig.load(args.config)
     ctx = distributed.init()
-    console = Console(stderr=True, quiet=not ctx.is_main)
+    console = Console(stderr=True, quiet=not ctx.is_main, soft_wrap=True)  # paths stay whole (cli/common.py)
     try:
         with tempfile.TemporaryDirectory(prefix=f"genrelens-rank{ctx.rank}-") as scratch:
             if not ctx.is_main:
