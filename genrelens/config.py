@@ -39,7 +39,8 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "title_dropout": (float, 0.0, 1.0, True, False),
 }
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
-MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False}
+MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False,
+                  "ft_epochs": 4}
 
 
 def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
@@ -113,7 +114,9 @@ class RunConfig:
     patience: int = 8
     # text encoder fine-tuning (text-finetuned, and stage 1 of integrated/fusion)
     ft_layers: int = 2  # top transformer layers that train; the rest run once, frozen (see finetune.py)
-    ft_epochs: int = 4  # 2 -> 4: +0.016 weighted F1 for +2-3 min per run (docs/results.md, cost against quality)
+    # None: the model's default (ModelSpec.defaults): 4 (2 -> 4: +0.016 weighted F1 for the study's text model), 3 for
+    # catalogue (as good over 3 seeds, one epoch less: docs/results.md, "Fine-tuning: cost against quality")
+    ft_epochs: int | None = None
     ft_batch_size: int = 32
     ft_lr: float = 5e-5
     ft_patience: int = 1

@@ -25,7 +25,7 @@ class ModelSpec:
     ``genrelens.models``, imported when built), built with ``head_kwargs``;
     ``fitted``: trained by a closed-form fit instead of the gradient loop; ``study``: a row of the study's grid;
     ``defaults``: RunConfig values this model uses unless the run sets them (``windows``, ``lexical``,
-    ``long_augment``: see ``genrelens.config``).
+    ``long_augment``, ``ft_epochs``: see ``genrelens.config``).
     """
 
     text: str | None
@@ -86,7 +86,7 @@ MODELS: dict[str, ModelSpec] = {
                            "integrated, reading the title and whole synopsis (token windows, opening-weighted) + the "
                            "TF-IDF lexical channel, late-fused (the default)", study=False,
                            defaults={"windows": 6, "window_pooling": "first", "lexical": True, "long_augment": 0.25,
-                                     "title": True}),
+                                     "title": True, "ft_epochs": 3}),
 }
 DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
