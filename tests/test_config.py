@@ -16,7 +16,6 @@ def test_model_defaults_fill_unset_fields():
     assert RunConfig(model="catalogue", ft_epochs=4).ft_epochs == 4
 
 
-
 def test_a_saved_config_keeps_the_epochs_it_trained_with(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"model": "catalogue", "ft_epochs": 4}))  # a catalogue model trained before the change
