@@ -129,17 +129,7 @@ def naive_copy(tiny_naive_dir: Path, tmp_path: Path) -> Path:
 TRAINING_FIXTURES = {"tiny_model_dir", "tiny_catalogue_dir", "grid", "frozen", "report"}
 
 
-# The test files that take longest (a minute or more of training, quantizing or starting processes on 2 AVX2
-# cores), run first: with `pytest -n 2 --dist loadfile` the workers then end on short files instead of one of them
-# finishing a long one alone. Order only; every file still runs its tests in their own order.
-LONG_FILES = ("test_adapt.py", "test_precision.py", "test_train.py", "test_ray.py", "test_crash_safety.py",
-              "test_calibration.py", "test_explain.py", "test_distributed.py", "test_cli_output.py",
-              "test_benchmark.py", "test_bad_inputs.py", "test_first_contact.py", "test_quantize_cwd.py")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONG_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable: each file keeps its order
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})  # a fixture named by a parameter
         if TRAINING_FIXTURES & (set(getattr(item, "fixturenames", ())) | {v for v in params.values()
