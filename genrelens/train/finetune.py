@@ -57,9 +57,8 @@ def bottom_states(model: nn.Module, tokenizer, texts: list[str], n_top: int, max
 @contextmanager
 def bottom_only(model: nn.Module, n_bottom: int) -> Iterator[None]:
     """Within the block, ``model`` runs only its first ``n_bottom`` transformer layers: its last hidden state
-    is then the full model's ``hidden_states[n_bottom]``, without computing the layers above (a third of the
-    frozen pass's time when the top 2 of 6 layers train)."""
-    full = model.encoder.layer
+    is then the full model's ``hidden_states[n_bottom]``, without computing the layers above."""
+    full = encoder_layers(model)
     model.encoder.layer = nn.ModuleList(list(full)[:n_bottom])
     try:
         yield
