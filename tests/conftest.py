@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from filelock import FileLock
 
 from genrelens.data.table import default_data_path
 
@@ -56,15 +59,33 @@ def real_data() -> Path:
     return DATA
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``build(folder)`` once per test run: under pytest-xdist the first worker to
+    ask builds it while the others wait on a file lock, then every worker reads the same folder (the models the
+    suite trains are trained once, not once per worker)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder = root / f"shared-{name}"
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def subset_csv(tmp_path_factory, real_data) -> Path:
     """400 real movies with their posters, in a folder of their own."""
-    return write_subset(tmp_path_factory.mktemp("subset"))
+    return built_once(tmp_path_factory, "subset", write_subset) / "movies.csv"
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("feature-cache")
+    """The feature cache of the suite's training runs (shared by the workers: entries are written atomically)."""
+    return built_once(tmp_path_factory, "feature-cache", lambda folder: None)
 
 
 def train_tiny(model: str, data: Path, out: Path, cache: Path, **kw):
@@ -83,20 +104,23 @@ class TinyRuns:
     """Tiny models trained once per test session, by model name (``train_tiny``'s defaults): ``runs(model)`` is
     the folder, ``runs.metrics[model]`` its metrics. Shared by every module: copy a folder before changing it."""
 
-    def __init__(self, root: Path, data: Path, cache: Path) -> None:
-        self.root, self.data, self.cache = root, data, cache
+    def __init__(self, factory, data: Path, cache: Path) -> None:
+        self.factory, self.data, self.cache = factory, data, cache
         self.metrics: dict[str, dict] = {}
 
     def __call__(self, model: str) -> Path:
-        out = self.root / model
-        if model not in self.metrics:
-            self.metrics[model] = train_tiny(model, self.data, out, self.cache)
-        return out
+        def build(folder: Path) -> None:
+            metrics = train_tiny(model, self.data, folder / model, self.cache)
+            (folder / "returned.json").write_text(json.dumps(metrics))
+
+        folder = built_once(self.factory, f"tiny-{model}", build)
+        self.metrics[model] = json.loads((folder / "returned.json").read_text())
+        return folder / model
 
 
 @pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory, subset_csv, cache_dir) -> TinyRuns:
-    return TinyRuns(tmp_path_factory.mktemp("tiny-runs"), subset_csv, cache_dir)
+    return TinyRuns(tmp_path_factory, subset_csv, cache_dir)
 
 
 @pytest.fixture(scope="session")

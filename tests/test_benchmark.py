@@ -12,17 +12,20 @@ from genrelens.experiments.benchmark import plan_runs, run_benchmark
 OVERRIDES = {"epochs": 3, "ft_epochs": 1, "ft_layers": 1, "max_length": 64, "patience": 2}
 TINY_MODELS = ["naive", "poster", "text-finetuned", "integrated"]
 TINY_OVERSAMPLING = ["none", "study"]
-_GRIDS: dict[str, tuple[Path, dict]] = {}
 
 
 def tiny_grid(tmp_path_factory, subset_csv: Path, cache_dir: Path) -> tuple[Path, dict]:
-    """One tiny grid per session (4 models x 2 oversamplings x 1 seed), shared with test_report."""
-    if "grid" not in _GRIDS:
-        out = tmp_path_factory.mktemp("benchmark")
-        results = run_benchmark(subset_csv, TINY_MODELS, TINY_OVERSAMPLING, seeds=1, out=out,
+    """One tiny grid per test run (4 models x 2 oversamplings x 1 seed), shared with test_report:
+    ``(its folder, what run_benchmark returned)``."""
+    from conftest import built_once
+
+    def build(folder: Path) -> None:
+        results = run_benchmark(subset_csv, TINY_MODELS, TINY_OVERSAMPLING, seeds=1, out=folder / "grid",
                                 overrides=OVERRIDES, cache_dir=cache_dir, progress=False)
-        _GRIDS["grid"] = (out, results)
-    return _GRIDS["grid"]
+        (folder / "returned.json").write_text(json.dumps(results))
+
+    folder = built_once(tmp_path_factory, "grid", build)
+    return folder / "grid", json.loads((folder / "returned.json").read_text())
 
 
 @pytest.fixture(scope="session")
