@@ -83,6 +83,14 @@ def subset_csv(tmp_path_factory, real_data) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small_subset_csv(tmp_path_factory, real_data) -> Path:
+    """160 real movies with their posters: for the tests whose training is slow per movie (CNN feature maps, bf16
+    emulated on CPUs without bf16 units)."""
+    folder = built_once(tmp_path_factory, "small-subset", lambda folder: write_subset(folder, n=160, seed=1))
+    return folder / "movies.csv"
+
+
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """The feature cache of the suite's training runs (shared by the workers: entries are written atomically)."""
     return built_once(tmp_path_factory, "feature-cache", lambda folder: None)

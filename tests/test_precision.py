@@ -320,7 +320,7 @@ def test_cli_precision_option(tiny_model_dir: Path, subset_csv: Path, monkeypatc
 
 
 @pytest.mark.slow
-def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_bf16_training_is_recorded_and_learns(small_subset_csv: Path, cache_dir: Path, tmp_path: Path) -> None:
     """``precision="bf16"`` trains the text stage and the head under autocast: weights stay fp32, the run's
     config and metrics say bf16, and the model loads and scores like any other."""
     from conftest import train_tiny
@@ -328,7 +328,8 @@ def test_bf16_training_is_recorded_and_learns(subset_csv: Path, cache_dir: Path,
     from genrelens.config import RunConfig
 
     # 32 tokens: bf16 is emulated (slow) on CPUs without bf16 units, and what is checked does not need more
-    metrics = train_tiny("text-finetuned", subset_csv, tmp_path / "m", cache_dir, precision="bf16", max_length=32)
+    metrics = train_tiny("text-finetuned", small_subset_csv, tmp_path / "m", cache_dir, precision="bf16",
+                         max_length=32)
     assert metrics["precision"] == "bf16" and RunConfig.load(tmp_path / "m" / "config.json").precision == "bf16"
     assert metrics["val"]["weighted_f1"] > 0.2  # it learned something
     clf = GenreClassifier.load(tmp_path / "m", precision="fp32")

@@ -108,20 +108,20 @@ def test_resume_after_interruption_matches_uninterrupted(subset_csv, cache_dir, 
 
 
 @pytest.mark.slow
-def test_poster_model_fine_tunes_the_cnn_last_block(subset_csv, cache_dir, tmp_path):
+def test_poster_model_fine_tunes_the_cnn_last_block(small_subset_csv, cache_dir, tmp_path):
     from genrelens.encoders.poster import PosterEncoder
 
-    metrics = train_tiny("poster", subset_csv, tmp_path / "pft", cache_dir, poster_finetune=True, epochs=1)
+    metrics = train_tiny("poster", small_subset_csv, tmp_path / "pft", cache_dir, poster_finetune=True, epochs=1)
     assert 0 < metrics["test"]["weighted_f1"] <= 1
     clf = GenreClassifier.load(tmp_path / "pft")
-    plots, posters = _movies(subset_csv)
+    plots, posters = _movies(small_subset_csv)
     proba = clf.predict_proba(plots, posters)
     np.testing.assert_array_equal(proba, GenreClassifier.load(tmp_path / "pft").predict_proba(plots, posters))
     # the last block really trained: its weights moved away from the pretrained ones
     pretrained = PosterEncoder(backend="torch").model._conv_head.weight
     assert not np.allclose(clf.head.top.conv_head.weight.detach().numpy(), pretrained.detach().numpy())
     with pytest.raises(ValueError, match="poster model only"):
-        train_tiny("integrated", subset_csv, tmp_path / "bad", cache_dir, poster_finetune=True)
+        train_tiny("integrated", small_subset_csv, tmp_path / "bad", cache_dir, poster_finetune=True)
 
 
 def test_validation_with_huge_logits_warns_nothing(tmp_path) -> None:
