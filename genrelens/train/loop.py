@@ -113,7 +113,8 @@ class Checkpoint(Callback):
 
 
 class History(Callback):
-    """``history.csv`` and ``curves.png`` in ``folder`` after every epoch (rank 0 only)."""
+    """``history.csv`` in ``folder`` after every epoch and ``curves.png`` when fitting ends, stopped or not
+    (rank 0 only): drawing is the slow part, so it is done once."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -121,6 +122,10 @@ class History(Callback):
     def on_epoch_end(self, state: FitState, row: dict, improved: bool) -> None:
         if distributed.is_main():
             write_history(state.history, self.folder)
+
+    def on_fit_end(self, state: FitState) -> None:
+        if distributed.is_main() and state.history:
+            plot_curves(state.history, self.folder / "curves.png")
 
 
 class ProgressBar(Callback):
@@ -277,17 +282,17 @@ def _epoch(state: FitState, net: nn.Module, epoch: int, train_batches, predict_v
 
 
 def write_history(history: list[dict], folder: Path) -> None:
-    """``history.csv`` and ``curves.png`` (loss and weighted F1 per epoch, train and validation)."""
+    """``history.csv``: loss and weighted F1 per epoch, train and validation."""
     if not history:
         return
     with atomic_path(folder / HISTORY) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
-    plot_curves(history, folder / "curves.png")
 
 
 def plot_curves(history: list[dict], path: Path, title: str = "") -> None:
+    """``path`` (PNG): loss and weighted F1 per epoch, train and validation, side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
