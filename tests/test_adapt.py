@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -168,9 +169,19 @@ def test_bad_input_exits_2_before_training(case, tiny_model_dir, subset_csv, tmp
                                     drop=["Telenovela"])).labels == ["Drama", "Comedy"]
 
 
+@pytest.fixture(scope="module")
+def catalogue_features(tiny_catalogue_dir, subset_csv) -> A.Features:
+    """The subset's movies through the tiny catalogue model's encoders (the tests below refit its outputs on
+    them; a copy each, as fitting may change them)."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    p = A.plan(A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, labels=list(start.labels)))
+    return A.features_of(p.start, p.table)
+
+
 @pytest.mark.parametrize("margin", [0.01, None])
 def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(tiny_catalogue_dir, subset_csv,
-                                                                               monkeypatch, margin):
+                                                                               catalogue_features, monkeypatch,
+                                                                               margin):
     """A label whose adapted output never fires (worse than the start on the calibration rows) goes back to its
     starting head row, lexical row and threshold, and the lineage says so; with the safeguard off it stays broken."""
     start = ModelBundle.from_pretrained(tiny_catalogue_dir)
@@ -196,7 +207,7 @@ def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(t
 
     monkeypatch.setattr(A, "fit_head", broken_head)
     monkeypatch.setattr(A, "fit_lexical", broken_lexical)
-    fx = A.features_of(p.start, p.table)
+    fx = copy.deepcopy(catalogue_features)
     b = A.fit_on(p.start, p, fx, p.y, cfg).model
     s = start.labels.index("Drama")
     if margin is None:
