@@ -15,6 +15,7 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from genrelens.predict import REVIEW_REASON_TEXT, REVIEW_REASONS
 from genrelens.serve.app import create_app
 from genrelens.serve.batching import MicroBatcher
 
@@ -88,6 +89,8 @@ def test_health_and_model(client, clf):
     assert {"weighted_f1", "micro_f1", "macro_f1"} <= set(info["metrics"])
     assert info["uses_text"] and info["uses_poster"]
     assert info["precision"] == clf.precision == "fp32"  # the test suite loads in fp32 (conftest)
+    # every review reason in plain words (what the page shows), one source for the CLI, the API and the page
+    assert info["review_reasons"] == REVIEW_REASON_TEXT and set(REVIEW_REASON_TEXT) == set(REVIEW_REASONS)
 
 
 def test_predict_json(client, clf, poster_bytes):

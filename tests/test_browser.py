@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from genrelens.predict import REVIEW_REASON_TEXT
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -265,8 +267,9 @@ def mocked_prediction(route, request=None, **changes):
     route.fulfill(json={**body, **changes})
 
 
-REASON_WORDS = {"low_confidence": "unsure", "short_text": "very short", "language": "language",
-                "out_of_distribution": "unlike the movie plots", "input_ignored": "could not be used"}
+def shown(text: str) -> str:
+    """A reason as the page shows it: the service's wording (``GET /v1/model``), as a sentence."""
+    return text[:1].upper() + text[1:] + "."
 
 
 def test_page_shows_the_review_badge_and_its_reasons(server, browser):
@@ -275,9 +278,10 @@ def test_page_shows_the_review_badge_and_its_reasons(server, browser):
     assert "F1" not in page.locator("#model-info").text_content()  # the jargon is in the tooltip only
     assert "weighted F1" in page.locator("#model-info").get_attribute("title")
     page.fill("#plot", "A hard-boiled detective hunts a serial killer through the rainy streets of a corrupt city.")
+    words = {**REVIEW_REASON_TEXT, "a_new_reason": "a new reason"}  # a code the service does not describe
     cases = [({"review": False, "review_reasons": []}, False, []),
-             *[({"review": True, "review_reasons": [code]}, True, [code]) for code in REASON_WORDS],
-             ({"review": True, "review_reasons": list(REASON_WORDS)}, True, list(REASON_WORDS)),
+             *[({"review": True, "review_reasons": [code]}, True, [code]) for code in words],
+             ({"review": True, "review_reasons": list(words)}, True, list(words)),
              ({"review": True}, True, [None]),  # an older service: no review_reasons
              ({"review": False}, False, [])]
     for changes, flagged, codes in cases:
@@ -292,8 +296,9 @@ def test_page_shows_the_review_badge_and_its_reasons(server, browser):
         reasons = page.locator("#review-reasons li")
         assert reasons.count() == len(codes), changes
         for i, code in enumerate(codes):
+            # every reason in the service's own words (the CLI's and the API's), none written again by the page
             text = reasons.nth(i).text_content()
-            assert REASON_WORDS.get(code, "unsure") in text and "_" not in text, (code, text)
+            assert text == shown(words.get(code, REVIEW_REASON_TEXT["low_confidence"])), (code, text)
             assert reasons.nth(i).is_visible()
     assert "exactly right" in page.locator("#confidence").text_content()
     assert page.locator("#confidence .info").get_attribute("title")

@@ -390,7 +390,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         return {"model": clf.name, "thresholds": thresholds, "n_errors": sum("error" in r for r in results),
                 "results": results}
 
-    @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, limits")
+    @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, review reasons, limits")
     async def model_info() -> dict:
         test = clf.metrics().get("test") or {}
         metrics = {k: test[k] for k in ("weighted_f1", "micro_f1", "macro_f1", "samples_f1", "n_rows") if k in test}
@@ -399,6 +399,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
                 "precision": clf.precision, "lineage": clf.bundle.lineage,
                 "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
+                "review_reasons": REVIEW_REASON_TEXT,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
                            "max_body_bytes": limits.max_body_bytes, "max_movies": limits.max_movies,
                            "rate_limit": rate_limit, "rate_burst": rate_burst if rate_limit is not None else None}}

@@ -100,17 +100,12 @@ function pickFile(files) {
 function pct(p) { return `${(100 * p).toFixed(1)}%`; }
 function roundPct(p) { return `${Math.round(100 * p)}%`; }
 
-// Why an answer is worth a human look, in plain words (the API's review_reasons codes).
-const REASONS = {
-  low_confidence: "The model is unsure: some genres are close calls.",
-  short_text: "The text is very short: too few words to tell the genres well.",
-  language: "The text seems to be in a language the model did not learn from.",
-  out_of_distribution: "The text is unlike the movie plots the model learned from. Is it a movie plot?",
-  input_ignored: "Part of what you gave could not be used (see the notes below).",
-};
-
+// Why an answer is worth a human look: the service's own words for each review_reasons code (GET /v1/model), as a
+// sentence; a code it does not describe is shown as words.
 function reasonText(code) {
-  return REASONS[code] || `${String(code).replace(/_/g, " ")}.`;
+  const words = (state.model && state.model.review_reasons && state.model.review_reasons[code])
+    || String(code).replace(/_/g, " ");
+  return `${words.charAt(0).toUpperCase()}${words.slice(1)}.`;
 }
 
 function renderReview(data) {
@@ -120,7 +115,7 @@ function renderReview(data) {
   badge.className = flagged ? "badge review" : "badge sure";
   badge.textContent = flagged ? "Worth a human check" : "No check needed";
   const texts = codes && codes.length ? codes.map(reasonText)
-    : flagged ? ["The model is unsure of this set of genres."] : [];
+    : flagged ? [reasonText("low_confidence")] : [];
   $("review-reasons").replaceChildren(...texts.map((t, i) => {
     const li = el("li", "", t);
     if (codes && codes[i]) li.dataset.reason = codes[i];
