@@ -109,8 +109,9 @@ def train_tiny(model: str, data: Path, out: Path, cache: Path, **kw):
 
 
 class TinyRuns:
-    """Tiny models trained once per test session, by model name (``train_tiny``'s defaults): ``runs(model)`` is
-    the folder, ``runs.metrics[model]`` its metrics. Shared by every module: copy a folder before changing it."""
+    """Tiny models trained once per test run (``built_once``), by model name (``train_tiny``'s defaults):
+    ``runs(model)`` is the folder, ``runs.metrics[model]`` what training returned. Shared by every module and every
+    worker: copy a folder before changing it."""
 
     def __init__(self, factory, data: Path, cache: Path) -> None:
         self.factory, self.data, self.cache = factory, data, cache
