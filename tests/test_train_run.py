@@ -81,3 +81,19 @@ def test_by_modality_and_resolve_precision():
     assert resolve_precision(RunConfig(precision="auto")).precision in ("fp32", "bf16")
     with pytest.raises(ValueError):
         RunConfig(precision="int8")
+
+
+@pytest.mark.slow
+def test_a_seed_trains_the_same_model_whether_the_onnx_graphs_were_exported_before_or_not(small_subset_csv, tmp_path,
+                                                                                         monkeypatch):
+    """Exporting an encoder's ONNX graph builds its torch model, which draws from torch's random generator: the
+    first run on a fresh cache trained another model than the same run on a warm one (same seed, same data).
+    Each run now draws its initial weights and dropout from the seed whatever was built before."""
+    from conftest import train_tiny
+
+    monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "cache"))  # empty: the first run exports the graphs
+    for run in ("fresh", "warm"):
+        train_tiny("integrated", small_subset_csv, tmp_path / run, tmp_path / f"features-{run}")
+    assert any((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    np.testing.assert_array_equal(np.load(tmp_path / "fresh" / "test_proba.npy"),
+                                  np.load(tmp_path / "warm" / "test_proba.npy"))

@@ -228,6 +228,9 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     for g, items in groups.items():
         first_states[g] = [states[i] for i in first[offset: offset + len(items)]]
         offset += len(items)
+    # the stage's draws (the head's initial weights, dropout) start from the seed, whatever drew from torch's generator
+    # before: building an encoder's torch model (to export its ONNX graph, on a fresh cache only) draws from it
+    torch.manual_seed(cfg.seed)
     clf = TopLayersClassifier(enc.model, cfg.ft_layers, len(data.labels))
     history: list[dict] = []
     text_from = cfg.extra.get("text_from")
