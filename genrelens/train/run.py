@@ -322,7 +322,7 @@ def train_neural(cfg: RunConfig, data: Prepared, run_dir: Path, resume: bool, pr
     if spec.text_stage and spec.modality == "text":  # the text stage's own head is the model
         head, history = ft_head, ft_history
     else:
-        if not (spec.text_stage and not cfg.extra.get("text_from")):  # else the text stage's draws came first
+        if not spec.text_stage or cfg.extra.get("text_from"):  # else the text stage trained and drew first
             torch.manual_seed(cfg.seed)  # from the seed, whatever drew before (see finetune_stage)
         head = build_model(cfg, dims, len(data.labels), poster_top=poster_top)
         rows = data.train_rows
