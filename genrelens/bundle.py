@@ -113,15 +113,17 @@ MIN_PROBE_LAYER = 2  # lower hidden layers hardly set non-movie texts apart (doc
 
 
 def probe_layer(cfg: RunConfig) -> int | None:
-    """The text encoder's probe layer for model ``cfg.model``: the last frozen layer of a fine-tuned encoder
-    (its states are the pretrained ones whatever the fine-tuning did), None for other models (a frozen
-    encoder's own features are already pretrained) or when fewer than ``MIN_PROBE_LAYER`` layers stay frozen."""
+    """The text encoder's probe layer for model ``cfg.model``: a frozen layer of a fine-tuned encoder (its
+    states are the pretrained ones whatever the fine-tuning did), the last one below the top ``cfg.ft_layers``
+    and ``cfg.probe_depth`` layers; None for other models (a frozen encoder's own features are already
+    pretrained) or when that layer would be under ``MIN_PROBE_LAYER``."""
     from genrelens.encoders.registry import text_spec
 
     layers = text_spec(cfg.text_encoder).layers
-    if not get_spec(cfg.model).text_stage or layers is None or layers - cfg.ft_layers < MIN_PROBE_LAYER:
+    if not get_spec(cfg.model).text_stage or layers is None:
         return None
-    return layers - cfg.ft_layers
+    layer = layers - max(cfg.ft_layers, cfg.probe_depth)
+    return layer if layer >= MIN_PROBE_LAYER else None
 
 
 def build_poster(cfg: RunConfig, backend: str = "onnx"):

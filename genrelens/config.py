@@ -33,6 +33,7 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
     "ft_batch_size": (int, 1, None, True, True),
     "ft_lr": (float, 0.0, None, False, True),
     "ft_patience": (int, 0, None, True, True),
+    "probe_depth": (int, 0, None, True, True),
     "windows": (int, 1, 16, True, True),
     "window_stride": (int, 0, 256, True, True),
     "long_augment": (float, 0.0, 1.0, True, True),
@@ -40,7 +41,7 @@ RANGES: dict[str, tuple[type, float | None, float | None, bool, bool]] = {
 }
 # fields whose None means "the model's default" (ModelSpec.defaults), else this value
 MODEL_DEFAULTS = {"windows": 1, "window_pooling": "mean", "lexical": False, "long_augment": 0.0, "title": False,
-                  "ft_epochs": 4}
+                  "ft_epochs": 4, "ft_layers": 2}
 
 
 def _check_number(name: str, value, kind: type, low, high, low_in: bool, high_in: bool) -> None:
@@ -113,13 +114,18 @@ class RunConfig:
     warmup_ratio: float = 0.05
     patience: int = 8
     # text encoder fine-tuning (text-finetuned, and stage 1 of integrated/fusion)
-    ft_layers: int = 2  # top transformer layers that train; the rest run once, frozen (see finetune.py)
-    # None: the model's default (ModelSpec.defaults): 4 (2 -> 4: +0.016 weighted F1 for the study's text model), 3 for
-    # catalogue (as good over 3 seeds, one epoch less: docs/results.md, "Fine-tuning: cost against quality")
+    # top transformer layers that train, the rest run once, frozen (see finetune.py); None: the model's default
+    # (ModelSpec.defaults): 2, 1 for catalogue (as good over 3 seeds, in 60% of the time: docs/results.md)
+    ft_layers: int | None = None
+    # None: the model's default: 4 (2 -> 4: +0.016 weighted F1 for the study's text model), 3 for catalogue (as
+    # good over 3 seeds, one epoch less: docs/results.md, "Fine-tuning: cost against quality")
     ft_epochs: int | None = None
     ft_batch_size: int = 32
     ft_lr: float = 5e-5
     ft_patience: int = 1
+    # the review reasons' text probe (bundle.probe_layer) is the last frozen layer at least this many layers below
+    # the top: MiniLM's layer 4 sets non-movie texts apart better than its layer 5 (docs/trust.md)
+    probe_depth: int = 2
     poster_finetune: bool = False  # poster model: fine-tune the CNN's last block (eager torch, not cached)
     thresholds: str = "tuned"  # tuned (per label, on validation) | fixed (0.5, the study's)
     skip_bad: bool = False
@@ -195,8 +201,9 @@ class RunConfig:
     def load(cls, path: str | Path) -> RunConfig:
         """A saved run's config. One saved before training precision existed trained in fp32, so a missing
         ``precision`` reads fp32, not ``auto`` (which would relabel it bf16 on a CPU with bf16 units); one
-        saved before ``title`` existed read no titles."""
-        return cls(**{"precision": "fp32", "title": False, **read_config_file(path)})
+        saved before ``title`` existed read no titles; one saved before ``probe_depth`` existed probed its last
+        frozen layer (depth 0)."""
+        return cls(**{"precision": "fp32", "title": False, "probe_depth": 0, **read_config_file(path)})
 
     def to_toml(self) -> str:
         """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);

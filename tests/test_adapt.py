@@ -269,9 +269,9 @@ def test_ft_layers_fine_tunes_the_top_text_layers(tiny_catalogue_dir, subset_csv
     assert not np.allclose(raw_scores(out, table)[:, 0], raw_scores(tiny_catalogue_dir, table)[:, 0])
 
 
-@pytest.mark.parametrize("case", ["more_than_trained", "no_text_stage"])
+@pytest.mark.parametrize("case", ["reaching_the_probe", "no_text_stage"])
 def test_ft_layers_refused_where_it_cannot_apply(case, tiny_catalogue_dir, tiny_naive_dir, subset_csv, tmp_path):
-    start, n, needle = tiny_catalogue_dir, "2", "at most 1"  # the tiny catalogue model fine-tuned its top layer
+    start, n, needle = tiny_catalogue_dir, "3", "at most 2"  # the review reasons' probe reads MiniLM's layer 4
     if case == "no_text_stage":
         start, n, needle = tiny_naive_dir, "1", "fine-tuned text encoder"
     r = invoke("--from", start, "--data", subset_csv, "--out", tmp_path / "out", "--ft-layers", n)

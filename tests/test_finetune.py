@@ -7,6 +7,7 @@ import torch
 from genrelens.encoders.text import TextEncoder
 from genrelens.train.finetune import (
     TopLayersClassifier,
+    bottom_pass,
     bottom_states,
     embed_states,
     extended_mask,
@@ -54,6 +55,24 @@ def test_bottom_states_are_the_full_models_hidden_states_without_running_the_top
         full = encoder.model(**batch, output_hidden_states=True).hidden_states[6 - n_top]
     for row, (text_ids, state) in enumerate(zip(ids, states)):
         assert torch.equal(state, full[row, : len(text_ids)].to(torch.float16))
+
+
+@pytest.mark.parametrize(("n_top", "probe"), [(1, 4), (1, 5), (2, 4), (3, 2)])
+def test_the_frozen_pass_pools_its_probe_layer_as_the_whole_encoder_does(encoder, n_top, probe):
+    """``bottom_pass`` returns, beside the frozen states, the mean-pooled states of a frozen hidden layer (below
+    the last frozen one or that one) in the same pass: what prediction's ONNX graph gives as the probe."""
+    from genrelens.encoders.pooling import mean_pool
+
+    ids = encoder.tokenizer(TEXTS, truncation=True, max_length=32)["input_ids"]
+    states, probes = bottom_pass(encoder.model, encoder.tokenizer, ids, n_top, probe, batch_size=2, progress=False)
+    assert len(states) == len(TEXTS) and probes.shape == (len(TEXTS), 384) and probes.dtype == np.float32
+    with torch.inference_mode():
+        batch = encoder.tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+        full = encoder.model(**batch, output_hidden_states=True).hidden_states[probe]
+    np.testing.assert_allclose(probes, mean_pool(full, batch["attention_mask"]).numpy(), atol=1e-4)
+    assert bottom_pass(encoder.model, encoder.tokenizer, ids, n_top, None, progress=False)[1] is None
+    with pytest.raises(ValueError, match="must be a frozen one"):
+        bottom_pass(encoder.model, encoder.tokenizer, ids, n_top, 7 - n_top, progress=False)
 
 
 def test_pad_states_and_masks():

@@ -3,6 +3,7 @@ short_text (genrelens/models/novelty.py), saved through the bundle and fitted on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -79,7 +80,7 @@ def test_training_saves_novelty_and_it_round_trips_through_the_bundle(tiny_model
     assert (tiny_model_dir / NOVELTY).exists() and (tiny_model_dir / NOVELTY_WEIGHTS).exists()
     bundle = ModelBundle.from_pretrained(tiny_model_dir)
     nov = bundle.novelty
-    # a fine-tuned text encoder is scored in its probe (last frozen layer), not in its genre-tuned features
+    # a fine-tuned text encoder is scored in its probe (a frozen layer), not in its genre-tuned features
     assert isinstance(nov, Novelty) and set(nov.references) == {"text_probe", "poster"}
     assert all(r.dtype == np.float16 for r in nov.references.values())
     assert nov.languages == ["en"]  # the subset's plots are English (TMDB overviews)
@@ -108,17 +109,18 @@ def test_non_movie_texts_score_above_test_movies(clf):
 
 
 def test_text_probe_is_the_same_at_training_and_prediction(tiny_model_dir):
-    """The probe that training fits novelty on (the fine-tuning's frozen states, pooled) is the one prediction
-    computes: the ONNX graph's second output and eager torch agree, and both are the frozen layers' states; a
-    title alone has no probe."""
+    """The probe that training fits novelty on (the frozen pass's states of the probe layer, pooled) is the one
+    prediction computes: the ONNX graph's second output and eager torch agree, and both are MiniLM's layer 4 (the
+    tiny model fine-tunes its top layer only: the probe stays 2 layers below the top); a title alone has no
+    probe."""
     from genrelens.bundle import build_text
-    from genrelens.train.finetune import bottom_states
+    from genrelens.train.finetune import bottom_pass
 
     clf = GenreClassifier.load(tiny_model_dir)
     onnx_enc = clf.text_encoder
     torch_enc = build_text(clf.config, tiny_model_dir, backend="torch")
     assert onnx_enc.session is not None and torch_enc.session is None
-    assert onnx_enc.probe_layer == torch_enc.probe_layer == 6 - clf.config.ft_layers  # MiniLM-L6
+    assert clf.config.ft_layers == 1 and onnx_enc.probe_layer == torch_enc.probe_layer == 4  # MiniLM-L6
     texts = [ENGLISH, CAKE, "A heist goes wrong."]
     feats_o, probe_o = onnx_enc.encode_with_probe(texts)
     feats_t, probe_t = torch_enc.encode_with_probe(texts)
@@ -126,9 +128,10 @@ def test_text_probe_is_the_same_at_training_and_prediction(tiny_model_dir):
     np.testing.assert_allclose(probe_o, probe_t, atol=1e-4)
     np.testing.assert_allclose(feats_o, feats_t, atol=1e-4)
     assert not np.allclose(probe_o, feats_o, atol=1e-2)  # another layer than the output
-    states = bottom_states(torch_enc.model, torch_enc.tokenizer, texts, clf.config.ft_layers, clf.config.max_length,
-                           progress=False)
-    np.testing.assert_allclose(probe_o, np.stack([s.float().mean(0).numpy() for s in states]), atol=5e-3)
+    ids = torch_enc.tokenizer(texts, truncation=True, max_length=clf.config.max_length)["input_ids"]
+    _, probes = bottom_pass(torch_enc.model, torch_enc.tokenizer, ids, clf.config.ft_layers, torch_enc.probe_layer,
+                            progress=False)
+    np.testing.assert_allclose(probe_o, probes, atol=1e-4)
     feats, _ = clf.features([ENGLISH, None], [None, None], titles=["Heat", "Heat"])
     assert feats["text_probe_mask"].tolist() == [True, False]
     assert feats["text_mask"].tolist() == [True, clf.reads_titles]
@@ -284,3 +287,21 @@ def test_predictions_carry_the_reasons_on_every_entry_point(clf, tiny_model_dir)
     out = CliRunner().invoke(cli, ["predict", "--model-dir", str(tiny_model_dir), "--plot", CAKE, "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["review_reasons"] == preds[1].review_reasons
+
+
+@pytest.mark.parametrize(("ft_layers", "depth", "layer"), [(1, 2, 4), (2, 2, 4), (3, 2, 3), (4, 2, 2), (5, 2, None),
+                                                           (1, 0, 5), (2, 0, 4)])
+def test_the_probe_layer_is_a_frozen_one_at_least_probe_depth_below_the_top(ft_layers, depth, layer, tmp_path):
+    """MiniLM-L6: the probe stays at layer 4 when only the top layer fine-tunes (the default model's case); a
+    config saved before ``probe_depth`` existed reads depth 0, the last frozen layer, as such a model was fitted."""
+    from genrelens.bundle import probe_layer
+    from genrelens.config import RunConfig
+
+    cfg = RunConfig(model="catalogue", ft_layers=ft_layers, probe_depth=depth)
+    assert probe_layer(cfg) == layer
+    assert probe_layer(RunConfig(model="integrated", ft_layers=ft_layers, probe_depth=depth)) == layer
+    assert probe_layer(RunConfig(model="text-frozen", ft_layers=ft_layers)) is None  # its features are pretrained
+    old = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "probe_depth"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert RunConfig.load(tmp_path / "config.json").probe_depth == 0
+    assert RunConfig(model="catalogue").ft_layers == 1 and RunConfig(model="integrated").ft_layers == 2

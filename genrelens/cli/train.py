@@ -64,7 +64,8 @@ def train(
     ft_epochs: int | None = ranged("ft_epochs", None, help="Epochs of text fine-tuning (default: the model's, 3 "
                                                           "for catalogue, 4 for the others)."),
     ft_layers: int | None = ranged("ft_layers", None, help="Top transformer layers fine-tuned (the rest "
-                                         "stay frozen); at most the encoder's layers (minilm 6, mpnet 12)."),
+                                         "stay frozen; default: the model's, 1 for catalogue, 2 for the others); at "
+                                         "most the encoder's layers (minilm 6, mpnet 12)."),
     max_length: int | None = ranged("max_length", None, help="Max plot tokens."),
     text_encoder: str | None = typer.Option(None, help=f"{TEXT_ENCODER_CHOICES} (default minilm)."),
     poster_encoder: str | None = typer.Option(None, help=f"{POSTER_ENCODER_CHOICES} (default effnet-lite0)."),

@@ -42,6 +42,7 @@ from genrelens.bundle import ModelBundle, build_model
 from genrelens.data.clean import clean_text, movie_text
 from genrelens.data.labels import LabelSet, normalize_genre
 from genrelens.data.table import load_table
+from genrelens.encoders.registry import text_spec
 from genrelens.errors import DataError, GenrelensError, ModelError
 from genrelens.metrics import ece, ece_per_label, evaluate
 from genrelens.models.registry import get_spec
@@ -142,8 +143,8 @@ def read_label_map(source: Path | dict | None) -> dict[str, str]:
 
 
 def check_ft_layers(cfg: AdaptConfig, start_dir: Path, start_cfg) -> None:
-    """``--ft-layers`` needs a fine-tuned text encoder, and at most the layers the start fine-tuned (the layers
-    below stay pretrained: the review reasons' probe reads the last of them)."""
+    """``--ft-layers`` needs a fine-tuned text encoder, and at most the layers above its review reasons' probe
+    (``bundle.probe_layer``: it reads pretrained states), or, without a probe, the layers the start fine-tuned."""
     if not cfg.ft_layers:
         return
     from genrelens.models.registry import MODELS
@@ -154,9 +155,11 @@ def check_ft_layers(cfg: AdaptConfig, start_dir: Path, start_cfg) -> None:
         stage = ", ".join(name for name, spec in MODELS.items() if spec.text_stage)
         raise AdaptInputError(f"--ft-layers needs a starting model with a fine-tuned text encoder ({stage}); "
                               f"{start_dir} is a {start_cfg.model} model: adapt it without --ft-layers")
-    if cfg.ft_layers > start_cfg.ft_layers:
-        raise AdaptInputError(f"--ft-layers {cfg.ft_layers}: at most {start_cfg.ft_layers}, the layers {start_dir} "
-                              f"fine-tuned (the layers below stay pretrained: the review reasons read them)")
+    probe = B.probe_layer(start_cfg)
+    most = start_cfg.ft_layers if probe is None else text_spec(start_cfg.text_encoder).layers - probe
+    if cfg.ft_layers > most:
+        raise AdaptInputError(f"--ft-layers {cfg.ft_layers}: at most {most} for {start_dir} (the layers below stay "
+                              f"pretrained: the review reasons read them)")
     if cfg.regulariser == "replay":
         raise AdaptInputError("--ft-layers fine-tunes on your rows only: use it with --regulariser l2")
 

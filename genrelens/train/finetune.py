@@ -36,22 +36,38 @@ def bottom_states(model: nn.Module, tokenizer, texts: list[str], n_top: int, max
                   ids: list[list[int]] | None = None) -> list[torch.Tensor]:
     """Hidden states below the top ``n_top`` layers, one ``float16 [n_tokens_i, d]`` tensor per text (or per
     token sequence of ``ids``, already tokenized: e.g. the windows of ``TextEncoder.window_ids``)."""
+    if ids is None:
+        ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return bottom_pass(model, tokenizer, ids, n_top, None, batch_size, progress)[0]
+
+
+def bottom_pass(model: nn.Module, tokenizer, ids: list[list[int]], n_top: int, probe_layer: int | None,
+                batch_size: int = 64, progress: bool = True) -> tuple[list[torch.Tensor], np.ndarray | None]:
+    """``bottom_states`` of the token sequences ``ids``, and in the same pass, with ``probe_layer`` (at most the
+    last frozen layer), that hidden layer's mean-pooled states ``float32 [n, d]``: the probe that prediction's
+    ONNX graph outputs (``TextEncoder.encode_with_probe``)."""
     n_layers = len(encoder_layers(model))
     if not 1 <= n_top <= n_layers:
         raise ValueError(f"n_top must be in 1..{n_layers}, got {n_top}")
-    if ids is None:
-        ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    n_bottom = n_layers - n_top
+    if probe_layer is not None and not 0 <= probe_layer <= n_bottom:
+        raise ValueError(f"the probe layer must be a frozen one (0..{n_bottom}), got {probe_layer}")
     order = np.argsort([len(x) for x in ids], kind="stable")
     out: list[torch.Tensor | None] = [None] * len(ids)
+    probes = None if probe_layer is None else np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     model.eval()
-    with torch.inference_mode(), bottom_only(model, n_layers - n_top):
+    with torch.inference_mode(), bottom_only(model, n_bottom):
         for b in track(batches, "text encoder (frozen layers)", enabled=progress):
             padded = tokenizer.pad({"input_ids": [ids[i] for i in b]}, return_tensors="pt")
-            hs = model(**padded).last_hidden_state
+            res = model(**padded, output_hidden_states=probe_layer is not None and probe_layer < n_bottom)
+            hs = res.last_hidden_state
             for row, i in enumerate(b):
                 out[i] = hs[row, : len(ids[i])].to(torch.float16).clone()
-    return out  # type: ignore[return-value]
+            if probes is not None:
+                layer = hs if probe_layer == n_bottom else res.hidden_states[probe_layer]
+                probes[b] = mean_pool(layer.float(), padded["attention_mask"]).numpy()
+    return out, probes  # type: ignore[return-value]
 
 
 @contextmanager
@@ -149,22 +165,32 @@ def _autocast(cfg, fn, *args, **kw):
 def memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> list[torch.Tensor]:
     """Frozen-bottom states of the token sequences ``ids``, computing only those not already in ``memo``
     (keyed by the sequence): the benchmark's runs on one split share them, and a model reading whole
-    synopses reuses the first windows that a plain run computed."""
+    synopses reuses the first windows that a plain run computed. With ``enc.probe_layer`` set, the same pass
+    also keeps each sequence's probe (``memo_probes`` reads them)."""
     import hashlib
 
-    key = ("bottom_states", enc.weights_hash()[:16], cfg.ft_layers, cfg.precision)
+    key = ("bottom_states", enc.weights_hash()[:16], cfg.ft_layers, cfg.precision, enc.probe_layer)
     if memo.get("key") != key:
         memo.clear()  # one encoder's states at a time: they are large
-        memo.update(key=key, states={})
+        memo.update(key=key, states={}, probes={})
     known: dict[bytes, torch.Tensor] = memo["states"]
     keys = [hashlib.blake2b(np.asarray(w, dtype=np.int32).tobytes(), digest_size=16).digest() for w in ids]
     todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
     if todo:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            new = bottom_states(enc.model, enc.tokenizer, [], cfg.ft_layers, cfg.max_length, progress=progress,
-                                ids=[ids[i] for i in todo])
+            new, probes = bottom_pass(enc.model, enc.tokenizer, [ids[i] for i in todo], cfg.ft_layers,
+                                      enc.probe_layer, progress=progress)
         known.update({keys[i]: st for i, st in zip(todo, new)})
+        if probes is not None:
+            memo["probes"].update({keys[i]: p for i, p in zip(todo, probes)})
+    memo["last"] = keys
     return [known[k] for k in keys]
+
+
+def memo_probes(memo: dict) -> np.ndarray:
+    """The probes ``float32 [n, d]`` of the sequences of the latest ``memo_states`` call (its encoder had a
+    probe layer)."""
+    return np.stack([memo["probes"][k] for k in memo["last"]])
 
 
 def fit_top_layers(clf: TopLayersClassifier, states: list[torch.Tensor], y: np.ndarray, rows: np.ndarray,
@@ -202,8 +228,8 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     ``memo``: a dict kept across runs of one process; it holds the latest frozen-bottom states, which the
     benchmark's runs on one split share. Returns ({split: (features [n, d], has_plot [n], probe [n, d])}, the
     fine-tuned encoder, its linear head, history); the bundle saves encoder and head with the model. The probe
-    (``TextEncoder.encode_with_probe``: the mean-pooled frozen states, averaged over windows) is zeros when the
-    encoder's probe layer is not its last frozen one.
+    (``TextEncoder.encode_with_probe``: the mean-pooled states of the encoder's probe layer, a frozen one, averaged
+    over windows) is zeros when the encoder has no probe layer.
     """
     from pathlib import Path
 
@@ -218,11 +244,12 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     texts = [t for g in groups.values() for t in g]
     windows, owner = enc.window_ids(texts)
     states = memo_states(memo, enc, cfg, windows["input_ids"], progress)
+    probes = memo_probes(memo) if enc.probe_layer is not None else None  # per window
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # each text's first window (owner is sorted)
-    st, own, offset = {}, {}, 0  # per group: its windows' states and owners (rows within the group)
+    st, own, sel, offset = {}, {}, {}, 0  # per group: its windows (indices, states, owners within the group)
     for g, items in groups.items():
-        sel = np.flatnonzero((owner >= offset) & (owner < offset + len(items)))
-        st[g], own[g] = [states[i] for i in sel], owner[sel] - offset
+        sel[g] = np.flatnonzero((owner >= offset) & (owner < offset + len(items)))
+        st[g], own[g] = [states[i] for i in sel[g]], owner[sel[g]] - offset
         offset += len(items)
     first_states, offset = {}, 0  # per group: the states of each text's first window (what fine-tuning reads)
     for g, items in groups.items():
@@ -258,9 +285,8 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
         probe = np.zeros((n, enc.dim), dtype=np.float32)
         if len(rows_g):
             f[rows_g] = pooled_features(enc, clf, st[g], own[g], len(rows_g), cfg)
-            if enc.probe_layer == len(encoder_layers(enc.model)) - cfg.ft_layers:  # the frozen states are the probe
-                window_probe = np.stack([s.float().mean(0).numpy() for s in st[g]])
-                probe[rows_g] = mean_over_windows(window_probe, own[g], len(rows_g))
+            if probes is not None:
+                probe[rows_g] = mean_over_windows(probes[sel[g]], own[g], len(rows_g))
         mask = np.zeros(n, dtype=bool)
         mask[rows_g] = True
         feats[g] = (f, mask, probe)

@@ -371,7 +371,7 @@ def with_probe(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.
     ``GenreClassifier._features`` leaves them) and the probe batch of the validation plots' openings (the short
     plots that ``Novelty.fit`` calibrates its length scales on)."""
     from genrelens.models.novelty import WORDS_KEY, plot_openings, plot_words
-    from genrelens.train.finetune import bottom_states
+    from genrelens.train.finetune import bottom_pass
 
     out = {}
     for s in SPLITS:
@@ -383,9 +383,9 @@ def with_probe(cfg: RunConfig, data: Prepared, feats: dict[str, dict[str, torch.
     plots, titles = plot_openings(list(val["plot"]), list(val["title"]))
     texts = texts_of(pd.DataFrame({"plot": plots, "title": titles}), cfg.title)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):  # as the fine-tuning's
-        states = bottom_states(text_enc.model, text_enc.tokenizer, texts, cfg.ft_layers, cfg.max_length,
-                               progress=False)  # openings fit one window: the frozen layers' states are the probe
-    probe = np.stack([st.float().mean(0).numpy() for st in states]) if states else np.zeros((0, text_enc.dim))
+        ids = text_enc.tokenizer(texts, truncation=True, max_length=cfg.max_length)["input_ids"] if texts else []
+        _, probe = bottom_pass(text_enc.model, text_enc.tokenizer, ids, cfg.ft_layers, text_enc.probe_layer,
+                               progress=False)  # openings fit one window
     openings = {"text_probe": torch.as_tensor(probe, dtype=torch.float32),
                 "text_probe_mask": torch.ones(len(plots), dtype=torch.bool),
                 WORDS_KEY: torch.as_tensor(plot_words(plots))}
