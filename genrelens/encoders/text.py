@@ -158,7 +158,7 @@ class TextEncoder:
         self.session_threads = torch.get_num_threads()
         self.precision = "fp32"  # "bf16": eager encode under autocast; "int8": a quantized session (precision.py)
         # the hidden layer whose mean-pooled states are the "probe" (``encode_with_probe``): for a fine-tuned
-        # encoder its last frozen layer, a pretrained space in which non-movie texts stand apart (novelty)
+        # encoder a frozen layer (bundle.probe_layer): a pretrained space where non-movie texts stand apart
         self.probe_layer: int | None = None
 
     def set_windows(self, windows: int = 1, stride: int = 32, pooling: str = "mean") -> TextEncoder:

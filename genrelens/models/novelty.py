@@ -2,12 +2,12 @@
 
 - ``out_of_distribution``: the movie is unlike the training movies in the model's own feature space. Per
   modality (the text encoder's plot embedding, or for a fine-tuned encoder its probe: the mean-pooled states of
-  its last frozen layer, which fine-tuning leaves pretrained; the poster CNN's features), the score is the mean
-  cosine distance to the ``k`` nearest training movies (a stored, subsampled float16 reference set: a numpy
-  matmul at prediction, no scikit-learn), divided by that modality's validation quantile; a movie's novelty is the
-  largest over the modalities it has. The cut-off is the validation quantile of the novelty at ``1 - false_flag_rate``,
-  so about that share of validation movies is flagged. A model with neither (``tfidf``, ``naive``) gets no such
-  reason: the lexical channel's label logits do not set non-movie texts apart.
+  a frozen layer, ``bundle.probe_layer``, which fine-tuning leaves pretrained; the poster CNN's features), the
+  score is the mean cosine distance to the ``k`` nearest training movies (a stored, subsampled float16 reference
+  set: a numpy matmul at prediction, no scikit-learn), divided by that modality's validation quantile; a movie's
+  novelty is the largest over the modalities it has. The cut-off is the validation quantile of the novelty at
+  ``1 - false_flag_rate``, so about that share of validation movies is flagged. A model with neither (``tfidf``,
+  ``naive``) gets no such reason: the lexical channel's label logits do not set non-movie texts apart.
 - ``language``: the plot is confidently in a language that few or none of the training plots were written in
   (language identification by py3langid, whose model ships inside its wheel; loaded on first use).
 - ``short_text``: the plot has fewer than ``min_words`` words (a CJK character counts as a word).
