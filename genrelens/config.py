@@ -202,8 +202,11 @@ class RunConfig:
         """A saved run's config. One saved before training precision existed trained in fp32, so a missing
         ``precision`` reads fp32, not ``auto`` (which would relabel it bf16 on a CPU with bf16 units); one
         saved before ``title`` existed read no titles; one saved before ``probe_depth`` existed probed its last
-        frozen layer (depth 0)."""
-        return cls(**{"precision": "fp32", "title": False, "probe_depth": 0, **read_config_file(path)})
+        frozen layer, which the depth of its ``ft_layers`` (at most the default's) reproduces."""
+        saved = read_config_file(path)
+        if "probe_depth" not in saved and isinstance(saved.get("ft_layers"), int):
+            saved["probe_depth"] = min(saved["ft_layers"], cls.probe_depth)
+        return cls(**{"precision": "fp32", "title": False, **saved})
 
     def to_toml(self) -> str:
         """The config as TOML (what ``genrelens train --print-config`` shows and ``--config`` reads back);
