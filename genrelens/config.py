@@ -117,8 +117,9 @@ class RunConfig:
     # top transformer layers that train, the rest run once, frozen (see finetune.py); None: the model's default
     # (ModelSpec.defaults): 2, 1 for catalogue (as good over 3 seeds, in 60% of the time: docs/results.md)
     ft_layers: int | None = None
-    # None: the model's default: 4 (2 -> 4: +0.016 weighted F1 for the study's text model), 3 for catalogue (as
-    # good over 3 seeds, one epoch less: docs/results.md, "Fine-tuning: cost against quality")
+    # None: the model's default: 4 (2 -> 4: +0.016 weighted F1 for the study's text model), 2 for catalogue (its
+    # top layer only; over 3 seeds within their spread of 3 and 4 epochs: docs/results.md, "Fine-tuning: cost
+    # against quality")
     ft_epochs: int | None = None
     ft_batch_size: int = 32
     ft_lr: float = 5e-5

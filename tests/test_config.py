@@ -11,8 +11,8 @@ def test_model_defaults_fill_unset_fields():
     cfg = RunConfig(model="tfidf")
     assert cfg.lexical is True and cfg.windows == 1 and cfg.window_pooling == "mean"
     assert RunConfig(model="integrated").lexical is False
-    # the text stage's epochs: 3 for catalogue (docs/results.md), 4 for the study's models; a set value wins
-    assert RunConfig(model="catalogue").ft_epochs == 3 and RunConfig(model="integrated").ft_epochs == 4
+    # the text stage's epochs: 2 for catalogue (docs/results.md), 4 for the study's models; a set value wins
+    assert RunConfig(model="catalogue").ft_epochs == 2 and RunConfig(model="integrated").ft_epochs == 4
     assert RunConfig(model="catalogue", ft_epochs=4).ft_epochs == 4
 
 
@@ -21,7 +21,7 @@ def test_a_saved_config_keeps_the_epochs_it_trained_with(tmp_path):
     path.write_text(json.dumps({"model": "catalogue", "ft_epochs": 4}))  # a catalogue model trained before the change
     assert RunConfig.load(path).ft_epochs == 4
     RunConfig(model="catalogue").save(path)
-    assert json.loads(path.read_text())["ft_epochs"] == 3 and RunConfig.load(path).ft_epochs == 3
+    assert json.loads(path.read_text())["ft_epochs"] == 2 and RunConfig.load(path).ft_epochs == 2
 
 
 @pytest.mark.parametrize(("kw", "message"), [

@@ -61,7 +61,7 @@ def train(
     labels: str = typer.Option("study", help="'study' (its 10 genres), 'top<K>' (of train) or a comma list."),
     seed: int = ranged("seed", 0),
     epochs: int | None = ranged("epochs", None, help="Max epochs of the dense head."),
-    ft_epochs: int | None = ranged("ft_epochs", None, help="Epochs of text fine-tuning (default: the model's, 3 "
+    ft_epochs: int | None = ranged("ft_epochs", None, help="Epochs of text fine-tuning (default: the model's, 2 "
                                                           "for catalogue, 4 for the others)."),
     ft_layers: int | None = ranged("ft_layers", None, help="Top transformer layers fine-tuned (the rest "
                                          "stay frozen; default: the model's, 1 for catalogue, 2 for the others); at "

@@ -86,7 +86,7 @@ MODELS: dict[str, ModelSpec] = {
                            "integrated, reading the title and whole synopsis (token windows, opening-weighted) + the "
                            "TF-IDF lexical channel, late-fused (the default)", study=False,
                            defaults={"windows": 6, "window_pooling": "first", "lexical": True, "long_augment": 0.25,
-                                     "title": True, "ft_epochs": 3, "ft_layers": 1}),
+                                     "title": True, "ft_epochs": 2, "ft_layers": 1}),
 }
 DEFAULT_MODEL = "catalogue"
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
