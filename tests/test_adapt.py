@@ -245,26 +245,32 @@ def test_adapted_model_keeps_the_review_reasons_reference(tiny_catalogue_dir, su
     assert flags[cfg.out] == flags[tiny_catalogue_dir]
 
 
-def test_ft_layers_fine_tunes_the_top_text_layers(tiny_catalogue_dir, subset_csv, tmp_path):
-    """--ft-layers 1 trains the top text layer on the user's rows (the layers below, and so the probe the review
-    reasons read, stay as they were); the folder carries the new encoder and a text head for the user's labels,
-    and its scores come from the new encoder."""
+@pytest.mark.parametrize("n", [1, 2])
+def test_ft_layers_fine_tunes_the_top_text_layers(n, tiny_catalogue_dir, subset_csv, tmp_path):
+    """--ft-layers N trains the top N text layers on the user's rows (the layers below, and so the probe the review
+    reasons read, stay as they were), even N = 2 over a start that fine-tuned its top layer only (its probe is
+    layer 4); the folder carries the new encoder and a text head for the user's labels, and its scores come from
+    the new encoder."""
     start = ModelBundle.from_pretrained(tiny_catalogue_dir, backend="torch")
+    assert start.config.ft_layers == 1 and start.text_encoder.probe_layer == 4
     labels = ["Drama", "Comedy", "Thriller", "Horror"]
     out = tmp_path / "out"
     r = invoke("--from", tiny_catalogue_dir, "--data", subset_csv, "--out", out, "--labels", ",".join(labels),
-               "--ft-layers", "1", "--no-curve", "--steps", "20", "--force", "--no-progress")
+               "--ft-layers", str(n), "--no-curve", "--steps", "20", "--force", "--no-progress")
     assert r.exit_code == 0, r.output
     assert "fine-tun" in r.output
     assert f"lineage:startedfrom{Path(tiny_catalogue_dir).resolve()}" in "".join(r.output.split())  # rich wraps
     adapted = ModelBundle.from_pretrained(out, backend="torch")
     old, new = start.text_encoder.model.state_dict(), adapted.text_encoder.model.state_dict()
-    top = f"encoder.layer.{len(start.text_encoder.model.encoder.layer) - 1}."
+    n_layers = len(start.text_encoder.model.encoder.layer)
+    top = tuple(f"encoder.layer.{i}." for i in range(n_layers - n, n_layers))
     changed = {k for k in old if not torch.equal(old[k], new[k])}
     assert changed and all(k.startswith(top) for k in changed), sorted(changed)[:5]
+    assert {k.split(".")[2] for k in changed} == {str(i) for i in range(n_layers - n, n_layers)}  # each of them
     assert adapted.text_head is not None and adapted.text_head.state_dict()["missing_logits"].shape[0] == len(labels)
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["adapt"]["seconds"]["fine_tune"] > 0 and metrics["lineage"]["settings"]["ft_layers"] == 1
+    assert metrics["adapt"]["seconds"]["fine_tune"] > 0 and metrics["lineage"]["settings"]["ft_layers"] == n
+    assert adapted.text_encoder.probe_layer == 4  # the review reasons still read the start's pretrained layer 4
     table = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(8)
     assert not np.allclose(raw_scores(out, table)[:, 0], raw_scores(tiny_catalogue_dir, table)[:, 0])
 
