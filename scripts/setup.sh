@@ -15,7 +15,7 @@ PY=${PYTHON:-python3}
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 # Without compiling bytecode: pip compiles every module of every package on one core (torch, transformers, ...:
-# about 40 s), and a genrelens process imports a fraction of them.
+# about half of a fresh set-up's time), and a genrelens process imports a fraction of them.
 install() { python -m pip install -q --no-compile "$@"; }
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 install "torch==2.13.0"

@@ -167,14 +167,12 @@ def memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> l
     (keyed by the sequence): the benchmark's runs on one split share them, and a model reading whole
     synopses reuses the first windows that a plain run computed. With ``enc.probe_layer`` set, the same pass
     also keeps each sequence's probe (``memo_probes`` reads them)."""
-    import hashlib
-
     key = ("bottom_states", enc.weights_hash()[:16], cfg.ft_layers, cfg.precision, enc.probe_layer)
     if memo.get("key") != key:
         memo.clear()  # one encoder's states at a time: they are large
         memo.update(key=key, states={}, probes={})
     known: dict[bytes, torch.Tensor] = memo["states"]
-    keys = [hashlib.blake2b(np.asarray(w, dtype=np.int32).tobytes(), digest_size=16).digest() for w in ids]
+    keys = _sequence_keys(ids)
     todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
     if todo:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
@@ -183,14 +181,20 @@ def memo_states(memo: dict, enc, cfg, ids: list[list[int]], progress: bool) -> l
         known.update({keys[i]: st for i, st in zip(todo, new)})
         if probes is not None:
             memo["probes"].update({keys[i]: p for i, p in zip(todo, probes)})
-    memo["last"] = keys
     return [known[k] for k in keys]
 
 
-def memo_probes(memo: dict) -> np.ndarray:
-    """The probes ``float32 [n, d]`` of the sequences of the latest ``memo_states`` call (its encoder had a
+def memo_probes(memo: dict, ids: list[list[int]]) -> np.ndarray:
+    """The probes ``float32 [n, d]`` of the token sequences ``ids``, kept by ``memo_states`` (its encoder had a
     probe layer)."""
-    return np.stack([memo["probes"][k] for k in memo["last"]])
+    return np.stack([memo["probes"][k] for k in _sequence_keys(ids)])
+
+
+def _sequence_keys(ids: list[list[int]]) -> list[bytes]:
+    """A short hash per token sequence: the memo's keys."""
+    import hashlib
+
+    return [hashlib.blake2b(np.asarray(w, dtype=np.int32).tobytes(), digest_size=16).digest() for w in ids]
 
 
 def fit_top_layers(clf: TopLayersClassifier, states: list[torch.Tensor], y: np.ndarray, rows: np.ndarray,
@@ -244,7 +248,7 @@ def finetune_stage(cfg, data, run_dir, resume: bool, progress: bool, console, me
     texts = [t for g in groups.values() for t in g]
     windows, owner = enc.window_ids(texts)
     states = memo_states(memo, enc, cfg, windows["input_ids"], progress)
-    probes = memo_probes(memo) if enc.probe_layer is not None else None  # per window
+    probes = memo_probes(memo, windows["input_ids"]) if enc.probe_layer is not None else None  # per window
     first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]  # each text's first window (owner is sorted)
     st, own, sel, offset = {}, {}, {}, 0  # per group: its windows (indices, states, owners within the group)
     for g, items in groups.items():
