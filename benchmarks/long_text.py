@@ -44,7 +44,8 @@ def main() -> None:
         key = json.dumps(split, sort_keys=True)
         if key not in parts_by_split:
             clf = GenreClassifier.load(d, precision="fp32")
-            parts_by_split[key] = long_text_parts(args.data or clf.config.data, split, clf.labels)
+            parts_by_split[key] = long_text_parts(args.data or clf.config.data, split, clf.labels,
+                                                  read=clf.config.table_options(args.data))
         r = evaluate_long(d, parts=parts_by_split[key], titles=not args.no_titles)
         r["label"] = args.label[i] if i < len(args.label) else r["model"]
         r["val_weighted_f1"] = val_f1(d)

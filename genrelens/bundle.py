@@ -335,7 +335,7 @@ class ModelBundle:
         from genrelens.data.split import select
         from genrelens.data.table import load_table
 
-        df, _ = load_table(self.config.data, skip_bad=True)
+        df, _ = load_table(self.config.data, skip_bad=True, **self.config.table_options())
         df = select(df, self.split_ids("train"))
         df = df[df["poster"].notna()].sort_values("id").head(n)
         if df.empty:

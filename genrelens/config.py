@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from genrelens.encoders.pooling import WINDOW_POOLING
 from genrelens.io import write_json_atomic
 
+# paths read again after training (by a saved model, from any working folder): stored absolute
+PATH_FIELDS = ("data", "posters", "split_file", "cache_dir")
 OVERSAMPLING = ("none", "study", "mlros")
 THRESHOLDS = ("tuned", "fixed")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
@@ -145,6 +148,10 @@ class RunConfig:
         from genrelens.encoders.registry import POSTER_ENCODERS, TEXT_ENCODERS
         from genrelens.models.registry import LOSSES, MODELS
 
+        for name in PATH_FIELDS:  # a saved model re-reads them from any folder (precision-check, serve, review)
+            if getattr(self, name):
+                setattr(self, name, os.path.abspath(os.path.expanduser(getattr(self, name))))
+
         for what, value, known in (("model", self.model, MODELS), ("loss", self.loss, LOSSES),
                                    ("oversampling", self.oversample, OVERSAMPLING),
                                    ("thresholds", self.thresholds, THRESHOLDS),
@@ -194,6 +201,15 @@ class RunConfig:
                 or abs(sum(fr) - 1) > 1e-6):
             raise ValueError(f"split_fractions = {list(fr)}: need three positive fractions (train, validation, "
                              "test) that sum to 1")
+
+    def table_options(self, data: str | os.PathLike | None = None) -> dict:
+        """How this run read its table (encoding, posters folder, separator, column map) as ``load_table``'s
+        keyword arguments, for reading it again; none for ``data`` that is another table."""
+        from genrelens.data.table import resolve_data_path
+
+        if data is not None and resolve_data_path(data).resolve() != resolve_data_path(self.data).resolve():
+            return {}
+        return {"encoding": self.encoding, "posters": self.posters, "sep": self.sep, "columns": self.columns or None}
 
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, dataclasses.asdict(self))

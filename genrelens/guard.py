@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genrelens.config import RunConfig
 from genrelens.encoders import precision as prec
 from genrelens.encoders.precision import Choice, GuardResult
 from genrelens.errors import GenrelensError, ModelError
@@ -49,13 +50,14 @@ def judge(y_true: np.ndarray, pred_fp32: np.ndarray, pred: np.ndarray) -> tuple[
     return not reasons, f1_32, f1_c, identical, "; ".join(reasons)
 
 
-def validation_movies(model_dir: Path, data: str | None, labels: list[str]
+def validation_movies(model_dir: Path, config: RunConfig, labels: list[str]
                       ) -> tuple[list[str], list, Path, np.ndarray, list[str]]:
-    """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label)."""
+    """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label),
+    from its training table read as training read it (``config``)."""
     from genrelens.bundle import labelled_rows, read_split
     from genrelens.data.table import load_table
 
-    df, _ = load_table(data, skip_bad=True)
+    df, _ = load_table(config.data, skip_bad=True, **config.table_options())
     part, y, _ = labelled_rows(df, read_split(model_dir, "val"), labels)
     return list(part["plot"]), list(part["poster"]), Path(df.attrs["root"]), y, list(part["title"])
 
@@ -67,7 +69,7 @@ def check_precision(clf: GenreClassifier, precision: str) -> GuardResult:
 
     if clf.model_dir is None:
         raise ModelError("the accuracy guard needs a model folder (its validation split)")
-    plots, posters, root, y, titles = validation_movies(clf.model_dir, clf.config.data, clf.labels)
+    plots, posters, root, y, titles = validation_movies(clf.model_dir, clf.config, clf.labels)
     plots = clf.texts(plots, titles, len(plots))  # what the model reads (with the title, for a model that reads it)
     saved = clf.cache
     try:

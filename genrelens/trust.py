@@ -29,7 +29,7 @@ def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[st
     """``{split: (y bool [n, L], raw scores [n, L], table)}`` for the model's own splits of ``data`` (default:
     the data it was trained on); rows without any of its labels are left out, as in training."""
     clf.bundle.split_ids(splits[0])  # ModelError before reading the table when the folder has no split
-    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True)
+    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True, **clf.config.table_options(data))
     out = {}
     for s in splits:
         part, y, _ = clf.bundle.labelled_split(df, s)
@@ -93,7 +93,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     split = clf.bundle.artifact("split")
     if split is None:
         raise ModelError(f"{clf.model_dir} has no split.json: cannot find its training and validation splits")
-    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True)
+    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True, **clf.config.table_options(data))
     max_reference = max_reference or DEFAULT_MAX_REFERENCE
     seed = clf.config.seed
     feats, plots = {}, {}

@@ -302,3 +302,11 @@ def test_adapt_reads_a_table_from_a_spreadsheet(tiny_model_dir, subset_csv, tmp_
     assert r.exit_code == 0, r.output
     assert json.loads((out / "metrics.json").read_text())["lineage"]["rows"] == len(df[df["genres"].str.contains(
         "Drama|Comedy|Thriller")])
+    # the adapted model re-reads its table as adapt read it (serve's examples, the review reasons' refit)
+    from genrelens.config import RunConfig
+    from genrelens.data.table import load_table
+
+    cfg = RunConfig.load(out / "config.json")
+    assert cfg.sep == ";" and cfg.columns["plot"] == "Synopsis"
+    again, _ = load_table(cfg.data, skip_bad=True, **cfg.table_options())
+    assert list(again["plot"]) == list(df["plot"]) and again["poster"].notna().sum() == (df["poster"] != "").sum()

@@ -414,6 +414,46 @@ def test_cli_train_reads_sep_and_column_map(tmp_path: Path) -> None:
     assert r.exit_code != 0 and "could both be the 'plot' column" in r.output, r.output
 
 
+def test_a_trained_model_rereads_its_table_as_training_read_it(tmp_path: Path, monkeypatch) -> None:
+    """A model trained from a relative path, with --sep, --column-map and --posters, re-reads its own table from
+    any working folder, the same way (the accuracy guard, int8's calibration posters, the review reasons' refit,
+    the page's examples): it used to re-read the path alone, relative to the folder it was run from."""
+    from genrelens.guard import validation_movies
+    from genrelens.predict import GenreClassifier
+    from genrelens.serve.examples import load_examples
+    from genrelens.trust import split_scores
+
+    rows = real_rows(120)
+    export = rows.rename(columns={"id": "ID", "title": "Title", "plot": "overview", "poster": "Poster"})
+    export["description"] = "short blurb"  # a second plot-like column: the column map decides
+    for rel in rows["poster"]:  # posters in a folder apart from the table
+        (tmp_path / "work" / "art" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(DATA.parent / rel, tmp_path / "work" / "art" / rel)
+    export.to_csv(tmp_path / "work" / "export.csv", sep=";", index=False)
+    monkeypatch.chdir(tmp_path / "work")
+    r = _cli("train", "--model", "naive", "--data", "export.csv", "--out", "run", "--sep", "semicolon",
+             "--column-map", "plot=overview", "--posters", "art", "--no-progress", "--no-precision-check")
+    assert r.exit_code == 0, r.output
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    model = tmp_path / "work" / "run"
+    cfg = RunConfig.load(model / "config.json")
+    assert Path(cfg.data).is_absolute() and Path(cfg.posters).is_absolute()
+    by_id = dict(zip(rows["id"], rows["plot"], strict=True))
+    clf = GenreClassifier.load(model, precision="fp32")
+    plots, posters, root, y, titles = validation_movies(model, cfg, clf.labels)
+    assert plots and y.shape == (len(plots), len(clf.labels))
+    ids = clf.bundle.split_ids("val")
+    assert len(plots) >= len(ids) // 2 and set(plots) <= {by_id[i] for i in ids}
+    assert all((root / p).exists() for p in posters)
+    names, folder = clf.bundle.calibration_posters(5)
+    assert len(names) == 5 and all((folder / p).exists() for p in names)
+    scores = split_scores(clf, None)
+    assert 0 < len(scores["test"][0]) <= len(clf.bundle.split_ids("test"))
+    examples = load_examples(model, cfg.data, n=3, read=cfg.table_options())
+    assert len(examples) == 3 and all(e.plot == by_id[e.id] for e in examples)
+
+
 @pytest.fixture(scope="module")
 def tfidf_model(tmp_path_factory) -> Path:
     """A ``tfidf`` model (reads plots; seconds to train) on 300 real movies."""

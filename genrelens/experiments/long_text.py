@@ -38,10 +38,11 @@ def token_lengths(plots: list[str]) -> np.ndarray:
     return np.array([len(ids) for ids in tok([p or "" for p in plots])["input_ids"]])
 
 
-def long_text_parts(data: str | Path | None, split: dict, labels: list[str], seed: int = 0):
+def long_text_parts(data: str | Path | None, split: dict, labels: list[str], seed: int = 0, read: dict | None = None):
     """``{variant: (plots, posters, y, root, titles)}`` for the three variants of a model's test split (``split``:
-    the model's ``split.json``); a model that reads titles reads each movie's own title before the text."""
-    df, _ = load_table(data, skip_bad=True)
+    the model's ``split.json``; ``read``: how to read ``data``, ``RunConfig.table_options``); a model that reads
+    titles reads each movie's own title before the text."""
+    df, _ = load_table(data, skip_bad=True, **(read or {}))
     test, y, _ = labelled_rows(df, split["test"], labels)
     plots = [p if isinstance(p, str) else "" for p in test["plot"]]
     posters, titles = list(test["poster"]), list(test["title"])
@@ -76,7 +77,7 @@ def evaluate_long(model_dir: str | Path, data: str | Path | None = None, seed: i
     withholds the titles from a model that reads them, as for a catalogue without titles)."""
     clf = GenreClassifier.load(model_dir, cache=True, precision="fp32")
     parts = parts or long_text_parts(data if data is not None else clf.config.data, clf.bundle.artifact("split"),
-                                     clf.labels, seed)
+                                     clf.labels, seed, read=clf.config.table_options(data))
     out = {"model": clf.name, "model_dir": str(model_dir), "seed": clf.config.seed}
     for name, (plots, posters, y, root, names) in parts.items():
         proba, _ = clf.score(plots, posters, root=root, titles=names if titles else None)

@@ -409,7 +409,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         async with examples_lock:
             if examples is None:
                 examples = await asyncio.to_thread(load_examples, clf.model_dir, clf.config.data, n_examples,
-                                                   encoding=clf.config.encoding, posters=clf.config.posters)
+                                                   read=clf.config.table_options())
         return examples
 
     @app.get("/v1/examples", summary="A few movies from the model's test data to try")

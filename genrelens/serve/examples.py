@@ -40,15 +40,16 @@ def _test_ids(model_dir: Path) -> set[str] | None:
         return None
 
 
-def load_examples(model_dir: Path, data: str | None, n: int = 6, seed: int = 0, encoding: str = "utf-8",
-                  posters: str | None = None) -> list[Example]:
+def load_examples(model_dir: Path, data: str | None, n: int = 6, seed: int = 0, read: dict | None = None
+                  ) -> list[Example]:
     """Up to ``n`` movies with a plot and a readable poster, covering as many genres as possible.
 
-    ``data``: the model's training table (its config), else the default data. Empty when no data is found.
+    ``data``: the model's training table (its config), else the default data; ``read``: how to read it
+    (``RunConfig.table_options``). Empty when no data is found.
     """
     try:
         path = resolve_data_path(data)
-        df, _ = load_table(path, skip_bad=True, need_genres=False, encoding=encoding, posters=posters)
+        df, _ = load_table(path, skip_bad=True, need_genres=False, **(read or {}))
     except (GenrelensError, OSError, ValueError):
         return []
     root = Path(df.attrs.get("root", path.parent))

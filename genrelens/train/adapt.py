@@ -643,7 +643,7 @@ def _config(start: ModelBundle, p: Plan, cfg: AdaptConfig):
     return dataclasses.replace(start.config, labels=list(p.labels), data=str(Path(cfg.data).resolve()),
                                split_file=None, out=str(cfg.out) if cfg.out else start.config.out,
                                posters=str(Path(cfg.posters).resolve()) if cfg.posters else None,
-                               encoding=cfg.encoding)
+                               encoding=cfg.encoding, sep=cfg.sep, columns=dict(cfg.columns or {}))
 
 
 # ------------------------------------------------------------------------------------------------ measuring
@@ -697,8 +697,7 @@ def replay_rows(start: ModelBundle, p: Plan, n: int, seed: int) -> tuple[pd.Data
     if not split or not table.exists():
         raise AdaptInputError(f"replay needs the starting model's training table ({table}) and its split.json; use "
                               f"--regulariser l2")
-    df, _ = load_table(start.config.data, skip_bad=True, encoding=start.config.encoding,
-                       posters=start.config.posters)
+    df, _ = load_table(start.config.data, skip_bad=True, **start.config.table_options())
     train = df[df["id"].isin(set(split["train"]))]
     y = LabelSet(p.labels).encode([[p.mapping.get(g, g) for g in gs] for gs in train["genres"]])
     keep = np.flatnonzero(y.sum(1) > 0)
