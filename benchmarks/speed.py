@@ -36,6 +36,7 @@ import torch  # noqa: E402
 from genrelens import bundle  # noqa: E402
 from genrelens.data.split import select  # noqa: E402
 from genrelens.data.table import load_table  # noqa: E402
+from genrelens.encoders.precision import cpu_flags  # noqa: E402
 from genrelens.models.thresholds import decide  # noqa: E402
 from genrelens.paths import default_model_dir  # noqa: E402
 from genrelens.predict import GenreClassifier  # noqa: E402
@@ -364,11 +365,15 @@ def main(argv: list[str] | None = None) -> None:
               f"{WORDS}-word plot): p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms")
         print(f"    server: up in {r['startup_s']:.1f} s, RSS after load {r['rss_loaded'] / 2**20:.0f} MiB, "
               f"peak RSS (VmHWM) {r['peak_rss'] / 2**20:.0f} MiB; batching {r['batching']}")
-    met = {"speedup >= 5x": rate_b / rate_a >= 5, "(b) >= 200 movies/s": rate_b >= 200,
+    # the targets set for this CPU kind: with AMX 200 movies/s and 25 ms; without it (AVX2, AVX-512) 60 and 40
+    amx = "amx_bf16" in cpu_flags()
+    batch, rest = (200, 25) if amx else (60, 40)
+    met = {"speedup >= 5x": rate_b / rate_a >= 5, f"(b) >= {batch} movies/s": rate_b >= batch,
            "same genres on >= 99%": same >= 0.99}
     if not args.no_rest:
-        met.update({"REST p50 <= 25 ms": r["p50_ms"] <= 25, "server peak RSS < 1.5 GB": r["peak_rss"] < 1.5e9})
-    print("targets: " + "; ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in met.items()))
+        met.update({f"REST p50 <= {rest} ms": r["p50_ms"] <= rest, "server peak RSS < 1.5 GB": r["peak_rss"] < 1.5e9})
+    print(f"targets ({'AMX' if amx else 'no AMX'}): " + "; ".join(f"{k}: {'met' if v else 'NOT met'}"
+                                                            for k, v in met.items()))
     print(f"speedup: {rate_b / rate_a:.1f}x")
 
 
