@@ -271,6 +271,12 @@ def test_ft_layers_fine_tunes_the_top_text_layers(n, tiny_catalogue_dir, subset_
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["adapt"]["seconds"]["fine_tune"] > 0 and metrics["lineage"]["settings"]["ft_layers"] == n
     assert adapted.text_encoder.probe_layer == 4  # the review reasons still read the start's pretrained layer 4
+    # a label kept at the start keeps its output row, but over the new encoder's features: its scores are new, so
+    # its calibration is fitted on the calibration rows, not copied from the start (and the report says so)
+    kept = metrics["lineage"]["kept_starting_output"]
+    assert kept and not metrics["lineage"]["kept_exactly"], metrics["lineage"]
+    assert "kept their starting output rows (over the refitted features" in " ".join(r.output.split())
+    assert all(adapted.calibrator.info["labels"][g].get("from") != "the starting model" for g in kept)
     table = pd.read_csv(subset_csv, dtype=str, keep_default_na=False).head(8)
     assert not np.allclose(raw_scores(out, table)[:, 0], raw_scores(tiny_catalogue_dir, table)[:, 0])
 

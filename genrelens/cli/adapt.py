@@ -41,8 +41,9 @@ def adapt(
     shared: bool = typer.Option(False, "--shared", help="Also refit the head's shared layers (by default only its "
                                 "output rows, so a label kept at the start stays exactly the start's)."),
     ft_layers: int = typer.Option(0, "--ft-layers", min=0, help="Also fine-tune this many top layers of the "
-                                  "starting model's text encoder on your rows first (at most the layers it "
-                                  "fine-tuned; worth it with thousands of rows; slower)."),
+                                  "starting model's text encoder on your rows first (at most the layers above "
+                                  "the layer its review reasons read: 2 for the default model; worth it with "
+                                  "thousands of rows; slower)."),
     curve: bool = typer.Option(True, "--curve/--no-curve", help="Learning curve: the same adaptation on 100, 300, "
                                "1000 and all rows."),
     force: bool = typer.Option(False, "--force", help="Save the adapted model even if it is not better on the "
@@ -119,9 +120,11 @@ def render(report: dict) -> None:
         console.print(t)
     lin = report["lineage"]
     mapped = ", ".join(f"{a} -> {b}" for a, b in lin["label_map"].items()) or "none"
+    kept = ("kept at the start" if lin.get("kept_exactly", True) else
+            "kept their starting output rows (over the refitted features, so not the start's scores)")
     console.print(f"lineage: started from {lin['started_from']} ({lin['start_model']}); adapted on {lin['fit_rows']} "
                   f"rows of {lin['adapted_on']} ({lin['holdout_rows']} held out); label map: {mapped}; new labels: "
-                  f"{', '.join(lin['new_labels']) or 'none'}; kept at the start: "
+                  f"{', '.join(lin['new_labels']) or 'none'}; {kept}: "
                   f"{', '.join(lin['kept_starting_output']) or 'none'}", highlight=False)
     verdict = "[green]helped[/]" if report["helped"] else "[red]did not help[/]"
     console.print(f"adaptation {verdict}: weighted F1 {h['starting']['weighted_f1']:.4f} -> "

@@ -532,9 +532,16 @@ def adapted_bundle(start: ModelBundle, p: Plan, fx: Features, y: np.ndarray, cal
     if cfg.steps > 0 and cfg.keep_margin is not None:
         raw = keep_start(b, start, p, fx, y, cal_fx, y_cal, raw, cfg)
     b.calibrator = fit_calibrator(y_cal, raw, b.labels, seed=cfg.seed, raw_thresholds=b.thresholds)
-    if not cfg.shared and start.calibrator is not None:
+    if exact_start(cfg) and start.calibrator is not None:
         start_calibration(b, start, p)
     return b
+
+
+def exact_start(cfg: AdaptConfig) -> bool:
+    """Whether a label kept at the start scores exactly as the start: only its output rows were refitted. With
+    ``shared`` or ``ft_layers`` it keeps its starting output row over features that changed: its scores, and so
+    its calibration, are new."""
+    return not cfg.shared and not cfg.ft_layers
 
 
 def start_calibration(b: ModelBundle, start: ModelBundle, p: Plan) -> None:
@@ -793,6 +800,7 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                "label_map": p.mapping, "new_labels": p.new, "dropped_labels": p.dropped,
                "renamed_labels": p.renamed, "regulariser": cfg.regulariser,
                "kept_starting_output": (fitted.model.lineage or {}).get("kept_starting_output", []),
+               "kept_exactly": exact_start(cfg),
                "settings": {"l2": cfg.l2, "lexical_l2": cfg.lexical_l2, "steps": cfg.steps, "lr": cfg.lr,
                             "lexical_lr": cfg.lexical_lr, "ft_layers": cfg.ft_layers,
                             "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
