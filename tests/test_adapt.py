@@ -108,6 +108,24 @@ def test_new_dropped_and_renamed_labels(tiny_catalogue_dir, subset_csv, tmp_path
     assert set(answer["scores"]) == set(p.labels)
 
 
+@pytest.mark.parametrize("table_spelling", ["Sci-Fi", "Science Fiction"])
+def test_a_label_map_renames_onto_the_catalogue_s_own_spelling(table_spelling, tiny_catalogue_dir, subset_csv,
+                                                               tmp_path):
+    """``"Sci-Fi" = "Science Fiction"`` renames the label to the catalogue's spelling, even though genrelens reads
+    "Science Fiction" in a table as Sci-Fi (it used to fold the rename back onto Sci-Fi without a word)."""
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    df["genres"] = df["genres"].str.replace("Sci-Fi", table_spelling)
+    df.to_csv(tmp_path / "mine.csv", index=False)
+    (tmp_path / "map.toml").write_text('"Sci-Fi" = "Science Fiction"\n')
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=tmp_path / "mine.csv", label_map=tmp_path / "map.toml",
+                        labels=["Drama", "Comedy", "science fiction"], posters=Path(subset_csv).parent, steps=0,
+                        curve=None)
+    p = A.plan(cfg)
+    assert p.labels == ["Drama", "Comedy", "Science Fiction"]
+    assert p.renamed == {"Sci-Fi": "Science Fiction"} and p.sources["Science Fiction"] == ["Sci-Fi"]
+    assert p.y[:, 2].sum() == df["genres"].str.contains(table_spelling).sum()
+
+
 def test_adapting_learns_a_new_labelling(tiny_model_dir, subset_csv, tmp_path):
     """A table that names a genre its own way ("Kids", read as "Children") gets that label as a new output; on
     the held-out rows the starting model never predicts it, and `helped` is whether weighted F1 rose."""

@@ -24,21 +24,22 @@ _ALIASES = {
 }
 
 
-def normalize_genre(name: str) -> str:
-    """``'  science   FICTION '`` -> ``'Sci-Fi'``; ``'drama'`` -> ``'Drama'``; empty stays empty."""
+def normalize_genre(name: str, aliases: bool = True) -> str:
+    """``'  science   FICTION '`` -> ``'Sci-Fi'`` (``'Science Fiction'`` without ``aliases``: a name the user
+    chose for a label); ``'drama'`` -> ``'Drama'``; empty stays empty."""
     key = " ".join(str(name).replace("_", " ").split()).lower()
     if not key:
         return ""
-    if key in _ALIASES:
+    if aliases and key in _ALIASES:
         return _ALIASES[key]
     return key.title().replace("Tv ", "TV ")  # str.title keeps hyphens: "film-noir" -> "Film-Noir"
 
 
-def normalize_genres(names: Iterable[str]) -> list[str]:
+def normalize_genres(names: Iterable[str], aliases: bool = True) -> list[str]:
     """Normalize and de-duplicate, keeping first-seen order; empty names dropped."""
     out: list[str] = []
     for n in names:
-        g = normalize_genre(n)
+        g = normalize_genre(n, aliases)
         if g and g not in out:
             out.append(g)
     return out
@@ -114,12 +115,16 @@ def check_labels(labels: Sequence[str], genre_lists: Iterable[Sequence[str]], so
 class LabelSet:
     """An ordered list of labels and the mapping between genre lists and multi-hot rows."""
 
-    def __init__(self, labels: Sequence[str]):
-        labels = normalize_genres(labels)
+    def __init__(self, labels: Sequence[str], aliases: bool = True):
+        """``aliases=False`` keeps names as written ("Science Fiction", a label map's choice), which still match
+        the genres that read as their alias (Sci-Fi)."""
+        labels = normalize_genres(labels, aliases)
         if not labels:
             raise ValueError("a label set needs at least one label")
         self.labels: list[str] = labels
         self.index = {g: i for i, g in enumerate(labels)}
+        for i, g in enumerate(labels):
+            self.index.setdefault(normalize_genre(g), i)
 
     @classmethod
     def top_k(cls, genre_lists: Iterable[Sequence[str]], k: int = 10) -> LabelSet:
@@ -137,7 +142,7 @@ class LabelSet:
         y = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
         for r, gs in enumerate(rows):
             for g in gs:
-                j = self.index.get(normalize_genre(g))
+                j = self.index.get(normalize_genre(g, aliases=False), self.index.get(normalize_genre(g)))
                 if j is not None:
                     y[r, j] = 1.0
         return y

@@ -122,7 +122,8 @@ class Plan:
 
 
 def read_label_map(source: Path | dict | None) -> dict[str, str]:
-    """``{old: new}`` from a TOML file of ``"old" = "new"`` lines (or a dict), names normalized."""
+    """``{old: new}`` from a TOML file of ``"old" = "new"`` lines (or a dict), names normalized; ``new`` keeps its
+    words as written ("Science Fiction" stays, where a table's genre of that name reads as Sci-Fi)."""
     if source is None:
         return {}
     if isinstance(source, dict):
@@ -138,7 +139,7 @@ def read_label_map(source: Path | dict | None) -> dict[str, str]:
             raise AdaptInputError(f"label map: {k!r} maps onto nothing ({v!r}); write \"{k}\" = \"<label>\"")
         if not normalize_genre(k):
             raise AdaptInputError(f"label map: an empty name maps onto {v!r}")
-        out[normalize_genre(k)] = normalize_genre(v)
+        out[normalize_genre(k)] = normalize_genre(v, aliases=False)
     return out
 
 
@@ -200,11 +201,16 @@ def plan(cfg: AdaptConfig) -> Plan:
         raise AdaptInputError(f"{sum(map(bool, genres))} labelled row(s) in {cfg.data}; adapting needs at least "
                               f"{MIN_ROWS}")
     counts = pd.Series([g for gs in genres for g in set(gs)]).value_counts()
-    wanted = [normalize_genre(g) for g in cfg.labels] if cfg.labels else sorted(counts.index)
+
+    def label(name: str) -> str:  # a label map's own spelling ("Science Fiction") before the alias (Sci-Fi)
+        plain = normalize_genre(name, aliases=False)
+        return plain if plain in counts.index else normalize_genre(name)
+
+    wanted = [label(g) for g in cfg.labels] if cfg.labels else sorted(counts.index)
     unknown = [g for g in wanted if g not in counts.index]
     if cfg.labels and unknown:
         raise AdaptInputError(f"--labels {', '.join(unknown)}: not in the table (after the label map)")
-    drop = {normalize_genre(g) for g in cfg.drop}
+    drop = {label(g) for g in cfg.drop}
     bad_drop = sorted(drop - set(counts.index) - set(start_labels))
     if bad_drop:
         raise AdaptInputError(f"--drop {', '.join(bad_drop)}: no such label in the table or the starting model")
@@ -218,7 +224,7 @@ def plan(cfg: AdaptConfig) -> Plan:
         raise AdaptInputError(
             f"label(s) with fewer than {MIN_POSITIVES} positive rows: {shown}. Drop them (--drop \"{','.join(few)}\") "
             f"or merge each into another label with a label map line (\"{g0}\" = \"<other label>\")")
-    label_set = LabelSet(labels)
+    label_set = LabelSet(labels, aliases=False)
     y = label_set.encode(genres)
     keep = y.sum(1) > 0
     if keep.sum() < MIN_ROWS:
@@ -706,7 +712,7 @@ def replay_rows(start: ModelBundle, p: Plan, n: int, seed: int) -> tuple[pd.Data
                               f"--regulariser l2")
     df, _ = load_table(start.config.data, skip_bad=True, **start.config.table_options())
     train = df[df["id"].isin(set(split["train"]))]
-    y = LabelSet(p.labels).encode([[p.mapping.get(g, g) for g in gs] for gs in train["genres"]])
+    y = LabelSet(p.labels, aliases=False).encode([[p.mapping.get(g, g) for g in gs] for gs in train["genres"]])
     keep = np.flatnonzero(y.sum(1) > 0)
     pick = np.random.default_rng([seed, 7]).choice(keep, min(n, len(keep)), replace=False)
     part = train.iloc[pick].reset_index(drop=True)
