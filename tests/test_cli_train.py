@@ -57,3 +57,18 @@ def test_the_resolved_config_reaches_the_run(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert seen["cfg"].model == "naive" and seen["cfg"].seed == 2
     assert set(seen["values"]) >= {"model", "out", "seed"} and "epochs" not in seen["values"]  # only what was given
+
+
+def test_a_run_refused_on_its_data_leaves_no_folder(tmp_path):
+    """A label typo is found once the table is read: the run stops there and leaves no half-made folder (its
+    config.json and split.json used to stay, which `genrelens install` then called a folder without a config)."""
+    import pandas as pd
+    from conftest import DATA
+
+    if not DATA.exists():
+        pytest.skip("default data set not found")
+    pd.read_csv(DATA, dtype=str, keep_default_na=False, nrows=120).to_csv(tmp_path / "m.csv", index=False)
+    r = CliRunner().invoke(app, ["train", "--model", "naive", "--data", str(tmp_path / "m.csv"), "--labels",
+                                 "Drama,Comdey", "--out", str(tmp_path / "run"), "--no-progress"])
+    assert r.exit_code != 0 and "did you mean 'Comedy'" in _plain(r.output), r.output
+    assert not (tmp_path / "run").exists()

@@ -5,6 +5,7 @@ thresholds -> metrics; the result is saved through the model bundle, so the run 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,9 +131,15 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     t0 = time.time()
     cfg = resolve_precision(cfg)
     run_dir = Path(cfg.out)
+    new_folder = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / bundle.CONFIG)  # at once: `--resume` and the benchmark compare it
-    data = prepare(cfg, run_dir)
+    try:
+        data = prepare(cfg, run_dir)
+    except Exception:  # refused on its data (a label typo, bad rows): nothing trained, no half-made folder left
+        if new_folder:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     for notice in data.report["column_notices"]:
         console.print(f"note: {notice}", markup=False, highlight=False)
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
