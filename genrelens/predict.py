@@ -29,7 +29,7 @@ from genrelens.models.novelty import (
 )
 from genrelens.models.thresholds import decide
 from genrelens.paths import default_model_dir
-from genrelens.types import INPUT_IGNORED, LOW_CONFIDENCE, Movie, Prediction
+from genrelens.types import INPUT_IGNORED, LOW_CONFIDENCE, TITLE_ONLY, Movie, Prediction
 from genrelens.types import NO_INPUT as NO_INPUT_REASON
 
 NO_INPUT = "no usable input for this model: answered with the label frequencies"  # score()'s problem
@@ -432,6 +432,13 @@ def _quality(reason: str) -> Callable[[GenreClassifier, Scored], np.ndarray]:
     return rule
 
 
+def _title_only(clf: GenreClassifier, s: Scored) -> np.ndarray:
+    """A title and nothing else the model reads: no plot, and no poster (or one that could not be read)."""
+    title = np.array([bool((m.title or "").strip()) for m in s.inputs.movies], dtype=bool)
+    poster = np.array([p is not None for p in s.inputs.posters], dtype=bool) & ~_input_ignored(clf, s)
+    return title & (_plot_words(s.inputs) == 0) & ~poster & s.usable
+
+
 def _input_ignored(clf: GenreClassifier, s: Scored) -> np.ndarray:
     """An input the model reads was given but could not be used (an unreadable poster). A field this model never
     reads (a title for a model without titles) is a warning only: else every row of a table with that column would
@@ -450,6 +457,7 @@ def _no_input(clf: GenreClassifier, s: Scored) -> np.ndarray:
 REVIEW_REASONS: dict[str, Callable[[GenreClassifier, Scored], np.ndarray]] = {
     LOW_CONFIDENCE: _low_confidence,
     SHORT_TEXT: _quality(SHORT_TEXT),
+    TITLE_ONLY: _title_only,
     LANGUAGE: _quality(LANGUAGE),
     OUT_OF_DISTRIBUTION: _quality(OUT_OF_DISTRIBUTION),
     INPUT_IGNORED: _input_ignored,
@@ -459,6 +467,7 @@ REVIEW_REASONS: dict[str, Callable[[GenreClassifier, Scored], np.ndarray]] = {
 REVIEW_REASON_TEXT: dict[str, str] = {
     LOW_CONFIDENCE: "the model is unsure of this set of genres",
     **REASON_TEXT,
+    TITLE_ONLY: "only a title was given: the genres are a guess from its few words",
     INPUT_IGNORED: "an input could not be used",
     NO_INPUT_REASON: "nothing this model reads was given",
 }

@@ -13,6 +13,7 @@ from typing import Any
 
 # review reasons (``Prediction.review_reasons``): why a movie is worth a look
 LOW_CONFIDENCE = "low_confidence"  # the model's review rule flags it (confidence below the cut-off, or a close call)
+TITLE_ONLY = "title_only"  # a title and nothing else the model reads: genres guessed from a few words
 INPUT_IGNORED = "input_ignored"  # an input the model reads was given but could not be used (an unreadable poster)
 NO_INPUT = "no_input"  # nothing the model reads: not scored
 

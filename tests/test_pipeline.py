@@ -130,3 +130,22 @@ def test_a_movie_with_no_usable_input_gets_no_genres_and_a_problem_everywhere(cl
     out = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert out.loc[0, "genres"] == "" and out.loc[0, "error"] and bool(out.loc[0, "review"])
     assert math.isnan(float(pd.read_csv(tmp_path / "o.csv")[f"p_{clf.labels[0]}"][0])) and out.loc[1, "genres"]
+
+
+def test_a_title_alone_is_worth_a_check(clf, movies):
+    """A title with nothing else the model reads ("Avatar", or "Xq7 zzkp") gets genres guessed from a few words:
+    `title_only` flags it everywhere (it used to come back unflagged); a title with a plot or a poster does not."""
+    with_poster = next(m for m in movies if m.poster)
+    given = [Movie(title="Xq7 zzkp"), Movie(title="Avatar"), Movie(title="Avatar", poster=with_poster.poster),
+             Movie(title=with_poster.title, plot=with_poster.plot), Movie(plot="   ", title="Heat"),
+             Movie(title="Avatar", poster=b"not an image")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)
+        got = clf.predict_movies(given)
+    flagged = ["title_only" in p.review_reasons for p in got]
+    assert flagged == [True, True, False, False, True, True], [p.review_reasons for p in got]
+    assert all(p.review and p.genres for p, f in zip(got, flagged, strict=True) if f)
+    with TestClient(create_app(classifier=clf)) as client:
+        answer = client.post("/v1/predict", json={"title": "Xq7 zzkp"}).json()
+        assert "title_only" in answer["review_reasons"] and "title_only" in client.get("/v1/model").json()[
+            "review_reasons"]
