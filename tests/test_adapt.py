@@ -245,6 +245,29 @@ def test_safeguard_keeps_the_starting_row_of_a_label_the_adaptation_made_worse(t
     assert b.calibrator.thresholds[j] == start.calibrator.thresholds[s]
 
 
+def test_a_merged_label_kept_at_the_start_says_which_source_it_keeps(tiny_catalogue_dir, subset_csv,
+                                                                      catalogue_features, tmp_path, monkeypatch):
+    """Thriller and Crime merged into one label: the start has no single output for it, so when the safeguard sends
+    it back (too few positives to judge), it keeps its first source's output (Thriller's, which misses the Crime
+    movies), and the lineage and the report say so instead of "kept at the start" alone (benchmarks/adapt.py: at
+    100 rows this loses less than adapting the merged row)."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    (tmp_path / "map.toml").write_text('"Thriller" = "Suspense & Crime"\n"Crime" = "Suspense & Crime"\n')
+    labels = [g for g in start.labels if g not in ("Thriller", "Crime")] + ["Suspense & Crime"]
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=labels,
+                        steps=3, curve=None)
+    p = A.plan(cfg)
+    assert p.sources["Suspense & Crime"] == ["Thriller", "Crime"] and len(p.y) == len(catalogue_features)
+    monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
+    b = A.fit_on(p.start, p, copy.deepcopy(catalogue_features), p.y, cfg).model
+    assert set(b.lineage["kept_starting_output"]) == set(labels)
+    assert b.lineage["kept_as"] == {"Suspense & Crime": "Thriller"}
+    from genrelens.cli.adapt import kept_line
+
+    line = kept_line({"kept_starting_output": b.lineage["kept_starting_output"], "kept_as": b.lineage["kept_as"]})
+    assert "Suspense & Crime (Thriller's output only" in line and "Drama" in line
+
+
 def test_adapted_model_keeps_the_review_reasons_reference(tiny_catalogue_dir, subset_csv, tmp_path):
     """An adapted folder flags the same inputs out_of_distribution as its starting model: the novelty reference
     (poster features and the text encoder's frozen probe, which adapting does not change) is carried over."""

@@ -91,6 +91,17 @@ def adapt(
     console.print(f"[green]adapted model[/] -> {out} ({result.report['seconds']['total']:.0f} s)", highlight=False)
 
 
+def kept_line(lineage: dict) -> str:
+    """The labels the safeguard kept at the start, as the report says it: a merged label keeps one source's output
+    (the start has none of its own), and over refitted features a kept row no longer scores as the start."""
+    as_source = lineage.get("kept_as", {})
+    names = [f"{g} ({as_source[g]}'s output only: the start has none for the merged label)" if g in as_source else g
+             for g in lineage["kept_starting_output"]]
+    what = ("kept at the start" if lineage.get("kept_exactly", True) else
+            "kept their starting output rows (over the refitted features, so not the start's scores)")
+    return f"{what}: {', '.join(names) or 'none'}"
+
+
 def render(report: dict) -> None:
     """The held-out comparison, per label, and the learning curve."""
     h = report["holdout"]
@@ -120,12 +131,9 @@ def render(report: dict) -> None:
         console.print(t)
     lin = report["lineage"]
     mapped = ", ".join(f"{a} -> {b}" for a, b in lin["label_map"].items()) or "none"
-    kept = ("kept at the start" if lin.get("kept_exactly", True) else
-            "kept their starting output rows (over the refitted features, so not the start's scores)")
     console.print(f"lineage: started from {lin['started_from']} ({lin['start_model']}); adapted on {lin['fit_rows']} "
                   f"rows of {lin['adapted_on']} ({lin['holdout_rows']} held out); label map: {mapped}; new labels: "
-                  f"{', '.join(lin['new_labels']) or 'none'}; {kept}: "
-                  f"{', '.join(lin['kept_starting_output']) or 'none'}", highlight=False)
+                  f"{', '.join(lin['new_labels']) or 'none'}; {kept_line(lin)}", highlight=False)
     verdict = "[green]helped[/]" if report["helped"] else "[red]did not help[/]"
     console.print(f"adaptation {verdict}: weighted F1 {h['starting']['weighted_f1']:.4f} -> "
                                f"{h['adapted']['weighted_f1']:.4f} on the held-out rows")

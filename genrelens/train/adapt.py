@@ -619,7 +619,10 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
             b.lexical = _mix_lexical(b.lexical, lex0, go_back)
         raw = raw.copy()
         raw[:, go_back] = raw0[:, go_back]
-    b.lineage = {"kept_starting_output": [p.labels[j] for j in go_back]}
+    back_names = [p.labels[j] for j in go_back]
+    # a merged label has no starting output of its own: it keeps its first source's
+    b.lineage = {"kept_starting_output": back_names,
+                 "kept_as": {g: p.sources[g][0] for g in back_names if len(p.sources[g]) > 1}}
     return raw
 
 
@@ -806,6 +809,7 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                "label_map": p.mapping, "new_labels": p.new, "dropped_labels": p.dropped,
                "renamed_labels": p.renamed, "regulariser": cfg.regulariser,
                "kept_starting_output": (fitted.model.lineage or {}).get("kept_starting_output", []),
+               "kept_as": (fitted.model.lineage or {}).get("kept_as", {}),
                "kept_exactly": exact_start(cfg),
                "settings": {"l2": cfg.l2, "lexical_l2": cfg.lexical_l2, "steps": cfg.steps, "lr": cfg.lr,
                             "lexical_lr": cfg.lexical_lr, "ft_layers": cfg.ft_layers,
