@@ -105,11 +105,11 @@ def test_evaluate_names_rows_dropped_and_why(tmp_path: Path, naive_model: Path) 
     odd.loc[:4, "genres"] = ""  # 5 rows without genres: bad rows, skipped
     out = evaluate_table(naive_model, write(odd, tmp_path / "odd"))
     rows_info = out["rows"]
-    assert rows_info["dropped"]["bad row: no genres"] == 5
+    assert rows_info["dropped"]["bad rows"] == 5 and rows_info["bad_row_problems"] == {"no genres": 5}
     unlabelled = rows_info["dropped"]["none of the model's labels"]
     assert rows_info["used"] + unlabelled + 5 == 60 and unlabelled > 0
     line = rows_line(rows_info)
-    assert "5 bad row: no genres" in line and "none of the model's labels" in line
+    assert "5 bad rows: 5 no genres" in line and "none of the model's labels" in line
     assert " + " in line  # the genres that were not split are shown: the convention problem is visible
 
 
@@ -545,7 +545,8 @@ def test_stray_quote_is_named_by_every_command_and_swallows_no_rows(tmp_path: Pa
     from genrelens.evaluate.run import evaluate_table, rows_line
 
     got = evaluate_table(naive_model, labelled)["rows"]
-    assert got["read"] == 8 and got["used"] + got["n_dropped"] == 8 and "unmatched quote" in rows_line(got)
+    assert got["read"] == 8 and got["used"] + got["n_dropped"] == 8 and got["dropped"]["bad rows"] == 1
+    assert got["bad_row_problems"] == {"unmatched quote": 1} and "1 bad row: 1 unmatched quote" in rows_line(got)
 
     catalogue = _stray_quote(rows.drop(columns=["genres"]), tmp_path / "catalogue", ";")
     r = _cli("predict", "--model-dir", str(tfidf_model), "--no-progress", "--input", str(catalogue), "--output",
