@@ -79,7 +79,7 @@ def output_format(path: Path) -> str:
 def count_rows(path: Path, sep: str | None = None) -> int | None:
     """Rows in a table file without loading it (None when unknown cheaply). ``sep``: a CSV's separator (None:
     detected)."""
-    from genrelens.data.reader import detect_sep
+    from genrelens.data.reader import csv_records, detect_sep
 
     suffix = path.suffix.lower()
     try:
@@ -90,7 +90,7 @@ def count_rows(path: Path, sep: str | None = None) -> int | None:
                 return sum(1 for line in f if line.strip())
         if suffix in (".csv", ".tsv", ".txt"):
             with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-                return max(0, sum(1 for _ in csv.reader(f, delimiter=detect_sep(path, sep=sep))) - 1)
+                return max(0, sum(1 for _ in csv_records(f, detect_sep(path, sep=sep))) - 1)
     except (OSError, csv.Error, pa.ArrowException):
         return None
     return None

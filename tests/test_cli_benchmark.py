@@ -57,3 +57,12 @@ def test_a_failed_run_exits_1_with_its_message(monkeypatch):
     r = CliRunner().invoke(app, ["benchmark", "--models", "naive"])
     assert r.exit_code == 1 and "error: the table has no genres column" in r.output
     assert CliRunner().invoke(app, ["benchmark", "--seeds", "0"]).exit_code == 2
+
+
+def test_sep_and_column_map_reach_every_run(grid, tmp_path):
+    r = CliRunner().invoke(app, ["benchmark", "--models", "naive", "--out", str(tmp_path), "--no-progress",
+                                 "--sep", "semicolon", "--column-map", "plot=overview"])
+    assert r.exit_code == 0, r.output
+    assert grid["overrides"] == {"sep": ";", "columns": {"plot": "overview"}}
+    cfg = bench.run_config(bench.plan_runs(["naive"], ["none"], [0])[0], tmp_path, "t.csv", None, grid["overrides"])
+    assert cfg.sep == ";" and cfg.columns == {"plot": "overview"}

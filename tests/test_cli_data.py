@@ -42,3 +42,15 @@ def test_stats_user_errors_exit_2(tmp_path):
     r = CliRunner().invoke(app, ["data", "stats", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path)])
     assert r.exit_code == 2 and "error:" in r.output
     assert CliRunner().invoke(app, ["data", "stats", "--seed", "-1"]).exit_code == 2
+
+
+def test_stats_counts_a_bad_row_once(real_data, tmp_path):
+    """An all-empty row (empty id, no genres, neither plot nor poster) is one skipped row, not three."""
+    data = _head(real_data, tmp_path, n=20)
+    columns = data.read_text(encoding="utf-8").splitlines()[0].count(",")
+    with data.open("a", encoding="utf-8") as f:
+        f.write("," * columns + "\n")
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["data", "stats", "--data", str(data), "--out",
+                                                       str(tmp_path / "stats"), "--oversample", "none"])
+    assert r.exit_code == 0, r.output
+    assert "skipped 1 bad row (3 problems); run `genrelens data validate`" in r.output and "20 rows" in r.output

@@ -28,6 +28,20 @@ def test_case_alias_and_explicit_mapping():
 def test_ambiguity_is_an_error_and_an_exact_name_wins_with_a_notice():
     with pytest.raises(DataError, match="'overview' and 'synopsis' could both be the 'plot'"):
         map_columns(["overview", "synopsis"])
+    with pytest.raises(DataError, match="say which one to read with --column-map plot=overview "):  # the option
+        map_columns(["overview", "synopsis"])
+
+
+def test_every_command_that_reads_a_table_by_its_columns_takes_column_map():
+    """The ambiguous-column error names --column-map: each command that can show it has that option."""
+    from typer.testing import CliRunner
+
+    from genrelens.cli import app
+
+    for command in (["data", "validate"], ["data", "stats"], ["train"], ["evaluate"], ["adapt"], ["predict"],
+                    ["benchmark"]):
+        r = CliRunner(env={"COLUMNS": "200"}).invoke(app, [*command, "--help"])
+        assert r.exit_code == 0 and "--column-map" in r.output, command
     cmap = map_columns(["plot", "overview"])
     assert cmap.sources["plot"] == "plot" and "not read: 'overview'" in cmap.notices[0]
     with pytest.raises(DataError, match="no column 'nope'"):

@@ -105,11 +105,11 @@ def test_evaluate_names_rows_dropped_and_why(tmp_path: Path, naive_model: Path) 
     odd.loc[:4, "genres"] = ""  # 5 rows without genres: bad rows, skipped
     out = evaluate_table(naive_model, write(odd, tmp_path / "odd"))
     rows_info = out["rows"]
-    assert rows_info["dropped"]["bad row: no genres"] == 5
+    assert rows_info["dropped"]["bad rows"] == 5 and rows_info["bad_row_problems"] == {"no genres": 5}
     unlabelled = rows_info["dropped"]["none of the model's labels"]
     assert rows_info["used"] + unlabelled + 5 == 60 and unlabelled > 0
     line = rows_line(rows_info)
-    assert "5 bad row: no genres" in line and "none of the model's labels" in line
+    assert "5 bad rows: 5 no genres" in line and "none of the model's labels" in line
     assert " + " in line  # the genres that were not split are shown: the convention problem is visible
 
 
@@ -506,3 +506,69 @@ def test_cli_predict_title_only_table(tmp_path: Path, tfidf_model: Path) -> None
     assert r.exit_code == 0 and "columns used: id, title" in r.output, r.output
     out = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
     assert (out["genres"] != "").all() and (out["error"] == "").all()
+
+
+# ------------------------------------------------------------------- quotes: a stray one never swallows rows
+
+
+def _stray_quote(rows: pd.DataFrame, folder: Path, sep: str) -> Path:
+    """``rows`` (without quotes or separators in their cells) written with ``sep``, row 2's plot opening a quote
+    that never closes (the file is written by hand: pandas would escape the quote)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = list(rows.columns)
+    lines = [sep.join(cols)]
+    for i, row in enumerate(rows.itertuples(index=False), 1):
+        cells = [str(v) for v in row]
+        if i == 2:
+            cells[cols.index("plot")] = '"' + cells[cols.index("plot")]
+        lines.append(sep.join(cells))
+    path = folder / "movies.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_stray_quote_is_named_by_every_command_and_swallows_no_rows(tmp_path: Path, naive_model: Path,
+                                                                     tfidf_model: Path) -> None:
+    rows = real_rows(8)[["id", "title", "plot", "genres"]].map(lambda v: v.replace(",", "").replace(";", "")
+                                                                .replace('"', ""))
+    labelled = _stray_quote(rows, tmp_path / "labelled", ",")
+    result = validate_table(labelled, progress=False)
+    assert result.n_rows == 8 and [(p.row, p.kind) for p in result.problems] == [(2, "unmatched quote")]
+    assert "swallow the next 6 line(s)" in result.problems[0].message
+    df, report = load_table(labelled, skip_bad=True)  # evaluate and train read through load_table
+    assert report.n_read == 8 and [(r, i) for r, i, _ in report.skipped] == [(2, rows["id"][1])]
+    expected = rows.drop(index=1)
+    assert df["id"].tolist() == expected["id"].tolist() and df["plot"].tolist() == expected["plot"].tolist()
+    with pytest.raises(DataError, match="unmatched quote"):
+        load_table(labelled)
+
+    from genrelens.evaluate.run import evaluate_table, rows_line
+
+    got = evaluate_table(naive_model, labelled)["rows"]
+    assert got["read"] == 8 and got["used"] + got["n_dropped"] == 8 and got["dropped"]["bad rows"] == 1
+    assert got["bad_row_problems"] == {"unmatched quote": 1} and "1 bad row: 1 unmatched quote" in rows_line(got)
+
+    catalogue = _stray_quote(rows.drop(columns=["genres"]), tmp_path / "catalogue", ";")
+    r = _cli("predict", "--model-dir", str(tfidf_model), "--no-progress", "--input", str(catalogue), "--output",
+             str(tmp_path / "p.csv"))
+    assert r.exit_code == 0, r.output
+    out = pd.read_csv(tmp_path / "p.csv", dtype=str, keep_default_na=False)
+    assert out["id"].tolist() == rows["id"].tolist()
+    assert out["error"][1].startswith("row 2: not scored: unmatched quote") and "line 3 of the file" in out["error"][1]
+    assert (out["error"].drop(index=1) == "").all() and (out["genres"].drop(index=1) != "").all()
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_real_plots_with_line_breaks_still_read_whole(tmp_path: Path, sep: str) -> None:
+    """A real export may quote a plot written in paragraphs: it is one field, not a stray quote."""
+    rows = real_rows(30)
+    words = rows["plot"].str.split()
+    rows["plot"] = [" ".join(w[:5]) + f"{sep} then\n" + " ".join(w[5:12]) + "\n\n" + " ".join(w[12:])
+                    for w in words]
+    path = write(rows, tmp_path / "paragraphs", sep=sep)
+    df, report = load_table(path)
+    assert not report.skipped and df["id"].tolist() == rows["id"].tolist()
+    assert df["plot"].tolist() == [" ".join(p.split()) for p in rows["plot"]]
+    result = validate_table(path, progress=False)
+    assert result.n_rows == 30 and result.problems == []
+    assert sum(len(c) for c, _ in iter_table_chunks(path, chunk_size=7)) == 30

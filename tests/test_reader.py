@@ -53,3 +53,56 @@ def test_unknown_encoding():
     assert check_encoding("LATIN-1") == "iso8859-1"
     with pytest.raises(DataError, match="unknown encoding"):
         check_encoding("utf-9")
+
+
+# A ';' catalogue whose row 2 opens a quote that never closes, and whose row 5 has too many fields.
+UNCLOSED = ("id;title;plot\n"
+            "q1;Heat;Bank robbers and a detective in Los Angeles clash after a heist.\n"
+            'q2;Quote;"He said hello and left the town forever, never to return.\n'
+            "q3;Alien;A crew on a spaceship is hunted by a deadly alien creature.\n"
+            "q4;Nemo;A clownfish searches the ocean for his lost son.\n"
+            "q5;Too;many;fields;here\n")
+
+
+def test_a_quote_that_never_closes_swallows_no_rows(tmp_path):
+    p = tmp_path / "quotes.csv"
+    p.write_text(UNCLOSED, encoding="utf-8")
+    df, bad = read_rows(p)
+    assert list(df["id"]) == ["q1", "q2", "q3", "q4", "q5"]
+    assert df.loc[1, "plot"] == "He said hello and left the town forever, never to return."
+    assert df.loc[2, "plot"] == "A crew on a spaceship is hunted by a deadly alien creature."
+    assert sorted(bad) == [2, 5]
+    assert "quote" in bad[2] and "never closes" in bad[2] and "line 3" in bad[2] and "3 line(s)" in bad[2]
+    assert "5 fields but the header has 3" in bad[5]
+    chunks = list(iter_table_chunks(p, chunk_size=2))  # predict --input reads in chunks: the same rows
+    assert [len(c) for c, _ in chunks] == [2, 2, 1] and set().union(*(b for _, b in chunks)) == {2, 5}
+
+
+def test_a_quote_that_closes_in_a_later_row_swallows_no_rows(tmp_path):
+    p = tmp_path / "quotes.csv"
+    p.write_text('id,title,plot,genres\n'
+                 'q1,Heat,A heist goes wrong.,Crime\n'
+                 'q2,Quote,"He said hello and left.,Drama\n'
+                 'q3,Alien,A crew is hunted.,Horror\n'
+                 'q4,Nemo,"A clownfish" searches the sea,Family\n'
+                 'q5,Up,An old man flies away.,Comedy\n', encoding="utf-8")
+    df, bad = read_rows(p)
+    assert list(df["id"]) == ["q1", "q2", "q3", "q4", "q5"]
+    assert list(df["genres"]) == ["Crime", "Drama", "Horror", "Family", "Comedy"]
+    assert df.loc[1, "plot"] == '"He said hello and left.'  # the quote read as text: its genres are kept
+    assert df.loc[3, "plot"] == "A clownfish searches the sea"
+    assert sorted(bad) == [2] and "quote" in bad[2] and "2 line(s)" in bad[2]
+
+
+def test_multi_line_quoted_fields_still_read_whole(tmp_path):
+    """A real export may quote a plot holding line breaks (and separators), in any column."""
+    p = tmp_path / "t.csv"
+    text = ('plot,id,title,genres\n'
+            '"First paragraph, with a comma.\nq9,Second,paragraph,Drama\nThird line.",m1,One,Drama\n'
+            '"Short.",m2,Two,Comedy\n'
+            '"Ends with a line break\n",m3,Three,Horror\n')
+    p.write_text(text, encoding="utf-8")
+    df, bad = read_rows(p)
+    assert not bad and list(df["id"]) == ["m1", "m2", "m3"]
+    assert df.loc[0, "plot"] == "First paragraph, with a comma.\nq9,Second,paragraph,Drama\nThird line."
+    assert df.astype(str).equals(pd.read_csv(p, dtype=str, keep_default_na=False).astype(str))

@@ -95,3 +95,27 @@ def test_outputs(stats: dict[str, Any]) -> None:
     out = io.StringIO()
     render_stats(stats, Console(file=out, width=160))
     assert "Table 1" in out.getvalue() and "plot + poster" in out.getvalue()
+
+
+def test_a_missing_poster_file_or_a_url_is_no_poster(tmp_path: Path) -> None:
+    """``data stats`` counted a poster cell naming a missing file, or a web address (never fetched), as a poster."""
+    import shutil
+
+    import pandas as pd
+
+    rows = pd.read_csv(REAL, dtype=str, keep_default_na=False)
+    rows = rows[(rows["plot"] != "") & (rows["poster"] != "")].head(12).reset_index(drop=True)
+    (tmp_path / "posters").mkdir()
+    for rel in rows["poster"][:10]:
+        shutil.copy(REAL.parent / rel, tmp_path / rel)  # rows 11 and 12: their files are not there
+    rows.loc[11, "poster"] = "https://image.tmdb.org/t/p/w185/x.jpg"
+    rows.loc[0, "plot"] = ""  # poster only
+    rows.loc[10, "plot"] = ""  # a missing poster file and no plot: neither
+    rows.to_csv(tmp_path / "movies.csv", index=False)
+    df, _ = load_table(tmp_path / "movies.csv")
+    stats = table_stats(df, oversample_method="none")
+    assert stats["modality"] == {"plot_and_poster": 9, "plot_only": 1, "poster_only": 1, "neither": 1}
+    assert stats["posters_not_read"] == {"file missing": 1, "url": 1}
+    out = io.StringIO()
+    render_stats(stats, Console(file=out, width=200))
+    assert "posters named but not read" in out.getvalue() and "1 file missing, 1 URL" in out.getvalue()

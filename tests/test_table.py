@@ -154,6 +154,26 @@ def test_bad_rows(tmp_path: Path) -> None:
     assert "m4" in df["id"].tolist()
 
 
+def test_a_row_with_several_problems_is_one_bad_row(tmp_path: Path) -> None:
+    """An all-empty row of a ';' export has three problems (empty id, no genres, neither plot nor poster): it is
+    one bad row, in the error, the report and every count."""
+    path = tmp_path / "export.csv"
+    path.write_text("ID;Name;Synopsis;Genre;Poster\n"
+                    "m1;One;A plot.;Drama;\n"
+                    ";;;;\n"
+                    "m1;Again;A plot.;Drama;\n"
+                    ";No id;A plot.;;\n"
+                    "m5;Five;A plot.;Comedy;\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"^3 bad row\(s\) in .*: row 2 \(\?\): empty id, no genres, neither plot "
+                       r"nor poster; row 3 \(m1\): duplicate id; row 4 \(\?\): empty id, no genres\. "):
+        load_table(path)
+    df, report = load_table(path, skip_bad=True)
+    assert df["id"].tolist() == ["m1", "m5"]
+    assert report.n_read == 5 and report.n_skipped == 3 == report.n_read - len(df)
+    assert report.skipped_rows == [2, 3, 4] and len(report.skipped) == 6  # every problem is still listed
+    assert report.summary() == "read 5 rows, skipped 3 (6 problems)"
+
+
 def test_env_var_overrides_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "elsewhere.csv"
     _frame().to_csv(path, index=False)

@@ -178,6 +178,23 @@ def test_field_count_and_header_bytes(folder: Path) -> None:
     assert result.problems[0].row == 0 and result.problems[0].kind == "not UTF-8"
 
 
+def test_an_unmatched_quote_is_named_and_swallows_no_rows(folder: Path) -> None:
+    """A quote opened in row 2 and never closed used to merge rows 2..6 into one: "OK, 2 rows"."""
+    lines = [HEADER, "m1,Heat,1995,en,A heist goes wrong.,Crime,posters/good.jpg",
+             'm2,Quote,2000,en,"He said hello and left the town forever.,Drama,',
+             "m3,Alien,1979,en,A crew is hunted by an alien.,Horror,",
+             "m4,Nemo,2003,en,A clownfish searches for his son.,Family,posters/good2.jpg",
+             "m5,Too,2001,en,many,fields,here,Drama",
+             "m6,Up,2009,en,An old man flies his house away.,Comedy,"]
+    for crlf in (False, True):
+        result = validate_table(_write_csv(folder / "movies.csv", lines, crlf=crlf), progress=False)
+        assert result.n_rows == 6 and result.n_posters == 2
+        assert [(p.row, p.kind) for p in result.problems] == [(2, "unmatched quote"),
+                                                              (5, "wrong number of fields")]
+        assert "line 3 of the file" in result.problems[0].message and "4 line(s)" in result.problems[0].message
+        assert exit_code(result) == 1
+
+
 def test_jsonl_and_parquet(folder: Path) -> None:
     lines = [
         json.dumps({"id": "m1", "genres": ["Drama"], "plot": "A plot.", "poster": "posters/good.jpg"}),

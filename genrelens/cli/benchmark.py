@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from genrelens.cli.common import TRAIN_PRECISION_HELP, console, data_option, progress_option, user_errors
+from genrelens.cli.common import (
+    TRAIN_PRECISION_HELP,
+    column_map_option,
+    console,
+    data_option,
+    progress_option,
+    sep_option,
+    table_options,
+    user_errors,
+)
 from genrelens.cli.install import install_run
 from genrelens.cli.train import run_precision_check
 from genrelens.models.registry import DEFAULT_MODEL, MODEL_NAMES
@@ -25,6 +34,8 @@ def benchmark(
                                                       f"the {DEFAULT_MODEL} model as the default model."),
     progress: bool = progress_option(),
     precision: str = typer.Option("auto", "--precision", help=TRAIN_PRECISION_HELP),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
 ) -> None:
     """Train and evaluate the study's grid on shared splits; write results.json, report.md and report.html."""
     from genrelens.experiments.benchmark import QUICK_MODELS, run_benchmark, summary_table
@@ -38,7 +49,9 @@ def benchmark(
         model_list = [m.strip() for m in models.split(",") if m.strip()]
         ov_list = [o.strip() for o in oversample.split(",") if o.strip()]
         out = out or Path("runs/benchmark")
-    overrides = {"precision": precision} if precision != "auto" else None
+    sep, mapping = table_options(sep, column_map)
+    overrides = {"precision": precision} if precision != "auto" else {}
+    overrides.update({k: v for k, v in (("sep", sep), ("columns", mapping)) if v})  # each run reads the table so too
     results = run_benchmark(data, model_list, ov_list, seeds, out, progress=progress, console=console,
                             overrides=overrides)
     console.print(summary_table(results))

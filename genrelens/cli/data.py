@@ -67,7 +67,7 @@ def data_stats(
     for notice in report.notices:
         console.print(f"[yellow]note:[/] {notice}", highlight=False)
     if report.skipped:
-        console.print(f"[yellow]skipped {len(report.skipped)} bad row(s); run `genrelens data validate`[/]")
+        console.print(f"[yellow]skipped {report.skipped_text()}; run `genrelens data validate`[/]")
     stats = table_stats(df, labels=STUDY_LABELS, seed=seed, oversample_method=oversample.value)
     render_stats(stats, Console())
     write_json_atomic(out / "stats.json", stats)

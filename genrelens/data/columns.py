@@ -116,7 +116,8 @@ def map_columns(names: Iterable[object], columns: Mapping[str, str] | Iterable[s
         elif len(same) > 1 or (not same and len(alias) > 1):
             both = same if len(same) > 1 else alias
             raise DataError(f"columns {' and '.join(map(repr, both))} could both be the {f!r} column: say which "
-                            f"one to read (e.g. --column {f}={both[0]}, or columns={{{f!r}: {both[0]!r}}})")
+                            f"one to read with --column-map {f}={both[0]} (Python: columns={{{f!r}: {both[0]!r}}}), "
+                            "or rename the other")
         elif same:
             pick = same[0]
             if alias:

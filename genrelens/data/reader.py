@@ -1,7 +1,8 @@
 """Read CSV/TSV and JSON-lines tables row by row, so one bad row never stops the others.
 
 A row is bad when its bytes are not text in the file's encoding (a Latin-1 ``é`` in a UTF-8 file), when it
-has more fields than the header, or (JSON lines) when it is not a JSON object. Bad rows are kept as rows
+has more fields than the header, when a quote in it does not close where its field ends (it would swallow the
+rows after it: see :func:`csv_records`), or (JSON lines) when it is not a JSON object. Bad rows are kept as rows
 (their readable fields, undecodable bytes shown as U+FFFD) and reported as ``{row: message}``; rows count
 from 1 = the first data row (the line after a CSV header), as ``genrelens data validate`` counts them.
 """
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -100,27 +103,115 @@ def detect_sep(path: Path, encoding: str = "utf-8", sep: str | None = None) -> s
     return best if counts[best] else ","
 
 
+class _Lines:
+    """A text file's lines for :func:`csv.reader`, keeping those of the record being read (``taken``) and
+    counting them (``pos``: lines consumed); lines put back are read again, first."""
+
+    def __init__(self, f: TextIO) -> None:
+        self._f, self._back = f, []
+        self.taken: list[str] = []
+        self.pos = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.pop() if self._back else next(self._f)
+        self.taken.append(line)
+        self.pos += 1
+        return line
+
+    def put_back(self, lines: list[str]) -> None:
+        self._back.extend(reversed(lines))
+        self.pos -= len(lines)
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """One line's fields, read on its own (a quote it leaves open ends with the line)."""
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def _line_fields(line: str, sep: str, n_header: int) -> list[str]:
+    """The fields of the line where a misplaced quote opens: read with the quote as plain text when that gives
+    the header's number of fields (``"He said hello,Drama`` then still has its genres), else as csv reads it."""
+    line = line.rstrip("\r\n")
+    fields = _fields(line, sep)
+    if len(fields) != n_header:
+        plain = next(csv.reader([line], delimiter=sep, quoting=csv.QUOTE_NONE), [])
+        fields = plain if len(plain) == n_header else fields
+    return fields
+
+
+def _swallowed(lines: list[str], sep: str, n_header: int, n_fields: int) -> tuple[int, bool]:
+    """``(lines a misplaced quote swallowed, whether it never closes)`` for a record read over several lines;
+    ``(0, False)`` for a well-formed quoted field holding line breaks. A quote swallowed the lines after it when
+    it never closes, or when it closes where no field ends (``"A clownfish" searches``) or the record has the
+    wrong number of fields, and a line it took in reads as a row on its own (as many fields as the header)."""
+    try:
+        closed = len(list(csv.reader(io.StringIO("".join(lines), newline=""), delimiter=sep, strict=True))) == 1
+    except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            return len(lines) - 1, True
+        closed = False
+    if closed and n_fields == n_header:
+        return 0, False
+    if any(len(_fields(line, sep)) >= n_header for line in lines[1:]):
+        return len(lines) - 1, False
+    return 0, False
+
+
+def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | None]]:
+    """``(fields, problem)`` per record of an open CSV file, the header first; blank lines are skipped.
+
+    A quote that does not close where its field ends would swallow every line up to the next quote (or the end of
+    the file) into one field: such a record is read from its first line alone, with a problem naming the quote's
+    line and how many lines it took in, and reading goes on at the next line, so each of those lines is its own
+    row. A well-formed quoted field with line breaks (a plot in paragraphs) is read whole. A record csv cannot
+    parse gives ``(None, why)``."""
+    lines = _Lines(f)
+    reader = csv.reader(lines, delimiter=sep)
+    n_header = 0
+    while True:
+        lines.taken = []
+        start = lines.pos + 1
+        try:
+            rec = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            yield None, f"cannot parse this row near line {lines.pos}: {e}"
+            continue
+        if not rec or (n_header and len(rec) == 1 and not rec[0].strip()):
+            continue
+        problem = None
+        taken = lines.taken
+        if n_header and len(taken) > 1:
+            n, unclosed = _swallowed(taken, sep, n_header, len(rec))
+            if n:
+                lines.put_back(taken[1:])
+                rec = _line_fields(taken[0], sep, n_header)
+                ends = "never closes" if unclosed else f"closes only {n} line(s) later"
+                problem = (f'unmatched quote: a quote (") in this row (line {start} of the file) {ends}, which would '
+                           f"swallow the next {n} line(s) into this row; each line was read as its own row (check "
+                           "this row's quotes)")
+        n_header = n_header or len(rec)
+        yield rec, problem
+
+
 def iter_csv(path: Path, encoding: str = "utf-8", sep: str | None = None
              ) -> Iterator[tuple[list[str], dict[str, str], str | None]]:
     """``(header, row, problem)`` per data row (blank lines skipped); ``problem`` None for a good row.
-    ``sep``: the separator (None: :func:`detect_sep`)."""
+    ``sep``: the separator (None: :func:`detect_sep`). Records are split by :func:`csv_records`."""
     sep = detect_sep(path, encoding, sep)
     shown = "a tab" if sep == "\t" else repr(sep)
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     with _open(path, encoding) as f:
-        reader = csv.reader(f, delimiter=sep)
         header: list[str] | None = None
-        while True:
-            try:
-                rec = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
+        for rec, note in csv_records(f, sep):
+            if rec is None:
                 if header is None:
-                    raise DataError(f"cannot read {path}: cannot parse its header: {e}") from e
-                yield header, {}, f"cannot parse this row near line {reader.line_num}: {e}"
-                continue
-            if not rec or (len(rec) == 1 and not rec[0].strip() and header is not None):
+                    raise DataError(f"cannot read {path}: cannot parse its header: {note}")
+                yield header, {}, note
                 continue
             if header is None:
                 names = [_scrub(c.strip())[0] for c in rec]
@@ -129,12 +220,14 @@ def iter_csv(path: Path, encoding: str = "utf-8", sep: str | None = None
             cells = [_scrub(c) for c in rec]
             bad = " ".join(b for _, b in cells if b)
             values = [c for c, _ in cells]
-            problem = _not_text(encoding, bad) if bad else None
+            problems = [note] if note else []
             if len(values) > len(header):
-                problem = (f"{len(values)} fields but the header has {len(header)} (an unquoted {shown} or quote?)"
-                           + (f"; {problem}" if problem else ""))
+                problems.append(f"{len(values)} fields but the header has {len(header)} (an unquoted {shown} or "
+                                "quote?)")
+            if bad:
+                problems.append(_not_text(encoding, bad))
             values = (values + [""] * len(header))[:len(header)]
-            yield header, dict(zip(header, values)), problem
+            yield header, dict(zip(header, values)), "; ".join(problems) or None
         if header is None:
             raise DataError(f"cannot read {path}: the file is empty")
 

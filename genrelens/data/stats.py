@@ -5,6 +5,7 @@ and validation). Everything returned is plain JSON-serializable Python.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -19,10 +20,18 @@ TOP_LANGUAGES = 10
 COOC_TITLE = "Label co-occurrence (rows with both; diagonal = rows with the label)"
 
 
-def _modality(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _modality(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """``(has plot, has poster, {"file missing": n, "url": n})``: a poster is a file that is there; a cell naming
+    a missing file or a web address (never fetched) is counted apart, not as a poster."""
+    from genrelens.data.table import is_url
+
     has_plot = np.array([isinstance(p, str) and bool(p) for p in df["plot"]], dtype=bool)
-    has_poster = np.array([isinstance(p, str) and bool(p) for p in df["poster"]], dtype=bool)
-    return has_plot, has_poster
+    named = [p if isinstance(p, str) and p else "" for p in df["poster"]]
+    urls = np.array([is_url(p) for p in named], dtype=bool)
+    has_poster = np.array([bool(p) and not u and os.path.isfile(p) for p, u in zip(named, urls, strict=True)],
+                          dtype=bool)
+    missing = int(sum(bool(p) for p in named) - urls.sum() - has_poster.sum())
+    return has_plot, has_poster, {"file missing": missing, "url": int(urls.sum())}
 
 
 def _label_table(y: np.ndarray, labels: list[str]) -> dict[str, Any]:
@@ -46,7 +55,7 @@ def table_stats(
     names = labelset.labels
     y = labelset.encode(df["genres"]).astype(np.int64)
     n = len(df)
-    has_plot, has_poster = _modality(df)
+    has_plot, has_poster, not_read = _modality(df)
 
     years = pd.to_numeric(df["year"], errors="coerce").dropna().astype(int)
     decades = Counter(f"{(yr // 10) * 10}s" for yr in years)
@@ -64,6 +73,7 @@ def table_stats(
             "poster_only": int((~has_plot & has_poster).sum()),
             "neither": int((~has_plot & ~has_poster).sum()),
         },
+        "posters_not_read": not_read,  # poster cells that are no poster: a missing file, a URL
         "years": {
             "min": int(years.min()) if len(years) else None,
             "max": int(years.max()) if len(years) else None,
@@ -138,7 +148,7 @@ def _sections(stats: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
         ["distinct label combinations", f"{stats['label_combinations']:,}"],
         ["distinct genre combinations", f"{stats['genre_combinations']:,}"],
         ["rows with none of the labels", f"{none:,} ({_pct(none, n)})"],
-    ]))
+    ] + _not_read_row(stats)))
     out.append(("Rows per decade", ["decade", "rows"],
                 [[d, f"{c:,}"] for d, c in yr["per_decade"].items()]))
     out.append(("Top languages", ["language", "rows"], [[la, f"{c:,}"] for la, c in lang["top"].items()]))
@@ -154,6 +164,15 @@ def _sections(stats: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
     out.append((COOC_TITLE, [""] + names,
                 [[g] + [f"{c:,}" for c in row] for g, row in zip(names, stats["cooccurrence"], strict=True)]))
     return out
+
+
+def _not_read_row(stats: dict[str, Any]) -> list[list[str]]:
+    """The Overview row naming poster cells that are no poster (none when every named poster is a file)."""
+    not_read = stats.get("posters_not_read") or {}
+    miss, url = not_read.get("file missing", 0), not_read.get("url", 0)
+    if not miss and not url:
+        return []
+    return [["posters named but not read (counted as no poster)", f"{miss:,} file missing, {url:,} URL"]]
 
 
 def stats_markdown(stats: dict[str, Any]) -> str:

@@ -184,13 +184,29 @@ class LoadReport:
     """What loading dropped or fixed, so nothing is skipped silently."""
 
     n_read: int = 0
-    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, id, reason)
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)  # (row number, id, reason), per problem
     columns: dict[str, str] = field(default_factory=dict)  # field -> the source column that feeds it
     notices: list[str] = field(default_factory=list)  # one line each: aliases used, columns not read
     sep: str | None = None  # a CSV's separator, as detected or given
 
+    @property
+    def skipped_rows(self) -> list[int]:
+        """The rows skipped, each once (``skipped`` lists every problem, and a row can have several)."""
+        return sorted({r for r, _, _ in self.skipped})
+
+    @property
+    def n_skipped(self) -> int:
+        """How many rows were skipped (not problems: an all-empty row is one row with three)."""
+        return len(self.skipped_rows)
+
+    def skipped_text(self) -> str:
+        """``4 bad rows (6 problems)``, ``1 bad row``: rows counted once, problems named when more."""
+        n, m = self.n_skipped, len(self.skipped)
+        return f"{n} bad row{'' if n == 1 else 's'}" + (f" ({m} problems)" if m != n else "")
+
     def summary(self) -> str:
-        return f"read {self.n_read} rows, skipped {len(self.skipped)}"
+        return f"read {self.n_read} rows, skipped {self.n_skipped}" + (
+            f" ({len(self.skipped)} problems)" if len(self.skipped) != self.n_skipped else "")
 
     def columns_line(self) -> str:
         """``columns read: id, title, plot <- overview, ...`` (so a table is never read from less, silently)."""
@@ -346,10 +362,13 @@ def load_table(
     problems.sort(key=lambda pr: pr[0])
     if problems:
         if not skip_bad:
-            shown = "; ".join(f"row {r} ({i or '?'}): {why}" for r, i, why in problems[:5])
-            more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+            by_row: dict[int, tuple[str, list[str]]] = {}
+            for r, i, why in problems:  # a row with several problems is one bad row
+                by_row.setdefault(r, (i, []))[1].append(why)
+            shown = "; ".join(f"row {r} ({i or '?'}): {', '.join(whys)}" for r, (i, whys) in list(by_row.items())[:5])
+            more = f" and {len(by_row) - 5} more" if len(by_row) > 5 else ""
             raise DataError(
-                f"{len(problems)} bad row(s) in {p}: {shown}{more}. "
+                f"{len(by_row)} bad row(s) in {p}: {shown}{more}. "
                 "Run `genrelens data validate` for the full list, or pass --skip-bad to drop them."
             )
         bad_rows = {r for r, _, _ in problems}

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from genrelens.data.columns import standardize_columns
-from genrelens.data.reader import check_encoding, detect_sep
+from genrelens.data.reader import check_encoding, csv_records, detect_sep
 from genrelens.data.table import COLUMNS, clean_table, is_url, poster_root, read_raw, resolve_data_path
 from genrelens.errors import GenrelensError
 
@@ -139,11 +139,14 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str
     sep = detect_sep(path, encoding, sep)
     shown = "a tab" if sep == "\t" else repr(sep)
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    try:
-        records = [r for r in reader if r]  # blank lines are skipped, as pandas does
-    except csv.Error as e:
-        raise GenrelensError(f"cannot parse {path} near line {reader.line_num}: {e}") from e
+    records, notes = [], {}
+    # Records as every other command reads them: blank lines skipped, a misplaced quote never swallows rows.
+    for rec, note in csv_records(io.StringIO(text, newline=""), sep):
+        if rec is None:
+            raise GenrelensError(f"cannot parse {path}: {note}")
+        if note:
+            notes[len(records)] = note
+        records.append(rec)
     if not records:
         raise GenrelensError(f"{path} is empty")
     header = []
@@ -155,6 +158,9 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str
     n = len(header)
     rows = []
     for i, rec in enumerate(records[1:], 1):
+        if i in notes:
+            problems.append(Problem(i, "", "", notes[i], kind="unmatched quote"))
+            skip.add(i)
         if len(rec) > n:
             problems.append(Problem(i, "", "", f"{len(rec)} fields but the header has {n} "
                                     f"(an unquoted {shown} or quote?)", kind="wrong number of fields"))

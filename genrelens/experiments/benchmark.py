@@ -219,7 +219,8 @@ def run_benchmark(
     seed_list = list(range(seeds))
     specs = plan_runs(list(models), list(oversampling), seed_list)
     cache = str(cache_dir) if cache_dir else None
-    df, _ = load_table(data_path, skip_bad=overrides.get("skip_bad", False))
+    df, _ = load_table(data_path, skip_bad=overrides.get("skip_bad", False), sep=overrides.get("sep"),
+                       columns=overrides.get("columns") or None)
     fractions = tuple(overrides.get("split_fractions", RunConfig().split_fractions))
     new_split = {s: write_split(df, out, s, fractions) for s in seed_list}
     prev_wall = _previous_wall(out)

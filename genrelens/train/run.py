@@ -78,7 +78,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         "rows_read": load_report.n_read,
         "columns": load_report.columns,
         "column_notices": load_report.notices,
-        "rows_skipped": [{"row": r, "id": i, "reason": why} for r, i, why in load_report.skipped],
+        "rows_skipped": [{"row": r, "id": i, "reason": why} for r, i, why in load_report.skipped],  # per problem
+        "n_rows_skipped": load_report.n_skipped,  # rows, each once
         "rows_without_labels_dropped": dropped,
         "rows": {s: len(parts[s]) for s in SPLITS},
         "train_rows_after_oversampling": int(len(rows)),
