@@ -248,11 +248,17 @@ def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: s
 
 
 def _report(summary, review_only: bool = False) -> None:
-    resumed = f" ({summary.n_resumed} from earlier chunks)" if summary.n_resumed else ""
-    written = (f"{summary.n_flagged} of {summary.n_rows} rows (those flagged for review)" if review_only
-               else f"{summary.n_rows} rows")
-    console.print(f"wrote {written} to {summary.output}{resumed}: scored {summary.n_scored_now} "
-                  f"in {summary.seconds:.1f} s ({summary.rate:.1f} movies/s)", highlight=False)
+    """The batch's closing lines: rows written, scored and not, this run's pace, the problem rows."""
+    counted = f"{summary.n_scored} scored, {summary.n_unscored} not scored"
+    if review_only:
+        written, counted = (f"{summary.n_flagged} of {summary.n_rows} rows (those flagged for review)",
+                            f"of the {summary.n_rows} rows read, {counted}")
+    else:
+        written = f"{summary.n_rows} rows"
+    resumed = f"{summary.n_resumed} from earlier chunks; " if summary.n_resumed else ""
+    now = " in this run" if summary.n_resumed else ""
+    console.print(f"wrote {written} to {summary.output}: {counted} ({resumed}{summary.n_read_now} read{now} in "
+                  f"{summary.seconds:.1f} s, {summary.rate:.1f} rows/s)", highlight=False)
     if not review_only and getattr(summary, "n_flagged", 0):
         console.print(f"{summary.n_flagged} row(s) flagged for review (column 'review'; --review-only writes "
                       f"just those)", highlight=False)
