@@ -40,7 +40,7 @@ MIX: dict[str, tuple[float, int, str | None]] = {
     "plot+poster (multipart)": (0.08, 200, None),
     "probe": (0.08, 200, None),
     "no input": (0.08, 422, "no_input"),
-    "corrupt image": (0.08, 415, "bad_poster"),
+    "corrupt image": (0.08, 200, None),  # with a plot: scored from it, the poster ignored with a warning
     "huge plot": (0.08, 413, "plot_too_long"),
     "bad base64": (0.08, 422, "invalid_base64"),
 }
@@ -143,6 +143,8 @@ def check(kind: str, r: httpx.Response, labels: list[str], probe_scores: dict[st
         return f"genres {genres} not a non-empty subset of the labels"
     if set(scores) != set(labels) or not all(0.0 <= v <= 1.0 for v in scores.values()):
         return f"scores {scores} not one value in [0, 1] per label"
+    if kind == "corrupt image" and not any(w.startswith("poster ignored") for w in body.get("warnings") or []):
+        return f"no 'poster ignored' warning: {body.get('warnings')}"
     if kind == "probe" and probe_scores is not None:
         diff = max(abs(scores[g] - probe_scores[g]) for g in labels)
         if diff > 1e-4:

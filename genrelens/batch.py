@@ -49,24 +49,34 @@ MANIFEST = "manifest.json"
 
 @dataclass
 class BatchSummary:
-    """What a batch run did: row counts, problem rows (the first ``MAX_LISTED``), timing."""
+    """What a batch run did: row counts, problem rows (the first ``MAX_LISTED``), timing.
+
+    ``n_rows``, ``n_unscored``, ``n_problems`` and ``n_flagged`` count the whole output (chunks saved by an earlier
+    run included); ``n_read_now`` the rows this run read and answered (``n_resumed`` the others), of which
+    ``n_scored_now`` were scored (given genres)."""
 
     output: Path
     n_rows: int = 0
-    n_scored_now: int = 0
+    n_scored_now: int = 0  # rows scored in this run (an unreadable row or one with nothing to read is not)
     n_resumed: int = 0
     n_problems: int = 0
     n_unscored: int = 0
     n_flagged: int = 0  # rows flagged for review
+    n_read_now: int = 0  # rows read and answered in this run, scored or not
     problems: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     MAX_LISTED = 20
 
     @property
+    def n_scored(self) -> int:
+        """Rows of the output that were scored (given genres)."""
+        return self.n_rows - self.n_unscored
+
+    @property
     def rate(self) -> float:
-        """Movies scored per second in this run."""
-        return self.n_scored_now / self.seconds if self.seconds else 0.0
+        """Rows read and answered per second in this run."""
+        return self.n_read_now / self.seconds if self.seconds else 0.0
 
 
 def output_format(path: Path) -> str:
@@ -77,8 +87,8 @@ def output_format(path: Path) -> str:
 
 
 def count_rows(path: Path, sep: str | None = None) -> int | None:
-    """Rows in a table file without loading it (None when unknown cheaply). ``sep``: a CSV's separator (None:
-    detected)."""
+    """Rows in a table file without loading it, as :func:`iter_chunks` reads them (blank lines are not rows; None
+    when unknown cheaply). ``sep``: a CSV's separator (None: detected)."""
     from genrelens.data.reader import csv_records, detect_sep
 
     suffix = path.suffix.lower()
@@ -90,10 +100,24 @@ def count_rows(path: Path, sep: str | None = None) -> int | None:
                 return sum(1 for line in f if line.strip())
         if suffix in (".csv", ".tsv", ".txt"):
             with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-                return max(0, sum(1 for _ in csv_records(f, detect_sep(path, sep=sep))) - 1)
+                return _csv_rows(["?"] if rec is None else rec for rec, _ in csv_records(f, detect_sep(path, sep=sep)))
     except (OSError, csv.Error, pa.ArrowException):
         return None
     return None
+
+
+def _csv_rows(records: Iterator[list[str]]) -> int:
+    """Data rows among CSV records (``genrelens.data.reader.csv_records``: a record it cannot parse is ``["?"]``),
+    skipped as ``genrelens.data.reader.iter_csv`` skips them: empty records, and after the header, records of one
+    blank cell (a line of spaces)."""
+    header, rows = False, 0
+    for rec in records:
+        if not rec or (header and len(rec) == 1 and not rec[0].strip()):
+            continue
+        if header:
+            rows += 1
+        header = True
+    return rows
 
 
 def iter_chunks(path: Path, chunk_size: int, encoding: str = "utf-8", sep: str | None = None
@@ -435,11 +459,14 @@ def _score_chunks(clf: GenreClassifier, plan: BatchPlan, parts: Path, summary: B
                                   review_band=review_band, review_below=review_below, columns=plan.columns)
             with atomic_path(part) as tmp:
                 pq.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False), tmp)
-            summary.n_scored_now += len(raw)
+            summary.n_read_now += len(raw)
+            summary.n_scored_now += int((scored["genres"] != "").sum())
         done += len(raw)
         summary.seconds = time.perf_counter() - start
         if on_progress:
             on_progress(done, total)
+    if on_progress and total != done:  # the count was cheap, not exact (a row across lines...): end at what was read
+        on_progress(done, done)
     return done
 
 

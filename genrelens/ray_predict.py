@@ -172,7 +172,7 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
         names = pq.read_schema(f).names
         kept = [c for c in ("id", "genres", "review", "warnings", "error") if c in names]
         _count(pq.read_table(f, columns=kept).to_pandas(), summary)
-    summary.n_scored_now = summary.n_rows
+    summary.n_read_now, summary.n_scored_now = summary.n_rows, summary.n_scored
     return summary
 
 

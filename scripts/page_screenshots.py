@@ -4,8 +4,9 @@
 
 Serves the model (the default model folder unless --model-dir) on a free local port, types movies into the page
 and saves each result card as a small palette PNG. The answers are the model's own; when the service's answer
-lacks the reason a card is meant to show, the reason is added to that answer in the browser (said in the output:
-``input_ignored`` always, since the page and REST refuse an unreadable poster instead). Example posters are left
+lacks the reason a card is meant to show, the reason is added to that answer in the browser (said in the output).
+The ``input_ignored`` card sends a poster that is not an image: the service scores the movie from its plot and
+gives the reason itself. Example posters are left
 out of the pictures. Needs playwright and Debian's chromium
 (``scripts/setup.sh --browser``).
 """
@@ -31,10 +32,10 @@ FLAGGED = {
     "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village.", None),
     "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
                                 "bake for forty minutes at 180 degrees until golden.", None),
-    # The page and REST refuse an unreadable poster outright (415), so no answer of the service carries this
-    # reason (a table row whose poster file is missing does): the script adds it to the answer in the browser.
+    # a poster that is not an image: ignored with a warning, the movie scored from its plot (as a table row)
     "input_ignored": ("The Lake House",
-                      "A family spends one last summer together at the old lake house before it is sold.", None),
+                      "A family spends one last summer together at the old lake house before it is sold.",
+                      b"not an image, whatever its name says"),
 }
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 

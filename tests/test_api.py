@@ -164,8 +164,7 @@ def test_page_static_and_docs(client):
     ([{"plot": "x"}], 422, "invalid_request"),
     ("just a string", 422, "invalid_request"),
     ({"poster": "not base64 at all!"}, 422, "invalid_base64"),
-    ({"poster": b64(b"plain text, not an image")}, 415, "bad_poster"),
-    ({"plot": PLOT, "poster": b64(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)}, 415, "bad_poster"),
+    ({"poster": b64(b"plain text, not an image")}, 422, "bad_poster"),
 ])
 def test_bad_json_inputs(client, body, status, code):
     check_error(client.post("/v1/predict", json=body), status, code)
@@ -185,14 +184,64 @@ def test_bad_bodies_and_content_types(client, poster_bytes):
     check_error(client.post("/v1/nothing-here", json={}), 404)
 
 
-def test_bad_posters_are_refused_with_poster_error(client, poster_bytes):
+def test_a_poster_alone_that_cannot_be_read_is_not_scored(client, poster_bytes):
+    """Nothing else to score from: answered as the pipeline answers it (not scored), 422 ``bad_poster`` naming why;
+    415 stays for a request whose own Content-Type is wrong."""
     files = {"poster": ("notes.txt", b"hello, I am text", "text/plain")}
-    check_error(client.post("/v1/predict", data={"plot": PLOT}, files=files), 415, "bad_poster", "not an image")
+    check_error(client.post("/v1/predict", files=files), 422, "bad_poster",
+                "^poster ignored: .*not an image.*not scored")
     truncated = {"poster": ("p.jpg", poster_bytes[: len(poster_bytes) // 3], "image/jpeg")}
-    check_error(client.post("/v1/predict", files=truncated), 415, "bad_poster", "corrupt or truncated")
+    check_error(client.post("/v1/predict", files=truncated), 422, "bad_poster", "corrupt or truncated")
     bomb = png((10_000, 5_000), mode="1")  # 50 Mpixels declared, a few kB on the wire
     assert len(bomb) < 100_000
-    check_error(client.post("/v1/predict", json={"poster": b64(bomb)}), 415, "bad_poster", "pixels")
+    check_error(client.post("/v1/predict", json={"poster": b64(bomb)}), 422, "bad_poster", "pixels")
+    check_error(client.post("/v1/explain", json={"poster": b64(b"hello")}), 422, "bad_poster", "not an image")
+
+
+def test_a_plot_with_an_unreadable_poster_is_scored_from_the_plot_as_the_cli_does(client, clf, poster_bytes):
+    """REST refused a movie with a plot and an unreadable poster (415 ``bad_poster``), single and batch, while the
+    CLI and tables score it from its plot with the poster ignored: every front end now answers it the same way."""
+    from genrelens.data.images import open_poster
+    from genrelens.errors import PosterError
+    from genrelens.types import Movie
+
+    plot_only = client.post("/v1/predict", json={"plot": PLOT}).json()
+    with pytest.raises(PosterError) as unread:
+        open_poster(b"hello")
+    [expected] = clf.predict_movies([Movie(plot=PLOT, poster=unread.value)])  # what the CLI renders
+    truncated = poster_bytes[: len(poster_bytes) // 3]
+    answers = [client.post("/v1/predict", json={"plot": PLOT, "poster": "aGVsbG8="}),  # "hello" in base64
+               client.post("/v1/predict", data={"plot": PLOT}, files={"poster": ("bad.jpg", b"hello", "image/jpeg")}),
+               client.post("/v1/explain", json={"plot": PLOT, "poster": "aGVsbG8="}),
+               client.post("/v1/predict", json={"plot": PLOT, "poster": b64(truncated)})]
+    for r in answers:
+        assert r.status_code == 200, r.text
+        body = r.json()
+        check_prediction(body, clf)
+        assert body["scores"] == pytest.approx(plot_only["scores"], abs=2e-4)
+        assert len(body["warnings"]) == 1 and body["warnings"][0].startswith("poster ignored: poster upload ")
+        assert body["review"] and "input_ignored" in body["review_reasons"]
+    assert answers[0].json()["warnings"] == expected.warnings == ["poster ignored: poster upload is not an image"]
+    assert answers[0].json()["review_reasons"] == expected.review_reasons
+    assert "corrupt or truncated" in answers[3].json()["warnings"][0]
+    movies = [{"id": "a", "plot": PLOT, "poster": "aGVsbG8="}, {"id": "b", "poster": "aGVsbG8="}]
+    body = client.post("/v1/predict/batch", json={"movies": movies}).json()
+    a, b = body["results"]
+    assert a["genres"] and a["warnings"] == expected.warnings and a["scores"] == pytest.approx(plot_only["scores"],
+                                                                                                abs=2e-4)
+    assert "genres" not in b and b["error"]["code"] == "bad_poster" and body["n_errors"] == 1
+    assert b["error"]["message"].startswith("movies[1]: poster ignored: poster upload is not an image")
+
+
+def test_a_poster_url_is_named_as_not_fetched(client, clf):
+    """A URL where base64 is expected: the tables' clear message (the URL intact), the movie scored from its plot."""
+    url = "https://image.tmdb.org/t/p/w185/abc.jpg"
+    r = client.post("/v1/predict", json={"plot": PLOT, "poster": url})
+    assert r.status_code == 200, r.text
+    [warning] = r.json()["warnings"]
+    assert warning.startswith(f"poster ignored: poster is a URL ({url!r}), which genrelens does not fetch")
+    assert "base64" in warning and "input_ignored" in r.json()["review_reasons"]
+    check_error(client.post("/v1/predict", json={"poster": url}), 422, "bad_poster", re.escape(url))
 
 
 def test_size_limits_give_413(strict, poster_bytes):
@@ -284,9 +333,9 @@ def test_concurrent_requests_are_batched_and_a_bad_one_fails_alone(clf, poster_b
             return await asyncio.gather(*good, *bad)
 
     responses = asyncio.run(run())
-    assert [r.status_code for r in responses] == [200] * 6 + [415, 422]
+    assert [r.status_code for r in responses] == [200] * 6 + [422, 422]
     stats = app.state.batcher.stats
-    assert stats.movies == 6 and stats.largest > 1, stats
+    assert stats.movies == 7 and stats.largest > 1, stats  # the unreadable poster is answered by the pipeline too
     with TestClient(app) as c:
         alone = c.post("/v1/predict", json={"plot": f"{PLOT} Take 3.", "poster": b64(poster_bytes)}).json()
     assert responses[3].json()["scores"] == pytest.approx(alone["scores"], abs=2e-4)

@@ -52,3 +52,17 @@ def test_api_key_and_rate_limit(clf):
         create_app(classifier=clf, api_key=" ")
     with pytest.raises(ValueError, match="rate_limit"):
         create_app(classifier=clf, rate_limit=0)
+
+
+def test_error_shapes_of_a_call_and_of_a_batch_item(clf):
+    """Two documented shapes (README, "Errors have two shapes"): a call that fails answers {"error", "detail"}; a
+    batch movie that was not scored carries {"error": {"code", "message"}}, with the same code and message."""
+    with TestClient(create_app(classifier=clf)) as client:
+        one = client.post("/v1/predict", json={"plot": 42})
+        assert one.status_code == 422 and set(one.json()) == {"error", "detail"}
+        assert one.json()["error"] == "invalid_request"
+        item = client.post("/v1/predict/batch", json={"movies": [{"plot": 42}]}).json()["results"][0]
+        assert set(item) == {"index", "error"} and set(item["error"]) == {"code", "message"}  # no id given: absent
+        assert item["error"] == {"code": "invalid_request", "message": f"movies[0]: {one.json()['detail']}"}
+        bad_json = client.post("/v1/predict", content=b"{", headers={"content-type": "application/json"})
+        assert bad_json.status_code == 422 and bad_json.json()["error"] == "invalid_json"  # 422 kept, as FastAPI's own

@@ -101,7 +101,7 @@ class PosterCase:
     refused: str | None = None  # regex the refusal must match; None = the poster must work
     kind: str = ""  # the problem kind `data validate` gives it
     path_only: bool = False  # about paths in a table: `predict --poster` and the API take a user file / bytes
-    api: tuple[int, str] = (415, "bad_poster")  # the API's answer when refused: status, error code
+    api: tuple[int, str] = (422, "bad_poster")  # the API's answer to the poster alone when refused: status, code
 
 
 def _file(name: str, data: Callable[[Ctx], bytes]) -> Callable[[Ctx], str]:
@@ -314,10 +314,16 @@ def test_poster_rest(client, clf, poster_files, case: PosterCase) -> None:
             assert _check_ok(r, clf)["warnings"] == []
         else:
             assert (r.status_code, r.json()["error"]) == case.api, r.text
-            if case.api[0] == 415:
+            if case.api[1] == "bad_poster":
                 assert re.search(case.refused, r.json()["detail"]), r.text
     if case.refused is None:
         assert r_form.json()["scores"] == r_json.json()["scores"]
+    with_plot = _check_ok(client.post("/v1/predict", json={"plot": PLOT, "poster": base64.b64encode(data).decode()}),
+                          clf)
+    if case.refused is not None and case.api[1] == "bad_poster":  # with a plot: scored from it, as a table row is
+        [warning] = with_plot["warnings"]
+        assert warning.startswith("poster ignored: ") and re.search(case.refused, warning), warning
+        assert "input_ignored" in with_plot["review_reasons"]
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -36,6 +36,33 @@ def test_a_table(tiny_naive_dir, tmp_path):
     assert out["id"].tolist() == ["a", "b"] and "year" not in out.columns and "wrote 2 rows" in r.output
 
 
+def test_one_movie_names_a_poster_url_intact_as_tables_do(tiny_naive_dir):
+    """``--poster URL`` was read as a path (``https:/image...``, a slash lost) and reported as a missing file; it is
+    now named as a URL that is not fetched, as a table's poster column names it."""
+    url = "https://image.tmdb.org/t/p/w185/abc.jpg"
+    r = _run("--model-dir", str(tiny_naive_dir), "--plot", "A heist goes wrong.", "--poster", url, "--json")
+    assert r.exit_code == 0, r.output
+    warnings = json.loads(r.stdout[r.stdout.index("{"):])["warnings"]
+    assert warnings == [f"poster ignored: poster is a URL ({url!r}), which genrelens does not fetch: download the "
+                        "image and give its file path to --poster"]
+    assert "https:/image" not in r.output and "not found" not in r.output
+
+
+def test_a_table_summary_counts_what_was_scored_and_progress_ends_at_the_rows_read(tiny_naive_dir, tmp_path):
+    """A ';' export with a blank line and an unreadable row: the summary said "scored 3" of 3 rows one of which was
+    not scored, and the progress line "3/4 stopped" (the blank line counted in the total, as if interrupted)."""
+    src = tmp_path / "export.csv"
+    src.write_text("ID;Name;Synopsis\na;Heat;A heist goes wrong.\n\nb;Love;Two strangers meet.\n"
+                   "c;Odd;too;many;fields\n")
+    r = _run("--model-dir", str(tiny_naive_dir), "--input", str(src), "--output", str(tmp_path / "out.csv"))
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "scoring: 3/3 done" in out and "stopped" not in out
+    assert "wrote 3 rows" in out and "2 scored, 1 not scored" in out and "scored 3" not in out
+    assert "1 row(s) with problems (1 not scored)" in out
+    assert pd.read_csv(tmp_path / "out.csv")["error"].notna().sum() == 1
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ([], "give --plot TEXT"),
     (["--plot", "x", "--input", "t.csv"], "not both"),

@@ -122,7 +122,8 @@ def test_kill_9_during_batch_prediction_then_resume(tiny_model_dir, subset_csv, 
     saved = len(list(parts.glob("part-*.parquet")))
     assert not out.exists() and saved < 15
     log = _finish(_genrelens(*args, "--resume", env=child_env))
-    assert f"({saved * 4} from earlier chunks)" in log and f"scored {60 - saved * 4} " in log, log
+    assert "60 scored, 0 not scored" in log and f"({saved * 4} from earlier chunks; {60 - saved * 4} read in this run" \
+        in log, log
     got = pd.read_csv(out, dtype={"id": str})
     assert got["id"].tolist() == src["id"].tolist() and not parts.exists()
 

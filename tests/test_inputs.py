@@ -55,9 +55,24 @@ def test_prepare_movie_for_what_the_model_reads():
     assert (m.movie.id, m.movie.title, m.movie.plot, m.movie.poster.size) == (7, "Heat", "A plot.", (8, 12))
     assert _code(prepare_movie, None, None, LIMITS, True, True) == (422, "no_input")
     assert _code(prepare_movie, "A plot.", None, LIMITS, False, True) == (422, "no_usable_input")
-    assert _code(prepare_movie, None, b"not an image", LIMITS, True, True) == (415, "bad_poster")
     odd = prepare_movie("bad \ud800 char", None, LIMITS, uses_text=True, uses_poster=False)
     assert odd.movie.plot == "bad \ufffd char" and "U+FFFD" in odd.warnings[0]
+
+
+def test_an_unreadable_poster_goes_on_to_the_pipeline():
+    """An unreadable poster is not a bad request (it used to be a 415): the movie goes on with the poster as its
+    ``PosterError``, which ``predict_movies`` ignores with a warning, as for a table row or ``predict --poster``."""
+    from genrelens.errors import PosterError
+
+    for plot in ("A plot.", None):
+        m = prepare_movie(plot, b"not an image", LIMITS, uses_text=True, uses_poster=True)
+        assert isinstance(m.movie.poster, PosterError) and "not an image" in str(m.movie.poster)
+    url = "https://image.tmdb.org/t/p/w185/abc.jpg"
+    unread = decode_base64(url, LIMITS)
+    assert isinstance(unread, PosterError)
+    assert f"poster is a URL ({url!r}), which genrelens does not fetch" in str(unread)
+    assert prepare_movie("A plot.", unread, LIMITS, True, True).movie.poster is unread
+    assert _code(prepare_movie, None, unread, LIMITS, True, False) == (422, "no_usable_input")  # reads plots only
 
 
 def test_batch_items():

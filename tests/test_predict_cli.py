@@ -123,14 +123,20 @@ def test_predict_one_names_every_review_reason_in_words(tiny_model_dir):
 
 
 def test_predict_one_bad_input(use, tmp_path):
+    """A poster alone that cannot be read is answered by the pipeline, as REST and a table row answer it: not
+    scored, the poster named as ignored."""
     bad = tmp_path / "poster.jpg"
     bad.write_bytes(b"not an image")
+    not_scored = "no usable input for this model: not scored"
     for args, message in [([], "give --plot"), (["--poster", str(bad)], "not an image"),
+                          (["--poster", str(bad)], f"poster ignored: poster {str(bad)!r} is not an image; "
+                                                   f"{not_scored}"),
                           (["--poster", str(tmp_path / "nope.jpg")], "not found"),
+                          (["--poster", "https://example.org/p.jpg"], "poster is a URL ('https://example.org/p.jpg')"),
                           (["--plot", PLOT, "--input", "x.csv"], "not both"),
                           (["--plot", PLOT, "--resume"], "go with --input")]:
         r = runner.invoke(app, ["predict", *args])
-        assert r.exit_code == 2 and message in r.output, (args, r.output)
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), (args, r.output)
 
 
 # --- tables -----------------------------------------------------------------------------------------------

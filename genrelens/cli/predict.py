@@ -32,7 +32,8 @@ def predict(
     plot: str | None = typer.Option(None, "--plot", help="Plot summary of one movie."),
     title: str | None = typer.Option(None, "--title", help="Title of one movie (read by models that read titles, "
                                      "the default among them)."),
-    poster: Path | None = typer.Option(None, "--poster", help="Poster image file of one movie."),
+    poster: str | None = typer.Option(None, "--poster", help="Poster image file of one movie (a web address is not "
+                                      "fetched: download the image first)."),
     table: Path | None = typer.Option(None, "--input", "-i", help="Table to score (CSV/JSONL/Parquet/.xlsx): "
                                       "columns id, title, plot, poster (paths relative to the table's folder), "
                                       "or their other names (see --column-map)."),
@@ -109,22 +110,28 @@ def predict(
     _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below, title)
 
 
-def _predict_one(plot: str | None, poster: Path | None, model_dir: Path | None, as_json: bool,
+CLI_URL_ADVICE = "download the image and give its file path to --poster"
+
+
+def _predict_one(plot: str | None, poster: str | None, model_dir: Path | None, as_json: bool,
                  precision: str | None = None, review_band: float | None = None, explain: bool = False,
                  explain_dir: Path | None = None, review_below: float | None = None,
                  title: str | None = None) -> None:
-    from genrelens.data.images import open_poster
+    from genrelens.data.images import is_url, open_poster, url_message
+    from genrelens.errors import PosterError
     from genrelens.predict import REVIEW_REASON_TEXT
     from genrelens.types import LOW_CONFIDENCE, Movie
 
     image, unread = None, None
-    if poster is not None:
+    if poster is not None:  # kept a string: a URL read as a Path would lose a slash ("https:/...")
         try:
+            if is_url(poster):
+                raise PosterError(url_message(poster.strip(), CLI_URL_ADVICE))
             image = open_poster(poster)
         except GenrelensError as e:
-            if not (plot and plot.strip()) and not (title and title.strip()):
-                fail(str(e))
-            unread = e  # as in a batch: the movie is scored from its plot, the poster ignored with a warning
+            # as in a table: the pipeline ignores the poster with a warning and scores the movie from what else it
+            # has; with nothing else it is not scored (REST answers such a movie the same way)
+            unread = e
     clf = load_classifier(model_dir, precision)
     if title and title.strip() and not (plot and plot.strip()) and image is None and not clf.reads_titles:
         fail(f"model {clf.name} does not read titles: give --plot and/or --poster")
@@ -241,11 +248,17 @@ def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: s
 
 
 def _report(summary, review_only: bool = False) -> None:
-    resumed = f" ({summary.n_resumed} from earlier chunks)" if summary.n_resumed else ""
-    written = (f"{summary.n_flagged} of {summary.n_rows} rows (those flagged for review)" if review_only
-               else f"{summary.n_rows} rows")
-    console.print(f"wrote {written} to {summary.output}{resumed}: scored {summary.n_scored_now} "
-                  f"in {summary.seconds:.1f} s ({summary.rate:.1f} movies/s)", highlight=False)
+    """The batch's closing lines: rows written, scored and not, this run's pace, the problem rows."""
+    counted = f"{summary.n_scored} scored, {summary.n_unscored} not scored"
+    if review_only:
+        written, counted = (f"{summary.n_flagged} of {summary.n_rows} rows (those flagged for review)",
+                            f"of the {summary.n_rows} rows read, {counted}")
+    else:
+        written = f"{summary.n_rows} rows"
+    resumed = f"{summary.n_resumed} from earlier chunks; " if summary.n_resumed else ""
+    now = " in this run" if summary.n_resumed else ""
+    console.print(f"wrote {written} to {summary.output}: {counted} ({resumed}{summary.n_read_now} read{now} in "
+                  f"{summary.seconds:.1f} s, {summary.rate:.1f} rows/s)", highlight=False)
     if not review_only and getattr(summary, "n_flagged", 0):
         console.print(f"{summary.n_flagged} row(s) flagged for review (column 'review'; --review-only writes "
                       f"just those)", highlight=False)

@@ -27,17 +27,24 @@ _WIDE_GRAY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
 URL_PREFIXES = ("http://", "https://")
 
 
-def url_message(url: str) -> str:
-    """Why a poster URL is not read, and what to do instead."""
-    return (f"poster is a URL ({url[:80]!r}), which genrelens does not fetch: download the images and put their "
-            "file paths in the poster column (relative to the table's folder, or to the folder given with "
-            "--posters DIR)")
+TABLE_URL_ADVICE = ("download the images and put their file paths in the poster column (relative to the table's "
+                    "folder, or to the folder given with --posters DIR)")
+
+
+def is_url(value: object) -> bool:
+    """Whether ``value`` is a web address (``http://`` or ``https://``), which genrelens never fetches."""
+    return isinstance(value, str) and value.strip().lower().startswith(URL_PREFIXES)
+
+
+def url_message(url: str, advice: str = TABLE_URL_ADVICE) -> str:
+    """Why a poster URL is not read, and what to do instead (``advice``: by default, for a table's poster column)."""
+    return f"poster is a URL ({url[:80]!r}), which genrelens does not fetch: {advice}"
 
 
 def resolve_poster_path(src: str | Path, root: Path | None) -> Path:
     """Resolve `src` (relative to `root` when given) and refuse paths that leave `root`, and web addresses."""
-    if isinstance(src, str) and src.strip().lower().startswith(URL_PREFIXES):
-        raise PosterError(url_message(src.strip()))
+    if is_url(src):
+        raise PosterError(url_message(str(src).strip()))
     path = Path(src)
     if root is None:
         return path.resolve()

@@ -50,6 +50,7 @@ from genrelens.serve.inputs import (
     read_json_batch,
     read_json_movie,
 )
+from genrelens.types import INPUT_IGNORED
 from genrelens.version import __version__
 
 STATIC = Path(__file__).parent / "static"
@@ -82,6 +83,8 @@ class PredictionOut(Prediction):
 
 
 class ItemError(BaseModel):
+    """A batch movie's error: the codes and messages of ``ErrorOut``, nested beside the movie's index and id."""
+
     code: str = Field(..., description="A stable error code, e.g. no_input, bad_poster, invalid_request.")
     message: str = Field(..., description="What was wrong with this movie, for people.")
 
@@ -127,6 +130,8 @@ class BatchOut(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    """A call that fails as a whole (a batch movie's error is an ``ItemError`` in its result instead)."""
+
     error: str = Field(..., description="A stable error code, e.g. no_input, bad_poster, poster_too_large.")
     detail: str = Field(..., description="What was wrong, for people.")
 
@@ -137,6 +142,13 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "title": {"type": "string"}, "plot": {"type": "string"}, "poster": {"type": "string", "format": "binary"}}}},
 }}}
+
+
+def not_scored(result: dict, where: str = "") -> ApiError:
+    """The error for a movie the pipeline did not score: ``bad_poster`` when an input it reads could not be used
+    (an unreadable poster was its only input), else ``no_usable_input``; the message is the pipeline's."""
+    code = "bad_poster" if INPUT_IGNORED in result["review_reasons"] else "no_usable_input"
+    return ApiError(422, code, where + "; ".join(result["warnings"] + [result["error"]]))
 
 
 def score_movies(clf: GenreClassifier, movies: list[CheckedMovie]) -> list[dict]:
@@ -334,8 +346,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def predict(request: Request) -> dict:
         movie = await read_movie(request)
         [result] = await batcher.submit([movie])
-        if "error" in result:  # nothing the model could read (e.g. a poster its encoder could not use)
-            raise ApiError(422, "no_usable_input", "; ".join(result["warnings"] + [result["error"]]))
+        if "error" in result:  # nothing the model could read (e.g. an unreadable poster alone)
+            raise not_scored(result)
         return {**result, "model": clf.name, "thresholds": thresholds}
 
     @app.post("/v1/explain", response_model=ExplanationOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
@@ -343,16 +355,16 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
     async def explain(request: Request) -> dict:
         movie = await read_movie(request)
         [result] = await batcher.submit([movie])
-        if "error" in result:  # nothing the model could read (e.g. a poster its encoder could not use)
-            raise ApiError(422, "no_usable_input", "; ".join(result["warnings"] + [result["error"]]))
+        if "error" in result:  # nothing the model could read (e.g. an unreadable poster alone)
+            raise not_scored(result)
         if clf.bundle.spec.fitted:
             why = ("(TF-IDF + logistic regression) has no explanation yet: explanations cover the neural models"
                    if clf.bundle.spec.text == "lexical" else "answers label frequencies for every movie")
             raise ApiError(422, "not_explainable", f"the {clf.name} model {why}")
         async with explain_lock:
             m = movie.movie
-            explanation = await asyncio.to_thread(clf.explain, m.plot, m.poster if clf.uses_poster else None,
-                                                  title=m.title)
+            poster = m.poster if clf.uses_poster and not isinstance(m.poster, Exception) else None
+            explanation = await asyncio.to_thread(clf.explain, m.plot, poster, title=m.title)
         return {**result, "model": clf.name, "thresholds": thresholds, "explanation": explanation}
 
     @app.post("/v1/predict/batch", response_model=BatchOut, response_model_exclude_none=True, responses=ERRORS,
@@ -381,8 +393,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         for i, (item, m) in enumerate(zip(movies, checked)):
             head = {"index": i, "id": batch_item_id(item)}
             if isinstance(m, CheckedMovie) and "error" in (result := next(scored)):
-                why = "; ".join(result["warnings"] + [result["error"]])
-                m = ApiError(422, "no_usable_input", f"movies[{i}]: {why}")
+                m = not_scored(result, f"movies[{i}]: ")
             if isinstance(m, CheckedMovie) and i in dupes:
                 result = {**result, "warnings": [*result["warnings"], dupes[i]]}
             results.append({**head, **result} if isinstance(m, CheckedMovie)

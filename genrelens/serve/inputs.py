@@ -1,7 +1,10 @@
 """Request checking for the service: limits, JSON/multipart parsing, base64 and poster decoding.
 
-Everything here turns bad input into an :class:`ApiError` (a 4xx with a clear message), before anything
-reaches the model, so a bad request never fails a micro-batch and never becomes a 500.
+Everything here turns a bad request into an :class:`ApiError` (a 4xx with a clear message), before anything
+reaches the model, so a bad request never fails a micro-batch and never becomes a 500. A poster that cannot be
+read (not an image, corrupt, a bomb, a URL) is not a bad request: it is passed on as its ``PosterError``, and the
+pipeline answers the movie as every front end does (scored from what else it has, the poster ignored with a
+warning; not scored when it has nothing else).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from genrelens.data.images import open_poster
+from genrelens.data.images import is_url, open_poster, url_message
 from genrelens.data.table import clean_text
 from genrelens.errors import PosterError
 from genrelens.types import Movie
 
 MB = 1_000_000
+URL_ADVICE = "send the image itself: base64 (or a data: URL) in JSON, or a file in a multipart form"
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
 
 
@@ -51,7 +55,9 @@ class MovieIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, description="Title (read by models that read titles, the default among them).")
     plot: str | None = Field(None, description="Plot summary (plain text).")
-    poster: str | None = Field(None, description="Poster image (JPEG/PNG/WebP...) as base64 or a data: URL.")
+    poster: str | None = Field(None, description="Poster image (JPEG/PNG/WebP...) as base64 or a data: URL. One "
+                               "that cannot be read (not an image, corrupt, a web address) is ignored with a "
+                               "warning, as in a table: the movie is scored from what else it has.")
 
 
 class BatchMovieIn(MovieIn):
@@ -108,8 +114,9 @@ def duplicate_ids(items: list) -> dict[int, str]:
     return {i: why for i, why in found.items() if why != "empty id"}
 
 
-def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | None, str | None]:
-    """``(plot, poster bytes, title)`` of one batch item; ApiError when this item is bad."""
+def check_batch_item(item, limits: Limits, where: str) -> tuple[str | None, bytes | PosterError | None, str | None]:
+    """``(plot, poster, title)`` of one batch item (the poster: see :func:`decode_base64`); ApiError when this item
+    is bad."""
     try:
         movie = BatchMovieIn.model_validate(item)
     except ValidationError as e:
@@ -140,10 +147,13 @@ def check_plot(plot: str | None, limits: Limits, where: str = "", what: str = "p
     return plot.strip()
 
 
-def decode_base64(text: str | None, limits: Limits, where: str = "") -> bytes | None:
-    """Poster bytes from base64 (a ``data:image/...;base64,`` prefix is allowed); None when absent."""
+def decode_base64(text: str | None, limits: Limits, where: str = "") -> bytes | PosterError | None:
+    """Poster bytes from base64 (a ``data:image/...;base64,`` prefix is allowed); None when absent; a web address
+    as the ``PosterError`` that says it is not fetched (the movie is answered without it)."""
     if text is None or not text.strip():
         return None
+    if is_url(text):
+        return PosterError(url_message(text.strip(), URL_ADVICE))
     text = _DATA_URL.sub("", text.strip(), count=1)
     if len(text) * 3 // 4 > limits.max_poster_bytes + 3:
         raise ApiError(413, "poster_too_large",
@@ -162,27 +172,31 @@ def check_poster_size(data: bytes, limits: Limits, where: str = "") -> None:
                                                 f"(limit {limits.max_poster_bytes:,})")
 
 
-def decode_poster(data: bytes, limits: Limits, draft_size: int | None = None, where: str = "") -> Image.Image:
-    """Fully decode an uploaded poster (image bombs, corrupt and non-image files refused: 415)."""
+def decode_poster(data: bytes, limits: Limits, draft_size: int | None = None, where: str = ""
+                  ) -> Image.Image | PosterError:
+    """Fully decode an uploaded poster; one that cannot be read (an image bomb, a corrupt or non-image file) is
+    returned as its ``PosterError``, for the pipeline to ignore with a warning. Over the size limit: 413."""
     check_poster_size(data, limits, where)
     try:
         return open_poster(data, max_pixels=limits.max_poster_pixels, max_bytes=limits.max_poster_bytes,
                            draft_size=draft_size)
     except PosterError as e:
-        raise ApiError(415, "bad_poster", f"{_where(where)}{e}") from e
+        return e
 
 
-def prepare_movie(plot: str | None, poster: bytes | None, limits: Limits, uses_text: bool, uses_poster: bool,
-                  draft_size: int | None = None, where: str = "", title: str | None = None,
+def prepare_movie(plot: str | None, poster: bytes | PosterError | None, limits: Limits, uses_text: bool,
+                  uses_poster: bool, draft_size: int | None = None, where: str = "", title: str | None = None,
                   reads_titles: bool = False, movie_id: str | int | None = None) -> CheckedMovie:
     """Check one movie for a model (blocking: decodes the poster). Raises ApiError, among others when the model
-    has nothing to read (``no_input``, ``no_usable_input``): such a movie is answered with no genres."""
+    has nothing to read (``no_input``, ``no_usable_input``): such a movie is answered with no genres. A poster that
+    cannot be read goes on as its ``PosterError``: ``GenreClassifier.predict_movies`` answers the movie."""
     plot = check_plot(plot, limits, where)
     title = check_plot(title, limits, where, what="title")
     if plot is None and not poster and (title is None or not reads_titles):
         raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both"
                        + (" (this model does not read titles)" if title is not None else ""))
-    image = decode_poster(poster, limits, draft_size, where) if poster else None
+    image = poster if isinstance(poster, PosterError) else decode_poster(poster, limits, draft_size, where) \
+        if poster else None
     warnings = []
     for what, text in (("plot", plot), ("title", title)):
         if text is not None and clean_text(text) != text:
@@ -218,9 +232,10 @@ async def read_json_movie(request: Request) -> MovieIn:
         raise ApiError(422, "invalid_request", describe_errors(e.errors(include_input=False))) from e
 
 
-async def read_form_movie(request: Request, limits: Limits) -> tuple[str | None, bytes | None, str | None]:
-    """``(plot, poster bytes, title)`` from a multipart (or urlencoded) form with fields ``plot``, ``poster`` and
-    ``title``."""
+async def read_form_movie(request: Request, limits: Limits
+                          ) -> tuple[str | None, bytes | PosterError | None, str | None]:
+    """``(plot, poster, title)`` from a multipart (or urlencoded) form with fields ``plot``, ``poster`` (a file, or
+    base64 text: see :func:`decode_base64`) and ``title``."""
     form = await request.form(max_files=2, max_fields=10, max_part_size=limits.max_body_bytes)
     try:
         unknown = sorted(set(form.keys()) - {"title", "plot", "poster"})
