@@ -464,6 +464,26 @@ def tfidf_model(tmp_path_factory) -> Path:
     return folder / "model"
 
 
+
+def test_evaluate_drops_rows_with_nothing_the_model_can_read(tmp_path: Path, tfidf_model: Path) -> None:
+    """Labelled rows whose only input is a poster the model cannot use (a text model; a missing file) are dropped
+    and named, not scored from the label frequencies into the F1 (they used to count as used)."""
+    from genrelens.evaluate.run import evaluate_table, rows_line
+
+    rows = real_rows(40, seed=5)
+    blind = rows.head(6).assign(id=[f"blind-{i}" for i in range(6)], plot="", title="", poster="posters/none.jpg")
+    path = write(pd.concat([rows, blind], ignore_index=True), tmp_path / "t", posters=False)
+    got, plain = evaluate_table(tfidf_model, path), evaluate_table(tfidf_model, write(rows, tmp_path / "p",
+                                                                                      posters=False))
+    assert got["rows"]["read"] == 46 and got["rows"]["used"] == plain["rows"]["used"]
+    assert got["rows"]["dropped"]["with nothing this model reads"] == 6
+    assert got["rows"]["used"] + got["rows"]["n_dropped"] == got["rows"]["read"]
+    assert got["weighted_f1"] == plain["weighted_f1"] and got["n_rows"] == plain["n_rows"]
+    assert "6 with nothing this model reads" in rows_line(got["rows"])
+    only_blind = write(blind, tmp_path / "b", posters=False)
+    with pytest.raises(DataError, match="has anything this model reads"):
+        evaluate_table(tfidf_model, only_blind)
+
 def test_cli_predict_input_reads_columns_by_other_names(tmp_path: Path, tfidf_model: Path) -> None:
     """Issue 26 item 3: a table with ``ID``, ``Title`` and ``overview`` was scored from nothing ("no input") with
     row numbers as ids, exit 0, no warning."""

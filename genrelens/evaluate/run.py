@@ -6,11 +6,16 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from genrelens.bundle import labelled_rows
 from genrelens.data.split import select
 from genrelens.data.table import load_table
+from genrelens.errors import DataError
 from genrelens.metrics import add_calibration, evaluate
-from genrelens.predict import GenreClassifier
+from genrelens.predict import NO_INPUT, GenreClassifier
+
+NO_INPUT_ROWS = "with nothing this model reads"  # metrics["rows"]["dropped"]: labelled rows not scored
 
 
 def _reason(why: str) -> str:
@@ -24,12 +29,14 @@ def _reason(why: str) -> str:
 
 def rows_summary(n_read: int, skipped: list[tuple[int, str, str]], unlabelled_genres: list[list[str]],
                  n_used: int, n_input_problems: int = 0, split: str | None = None, n_outside_split: int = 0,
-                 columns: dict[str, str] | None = None, notices: list[str] | None = None) -> dict:
+                 columns: dict[str, str] | None = None, notices: list[str] | None = None, n_no_input: int = 0
+                 ) -> dict:
     """Which rows of the table an evaluation used, which it dropped and why (``metrics["rows"]``).
 
     skipped: the loader's bad rows ``(row, id, reason)``, one per problem (a row can have several); unlabelled_genres:
     the genres of the rows that carry none of the model's labels (their commonest genres are named, so a convention
-    problem shows). ``dropped`` counts rows, each once (``read = used + n_dropped + outside_split``);
+    problem shows); n_no_input: labelled rows with nothing the model reads (not scored). ``dropped`` counts rows,
+    each once (``read = used + n_dropped + outside_split``);
     ``bad_row_problems`` counts the bad rows' problems by kind."""
     problems = Counter(_reason(why) for _, _, why in skipped)
     genres = Counter(g for gs in unlabelled_genres for g in gs)
@@ -38,6 +45,8 @@ def rows_summary(n_read: int, skipped: list[tuple[int, str, str]], unlabelled_ge
         dropped["bad rows"] = len({r for r, _, _ in skipped})
     if unlabelled_genres:
         dropped["none of the model's labels"] = len(unlabelled_genres)
+    if n_no_input:
+        dropped[NO_INPUT_ROWS] = int(n_no_input)
     return {"read": int(n_read), "used": int(n_used), "dropped": dropped, "n_dropped": int(sum(dropped.values())),
             "bad_row_problems": dict(problems.most_common()),
             "split": split, "outside_split": int(n_outside_split), "with_input_problems": int(n_input_problems),
@@ -93,6 +102,14 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     has_label = LabelSet(clf.labels).encode(in_split["genres"]).sum(1) > 0
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                               titles=list(part["title"]))
+    # a row with nothing the model reads is not scored (as predict answers it), so it is dropped, not scored from
+    # the label frequencies into the metrics
+    blind = np.array([errors.get(i, "").endswith(NO_INPUT) for i in range(len(part))], dtype=bool)
+    if len(part) and blind.all():
+        raise DataError(f"none of the {len(part):,} labelled rows of {data or 'the default data set'} has anything "
+                        f"this model reads ({clf.name} reads {_reads(clf)}): nothing to evaluate")
+    y, proba = y[~blind], proba[~blind]
+    errors = {i: e for i, e in errors.items() if not blind[i]}
     out = add_calibration(evaluate(y, clf.decide(proba), clf.labels), y, proba)
     out["calibrated"] = clf.calibrated  # False: a model trained before calibration (scores, not probabilities)
     if clf.calibration_note:
@@ -103,9 +120,17 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     if split:
         out.update(split=split, split_rows_missing=missing)
     out["rows"] = rows_summary(
-        table_report.n_read, table_report.skipped, [list(g) for g in in_split["genres"][~has_label]], len(part),
-        len(errors), split, n_table - len(in_split), table_report.columns, table_report.notices)
+        table_report.n_read, table_report.skipped, [list(g) for g in in_split["genres"][~has_label]],
+        len(part) - int(blind.sum()), len(errors), split, n_table - len(in_split), table_report.columns,
+        table_report.notices, n_no_input=int(blind.sum()))
     return out
+
+
+def _reads(clf: GenreClassifier) -> str:
+    """What the model reads, in words."""
+    what = [w for w, has in (("titles", clf.reads_titles), ("plots", clf.uses_text), ("posters", clf.uses_poster))
+            if has]
+    return " and ".join(what) or "nothing of a movie"
 
 
 def _split_ids(df, clf: GenreClassifier, split: str, data: Path | None) -> tuple[list[str], int]:
