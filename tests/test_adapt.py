@@ -126,6 +126,25 @@ def test_a_label_map_renames_onto_the_catalogue_s_own_spelling(table_spelling, t
     assert p.y[:, 2].sum() == df["genres"].str.contains(table_spelling).sum()
 
 
+def test_adapt_says_which_rows_it_used_and_dropped(tiny_catalogue_dir, subset_csv, tmp_path):
+    """Rows with none of the adapted labels are dropped, and adapt says how many and why (it used to say
+    "encoding 281 movies" of a 300-row table without a word), in its output and its metrics."""
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    labels = ["Drama", "Comedy", "Thriller"]
+    unlabelled = sum(not set(labels) & set(g.split("|")) for g in df["genres"])
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, labels=labels, steps=0, curve=None)
+    p = A.plan(cfg)
+    assert p.rows["read"] == len(df) and p.rows["used"] == len(df) - unlabelled == len(p.y)
+    assert p.rows["dropped"] == {"none of the model's labels": unlabelled}
+    r = invoke("--from", tiny_catalogue_dir, "--data", subset_csv, "--out", tmp_path / "out", "--labels",
+               ",".join(labels), "--steps", "0", "--no-curve", "--force", "--no-progress")
+    assert r.exit_code == 0, r.output
+    words = " ".join(r.output.split())
+    assert f"rows: {len(df)} read, {len(df) - unlabelled} used, {unlabelled} dropped ({unlabelled} with none of the " \
+           "model's labels" in words, words
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["adapt"]["rows"]["used"] == len(p.y)
+
+
 def test_adapting_learns_a_new_labelling(tiny_model_dir, subset_csv, tmp_path):
     """A table that names a genre its own way ("Kids", read as "Children") gets that label as a new output; on
     the held-out rows the starting model never predicts it, and `helped` is whether weighted F1 rose."""

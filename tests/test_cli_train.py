@@ -72,3 +72,29 @@ def test_a_run_refused_on_its_data_leaves_no_folder(tmp_path):
                                  "Drama,Comdey", "--out", str(tmp_path / "run"), "--no-progress"])
     assert r.exit_code != 0 and "did you mean 'Comedy'" in _plain(r.output), r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_training_says_which_rows_it_used_and_dropped(tmp_path):
+    """`train --skip-bad` with a label list says how many rows it read, used and dropped, and why, as `evaluate`
+    does (it used to print the split sizes alone: 57 of 404 rows went without a word)."""
+    import json
+
+    import pandas as pd
+    from conftest import DATA
+
+    if not DATA.exists():
+        pytest.skip("default data set not found")
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False, nrows=200)
+    bad = df.head(3).assign(id="")  # three rows without an id
+    pd.concat([df, bad]).to_csv(tmp_path / "m.csv", index=False)
+    r = CliRunner().invoke(app, ["train", "--model", "naive", "--data", str(tmp_path / "m.csv"), "--labels",
+                                 "Drama,Comedy", "--skip-bad", "--out", str(tmp_path / "run"), "--no-progress",
+                                 "--no-precision-check"])
+    assert r.exit_code == 0, r.output
+    unlabelled = sum(not {"Drama", "Comedy"} & set(g.split("|")) for g in df["genres"])
+    used = 200 - unlabelled
+    line = _plain(r.output)
+    assert f"rows: 203 read, {used} used, {unlabelled + 3} dropped (3 bad rows: 3 empty id; {unlabelled} with none " \
+           "of the model's labels" in line, line
+    rows = json.loads((tmp_path / "run" / "metrics.json").read_text())["data"]["rows_summary"]
+    assert rows["used"] + rows["n_dropped"] == rows["read"] == 203

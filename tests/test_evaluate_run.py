@@ -2,7 +2,8 @@
 
 import pytest
 
-from genrelens.evaluate.run import evaluate_table, rows_line, rows_summary
+from genrelens.data.table import rows_line, rows_summary
+from genrelens.evaluate.run import evaluate_table
 
 
 def test_rows_summary_counts_and_names_the_dropped_rows():

@@ -83,7 +83,8 @@ def naive_model(tmp_path_factory) -> Path:
 
 
 def test_evaluate_comma_genres_uses_every_row_and_says_so(tmp_path: Path, naive_model: Path) -> None:
-    from genrelens.evaluate.run import evaluate_table, rows_line
+    from genrelens.data.table import rows_line
+    from genrelens.evaluate.run import evaluate_table
 
     rows = real_rows(100)
     comma = write(rows.assign(genres=[", ".join(g.split("|")) for g in rows["genres"]]), tmp_path / "comma")
@@ -98,7 +99,8 @@ def test_evaluate_comma_genres_uses_every_row_and_says_so(tmp_path: Path, naive_
 
 def test_evaluate_names_rows_dropped_and_why(tmp_path: Path, naive_model: Path) -> None:
     """Genres the loader cannot split (a convention it does not know) are dropped, never silently."""
-    from genrelens.evaluate.run import evaluate_table, rows_line
+    from genrelens.data.table import rows_line
+    from genrelens.evaluate.run import evaluate_table
 
     rows = real_rows(60)
     odd = rows.assign(genres=[" + ".join(g.split("|")) for g in rows["genres"]])
@@ -468,7 +470,8 @@ def tfidf_model(tmp_path_factory) -> Path:
 def test_evaluate_drops_rows_with_nothing_the_model_can_read(tmp_path: Path, tfidf_model: Path) -> None:
     """Labelled rows whose only input is a poster the model cannot use (a text model; a missing file) are dropped
     and named, not scored from the label frequencies into the F1 (they used to count as used)."""
-    from genrelens.evaluate.run import evaluate_table, rows_line
+    from genrelens.data.table import rows_line
+    from genrelens.evaluate.run import evaluate_table
 
     rows = real_rows(40, seed=5)
     blind = rows.head(6).assign(id=[f"blind-{i}" for i in range(6)], plot="", title="", poster="posters/none.jpg")
@@ -562,7 +565,8 @@ def test_stray_quote_is_named_by_every_command_and_swallows_no_rows(tmp_path: Pa
     with pytest.raises(DataError, match="unmatched quote"):
         load_table(labelled)
 
-    from genrelens.evaluate.run import evaluate_table, rows_line
+    from genrelens.data.table import rows_line
+    from genrelens.evaluate.run import evaluate_table
 
     got = evaluate_table(naive_model, labelled)["rows"]
     assert got["read"] == 8 and got["used"] + got["n_dropped"] == 8 and got["dropped"]["bad rows"] == 1

@@ -71,6 +71,9 @@ def adapt(
         p = plan(cfg)
     except (AdaptInputError, GenrelensError) as e:
         _fail(str(e), 2)
+    from genrelens.data.table import rows_line
+
+    console.print(rows_line(p.rows), highlight=False)
     console.print(f"labels: {', '.join(p.labels)}" + (f"; new: {', '.join(p.new)}" if p.new else "")
                   + (f"; dropped: {', '.join(p.dropped)}" if p.dropped else "")
                   + (f"; renamed: {', '.join(f'{a} -> {b}' for a, b in p.renamed.items())}" if p.renamed else ""),

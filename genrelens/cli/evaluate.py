@@ -42,7 +42,8 @@ def evaluate(
     column_map: list[str] | None = column_map_option(),
 ) -> None:
     """Score a labelled table with a trained model (genre names mapped to the model's labels)."""
-    from genrelens.evaluate.run import evaluate_table, rows_line
+    from genrelens.data.table import rows_line
+    from genrelens.evaluate.run import evaluate_table
 
     sep, mapping = table_options(sep, column_map)
     metrics = evaluate_table(model_dir, data, split=split, encoding=encoding, posters=posters,

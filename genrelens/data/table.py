@@ -16,6 +16,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -377,3 +379,72 @@ def load_table(
         df = df[[i not in bad_rows for i in range(1, len(df) + 1)]].reset_index(drop=True)
         df.attrs["root"] = root
     return df, report
+
+
+# ------------------------------------------------------------------- which rows a command used, dropped and why
+
+NO_INPUT_ROWS = "with nothing this model reads"  # metrics["rows"]["dropped"]: labelled rows not scored
+
+
+def _reason(why: str) -> str:
+    """A problem's kind, as ``data validate`` names it: ``duplicate id (first in row 4)`` -> ``duplicate id``,
+    ``unmatched quote: ...`` -> ``unmatched quote``, ``7 fields but the header has 6 ...`` -> ``wrong number of
+    fields``."""
+    if re.match(r"\d+ fields but the header has", why):
+        return "wrong number of fields"
+    return re.split(r" \(|: |; ", why, maxsplit=1)[0]
+
+
+def rows_summary(n_read: int, skipped: list[tuple[int, str, str]], unlabelled_genres: list[list[str]],
+                 n_used: int, n_input_problems: int = 0, split: str | None = None, n_outside_split: int = 0,
+                 columns: dict[str, str] | None = None, notices: list[str] | None = None, n_no_input: int = 0
+                 ) -> dict:
+    """Which rows of the table an evaluation used, which it dropped and why (``metrics["rows"]``).
+
+    skipped: the loader's bad rows ``(row, id, reason)``, one per problem (a row can have several); unlabelled_genres:
+    the genres of the rows that carry none of the model's labels (their commonest genres are named, so a convention
+    problem shows); n_no_input: labelled rows with nothing the model reads (not scored). ``dropped`` counts rows,
+    each once (``read = used + n_dropped + outside_split``);
+    ``bad_row_problems`` counts the bad rows' problems by kind."""
+    problems = Counter(_reason(why) for _, _, why in skipped)
+    genres = Counter(g for gs in unlabelled_genres for g in gs)
+    dropped = {}
+    if skipped:
+        dropped["bad rows"] = len({r for r, _, _ in skipped})
+    if unlabelled_genres:
+        dropped["none of the model's labels"] = len(unlabelled_genres)
+    if n_no_input:
+        dropped[NO_INPUT_ROWS] = int(n_no_input)
+    return {"read": int(n_read), "used": int(n_used), "dropped": dropped, "n_dropped": int(sum(dropped.values())),
+            "bad_row_problems": dict(problems.most_common()),
+            "split": split, "outside_split": int(n_outside_split), "with_input_problems": int(n_input_problems),
+            "unlabelled_genres": dict(genres.most_common(5)), "columns": dict(columns or {}),
+            "notices": list(notices or [])}
+
+
+def rows_line(rows: dict) -> str:
+    """One line for evaluate's text output: ``rows: 100 read, 31 used, 69 dropped (2 bad rows: 2 no genres; 67 with
+    none of the model's labels; their commonest genres: ...)``; rows are counted once, the bad rows' problems each."""
+    parts = [f"{rows['read']:,} read"]
+    if rows.get("split"):
+        parts.append(f"{rows['outside_split']:,} outside the {rows['split']!r} split")
+    parts.append(f"{rows['used']:,} used")
+    why = []
+    for reason, n in rows["dropped"].items():
+        if reason == "none of the model's labels":
+            common = ", ".join(rows.get("unlabelled_genres") or {}) or "no genres"
+            why.append(f"{n:,} with none of the model's labels (their commonest genres: {common})")
+        elif reason == "bad rows":
+            problems = rows.get("bad_row_problems") or {}
+            m = sum(problems.values())
+            head = f"{n:,} bad row{'' if n == 1 else 's'}"
+            if m != n:
+                head += f" with {m:,} problems, a row can have several"
+            why.append(head + ": " + ", ".join(f"{k:,} {kind}" for kind, k in problems.items()))
+        else:
+            why.append(f"{n:,} {reason}")
+    parts.append(f"{rows['n_dropped']:,} dropped" + (f" ({'; '.join(why)})" if why else ""))
+    line = "rows: " + ", ".join(parts)
+    if rows.get("with_input_problems"):
+        line += f"; {rows['with_input_problems']:,} scored with less input than they had (unreadable posters)"
+    return line

@@ -41,7 +41,7 @@ from genrelens import bundle as B
 from genrelens.bundle import ModelBundle, build_model
 from genrelens.data.clean import clean_text, movie_text
 from genrelens.data.labels import LabelSet, normalize_genre
-from genrelens.data.table import load_table
+from genrelens.data.table import load_table, rows_summary
 from genrelens.encoders.registry import text_spec
 from genrelens.errors import DataError, GenrelensError, ModelError
 from genrelens.metrics import ece, ece_per_label, evaluate
@@ -119,6 +119,7 @@ class Plan:
     new: list[str]
     dropped: list[str]
     renamed: dict[str, str]
+    rows: dict = field(default_factory=dict)  # which rows of the table are used, which dropped and why (rows_summary)
 
 
 def read_label_map(source: Path | dict | None) -> dict[str, str]:
@@ -187,8 +188,8 @@ def plan(cfg: AdaptConfig) -> Plan:
     check_ft_layers(cfg, start_dir, start_cfg)
     mapping = read_label_map(cfg.label_map)
     try:
-        df, _ = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters,
-                           sep=cfg.sep, columns=cfg.columns)
+        df, report = load_table(cfg.data, skip_bad=cfg.skip_bad, encoding=cfg.encoding, posters=cfg.posters,
+                                sep=cfg.sep, columns=cfg.columns)
     except DataError as e:
         raise AdaptInputError(str(e)) from e
     table_genres = {g for gs in df["genres"] for g in gs}
@@ -238,7 +239,9 @@ def plan(cfg: AdaptConfig) -> Plan:
     dropped = [s for s in start.labels if mapping.get(s, s) not in label_set.index]
     renamed = {s: mapping[s] for s in start.labels
                if s in mapping and mapping[s] != s and mapping[s] in label_set.index}
-    return Plan(start, table, y[keep], label_set.labels, mapping, sources, new, dropped, renamed)
+    rows = rows_summary(report.n_read, report.skipped, [list(g) for g, k in zip(genres, keep) if not k],
+                        int(keep.sum()), columns=report.columns)
+    return Plan(start, table, y[keep], label_set.labels, mapping, sources, new, dropped, renamed, rows)
 
 
 # ------------------------------------------------------------------------------------------------ features
@@ -784,7 +787,8 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
         part, y_rep = replay_rows(start, p, int(np.ceil(cfg.replay * len(rest))), cfg.seed)
         replay = (features_of(start, part, cache, progress), y_rep)
     fx_rest, y_rest, fx_held, y_held = fx.take(rest), p.y[rest], fx.take(held), p.y[held]
-    say(f"adapting on {len(rest)} rows ({cfg.holdout:.0%} = {len(held)} held out to measure)"
+    say(f"adapting on {len(rest)} rows ({len(held)} held out to measure: {len(held) / len(p.y):.0%}, stratified "
+        f"over the labels, for --holdout {cfg.holdout:g})"
         + (f", fine-tuning the top {cfg.ft_layers} text layer(s) first" if cfg.ft_layers else ""))
     fitted = fit_on(start, p, fx_rest, y_rest, cfg, replay, progress)
     before = summary(y_held, *start_scores(start, p, fx_held), p.labels)
@@ -815,7 +819,8 @@ def adapt(cfg: AdaptConfig, p: Plan | None = None, progress: bool = False,
                             "lexical_lr": cfg.lexical_lr, "ft_layers": cfg.ft_layers,
                             "keep_margin": cfg.keep_margin, "replay": cfg.replay if cfg.regulariser == "replay"
                             else None, "cal_share": cfg.cal_share, "holdout": cfg.holdout, "seed": cfg.seed}}
-    report = {"labels": p.labels, "holdout": {"starting": before, "adapted": after}, "learning_curve": curve,
+    report = {"labels": p.labels, "rows": p.rows, "holdout": {"starting": before, "adapted": after},
+              "learning_curve": curve,
               "helped": helped, "seconds": {"features": round(t_feat, 1), "adapt": round(fitted.seconds, 1),
                                             "fine_tune": round(fitted.fine_tune_seconds, 1),
                                             "total": round(time.time() - t0, 1)}, "lineage": lineage}

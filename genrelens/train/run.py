@@ -23,7 +23,7 @@ from genrelens.data.clean import movie_text
 from genrelens.data.labels import STUDY_LABELS, LabelSet, check_labels
 from genrelens.data.oversample import oversample
 from genrelens.data.split import SPLITS, load_split, make_split, save_split, select
-from genrelens.data.table import load_table
+from genrelens.data.table import load_table, rows_line, rows_summary
 from genrelens.encoders.cache import FeatureCache
 from genrelens.metrics import add_calibration, evaluate
 from genrelens.models.losses import get_loss
@@ -74,6 +74,8 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         parts[s], y[s], dropped[s] = bundle.labelled_rows(df, split[s], labels.labels)
         parts[s]["text"] = texts_of(parts[s], cfg.title, cfg.title_dropout if s == "train" else 0.0, cfg.seed)
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
+    in_splits = select(df, [i for s in SPLITS for i in split[s]])
+    unlabelled = [list(g) for g in in_splits["genres"] if not labels.encode([g]).any()]
     report = {
         "rows_read": load_report.n_read,
         "columns": load_report.columns,
@@ -83,6 +85,10 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         "rows_without_labels_dropped": dropped,
         "rows": {s: len(parts[s]) for s in SPLITS},
         "train_rows_after_oversampling": int(len(rows)),
+        # read = used + dropped (+ rows a reused split file leaves out)
+        "rows_summary": rows_summary(load_report.n_read, load_report.skipped, unlabelled,
+                                     sum(len(p) for p in parts.values()), n_outside_split=len(df) - len(in_splits),
+                                     columns=load_report.columns),
     }
     return Prepared(labels, parts, y, rows, report)
 
@@ -143,6 +149,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
         raise
     for notice in data.report["column_notices"]:
         console.print(f"note: {notice}", markup=False, highlight=False)
+    console.print(rows_line(data.report["rows_summary"]), markup=False, highlight=False)
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
                   f"oversampling '{cfg.oversample}'), labels {', '.join(data.labels.labels)}")
     if get_spec(cfg.model).text == "lexical":
