@@ -29,6 +29,7 @@ FLAGGED = {
     "low_confidence": ("", "A young woman takes a job at a remote hotel where the guests are not what they seem.",
                        None),
     "short_text": ("", "love", None),
+    "title_only": ("Avatar", "", None),
     "language": ("", "Un vieil homme solitaire se lie d'amitié avec un jeune garçon dans un petit village.", None),
     "out_of_distribution": ("", "Cream the butter and sugar, add three eggs one at a time, fold in the flour and "
                                 "bake for forty minutes at 180 degrees until golden.", None),

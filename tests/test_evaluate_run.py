@@ -24,16 +24,19 @@ def test_a_row_with_several_problems_is_dropped_once():
     skipped = [(6, "", "empty id"), (6, "", "no genres"), (6, "", "neither plot nor poster"),
                (24, "tmdb-4518", "duplicate id (first in row 2)"), (28, "", "empty id"), (29, "x-recipe", "no genres"),
                (30, "x-quote", "unmatched quote: a quote (\") in this row ..."),
-               (31, "x-wide", "6 fields but the header has 4 (an unquoted ',' or quote?)")]
-    rows = rows_summary(31, skipped, [["Documentary"]], n_used=24)
-    assert rows["dropped"] == {"bad rows": 6, "none of the model's labels": 1} and rows["n_dropped"] == 7
+               (31, "x-wide", "6 fields but the header has 4 (an unquoted ',' or quote?)"),
+               (32, "", "cannot parse this row near line 40: new-line character seen in unquoted field"),
+               (33, "", "cannot parse this row near line 52: new-line character seen in unquoted field")]
+    rows = rows_summary(33, skipped, [["Documentary"]], n_used=24)
+    assert rows["dropped"] == {"bad rows": 8, "none of the model's labels": 1} and rows["n_dropped"] == 9
     assert rows["used"] + rows["n_dropped"] == rows["read"]
     assert rows["bad_row_problems"] == {"empty id": 2, "no genres": 2, "neither plot nor poster": 1,
-                                        "duplicate id": 1, "unmatched quote": 1, "wrong number of fields": 1}
+                                        "duplicate id": 1, "unmatched quote": 1, "wrong number of fields": 1,
+                                        "cannot parse this row": 2}
     assert rows_line(rows).startswith(
-        "rows: 31 read, 24 used, 7 dropped (6 bad rows with 8 problems, a row can have several: 2 empty id, "
-        "2 no genres, 1 neither plot nor poster, 1 duplicate id, 1 unmatched quote, 1 wrong number of fields; "
-        "1 with none of the model's labels")
+        "rows: 33 read, 24 used, 9 dropped (8 bad rows with 10 problems, a row can have several: 2 empty id, "
+        "2 no genres, 2 cannot parse this row, 1 neither plot nor poster, 1 duplicate id, 1 unmatched quote, "
+        "1 wrong number of fields; 1 with none of the model's labels")
 
 
 def test_rows_line_without_drops():

@@ -106,3 +106,35 @@ def test_multi_line_quoted_fields_still_read_whole(tmp_path):
     assert not bad and list(df["id"]) == ["m1", "m2", "m3"]
     assert df.loc[0, "plot"] == "First paragraph, with a comma.\nq9,Second,paragraph,Drama\nThird line."
     assert df.astype(str).equals(pd.read_csv(p, dtype=str, keep_default_na=False).astype(str))
+
+
+def test_a_stray_quote_that_runs_past_the_field_limit_swallows_no_rows(tmp_path, monkeypatch):
+    """A stray quote in a big file reads on until csv's field limit stops it: the lines it took are read as rows of
+    their own, as for any unmatched quote (they used to vanish behind one unparseable row)."""
+    import csv
+
+    from genrelens.data import reader
+
+    text = "id,title,plot,genres\n1,A,\"stray quote,Drama\n" + "".join(
+        f"{i},T{i},{'x' * 60},Drama\n" for i in range(2, 200))
+    p = tmp_path / "big.csv"
+    p.write_text(text)
+    real = csv.field_size_limit
+    old = real()
+    monkeypatch.setattr(reader.csv, "field_size_limit", lambda n=None: real() if n is None else real(min(n, 2000)))
+    try:
+        df, bad = read_rows(p)
+    finally:
+        real(old)
+    assert list(df["id"]) == [str(i) for i in range(1, 200)] and list(bad) == [1]
+    assert "unmatched quote" in bad[1] and df.loc[5, "plot"] == "x" * 60
+
+
+def test_a_short_row_with_a_quoted_multi_line_plot_is_one_row(tmp_path):
+    """A row that leaves out its last fields (legal CSV) and quotes a plot with a line break that holds the
+    separator is one row, not a stray quote and an invented movie."""
+    p = tmp_path / "short.csv"
+    p.write_text('id,title,plot,poster\n1,A,"Para one.\nThe hero, a cop, his wife, and a dog go."\n2,B,p,\n')
+    df, bad = read_rows(p)
+    assert list(df["id"]) == ["1", "2"] and not bad
+    assert df.loc[0, "plot"] == "Para one.\nThe hero, a cop, his wife, and a dog go."

@@ -146,18 +146,24 @@ def _swallowed(lines: list[str], sep: str, n_header: int, n_fields: int) -> tupl
     """``(lines a misplaced quote swallowed, whether it never closes)`` for a record read over several lines;
     ``(0, False)`` for a well-formed quoted field holding line breaks. A quote swallowed the lines after it when
     it never closes, or when it closes where no field ends (``"A clownfish" searches``) or the record has the
-    wrong number of fields, and a line it took in reads as a row on its own (as many fields as the header)."""
+    wrong number of fields, and a line it took in reads as a row on its own (as many fields as the header). A
+    record that closes cleanly with fewer fields than the header is a row whose last fields were left out."""
     try:
         closed = len(list(csv.reader(io.StringIO("".join(lines), newline=""), delimiter=sep, strict=True))) == 1
     except csv.Error as e:
         if "unexpected end of data" in str(e):
             return len(lines) - 1, True
         closed = False
-    if closed and n_fields == n_header:
+    if closed and n_fields <= n_header:
         return 0, False
     if any(len(_fields(line, sep)) >= n_header for line in lines[1:]):
         return len(lines) - 1, False
     return 0, False
+
+
+def _unmatched(line: int, n: int, ends: str) -> str:
+    return (f'unmatched quote: a quote (") in this row (line {line} of the file) {ends}, which would swallow the '
+            f"next {n} line(s) into this row; each line was read as its own row (check this row's quotes)")
 
 
 def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | None]]:
@@ -179,6 +185,11 @@ def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | N
         except StopIteration:
             return
         except csv.Error as e:
+            taken = lines.taken
+            if n_header and len(taken) > 1:  # a quote read on to csv's field limit: its lines are rows of their own
+                lines.put_back(taken[1:])
+                yield _line_fields(taken[0], sep, n_header), _unmatched(start, len(taken) - 1, f"never closes ({e})")
+                continue
             yield None, f"cannot parse this row near line {lines.pos}: {e}"
             continue
         if not rec or (n_header and len(rec) == 1 and not rec[0].strip()):
@@ -190,10 +201,7 @@ def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | N
             if n:
                 lines.put_back(taken[1:])
                 rec = _line_fields(taken[0], sep, n_header)
-                ends = "never closes" if unclosed else f"closes only {n} line(s) later"
-                problem = (f'unmatched quote: a quote (") in this row (line {start} of the file) {ends}, which would '
-                           f"swallow the next {n} line(s) into this row; each line was read as its own row (check "
-                           "this row's quotes)")
+                problem = _unmatched(start, n, "never closes" if unclosed else f"closes only {n} line(s) later")
         n_header = n_header or len(rec)
         yield rec, problem
 

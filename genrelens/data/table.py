@@ -392,6 +392,7 @@ def _reason(why: str) -> str:
     fields``."""
     if re.match(r"\d+ fields but the header has", why):
         return "wrong number of fields"
+    why = re.sub(r" near line \d+", "", why)  # "cannot parse this row near line 7: ..." is one kind
     return re.split(r" \(|: |; ", why, maxsplit=1)[0]
 
 
