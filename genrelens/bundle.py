@@ -515,7 +515,7 @@ def labelled_rows(df: pd.DataFrame, ids: list[str] | None, labels: list[str]) ->
     from genrelens.data.split import select
 
     part = select(df, ids) if ids is not None else df
-    y = LabelSet(labels).encode(part["genres"])
+    y = LabelSet(labels, aliases=False).encode(part["genres"])  # the model's names, each its own column
     keep = y.sum(1) > 0
     out = part[keep].reset_index(drop=True)
     out.attrs.update(df.attrs)

@@ -126,6 +126,28 @@ def test_a_label_map_renames_onto_the_catalogue_s_own_spelling(table_spelling, t
     assert p.y[:, 2].sum() == df["genres"].str.contains(table_spelling).sum()
 
 
+def test_a_label_map_target_spelled_as_a_known_genre_gathers_that_genre_too(tiny_catalogue_dir, subset_csv,
+                                                                             tmp_path):
+    """``"Space Opera" = "Science Fiction"`` over a table that writes both: one label, "Science Fiction", with the
+    rows of both spellings and of the start's Sci-Fi (the table's "Science Fiction" reads as Sci-Fi), not two."""
+    df = pd.read_csv(subset_csv, dtype=str, keep_default_na=False)
+    sci = df["genres"].str.contains("Sci-Fi")
+    df.loc[sci, "genres"] = [g.replace("Sci-Fi", "Space Opera" if k % 2 else "Science Fiction")
+                             for k, g in enumerate(df.loc[sci, "genres"])]
+    df.to_csv(tmp_path / "mine.csv", index=False)
+    (tmp_path / "map.toml").write_text('"Space Opera" = "Science Fiction"\n')
+    p = A.plan(A.AdaptConfig(start=tiny_catalogue_dir, data=tmp_path / "mine.csv", label_map=tmp_path / "map.toml",
+                             labels=["Drama", "Comedy", "Science Fiction"], posters=Path(subset_csv).parent,
+                             steps=0, curve=None))
+    assert p.labels == ["Drama", "Comedy", "Science Fiction"] and p.y[:, 2].sum() == sci.sum()
+    assert p.sources["Science Fiction"] == ["Sci-Fi"] and p.renamed == {"Sci-Fi": "Science Fiction"}
+    from genrelens.bundle import labelled_rows
+
+    _, y, _ = labelled_rows(p.table.assign(genres=[[p.mapping.get(g, g) for g in gs] for gs in p.table["genres"]]),
+                            None, p.labels)
+    assert y.shape[1] == 3 and y[:, 2].sum() == sci.sum()
+
+
 def test_adapt_says_which_rows_it_used_and_dropped(tiny_catalogue_dir, subset_csv, tmp_path):
     """Rows with none of the adapted labels are dropped, and adapt says how many and why (it used to say
     "encoding 281 movies" of a 300-row table without a word), in its output and its metrics."""

@@ -31,7 +31,7 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     ids, missing = _split_ids(df, clf, split, data) if split else (None, 0)
     in_split = select(df, ids) if ids is not None else df
     part, y, unlabelled = labelled_rows(df, ids, clf.labels)
-    has_label = LabelSet(clf.labels).encode(in_split["genres"]).sum(1) > 0
+    has_label = LabelSet(clf.labels, aliases=False).encode(in_split["genres"]).sum(1) > 0
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                               titles=list(part["title"]))
     # a row with nothing the model reads is not scored (as predict answers it), so it is dropped, not scored from

@@ -197,6 +197,10 @@ def plan(cfg: AdaptConfig) -> Plan:
     if nowhere:
         raise AdaptInputError(f"label map: {', '.join(repr(k) for k in nowhere)} maps onto nothing: neither a label "
                               f"of the starting model ({', '.join(start_labels)}) nor a genre of {cfg.data}")
+    for new_name in set(mapping.values()):  # "Science Fiction" as a target also takes the genre it reads as (Sci-Fi)
+        alias = normalize_genre(new_name)
+        if alias != new_name and alias not in mapping and (alias in start_labels or alias in table_genres):
+            mapping[alias] = new_name
     genres = [[mapping.get(g, g) for g in gs] for gs in df["genres"]]
     if sum(map(bool, genres)) < MIN_ROWS:
         raise AdaptInputError(f"{sum(map(bool, genres))} labelled row(s) in {cfg.data}; adapting needs at least "
