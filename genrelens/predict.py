@@ -195,15 +195,16 @@ class GenreClassifier:
         warnings: list[list[str]] = []
         posters = [None if isinstance(m.poster, Exception) else m.poster for m in movies]
         for title, plot, m in zip(titles, plots, movies):
-            w = [f"poster ignored: {m.poster}"] if isinstance(m.poster, Exception) else []  # read by the front end
+            # a poster its front end could not read: a problem for a model that reads posters, else just ignored
+            w = [f"poster ignored: {m.poster}"] if isinstance(m.poster, Exception) and self.uses_poster else []
             if title is not None and title.strip() and not self.reads_titles:
                 w.append("title ignored: this model does not read titles")
             if plot is not None and plot.strip() and not self.uses_text and self.uses_poster:
                 w.append("plot ignored: this model reads posters only")
-            if m.poster is not None and not isinstance(m.poster, Exception) and not self.uses_poster and self.uses_text:
+            if m.poster is not None and not self.uses_poster and self.uses_text:
                 w.append("poster ignored: this model reads plots only")
             warnings.append(w)
-        unread = [isinstance(m.poster, Exception) for m in movies]
+        unread = [isinstance(m.poster, Exception) and self.uses_poster for m in movies]
         return ModelInputs(movies, self.texts(plots, titles, len(movies)), posters, warnings, unread)
 
     def forward(self, inputs: ModelInputs, root: Path | None = None, progress: bool = False,
@@ -435,7 +436,7 @@ def _quality(reason: str) -> Callable[[GenreClassifier, Scored], np.ndarray]:
 def _title_only(clf: GenreClassifier, s: Scored) -> np.ndarray:
     """A title and nothing else the model reads: no plot, and no poster (or one that could not be read)."""
     title = np.array([bool((m.title or "").strip()) for m in s.inputs.movies], dtype=bool)
-    poster = np.array([p is not None for p in s.inputs.posters], dtype=bool) & ~_input_ignored(clf, s)
+    poster = np.array([p is not None for p in s.inputs.posters], dtype=bool) & ~_input_ignored(clf, s) & clf.uses_poster
     return title & (_plot_words(s.inputs) == 0) & ~poster & s.usable
 
 

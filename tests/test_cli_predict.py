@@ -36,11 +36,11 @@ def test_a_table(tiny_naive_dir, tmp_path):
     assert out["id"].tolist() == ["a", "b"] and "year" not in out.columns and "wrote 2 rows" in r.output
 
 
-def test_one_movie_names_a_poster_url_intact_as_tables_do(tiny_naive_dir):
+def test_one_movie_names_a_poster_url_intact_as_tables_do(tiny_model_dir):
     """``--poster URL`` was read as a path (``https:/image...``, a slash lost) and reported as a missing file; it is
-    now named as a URL that is not fetched, as a table's poster column names it."""
+    now named as a URL that is not fetched, as a table's poster column names it (a model that reads posters)."""
     url = "https://image.tmdb.org/t/p/w185/abc.jpg"
-    r = _run("--model-dir", str(tiny_naive_dir), "--plot", "A heist goes wrong.", "--poster", url, "--json")
+    r = _run("--model-dir", str(tiny_model_dir), "--plot", "A heist goes wrong.", "--poster", url, "--json")
     assert r.exit_code == 0, r.output
     warnings = json.loads(r.stdout[r.stdout.index("{"):])["warnings"]
     assert warnings == [f"poster ignored: poster is a URL ({url!r}), which genrelens does not fetch: download the "

@@ -596,3 +596,20 @@ def test_real_plots_with_line_breaks_still_read_whole(tmp_path: Path, sep: str) 
     result = validate_table(path, progress=False)
     assert result.n_rows == 30 and result.problems == []
     assert sum(len(c) for c, _ in iter_table_chunks(path, chunk_size=7)) == 30
+
+
+def test_a_text_model_answers_a_poster_it_never_reads_the_same_way_everywhere(tmp_path: Path,
+                                                                              tfidf_model: Path) -> None:
+    """For a model that reads no posters, a poster (readable or not) is ignored with the same warning, and never
+    makes `input_ignored`; a title with only such a poster is still `title_only`."""
+    from genrelens.predict import GenreClassifier
+    from genrelens.types import Movie
+
+    clf = GenreClassifier.load(tfidf_model, precision="fp32")
+    poster = DATA.parent / real_rows(1)["poster"][0]
+    plot = "Bank robbers and a detective clash in Los Angeles after a heist goes wrong."
+    got = clf.predict_movies([Movie(plot=plot, poster=poster), Movie(plot=plot, poster=ValueError("not an image")),
+                              Movie(title="Avatar", poster=poster)])
+    assert [p.warnings for p in got[:2]] == [["poster ignored: this model reads plots only"]] * 2
+    assert not any("input_ignored" in p.review_reasons for p in got)
+    assert "title_only" in got[2].review_reasons
