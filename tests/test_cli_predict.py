@@ -81,3 +81,12 @@ def test_argument_errors_exit_2(args, message, tmp_path, monkeypatch):
 def test_a_bad_input_table_is_refused_before_the_model_loads(tmp_path):
     r = _run("--model-dir", str(tmp_path / "no-model"), "--input", str(tmp_path / "none.csv"))
     assert r.exit_code == 2 and "input not found" in r.output
+
+
+def test_a_title_with_an_unreadable_poster_names_the_poster_problem(tiny_naive_dir, tmp_path):
+    """--title with a poster that cannot be read, for a model that reads no titles: the refusal names the poster's
+    problem too (it said "give --plot and/or --poster" to someone who had given --poster)."""
+    url = "https://x.org/a.jpg"
+    r = _run("--model-dir", str(tiny_naive_dir), "--title", "Heat", "--poster", url)
+    assert r.exit_code == 2 and "does not read titles" in r.output
+    assert "poster is a URL" in " ".join(r.output.split()), r.output

@@ -613,3 +613,14 @@ def test_a_text_model_answers_a_poster_it_never_reads_the_same_way_everywhere(tm
     assert [p.warnings for p in got[:2]] == [["poster ignored: this model reads plots only"]] * 2
     assert not any("input_ignored" in p.review_reasons for p in got)
     assert "title_only" in got[2].review_reasons
+
+
+def test_evaluate_a_table_with_no_row_to_evaluate_says_why(tmp_path: Path, naive_model: Path) -> None:
+    """Every row bad or without the model's labels: a DataError that says which rows went where (it was a raw
+    'Found empty input array' from scikit-learn)."""
+    from genrelens.evaluate.run import evaluate_table
+
+    rows = real_rows(20).assign(genres="Western")
+    with pytest.raises(DataError, match=r"no row of .* to evaluate: rows: 20 read, 0 used, 20 dropped \(20 with "
+                                        r"none of the model's labels \(their commonest genres: Western\)\)"):
+        evaluate_table(naive_model, write(rows, tmp_path / "w", posters=False))

@@ -134,7 +134,8 @@ def _predict_one(plot: str | None, poster: str | None, model_dir: Path | None, a
             unread = e
     clf = load_classifier(model_dir, precision)
     if title and title.strip() and not (plot and plot.strip()) and image is None and not clf.reads_titles:
-        fail(f"model {clf.name} does not read titles: give --plot and/or --poster")
+        fail(f"model {clf.name} does not read titles: give --plot and/or --poster"
+             + (f" (the poster given is ignored: {unread})" if unread is not None else ""))
     movie = Movie(title=title, plot=plot, poster=unread if unread is not None else image)
     [p] = clf.predict_movies([movie], review_band=review_band, review_below=review_below)
     if not p.scored:

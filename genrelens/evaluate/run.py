@@ -8,7 +8,7 @@ import numpy as np
 
 from genrelens.bundle import labelled_rows
 from genrelens.data.split import select
-from genrelens.data.table import load_table, rows_summary
+from genrelens.data.table import load_table, rows_line, rows_summary
 from genrelens.errors import DataError
 from genrelens.metrics import add_calibration, evaluate
 from genrelens.predict import NO_INPUT, GenreClassifier
@@ -32,12 +32,17 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
     in_split = select(df, ids) if ids is not None else df
     part, y, unlabelled = labelled_rows(df, ids, clf.labels)
     has_label = LabelSet(clf.labels, aliases=False).encode(in_split["genres"]).sum(1) > 0
+    if not len(part):
+        rows = rows_summary(table_report.n_read, table_report.skipped, [list(g) for g in in_split["genres"]], 0,
+                            0, split, n_table - len(in_split))
+        raise DataError(f"no row of {data or 'the default data set'} to evaluate: {rows_line(rows)}; the model's "
+                        f"labels: {', '.join(clf.labels)}")
     proba, errors = clf.score(list(part["plot"]), list(part["poster"]), root=Path(df.attrs["root"]),
                               titles=list(part["title"]))
     # a row with nothing the model reads is not scored (as predict answers it), so it is dropped, not scored from
     # the label frequencies into the metrics
     blind = np.array([errors.get(i, "").endswith(NO_INPUT) for i in range(len(part))], dtype=bool)
-    if len(part) and blind.all():
+    if blind.all():
         raise DataError(f"none of the {len(part):,} labelled rows of {data or 'the default data set'} has anything "
                         f"this model reads ({clf.name} reads {_reads(clf)}): nothing to evaluate")
     y, proba = y[~blind], proba[~blind]
