@@ -24,12 +24,20 @@ from genrelens.models.thresholds import decide
 from genrelens.predict import GenreClassifier
 
 
+def model_table(clf: GenreClassifier, data: str | Path | None, read: dict | None = None):
+    """``(table, report)``: ``data`` (default: the table the model was trained on, read as training read it),
+    bad rows skipped; ``read``: ``load_table`` options that override (``--sep``, ``--column-map``)."""
+    options = {**clf.config.table_options(data), **{k: v for k, v in (read or {}).items() if v is not None}}
+    return load_table(data if data is not None else clf.config.data, skip_bad=True, **options)
+
+
 def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[str, ...] = ("val", "test"),
-                 progress: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray, object]]:
+                 progress: bool = False, read: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, object]]:
     """``{split: (y bool [n, L], raw scores [n, L], table)}`` for the model's own splits of ``data`` (default:
-    the data it was trained on); rows without any of its labels are left out, as in training."""
+    the data it was trained on; ``read``: see ``model_table``); rows without any of its labels are left out, as in
+    training."""
     clf.bundle.split_ids(splits[0])  # ModelError before reading the table when the folder has no split
-    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True, **clf.config.table_options(data))
+    df, _ = model_table(clf, data, read)
     out = {}
     for s in splits:
         part, y, _ = clf.bundle.labelled_split(df, s)
@@ -40,7 +48,7 @@ def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[st
 
 
 def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = None,
-                        band: float = DEFAULT_REVIEW_BAND, progress: bool = False) -> dict:
+                        band: float = DEFAULT_REVIEW_BAND, progress: bool = False, read: dict | None = None) -> dict:
     """Fit and save the calibrator of a trained model folder; update its ``metrics.json``.
 
     Returns ``{"calibration": before/after on test, "review": review-queue figures on test (the flag: confidence
@@ -52,7 +60,7 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
                if clf.bundle.spec.text == "lexical" else "answers the training label frequencies for every movie")
         raise ModelError(f"the {clf.name} model {why}: nothing to calibrate (calibration is for the trained "
                          "neural models)")
-    scores = split_scores(clf, data, progress=progress)
+    scores = split_scores(clf, data, progress=progress, read=read)
     y_val, raw_val, _ = scores["val"]
     y_test, raw_test, _ = scores["test"]
     cal = fit_calibrator(y_val, raw_val, clf.labels, seed=clf.config.seed, raw_thresholds=clf.raw_thresholds)
@@ -73,14 +81,15 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
 
 
 def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: float | None = None,
-                max_reference: int | None = None, progress: bool = False, save: bool = True):
+                max_reference: int | None = None, progress: bool = False, save: bool = True,
+                read: dict | None = None):
     """Fit the review reasons' novelty score (``models/novelty.py``) of a trained model: the reference set from
     (at most ``max_reference`` of) its training movies, the cut-off on its validation split at ``false_flag_rate``,
     the training languages from the training plots; saved into the folder through the bundle (``save``).
 
     ``bundle_or_dir``: a ``ModelBundle``, a ``GenreClassifier`` or a model folder (None: the default model);
     ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
-    left out, as training leaves them out. Returns the ``Novelty``."""
+    left out, as training leaves them out; ``read``: see ``model_table``. Returns the ``Novelty``."""
     from genrelens.bundle import ModelBundle, labelled_rows
     from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty, plot_openings
 
@@ -93,7 +102,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     split = clf.bundle.artifact("split")
     if split is None:
         raise ModelError(f"{clf.model_dir} has no split.json: cannot find its training and validation splits")
-    df, _ = load_table(data if data is not None else clf.config.data, skip_bad=True, **clf.config.table_options(data))
+    df, _ = model_table(clf, data, read)
     max_reference = max_reference or DEFAULT_MAX_REFERENCE
     seed = clf.config.seed
     feats, plots = {}, {}

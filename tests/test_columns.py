@@ -30,6 +30,10 @@ def test_ambiguity_is_an_error_and_an_exact_name_wins_with_a_notice():
         map_columns(["overview", "synopsis"])
     with pytest.raises(DataError, match="say which one to read with --column-map plot=overview "):  # the option
         map_columns(["overview", "synopsis"])
+    cmap = map_columns(["plot", "overview"])
+    assert cmap.sources["plot"] == "plot" and "not read: 'overview'" in cmap.notices[0]
+    with pytest.raises(DataError, match="no column 'nope'"):
+        map_columns(["a"], {"plot": "nope"})
 
 
 def test_every_command_that_reads_a_table_by_its_columns_takes_column_map():
@@ -39,13 +43,9 @@ def test_every_command_that_reads_a_table_by_its_columns_takes_column_map():
     from genrelens.cli import app
 
     for command in (["data", "validate"], ["data", "stats"], ["train"], ["evaluate"], ["adapt"], ["predict"],
-                    ["benchmark"]):
+                    ["benchmark"], ["calibrate"]):
         r = CliRunner(env={"COLUMNS": "200"}).invoke(app, [*command, "--help"])
         assert r.exit_code == 0 and "--column-map" in r.output, command
-    cmap = map_columns(["plot", "overview"])
-    assert cmap.sources["plot"] == "plot" and "not read: 'overview'" in cmap.notices[0]
-    with pytest.raises(DataError, match="no column 'nope'"):
-        map_columns(["a"], {"plot": "nope"})
 
 
 def test_standardize_renames_and_keeps_a_displaced_field_column():

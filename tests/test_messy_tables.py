@@ -452,6 +452,12 @@ def test_a_trained_model_rereads_its_table_as_training_read_it(tmp_path: Path, m
     assert len(names) == 5 and all((folder / p).exists() for p in names)
     scores = split_scores(clf, None)
     assert 0 < len(scores["test"][0]) <= len(clf.bundle.split_ids("test"))
+    shutil.copy(tmp_path / "work" / "export.csv", tmp_path / "copy.csv")  # another table: its options are given
+    with pytest.raises(DataError, match="--column-map plot=overview"):
+        split_scores(clf, tmp_path / "copy.csv")
+    again = split_scores(clf, tmp_path / "copy.csv", read={"sep": ";", "columns": {"plot": "overview"},
+                                                           "posters": tmp_path / "work" / "art"})
+    assert [len(v[0]) for v in again.values()] == [len(v[0]) for v in scores.values()]
     examples = load_examples(model, cfg.data, n=3, read=cfg.table_options())
     assert len(examples) == 3 and all(e.plot == by_id[e.id] for e in examples)
 

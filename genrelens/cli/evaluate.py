@@ -78,6 +78,8 @@ def calibrate(
                                            "cut-off's figures."),
     as_json: bool = typer.Option(False, "--json", help="Print the before/after figures as JSON on stdout."),
     progress: bool = progress_option(),
+    sep: str | None = sep_option(),
+    column_map: list[str] | None = column_map_option(),
     precision_check: bool = precision_check_option(" (The new thresholds change the model: its old guard result "
                                                    "no longer applies.)"),
 ) -> None:
@@ -85,8 +87,11 @@ def calibrate(
     reasons' novelty reference and trained languages (novelty.json), for a model trained before they existed."""
     from genrelens.trust import calibrate_model_dir, fit_novelty
 
-    summary = user_errors(code=2)(calibrate_model_dir)(model_dir, data, band=review_band, progress=progress)
-    novelty = user_errors(code=2)(fit_novelty)(model_dir, data, progress=progress)
+    sep, mapping = table_options(sep, column_map)
+    read = {"sep": sep, "columns": mapping}  # given: they override how training read its table
+    summary = user_errors(code=2)(calibrate_model_dir)(model_dir, data, band=review_band, progress=progress,
+                                                       read=read)
+    novelty = user_errors(code=2)(fit_novelty)(model_dir, data, progress=progress, read=read)
     summary["novelty"] = {"cutoff": novelty.cutoff, "languages": list(novelty.languages)}
     if precision_check:
         run_precision_check(model_dir)
