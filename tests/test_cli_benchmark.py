@@ -64,5 +64,24 @@ def test_sep_and_column_map_reach_every_run(grid, tmp_path):
                                  "--sep", "semicolon", "--column-map", "plot=overview"])
     assert r.exit_code == 0, r.output
     assert grid["overrides"] == {"sep": ";", "columns": {"plot": "overview"}}
-    cfg = bench.run_config(bench.plan_runs(["naive"], ["none"], [0])[0], tmp_path, "t.csv", None, grid["overrides"])
+
+
+def test_a_benchmark_reads_a_table_by_its_separator_and_column_map(tmp_path):
+    """A ';' export with two plot-like columns: the shared split and every run read it with --sep and
+    --column-map (the naive model: seconds)."""
+    import pandas as pd
+    from conftest import DATA
+
+    if not DATA.exists():
+        pytest.skip("default data set not found")
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False, nrows=150).rename(columns={"plot": "overview"})
+    df.assign(description="short blurb").to_csv(tmp_path / "export.csv", sep=";", index=False)
+    with pytest.raises(DataError, match="could both be the 'plot' column"):
+        bench.run_benchmark(tmp_path / "export.csv", ["naive"], ["none"], 1, tmp_path / "a", progress=False)
+    out = bench.run_benchmark(tmp_path / "export.csv", ["naive"], ["none"], 1, tmp_path / "b", progress=False,
+                              overrides={"sep": ";", "columns": {"plot": "overview"}})
+    assert out["n_trained"] == 1
+    from genrelens.config import RunConfig
+
+    cfg = RunConfig.load(next((tmp_path / "b" / "runs").iterdir()) / "config.json")
     assert cfg.sep == ";" and cfg.columns == {"plot": "overview"}
