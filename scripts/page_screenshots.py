@@ -26,7 +26,7 @@ PLOT_SURE = ("A group of teenagers at a summer camp are stalked and killed one b
              "woods.")
 # reason -> (title, plot, poster bytes or None) that calls for it
 FLAGGED = {
-    "low_confidence": ("", "A young woman takes a job at a remote hotel where the guests are not what they seem.",
+    "low_confidence": ("", "A detective falls in love with the woman he is investigating for her husband's murder.",
                        None),
     "short_text": ("", "love", None),
     "title_only": ("Avatar", "", None),
