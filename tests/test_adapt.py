@@ -97,6 +97,13 @@ def test_new_dropped_and_renamed_labels(tiny_catalogue_dir, subset_csv, tmp_path
     clf = GenreClassifier.load(tmp_path / "out")
     assert clf.labels == p.labels and clf.calibrator.labels == p.labels
     assert json.loads((tmp_path / "out" / MANIFEST).read_text())["lineage"]["label_map"] == {"Thriller": "Suspense"}
+    from genrelens.evaluate.run import evaluate_table
+
+    # evaluate reads the table's genres through the label map, as adapt did: Thriller movies are Suspense ones
+    metrics = evaluate_table(tmp_path / "out", subset_csv)
+    n_thriller = sum("Thriller" in g.split("|") for g in pd.read_csv(subset_csv, dtype=str, keep_default_na=False)[
+        "genres"])
+    assert metrics["per_label"]["Suspense"]["support"] == n_thriller > 0
     from fastapi.testclient import TestClient
 
     from genrelens.serve.app import create_app

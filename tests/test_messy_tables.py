@@ -5,6 +5,7 @@ Every table is built from real rows of the default data set, in a temporary fold
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -630,3 +631,20 @@ def test_evaluate_a_table_with_no_row_to_evaluate_says_why(tmp_path: Path, naive
     with pytest.raises(DataError, match=r"no row of .* to evaluate: rows: 20 read, 0 used, 20 dropped \(20 with "
                                         r"none of the model's labels \(their commonest genres: Western\)\)"):
         evaluate_table(naive_model, write(rows, tmp_path / "w", posters=False))
+
+
+def test_evaluate_split_without_data_reads_the_model_s_own_table(tmp_path: Path, monkeypatch) -> None:
+    """`evaluate --split test` without --data scores the model's own table (read as training read it), not the
+    rows of the default data that happen to share its ids (they used to be scored, with their text and genres)."""
+    from genrelens.evaluate.run import evaluate_table
+
+    rows = real_rows(200, seed=8)
+    own = rows.assign(genres=[g.replace("Drama", "Tmp").replace("Comedy", "Drama").replace("Tmp", "Comedy")
+                              for g in rows["genres"]])  # the catalogue's own labelling: the same ids
+    export = own.rename(columns={"plot": "overview"}).assign(description="short blurb")
+    export.to_csv(tmp_path / "own.csv", sep=";", index=False)
+    train_tiny("tfidf", tmp_path / "own.csv", tmp_path / "m", tmp_path / "c", sep=";", columns={"plot": "overview"})
+    monkeypatch.chdir(tmp_path)
+    got = evaluate_table(tmp_path / "m", None, split="test")
+    want = json.loads((tmp_path / "m" / "metrics.json").read_text())["test"]["weighted_f1"]
+    assert got["rows"]["read"] == 200 and abs(got["weighted_f1"] - want) < 1e-6

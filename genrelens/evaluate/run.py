@@ -18,15 +18,27 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
                    posters: Path | None = None, precision: str | None = None, report=None, sep: str | None = None,
                    columns=None) -> dict:
     """Metrics (``weighted_f1``, ``micro_f1``, ``macro_f1``, ``samples_f1``, ``ece``, ``brier``, ``per_label``,
-    ``n_rows``, ``labels``, ``calibrated``, ``rows`` (see :func:`rows_summary`), ...) of the model on ``data``;
-    rows without any of the model's labels are counted, not scored. ``sep``, ``columns``: see ``load_table``."""
+    ``n_rows``, ``labels``, ``calibrated``, ``rows`` (see :func:`rows_summary`), ...) of the model on ``data``
+    (None: the default data set; with ``split``, the table the model was trained on, read as training read it);
+    rows without any of the model's labels are counted, not scored; an adapted model reads the genres through its
+    label map. ``sep``, ``columns``: see ``load_table``."""
     from genrelens.data.labels import LabelSet
     from genrelens.data.split import SPLITS
 
     if split is not None and split not in SPLITS:
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
-    df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters, sep=sep, columns=columns)
+    if split is not None and data is None:  # the model's own split: of the table it was trained on, read as then
+        given = {k: v for k, v in (("posters", posters), ("sep", sep), ("columns", columns)) if v}
+        options = {**clf.config.table_options(), **given}
+        df, table_report = load_table(clf.config.data, skip_bad=True, **options)
+        data = clf.config.data
+    else:
+        df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters, sep=sep,
+                                      columns=columns)
+    mapping = (clf.bundle.lineage or {}).get("label_map") or {}
+    if mapping:  # an adapted model: the table's genres through its label map, as adapt read them
+        df["genres"] = [[mapping.get(g, g) for g in gs] for gs in df["genres"]]
     n_table = len(df)
     ids, missing = _split_ids(df, clf, split, data) if split else (None, 0)
     in_split = select(df, ids) if ids is not None else df
