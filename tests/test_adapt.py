@@ -155,6 +155,31 @@ def test_a_label_map_target_spelled_as_a_known_genre_gathers_that_genre_too(tiny
     assert y.shape[1] == 3 and y[:, 2].sum() == sci.sum()
 
 
+def test_merging_into_a_label_the_start_has_keeps_that_label_s_own_output(tiny_catalogue_dir, subset_csv, tmp_path,
+                                                                         catalogue_features, monkeypatch):
+    """``"Action" = "Adventure"``: the start's own Adventure row is where the merged label starts and what it keeps
+    (it used to keep Action's, the first in the start's order, and say the start had none); a rename keeps the
+    renamed row and the report names it."""
+    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
+    (tmp_path / "map.toml").write_text('"Action" = "Adventure"\n"Sci-Fi" = "Space"\n')
+    labels = [g for g in start.labels if g not in ("Action", "Sci-Fi")] + ["Space"]
+    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=labels,
+                        steps=3, curve=None)
+    p = A.plan(cfg)
+    assert p.sources["Adventure"] == ["Adventure", "Action"] and len(p.y) == len(catalogue_features)
+    monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
+    b = A.fit_on(p.start, p, copy.deepcopy(catalogue_features), p.y, cfg).model
+    keys = A.output_keys(start.config, start.dims, len(start.labels))
+    bias = next(k for k in keys if k.endswith("bias"))
+    assert float(b.model.state_dict()[bias][p.labels.index("Adventure")]) == float(
+        start.model.state_dict()[bias][start.labels.index("Adventure")])
+    from genrelens.cli.adapt import kept_line
+
+    line = kept_line(b.lineage)
+    assert "Adventure (its own starting output only: Action, merged into it, is not in it)" in line, line
+    assert "Space (the start's Sci-Fi)" in line, line
+
+
 def test_adapt_says_which_rows_it_used_and_dropped(tiny_catalogue_dir, subset_csv, tmp_path):
     """Rows with none of the adapted labels are dropped, and adapt says how many and why (it used to say
     "encoding 281 movies" of a 300-row table without a word), in its output and its metrics."""
@@ -309,7 +334,7 @@ def test_a_merged_label_kept_at_the_start_says_which_source_it_keeps(tiny_catalo
     monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
     b = A.fit_on(p.start, p, copy.deepcopy(catalogue_features), p.y, cfg).model
     assert set(b.lineage["kept_starting_output"]) == set(labels)
-    assert b.lineage["kept_as"] == {"Suspense & Crime": "Thriller"}
+    assert b.lineage["kept_as"] == {"Suspense & Crime": ["Thriller", "Crime"]}
     from genrelens.cli.adapt import kept_line
 
     line = kept_line({"kept_starting_output": b.lineage["kept_starting_output"], "kept_as": b.lineage["kept_as"]})

@@ -94,12 +94,24 @@ def adapt(
     console.print(f"[green]adapted model[/] -> {out} ({result.report['seconds']['total']:.0f} s)", highlight=False)
 
 
+def _kept_name(label: str, sources: list[str] | str | None) -> str:
+    """A kept label with the starting output it keeps, when that is not its own alone."""
+    sources = [sources] if isinstance(sources, str) else sources or [label]
+    kept, others = sources[0], ", ".join(sources[1:])
+    if kept == label and not others:
+        return label
+    if not others:
+        return f"{label} (the start's {kept})"
+    if kept == label:
+        verb = "is" if len(sources) == 2 else "are"
+        return f"{label} (its own starting output only: {others}, merged into it, {verb} not in it)"
+    return f"{label} ({kept}'s output only: the start has none for the merged label)"
+
+
 def kept_line(lineage: dict) -> str:
     """The labels the safeguard kept at the start, as the report says it: a merged label keeps one source's output
     (the start has none of its own), and over refitted features a kept row no longer scores as the start."""
-    as_source = lineage.get("kept_as", {})
-    names = [f"{g} ({as_source[g]}'s output only: the start has none for the merged label)" if g in as_source else g
-             for g in lineage["kept_starting_output"]]
+    names = [_kept_name(g, lineage.get("kept_as", {}).get(g)) for g in lineage["kept_starting_output"]]
     what = ("kept at the start" if lineage.get("kept_exactly", True) else
             "kept their starting output rows (over the refitted features, so not the start's scores)")
     return f"{what}: {', '.join(names) or 'none'}"

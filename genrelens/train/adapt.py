@@ -238,7 +238,9 @@ def plan(cfg: AdaptConfig) -> Plan:
     table = df[keep].reset_index(drop=True)
     table.attrs.update(df.attrs)
     start = ModelBundle.from_pretrained(start_dir)
-    sources = {g: [s for s in start.labels if mapping.get(s, s) == g] for g in label_set.labels}
+    # a label's starting labels, its own first (a merge into a label the start has starts from, and keeps, that row)
+    sources = {g: sorted((s for s in start.labels if mapping.get(s, s) == g), key=lambda s: s != g)
+               for g in label_set.labels}
     new = [g for g, s in sources.items() if not s]
     dropped = [s for s in start.labels if mapping.get(s, s) not in label_set.index]
     renamed = {s: mapping[s] for s in start.labels
@@ -627,9 +629,9 @@ def keep_start(b: ModelBundle, start: ModelBundle, p: Plan, fx: Features, y: np.
         raw = raw.copy()
         raw[:, go_back] = raw0[:, go_back]
     back_names = [p.labels[j] for j in go_back]
-    # a merged label has no starting output of its own: it keeps its first source's
+    # a renamed or merged label keeps its first source's output (``kept_as``: its sources, the kept one first)
     b.lineage = {"kept_starting_output": back_names,
-                 "kept_as": {g: p.sources[g][0] for g in back_names if len(p.sources[g]) > 1}}
+                 "kept_as": {g: p.sources[g] for g in back_names if p.sources[g] != [g]}}
     return raw
 
 
