@@ -138,3 +138,16 @@ def test_a_short_row_with_a_quoted_multi_line_plot_is_one_row(tmp_path):
     df, bad = read_rows(p)
     assert list(df["id"]) == ["1", "2"] and not bad
     assert df.loc[0, "plot"] == "Para one.\nThe hero, a cop, his wife, and a dog go."
+
+
+def test_a_quote_that_closes_mid_field_on_its_own_line_is_an_unmatched_quote(tmp_path):
+    """``"Unclosed ... one by one.,"Horror"``: the plot's quote closes at the next field's, which shifts every field
+    after it (genres read from the poster column); the row is a bad row named as an unmatched quote, not a warning
+    about its field count."""
+    p = tmp_path / "t.csv"
+    p.write_text('id,title,year,plot,genres,poster\n'
+                 '1,"Evil Dead",2013,"Five friends in a cabin are possessed one by one.,"Horror",posters/1.jpg\n'
+                 '2,Heat,1995,"A cop, a thief.",Crime,posters/2.jpg\n')
+    df, bad = read_rows(p)
+    assert list(df["id"]) == ["1", "2"] and list(bad) == [1] and "unmatched quote" in bad[1]
+    assert df.loc[1, "genres"] == "Crime"

@@ -161,6 +161,15 @@ def _swallowed(lines: list[str], sep: str, n_header: int, n_fields: int) -> tupl
     return 0, False
 
 
+def _strict(line: str, sep: str) -> bool:
+    """Whether one line reads as a CSV record under csv's strict rules (every quote closes where a field ends)."""
+    try:
+        list(csv.reader([line.rstrip("\r\n")], delimiter=sep, strict=True))
+    except csv.Error:
+        return False
+    return True
+
+
 def _unmatched(line: int, n: int, ends: str) -> str:
     return (f'unmatched quote: a quote (") in this row (line {line} of the file) {ends}, which would swallow the '
             f"next {n} line(s) into this row; each line was read as its own row (check this row's quotes)")
@@ -196,7 +205,12 @@ def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | N
             continue
         problem = None
         taken = lines.taken
-        if n_header and len(taken) > 1:
+        if n_header and len(taken) == 1 and len(rec) != n_header and '"' in taken[0] and not _strict(taken[0], sep):
+            # a quote that closes where no field ends, on its own line: the fields after it are shifted
+            rec = _line_fields(taken[0], sep, n_header)
+            problem = (f'unmatched quote: a quote (") in this row (line {start} of the file) closes where no field '
+                       "ends, which shifts the fields after it (check this row's quotes)")
+        elif n_header and len(taken) > 1:
             n, unclosed = _swallowed(taken, sep, n_header, len(rec))
             if n:
                 lines.put_back(taken[1:])
