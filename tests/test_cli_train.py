@@ -98,3 +98,26 @@ def test_training_says_which_rows_it_used_and_dropped(tmp_path):
            "of the model's labels" in line, line
     rows = json.loads((tmp_path / "run" / "metrics.json").read_text())["data"]["rows_summary"]
     assert rows["used"] + rows["n_dropped"] == rows["read"] == 203
+
+
+def test_training_names_the_rows_a_text_model_cannot_read(tmp_path):
+    """A text model trained on a table with poster-only rows says how many rows it has nothing to read in, and
+    that `evaluate` leaves them out (the two row counts used to disagree without a word)."""
+    import json
+
+    import pandas as pd
+    from conftest import DATA
+
+    if not DATA.exists():
+        pytest.skip("default data set not found")
+    df = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    with_plot = df[df["plot"] != ""].head(240)
+    poster_only = df[(df["plot"] == "") & (df["poster"] != "")].head(60).assign(title="")
+    pd.concat([with_plot, poster_only]).to_csv(tmp_path / "m.csv", index=False)
+    r = CliRunner().invoke(app, ["train", "--model", "tfidf", "--data", str(tmp_path / "m.csv"), "--posters",
+                                 str(DATA.parent), "--out", str(tmp_path / "run"), "--no-progress",
+                                 "--no-precision-check"])
+    assert r.exit_code == 0, r.output
+    blind = json.loads((tmp_path / "run" / "metrics.json").read_text())["data"]["rows_with_nothing_read"]
+    assert 0 < blind <= 60
+    assert f"note: {blind} of these rows have nothing tfidf reads (it reads no posters)" in _plain(r.output)

@@ -75,6 +75,11 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         parts[s]["text"] = texts_of(parts[s], cfg.title, cfg.title_dropout if s == "train" else 0.0, cfg.seed)
     rows = oversample(y["train"], cfg.oversample, seed=cfg.seed, target=cfg.oversample_target)
     in_splits = select(df, [i for s in SPLITS for i in split[s]])
+    spec = get_spec(cfg.model)
+    has_text = np.array([bool(t.strip()) for s in SPLITS for t in parts[s]["text"]], dtype=bool)
+    has_poster = np.array([p is not None for s in SPLITS for p in parts[s]["poster"]], dtype=bool)
+    readable = ((has_text if spec.uses_text else False) | (has_poster if spec.poster else False)
+                if spec.uses_text or spec.poster else np.ones_like(has_text))
     unlabelled = [list(g) for g in in_splits["genres"] if not labels.encode([g]).any()]
     report = {
         "rows_read": load_report.n_read,
@@ -85,6 +90,7 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
         "rows_without_labels_dropped": dropped,
         "rows": {s: len(parts[s]) for s in SPLITS},
         "train_rows_after_oversampling": int(len(rows)),
+        "rows_with_nothing_read": int((~readable).sum()),  # a text model's poster-only rows, a poster model's others
         # read = used + dropped (+ rows a reused split file leaves out)
         "rows_summary": rows_summary(load_report.n_read, load_report.skipped, unlabelled,
                                      sum(len(p) for p in parts.values()), n_outside_split=len(df) - len(in_splits),
@@ -150,6 +156,12 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     for notice in data.report["column_notices"]:
         console.print(f"note: {notice}", markup=False, highlight=False)
     console.print(rows_line(data.report["rows_summary"]), markup=False, highlight=False)
+    blind = data.report["rows_with_nothing_read"]
+    if blind:
+        console.print(f"note: {blind:,} of these rows have nothing {cfg.model} reads (it reads "
+                      f"{'no posters' if not get_spec(cfg.model).poster else 'no text'}): it trains and is tested on "
+                      "them as the study's grid does, answering them from the label frequencies; `genrelens evaluate` "
+                      "leaves such rows out", markup=False, highlight=False)
     console.print(f"[bold]{cfg.model}[/]: {data.report['rows']} rows (train {len(data.train_rows)} after "
                   f"oversampling '{cfg.oversample}'), labels {', '.join(data.labels.labels)}")
     if get_spec(cfg.model).text == "lexical":
