@@ -60,6 +60,9 @@ def calibrate_model_dir(model_dir: str | Path | None, data: str | Path | None = 
                if clf.bundle.spec.text == "lexical" else "answers the training label frequencies for every movie")
         raise ModelError(f"the {clf.name} model {why}: nothing to calibrate (calibration is for the trained "
                          "neural models)")
+    if not clf.bundle.split_ids("val"):
+        raise ModelError(f"{clf.model_dir} has no validation split to calibrate on (an adapted model: `genrelens "
+                         "adapt` fitted its calibration on its calibration rows)")
     scores = split_scores(clf, data, progress=progress, read=read)
     y_val, raw_val, _ = scores["val"]
     y_test, raw_test, _ = scores["test"]

@@ -430,3 +430,15 @@ def test_adapt_reads_a_table_from_a_spreadsheet(tiny_model_dir, subset_csv, tmp_
     assert cfg.sep == ";" and cfg.columns["plot"] == "Synopsis"
     again, _ = load_table(cfg.data, skip_bad=True, **cfg.table_options())
     assert list(again["plot"]) == list(df["plot"]) and again["poster"].notna().sum() == (df["poster"] != "").sum()
+
+
+def test_calibrate_refuses_an_adapted_model_with_a_clear_message(tiny_catalogue_dir, subset_csv, tmp_path):
+    """An adapted model has no validation split: calibrate says so (it failed with numpy's 'zero-size array')."""
+    from genrelens.errors import ModelError
+    from genrelens.trust import calibrate_model_dir
+
+    r = invoke("--from", tiny_catalogue_dir, "--data", subset_csv, "--out", tmp_path / "out", "--labels",
+               "Drama,Comedy,Thriller", "--steps", "0", "--no-curve", "--force", "--no-progress")
+    assert r.exit_code == 0, r.output
+    with pytest.raises(ModelError, match="no validation split to calibrate on"):
+        calibrate_model_dir(tmp_path / "out")
