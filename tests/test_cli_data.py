@@ -54,3 +54,13 @@ def test_stats_counts_a_bad_row_once(real_data, tmp_path):
                                                        str(tmp_path / "stats"), "--oversample", "none"])
     assert r.exit_code == 0, r.output
     assert "skipped 1 bad row (3 problems); run `genrelens data validate`" in r.output and "20 rows" in r.output
+
+
+def test_stats_of_a_small_table_gives_every_figure_but_the_split(real_data, tmp_path):
+    """Seven rows: no split to show (it needs 10), but the rest of the figures (it failed: 'need at least 10 rows
+    to split')."""
+    r = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["data", "stats", "--data", str(_head(real_data, tmp_path, 7)),
+                                                       "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "too few to split (at least 10)" in r.output
+    assert json.loads((tmp_path / "s" / "stats.json").read_text())["table1"] is None

@@ -18,6 +18,9 @@ from genrelens.data.labels import LabelSet
 SPLITS = ("train", "val", "test")
 
 
+MIN_SPLIT_ROWS = 10
+
+
 def make_split(
     df: pd.DataFrame, k: int = 10, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
     labels: list[str] | None = None,
@@ -26,8 +29,8 @@ def make_split(
     (default: the table's ``k`` most frequent genres) and the modality flags."""
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-6 or min(fractions) <= 0:
         raise ValueError(f"fractions must be three positive numbers summing to 1, got {fractions}")
-    if len(df) < 10:
-        raise ValueError(f"need at least 10 rows to split, got {len(df)}")
+    if len(df) < MIN_SPLIT_ROWS:
+        raise ValueError(f"need at least {MIN_SPLIT_ROWS} rows to split, got {len(df)}")
     strat = np.hstack([
         (LabelSet(labels) if labels else LabelSet.top_k(df["genres"], k)).encode(df["genres"]),
         (df["plot"].str.len() > 0).to_numpy()[:, None],

@@ -14,7 +14,7 @@ import pandas as pd
 
 from genrelens.data.labels import LabelSet
 from genrelens.data.oversample import oversample
-from genrelens.data.split import make_split
+from genrelens.data.split import MIN_SPLIT_ROWS, make_split
 
 TOP_LANGUAGES = 10
 COOC_TITLE = "Label co-occurrence (rows with both; diagonal = rows with the label)"
@@ -98,7 +98,8 @@ def table_stats(
         "cooccurrence": (y.T @ y).astype(int).tolist(),  # [i][j] = rows with label i and label j
         "rows_without_labels": int((y.sum(1) == 0).sum()),
     }
-    stats["table1"] = _table1(df, y, names, k, seed, oversample_method)
+    # the split needs MIN_SPLIT_ROWS rows; a smaller table still gets every other figure
+    stats["table1"] = _table1(df, y, names, k, seed, oversample_method) if len(df) >= MIN_SPLIT_ROWS else None
     return stats
 
 
@@ -153,13 +154,17 @@ def _sections(stats: dict[str, Any]) -> list[tuple[str, list[str], list[list[str
                 [[d, f"{c:,}"] for d, c in yr["per_decade"].items()]))
     out.append(("Top languages", ["language", "rows"], [[la, f"{c:,}"] for la, c in lang["top"].items()]))
     t1 = stats["table1"]
-    parts = [("train", "train"), ("train_oversampled", f"train + {t1['oversample_method']} oversampling"),
-             ("val", "validation")]
-    header = ["label"] + [h for key, name in parts for h in (f"{name} (n={t1[key]['n']:,})", "share")]
-    rows = [[g] + [v for key, _ in parts for v in (f"{t1[key]['labels'][g]['count']:,}",
-                                                    f"{t1[key]['labels'][g]['share']:.3f}")]
-            for g in stats["labels"]]
-    out.append(("Table 1: labels per split", header, rows))
+    if t1 is None:
+        out.append(("Table 1: labels per split", ["note"],
+                    [[f"{n:,} rows: too few to split (at least {MIN_SPLIT_ROWS})"]]))
+    else:
+        parts = [("train", "train"), ("train_oversampled", f"train + {t1['oversample_method']} oversampling"),
+                 ("val", "validation")]
+        header = ["label"] + [h for key, name in parts for h in (f"{name} (n={t1[key]['n']:,})", "share")]
+        rows = [[g] + [v for key, _ in parts for v in (f"{t1[key]['labels'][g]['count']:,}",
+                                                        f"{t1[key]['labels'][g]['share']:.3f}")]
+                for g in stats["labels"]]
+        out.append(("Table 1: labels per split", header, rows))
     names = stats["labels"]
     out.append((COOC_TITLE, [""] + names,
                 [[g] + [f"{c:,}" for c in row] for g, row in zip(names, stats["cooccurrence"], strict=True)]))
