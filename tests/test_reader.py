@@ -151,3 +151,18 @@ def test_a_quote_that_closes_mid_field_on_its_own_line_is_an_unmatched_quote(tmp
     df, bad = read_rows(p)
     assert list(df["id"]) == ["1", "2"] and list(bad) == [1] and "unmatched quote" in bad[1]
     assert df.loc[1, "genres"] == "Crime"
+
+
+def test_windows_text_is_pointed_to_cp1252(tmp_path):
+    """Smart quotes and dashes (bytes 0x80-0x9F in cp1252) read as control characters under latin-1: the hint
+    names cp1252 for them, latin-1 (or cp1252) for other bytes."""
+    from genrelens.data.validate import validate_table
+
+    p = tmp_path / "w.csv"
+    p.write_bytes("id,title,plot,genres\n1,A,\u201cQuoted\u201d \u2014 a plot.,Drama\n2,Am\u00e9lie,A plot.,Drama\n"
+                  .encode("cp1252"))
+    _, bad = read_rows(p)
+    assert "--encoding cp1252 (Windows text" in bad[1] and "--encoding latin-1 (or cp1252)" in bad[2]
+    assert any("--encoding cp1252 (Windows text" in pr.message for pr in validate_table(p).problems)
+    df, bad = read_rows(p, encoding="cp1252")
+    assert df.loc[0, "plot"] == "\u201cQuoted\u201d \u2014 a plot." and not bad

@@ -44,9 +44,18 @@ def _scrub(text: str) -> tuple[str, str]:
     return _UNDECODABLE.sub("\ufffd", text), shown
 
 
+def legacy_encoding_hint(shown: str) -> str:
+    """Which ``--encoding`` to suggest for bytes that are not UTF-8 (``shown``: '0x93 0xE9'): cp1252 where one is in
+    0x80-0x9F (Windows' quotes and dashes, which latin-1 reads as invisible control characters), else latin-1."""
+    codes = [int(b, 16) for b in re.findall(r"0x([0-9A-Fa-f]{2})", shown)]
+    if any(0x80 <= c <= 0x9F for c in codes):
+        return "--encoding cp1252 (Windows text; latin-1 would read its quotes and dashes as control characters)"
+    return "--encoding latin-1 (or cp1252)"
+
+
 def _not_text(encoding: str, shown: str) -> str:
     if codecs.lookup(encoding).name == "utf-8":
-        return (f"text is not UTF-8 (bytes {shown}): pass --encoding latin-1 (or cp1252) if the file is in a legacy "
+        return (f"text is not UTF-8 (bytes {shown}): pass {legacy_encoding_hint(shown)} if the file is in a legacy "
                 "encoding, or re-save it as UTF-8")
     return f"text is not {encoding} (bytes {shown}): check --encoding"
 

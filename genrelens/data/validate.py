@@ -25,7 +25,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from genrelens.data.columns import standardize_columns
-from genrelens.data.reader import check_encoding, csv_records, detect_sep
+from genrelens.data.reader import check_encoding, csv_records, detect_sep, legacy_encoding_hint
 from genrelens.data.table import COLUMNS, clean_table, is_url, poster_root, read_raw, resolve_data_path
 from genrelens.errors import GenrelensError
 
@@ -129,7 +129,7 @@ def _decode(data: bytes, encoding: str = "utf-8") -> str:
 
 def _not_utf8(row: int, mid: str, column: str, shown: str) -> Problem:
     return Problem(row, mid, column, f"text is not UTF-8 (bytes {shown}); re-save the file as UTF-8, or pass "
-                   "--encoding latin-1 (or cp1252) to read a legacy file", kind="not UTF-8")
+                   f"{legacy_encoding_hint(shown)} to read a legacy file", kind="not UTF-8")
 
 
 def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8",
