@@ -269,7 +269,7 @@ def _report(summary, review_only: bool = False) -> None:
                   f"see the 'error' (not scored) and 'warnings' (scored) columns", highlight=False)
     t = Table("id", "problem", show_header=True)
     for mid, msg in summary.problems:
-        t.add_row(mid, msg)
+        t.add_row(str(mid) if mid not in (None, "") else "(no id)", msg)
     console.print(t)
     if summary.n_problems > len(summary.problems):
         console.print(f"... and {summary.n_problems - len(summary.problems)} more")
