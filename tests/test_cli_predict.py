@@ -61,6 +61,9 @@ def test_a_table_summary_counts_what_was_scored_and_progress_ends_at_the_rows_re
     assert "wrote 3 rows" in out and "2 scored, 1 not scored" in out and "scored 3" not in out
     assert "1 row(s) with problems (1 not scored)" in out
     assert pd.read_csv(tmp_path / "out.csv")["error"].notna().sum() == 1
+    src.write_text("ID;Name;Synopsis\na;Heat;A heist goes wrong.\n;;\n")  # an all-empty row: no id
+    r = _run("--model-dir", str(tiny_naive_dir), "--input", str(src), "--output", str(tmp_path / "out2.csv"))
+    assert r.exit_code == 0 and "(no id)" in r.output, r.output
 
 
 @pytest.mark.parametrize(("args", "message"), [
