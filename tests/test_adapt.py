@@ -155,20 +155,28 @@ def test_a_label_map_target_spelled_as_a_known_genre_gathers_that_genre_too(tiny
     assert y.shape[1] == 3 and y[:, 2].sum() == sci.sum()
 
 
+def _all_sent_back(start_dir, subset_csv, features, tmp_path, monkeypatch, label_map: dict):
+    """``(start, plan, adapted bundle)``: the start adapted 3 steps through ``label_map`` on the subset's encoded
+    movies, with every label too short of positives to judge (so the safeguard sends each back)."""
+    start = ModelBundle.from_pretrained(start_dir)
+    (tmp_path / "map.toml").write_text("".join(f'"{a}" = "{b}"\n' for a, b in label_map.items()))
+    labels = [g for g in start.labels if g not in label_map] + sorted(set(label_map.values()) - set(start.labels))
+    cfg = A.AdaptConfig(start=start_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=labels, steps=3,
+                        curve=None)
+    p = A.plan(cfg)
+    assert len(p.y) == len(features)
+    monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
+    return start, p, A.fit_on(p.start, p, copy.deepcopy(features), p.y, cfg).model
+
+
 def test_merging_into_a_label_the_start_has_keeps_that_label_s_own_output(tiny_catalogue_dir, subset_csv, tmp_path,
                                                                          catalogue_features, monkeypatch):
     """``"Action" = "Adventure"``: the start's own Adventure row is where the merged label starts and what it keeps
     (it used to keep Action's, the first in the start's order, and say the start had none); a rename keeps the
     renamed row and the report names it."""
-    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
-    (tmp_path / "map.toml").write_text('"Action" = "Adventure"\n"Sci-Fi" = "Space"\n')
-    labels = [g for g in start.labels if g not in ("Action", "Sci-Fi")] + ["Space"]
-    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=labels,
-                        steps=3, curve=None)
-    p = A.plan(cfg)
-    assert p.sources["Adventure"] == ["Adventure", "Action"] and len(p.y) == len(catalogue_features)
-    monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
-    b = A.fit_on(p.start, p, copy.deepcopy(catalogue_features), p.y, cfg).model
+    start, p, b = _all_sent_back(tiny_catalogue_dir, subset_csv, catalogue_features, tmp_path, monkeypatch,
+                                 {"Action": "Adventure", "Sci-Fi": "Space"})
+    assert p.sources["Adventure"] == ["Adventure", "Action"]
     keys = A.output_keys(start.config, start.dims, len(start.labels))
     bias = next(k for k in keys if k.endswith("bias"))
     assert float(b.model.state_dict()[bias][p.labels.index("Adventure")]) == float(
@@ -324,16 +332,10 @@ def test_a_merged_label_kept_at_the_start_says_which_source_it_keeps(tiny_catalo
     it back (too few positives to judge), it keeps its first source's output (Thriller's, which misses the Crime
     movies), and the lineage and the report say so instead of "kept at the start" alone (benchmarks/adapt.py: at
     100 rows this loses less than adapting the merged row)."""
-    start = ModelBundle.from_pretrained(tiny_catalogue_dir)
-    (tmp_path / "map.toml").write_text('"Thriller" = "Suspense & Crime"\n"Crime" = "Suspense & Crime"\n')
-    labels = [g for g in start.labels if g not in ("Thriller", "Crime")] + ["Suspense & Crime"]
-    cfg = A.AdaptConfig(start=tiny_catalogue_dir, data=subset_csv, label_map=tmp_path / "map.toml", labels=labels,
-                        steps=3, curve=None)
-    p = A.plan(cfg)
-    assert p.sources["Suspense & Crime"] == ["Thriller", "Crime"] and len(p.y) == len(catalogue_features)
-    monkeypatch.setattr(A, "MIN_ADAPT_POSITIVES", 10**6)  # every label: too few positives to judge
-    b = A.fit_on(p.start, p, copy.deepcopy(catalogue_features), p.y, cfg).model
-    assert set(b.lineage["kept_starting_output"]) == set(labels)
+    start, p, b = _all_sent_back(tiny_catalogue_dir, subset_csv, catalogue_features, tmp_path, monkeypatch,
+                                 {"Thriller": "Suspense & Crime", "Crime": "Suspense & Crime"})
+    assert p.sources["Suspense & Crime"] == ["Thriller", "Crime"]
+    assert set(b.lineage["kept_starting_output"]) == set(p.labels)
     assert b.lineage["kept_as"] == {"Suspense & Crime": ["Thriller", "Crime"]}
     from genrelens.cli.adapt import kept_line
 
