@@ -333,9 +333,8 @@ class ModelBundle:
         """The first ``n`` posters (by id) of this model's training split and the folder they are relative to
         (int8's calibration set); ``ModelError`` when there are none."""
         from genrelens.data.split import select
-        from genrelens.data.table import load_table
 
-        df, _ = load_table(self.config.data, skip_bad=True, **self.config.table_options())
+        df, _ = self.config.read_table()
         df = select(df, self.split_ids("train"))
         df = df[df["poster"].notna()].sort_values("id").head(n)
         if df.empty:

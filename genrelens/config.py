@@ -211,6 +211,14 @@ class RunConfig:
             return {}
         return {"encoding": self.encoding, "posters": self.posters, "sep": self.sep, "columns": self.columns or None}
 
+    def read_table(self, data: str | os.PathLike | None = None, read: dict | None = None):
+        """``(table, report)`` of ``load_table``: ``data`` (None: this run's own table, read as training read it,
+        ``table_options``), bad rows skipped; ``read``: options that override (``--sep``, ``--column-map``)."""
+        from genrelens.data.table import load_table
+
+        options = {**self.table_options(data), **{k: v for k, v in (read or {}).items() if v is not None}}
+        return load_table(data if data is not None else self.data, skip_bad=True, **options)
+
     def save(self, path: str | Path) -> None:
         write_json_atomic(path, dataclasses.asdict(self))
 

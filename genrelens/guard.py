@@ -55,9 +55,8 @@ def validation_movies(model_dir: Path, config: RunConfig, labels: list[str]
     """``(plots, posters, root, y [n, n_labels], titles)`` of the model's validation split (rows with a label),
     from its training table read as training read it (``config``)."""
     from genrelens.bundle import labelled_rows, read_split
-    from genrelens.data.table import load_table
 
-    df, _ = load_table(config.data, skip_bad=True, **config.table_options())
+    df, _ = config.read_table()
     part, y, _ = labelled_rows(df, read_split(model_dir, "val"), labels)
     return list(part["plot"]), list(part["poster"]), Path(df.attrs["root"]), y, list(part["title"])
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelens.data.table import load_table
 from genrelens.errors import ModelError
 from genrelens.metrics import add_calibration, evaluate
 from genrelens.models.calibration import (
@@ -24,20 +23,13 @@ from genrelens.models.thresholds import decide
 from genrelens.predict import GenreClassifier
 
 
-def model_table(clf: GenreClassifier, data: str | Path | None, read: dict | None = None):
-    """``(table, report)``: ``data`` (default: the table the model was trained on, read as training read it),
-    bad rows skipped; ``read``: ``load_table`` options that override (``--sep``, ``--column-map``)."""
-    options = {**clf.config.table_options(data), **{k: v for k, v in (read or {}).items() if v is not None}}
-    return load_table(data if data is not None else clf.config.data, skip_bad=True, **options)
-
-
 def split_scores(clf: GenreClassifier, data: str | Path | None, splits: tuple[str, ...] = ("val", "test"),
                  progress: bool = False, read: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, object]]:
     """``{split: (y bool [n, L], raw scores [n, L], table)}`` for the model's own splits of ``data`` (default:
-    the data it was trained on; ``read``: see ``model_table``); rows without any of its labels are left out, as in
-    training."""
+    the data it was trained on; ``read``: see ``RunConfig.read_table``); rows without any of its labels are left
+    out, as in training."""
     clf.bundle.split_ids(splits[0])  # ModelError before reading the table when the folder has no split
-    df, _ = model_table(clf, data, read)
+    df, _ = clf.config.read_table(data, read)
     out = {}
     for s in splits:
         part, y, _ = clf.bundle.labelled_split(df, s)
@@ -92,7 +84,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
 
     ``bundle_or_dir``: a ``ModelBundle``, a ``GenreClassifier`` or a model folder (None: the default model);
     ``data``: the table it was trained on (default: its config's); movies with none of the model's labels are
-    left out, as training leaves them out; ``read``: see ``model_table``. Returns the ``Novelty``."""
+    left out, as training leaves them out; ``read``: see ``RunConfig.read_table``. Returns the ``Novelty``."""
     from genrelens.bundle import ModelBundle, labelled_rows
     from genrelens.models.novelty import DEFAULT_MAX_REFERENCE, DEFAULT_RATE, Novelty, plot_openings
 
@@ -105,7 +97,7 @@ def fit_novelty(bundle_or_dir, data: str | Path | None = None, false_flag_rate: 
     split = clf.bundle.artifact("split")
     if split is None:
         raise ModelError(f"{clf.model_dir} has no split.json: cannot find its training and validation splits")
-    df, _ = model_table(clf, data, read)
+    df, _ = clf.config.read_table(data, read)
     max_reference = max_reference or DEFAULT_MAX_REFERENCE
     seed = clf.config.seed
     feats, plots = {}, {}

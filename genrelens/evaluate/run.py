@@ -29,9 +29,7 @@ def evaluate_table(model_dir: Path | None, data: Path | None, split: str | None 
         raise ValueError(f"--split must be train, val or test, not {split!r}")
     clf = GenreClassifier.load(model_dir, cache=True, precision=precision, report=report)
     if split is not None and data is None:  # the model's own split: of the table it was trained on, read as then
-        given = {k: v for k, v in (("posters", posters), ("sep", sep), ("columns", columns)) if v}
-        options = {**clf.config.table_options(), **given}
-        df, table_report = load_table(clf.config.data, skip_bad=True, **options)
+        df, table_report = clf.config.read_table(read={"posters": posters, "sep": sep, "columns": columns})
         data = clf.config.data
     else:
         df, table_report = load_table(data, skip_bad=True, encoding=encoding, posters=posters, sep=sep,

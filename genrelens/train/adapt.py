@@ -722,7 +722,7 @@ def replay_rows(start: ModelBundle, p: Plan, n: int, seed: int) -> tuple[pd.Data
     if not split or not table.exists():
         raise AdaptInputError(f"replay needs the starting model's training table ({table}) and its split.json; use "
                               f"--regulariser l2")
-    df, _ = load_table(start.config.data, skip_bad=True, **start.config.table_options())
+    df, _ = start.config.read_table()
     train = df[df["id"].isin(set(split["train"]))]
     y = LabelSet(p.labels, aliases=False).encode([[p.mapping.get(g, g) for g in gs] for gs in train["genres"]])
     keep = np.flatnonzero(y.sum(1) > 0)

@@ -78,9 +78,9 @@ def prepare(cfg: RunConfig, run_dir: Path) -> Prepared:
     spec = get_spec(cfg.model)
     has_text = np.array([bool(t.strip()) for s in SPLITS for t in parts[s]["text"]], dtype=bool)
     has_poster = np.array([p is not None for s in SPLITS for p in parts[s]["poster"]], dtype=bool)
-    readable = ((has_text if spec.uses_text else False) | (has_poster if spec.poster else False)
-                if spec.uses_text or spec.poster else np.ones_like(has_text))
-    unlabelled = [list(g) for g in in_splits["genres"] if not labels.encode([g]).any()]
+    reads = [has_text] * spec.uses_text + [has_poster] * spec.poster  # what the model reads (naive: nothing)
+    readable = np.logical_or.reduce(reads) if reads else np.ones_like(has_text)
+    unlabelled = [list(g) for g, k in zip(in_splits["genres"], labels.encode(in_splits["genres"]).any(1)) if not k]
     report = {
         "rows_read": load_report.n_read,
         "columns": load_report.columns,
