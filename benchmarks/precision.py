@@ -2,12 +2,12 @@
 
     python benchmarks/precision.py [--n 256] [--rounds 2]
 
-Text (MiniLM-L6, length-sorted batches of 32, up to 128 tokens): eager fp32, eager bf16 autocast (the
-``bf16`` path), ONNX Runtime fp32 (the ``fp32`` path), ONNX Runtime int8 (the ``int8`` path). Posters
+Text (MiniLM-L6, length-sorted batches of 32, up to 128 tokens): eager fp32, eager bf16 autocast, ONNX Runtime
+fp32 (the ``fp32`` path), OpenVINO bf16 (the ``bf16`` path), ONNX Runtime int8 (the ``int8`` path). Posters
 (EfficientNet-Lite0, 224 px, batches of 32, already preprocessed): eager fp32, eager bf16 autocast
-(channels-last), ONNX Runtime fp32 (the ``fp32`` and ``bf16`` paths), ONNX Runtime int8 static (the ``int8``
-path, calibrated on 128 posters that are not among the timed ones). Rates are best of ``--rounds``
-interleaved rounds; cos = min cosine similarity of features with the fp32 ONNX ones.
+(channels-last), ONNX Runtime fp32 (the ``fp32`` path), OpenVINO fp32 (the ``bf16`` path) and bf16 (not used),
+ONNX Runtime int8 static (the ``int8`` path, calibrated on 128 posters that are not among the timed ones). Rates
+are best of ``--rounds`` interleaved rounds; cos = min cosine similarity of features with the fp32 ONNX ones.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from genrelens.data.images import preprocess
 from genrelens.data.table import load_table
 from genrelens.encoders import precision as prec
-from genrelens.encoders.onnx import ort_session
+from genrelens.encoders.onnx import OpenVINOSession, ort_session
 from genrelens.encoders.poster import PosterEncoder
 from genrelens.encoders.text import TextEncoder
 
@@ -56,8 +56,10 @@ def main() -> None:
 
     int8_text = TextEncoder("minilm").use_onnx()
     prec.apply_text(int8_text, "int8")
-    text_paths = {"eager fp32": eager.encode, "eager bf16 autocast (bf16 path)": bf16_eager,
-                  "ONNX Runtime fp32 (fp32 path)": text.encode,
+    bf16_text = TextEncoder("minilm").use_onnx()
+    prec.apply_text(bf16_text, "bf16")
+    text_paths = {"eager fp32": eager.encode, "eager bf16 autocast": bf16_eager,
+                  "ONNX Runtime fp32 (fp32 path)": text.encode, "OpenVINO bf16 (bf16 path)": bf16_text.encode,
                   "ONNX Runtime int8 dynamic (int8 path)": int8_text.encode}
 
     poster = PosterEncoder("effnet-lite0")
@@ -65,6 +67,8 @@ def main() -> None:
     calib = preprocess([poster.load(p, root) for p in paths[-128:]], poster.input_size)
     q = prec.quantize_poster_int8(poster.onnx_path, lambda: calib, "benchmark-last128", **prec.int8_options())
     int8_session = ort_session(q, poster.num_threads)
+    ov_fp32 = OpenVINOSession(poster.onnx_path, poster.num_threads, "fp32")
+    ov_bf16 = OpenVINOSession(poster.onnx_path, poster.num_threads, "bf16")
     module = poster.features_module
     module_cl = PosterEncoder("effnet-lite0", backend="torch").features_module.to(memory_format=torch.channels_last)
 
@@ -80,7 +84,9 @@ def main() -> None:
             return module_cl(torch.from_numpy(x).contiguous(memory_format=torch.channels_last)).float().numpy()
 
     poster_paths = {"eager fp32": batched(torch_fp32), "eager bf16 autocast, channels-last": batched(torch_bf16),
-                    "ONNX Runtime fp32 (fp32 and bf16 paths)": batched(poster.features),
+                    "ONNX Runtime fp32 (fp32 path)": batched(poster.features),
+                    "OpenVINO fp32 (bf16 path)": batched(lambda x: ov_fp32.run(None, {"pixels": x})[0]),
+                    "OpenVINO bf16 (not used)": batched(lambda x: ov_bf16.run(None, {"pixels": x})[0]),
                     f"ONNX Runtime int8 static QDQ per-channel{' U8U8' if not prec.exact_int8() else ''} (int8 path)":
                         batched(lambda x: int8_session.run(None, {"pixels": x})[0])}
 

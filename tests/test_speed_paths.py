@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from genrelens.encoders.onnx import prune_text_exports, text_onnx_path
+from genrelens.encoders import onnx as onnx_paths
+from genrelens.encoders.onnx import OpenVINOSession, ort_session, prune_text_exports, text_onnx_path
 from genrelens.encoders.text import TextEncoder
 from genrelens.predict import GenreClassifier
 
@@ -87,3 +89,42 @@ def test_classifier_fast_path_equals_plain(tiny_model_dir: Path, movies) -> None
     assert (fast.decide(pf) == fast.decide(pp)).all()
     one = np.stack([fast.score([p], [q])[0][0] for p, q in zip(plots[:3], posters[:3], strict=True)])
     np.testing.assert_allclose(one, pf[:3], atol=1e-4)  # one at a time == in a padded batch
+
+
+def test_openvino_session_answers_like_onnx_runtime(minilm: TextEncoder, tmp_path: Path, monkeypatch) -> None:
+    """The bf16 path's runtime: ``run(None, feeds)`` gives ONNX Runtime's outputs (fp32 compile, same order and
+    shapes), its compiled graph is cached beside ``<cache>/onnx/`` with the umask's mode, one infer request per
+    thread, and the cache keeps at most ``KEEP_OPENVINO_BLOBS`` graphs."""
+    import threading
+
+    minilm.use_onnx(cache_dir=tmp_path)
+    path = minilm.onnx_file
+    assert path.is_file()  # the file it exported (its name once came from the weights loaded by the export)
+    minilm.use_torch()
+    batch = minilm.tokenize(PLOTS)
+    feeds = {k: batch[k].numpy().astype(np.int64) for k in ("input_ids", "attention_mask")}
+    ref = ort_session(path, 1).run(None, feeds)
+    old = os.umask(0o027)
+    try:
+        ov = OpenVINOSession(path, 1, "fp32")
+    finally:
+        os.umask(old)
+    got = ov.run(None, feeds)
+    assert ov.inference_precision == "f32" and len(got) == len(ref)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    np.testing.assert_allclose(ov.run(["embedding"], feeds)[0], ref[0], atol=1e-4)
+    blobs = list((tmp_path / "openvino").glob("*.blob"))
+    assert len(blobs) == 1 and blobs[0].stat().st_mode & 0o777 == 0o640
+
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(ov.run(None, feeds)))
+    thread.start()
+    thread.join()
+    np.testing.assert_allclose(out[0][0], got[0], atol=1e-6)
+
+    for i in range(3):  # older blobs beyond the limit are removed, newest first kept
+        (tmp_path / "openvino" / f"old{i}.blob").write_bytes(b"x")
+        os.utime(tmp_path / "openvino" / f"old{i}.blob", (i, i))
+    onnx_paths.prune_blobs(tmp_path / "openvino", n=2)
+    assert sorted(p.name for p in (tmp_path / "openvino").glob("*.blob")) == sorted([blobs[0].name, "old2.blob"])

@@ -1,19 +1,27 @@
-"""ONNX export of the text encoder (the poster CNN exports itself, see ``encoders/poster.py``).
+"""ONNX export of the text encoder (the poster CNN exports itself, see ``encoders/poster.py``), and the runtimes
+that run the exported graphs.
 
 The transformer plus mean pooling (and L2 normalization when the encoder uses it) becomes one graph with
-dynamic batch and sequence axes, so ONNX Runtime can run length-sorted, dynamically padded batches. Files
+dynamic batch and sequence axes, so the runtime can run length-sorted, dynamically padded batches. Files
 live in ``<cache>/onnx/`` named by the weights hash (a fine-tuned encoder gets its own file), are written
 atomically, and only the most recently used ``KEEP_TEXT_EXPORTS`` are kept.
+
+Runtimes: ONNX Runtime runs the fp32 and int8 graphs (``ort_session``); OpenVINO runs the bf16 path
+(``OpenVINOSession``: the same fp32 graphs, the text graph compiled with bf16 inference precision: its CPU plugin
+has bf16 kernels for AVX512-BF16 and AMX, which ONNX Runtime's CPU provider lacks). Both answer
+``session.run(None, feeds) -> [outputs]``.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -88,18 +96,23 @@ def prune_text_exports(folder: Path, keep: Path | None = None, n: int = KEEP_TEX
             old.unlink(missing_ok=True)
 
 
-def text_session(encoder: TextEncoder, cache_dir: Path, num_threads: int):
-    """An ONNX Runtime session for ``encoder`` (exported first when the cache lacks it)."""
+def text_session(encoder: TextEncoder, cache_dir: Path, num_threads: int, precision: str = "fp32"):
+    """A session for ``encoder`` in ``precision`` (``open_session``; exported first when the cache lacks it)."""
     path = text_onnx_path(encoder, cache_dir)
     if not path.is_file():
         export_text_onnx(encoder, path)
     else:
         os.utime(path)  # marks it used, for pruning
     try:
-        return ort_session(path, num_threads)
+        return open_session(path, num_threads, precision)
     except Exception:  # a damaged file: export again once
         export_text_onnx(encoder, path)
-        return ort_session(path, num_threads)
+        return open_session(path, num_threads, precision)
+
+
+def open_session(path: Path, num_threads: int, precision: str = "fp32"):
+    """The runtime for an exported fp32 graph in ``precision``: OpenVINO in bf16 for ``bf16``, else ONNX Runtime."""
+    return OpenVINOSession(path, num_threads, "bf16") if precision == "bf16" else ort_session(path, num_threads)
 
 
 def ort_session(path: Path, num_threads: int):
@@ -113,3 +126,60 @@ def ort_session(path: Path, num_threads: int):
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
+
+
+_OV_CORE = None
+_OV_LOCK = threading.Lock()
+KEEP_OPENVINO_BLOBS = 2 * KEEP_TEXT_EXPORTS
+
+
+def prune_blobs(folder: Path, n: int = KEEP_OPENVINO_BLOBS) -> None:
+    """Keep the ``n`` newest compiled graphs in OpenVINO's cache ``folder`` (one is added per fine-tuned text
+    encoder; a pruned one is compiled again when next needed), each with the mode the user's umask gives (OpenVINO
+    writes them read-only to its owner)."""
+    from genrelens.io import current_umask, follow_umask
+
+    files = sorted(folder.glob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
+    mode = 0o666 & ~current_umask()
+    for blob in files[:n]:
+        if blob.stat().st_mode & 0o777 != mode:
+            follow_umask(blob)
+    for old in files[n:]:
+        old.unlink(missing_ok=True)
+
+
+class OpenVINOSession:
+    """An ONNX graph compiled by OpenVINO's CPU plugin, behind ONNX Runtime's ``run(None, feeds)``.
+
+    ``precision`` ``"bf16"`` sets OpenVINO's inference precision hint: matrix products and convolutions run in bf16
+    where the CPU has bf16 units (AVX512-BF16, AMX), the rest in fp32; on a CPU without them OpenVINO runs fp32.
+    Each thread gets its own infer request (one request is not safe to share between threads)."""
+
+    def __init__(self, path: Path, num_threads: int, precision: str = "bf16") -> None:
+        global _OV_CORE
+        import openvino as ov
+
+        with _OV_LOCK:
+            if _OV_CORE is None:
+                _OV_CORE = ov.Core()
+            core = _OV_CORE
+        config = {"INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        self.path, self.precision = Path(path), precision
+        blobs = self.path.parent.parent / "openvino"  # beside <cache>/onnx/: compiled graphs, a faster second start
+        try:
+            blobs.mkdir(parents=True, exist_ok=True)
+            self.compiled = core.compile_model(str(path), "CPU", {**config, "CACHE_DIR": str(blobs)})
+            prune_blobs(blobs)
+        except (OSError, RuntimeError):  # a read-only cache folder or a damaged blob: compile without the cache
+            self.compiled = core.compile_model(str(path), "CPU", config)
+        self.inference_precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self._local = threading.local()
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        result = request.infer(feeds)  # outputs are copies (share_outputs=False)
+        outputs = self.compiled.outputs if output_names is None else [self.compiled.output(n) for n in output_names]
+        return [result[o] for o in outputs]

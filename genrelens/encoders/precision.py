@@ -2,14 +2,15 @@
 ``auto`` may use one is ``genrelens.guard``).
 
 * **Detection**: the CPU's flags (``/proc/cpuinfo``, or ``$GENRELENS_CPU_FLAGS`` / a ``flags`` argument to
-  simulate another CPU) and torch's CPU capability. ``amx_bf16`` makes bf16 a candidate for ``auto``
-  (``avx512_bf16`` alone does not: slower than ONNX Runtime fp32 for one movie and in every cold start, see
-  docs/performance.md); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
-  ``--precision bf16`` still runs anywhere.
-* **Paths** (``apply_text``, ``apply_poster``): fp32 runs both encoders on ONNX Runtime. bf16 runs the text
-  encoder eagerly under ``torch.autocast("cpu", torch.bfloat16)``; the poster CNN stays on ONNX Runtime fp32.
-  int8 runs the text encoder as an ONNX Runtime dynamically quantized graph (per-channel int8 weights of every
-  weight MatMul but the feed-forward outputs, which stay fp32) and the poster CNN as a statically quantized graph
+  simulate another CPU) and torch's CPU capability. ``amx_bf16`` / ``avx512_bf16`` make bf16 a candidate for
+  ``auto`` (first); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
+  ``--precision bf16`` still runs anywhere (in fp32 arithmetic where the CPU has no bf16 units).
+* **Paths** (``apply_text``, ``apply_poster``): fp32 runs both encoders on ONNX Runtime. bf16 runs the exported
+  text graph on OpenVINO with bf16 inference precision (``encoders.onnx.OpenVINOSession``; ONNX Runtime's CPU
+  provider has no bf16 kernels, and eager torch was slower for one movie) and the poster CNN on OpenVINO in fp32
+  (in bf16 it moved too many genre sets). int8 runs the text encoder as an ONNX
+  Runtime dynamically quantized graph (per-channel int8 weights of every weight MatMul but the feed-forward
+  outputs, which stay fp32) and the poster CNN as a statically quantized graph
   (QDQ, per-channel weights, activations calibrated on posters of the model's training split). On a CPU without
   VNNI/AMX-INT8 (``exact_int8``) ONNX Runtime multiplies uint8 activations by int8 weights with ``VPMADDUBSW``,
   whose int16 pair sums saturate; there the weights are unsigned (U8U8, ``int8_options``), which cannot
@@ -44,7 +45,7 @@ ENV_PRECISION = "GENRELENS_PRECISION"  # the CLI's default for --precision
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 INT8_FLAGS = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "avx512vnni"})
 RELEVANT_FLAGS = BF16_FLAGS | INT8_FLAGS | {"avx512f", "avx2"}
-GUARD_VERSION = 1  # bump when a precision path or the guard's rule changes
+GUARD_VERSION = 2  # bump when a precision path or the guard's rule changes (2: bf16 on OpenVINO)
 GUARD_FORMAT = "genrelens-precision-guard"  # the model folder's file (bundle.PRECISION_GUARD)
 INT8_TEXT_VERSION = 1
 INT8_POSTER_VERSION = 1
@@ -88,13 +89,11 @@ def torch_capability() -> str:
 
 
 def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
-    """Precisions ``auto`` tries on this CPU, fastest first (fp32, always possible, is not listed).
-
-    bf16 needs AMX (its tiles run bf16 matmuls several times faster than fp32) and then comes first; int8 needs
-    VNNI (or AMX-INT8). AVX512-BF16 without AMX is not enough: 1.2x for batches, slower for one movie and for
-    a cold start (eager torch) than ONNX Runtime fp32 on an AMD EPYC (docs/performance.md)."""
+    """Precisions ``auto`` tries on this CPU, fastest first (fp32, always possible, is not listed): bf16 where the
+    CPU has bf16 units (AMX or AVX512-BF16; OpenVINO), then int8 where it has VNNI (or AMX-INT8). The guard
+    (``genrelens.guard``) still decides whether each keeps the predictions and is faster."""
     f = cpu_flags(flags)
-    out = ["bf16"] if "amx_bf16" in f else []
+    out = ["bf16"] if f & BF16_FLAGS else []
     return out + (["int8"] if f & INT8_FLAGS else [])
 
 
@@ -272,7 +271,9 @@ def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Ite
     f = cpu_flags(flags)
     cpu = describe_cpu(f if flags is not None or ENV_FLAGS in os.environ else None)
     if requested != "auto":
-        return Choice(requested, requested, [], cpu)
+        note = ("this CPU has no bf16 units: the bf16 path runs in fp32 arithmetic"
+                if requested == "bf16" and not f & BF16_FLAGS else "")
+        return Choice(requested, requested, [], cpu, note=note)
     choice = Choice("fp32", requested, [], cpu)
     for precision in candidates(f):
         result, source = saved_result(saved, key, f, precision), "model folder"
@@ -396,15 +397,13 @@ def quantize_poster_int8(fp32_path: Path, calibration: Callable[[], np.ndarray],
 
 # --- applying a precision to the encoders -----------------------------------------------------------
 def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
-    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX, bf16 eager autocast, or int8 ONNX. An
-    encoder already on its fp32 ONNX session keeps it (no second session, no second hash of its weights)."""
-    if precision == "fp32" and getattr(encoder, "precision", "fp32") == "fp32" and encoder.session is not None:
+    """Run ``encoder`` (a ``TextEncoder``) in ``precision``: fp32 ONNX Runtime, bf16 OpenVINO, or int8 ONNX
+    Runtime. An encoder already on its session for ``precision`` keeps it (no second session, no second hash of its
+    weights)."""
+    if getattr(encoder, "precision", "fp32") == precision and encoder.session is not None:
         return
     encoder.precision = precision
-    if precision == "bf16":
-        encoder.use_torch()
-        return
-    encoder.use_onnx(cache_dir)
+    encoder.use_onnx(cache_dir)  # bf16: OpenVINO on the fp32 export (``onnx.open_session``)
     if precision == "int8":
         from genrelens.encoders.onnx import ort_session
 
@@ -414,15 +413,16 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
 
 def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
-    graph; fp32 and bf16 use the fp32 graph (bf16 eager is slower than ONNX fp32 for this CNN here).
+    graph (ONNX Runtime); bf16 runs the fp32 graph on OpenVINO in fp32 (in bf16 its features moved the genre sets
+    of 2% of the default model's validation movies, docs/performance.md); fp32 runs it on ONNX Runtime.
     ``calibration_posters(n)`` gives int8's calibration set ``(poster paths, root)`` (the model's training
     posters: ``ModelBundle.calibration_posters``)."""
-    from genrelens.encoders.onnx import ort_session
+    from genrelens.encoders.onnx import OpenVINOSession, ort_session
 
     if encoder.session is None:  # torch backend (a fine-tuned last block): stays fp32 eager
         encoder.precision = "fp32"
         return
-    target = "int8" if precision == "int8" else "fp32"
+    target = precision if precision in PRECISIONS else "fp32"
     if getattr(encoder, "precision", "fp32") == target:
         return
     path = encoder.onnx_path
@@ -445,5 +445,6 @@ def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
 
         ident = hashlib.sha256("\n".join([encoder.weights_sha256, *paths]).encode()).hexdigest()
         path = quantize_poster_int8(path, calibration, ident, **int8_options())
-    encoder.session = ort_session(path, encoder.num_threads)
+    encoder.session = (OpenVINOSession(path, encoder.num_threads, "fp32") if target == "bf16"
+                       else ort_session(path, encoder.num_threads))
     encoder.precision = target

@@ -156,7 +156,7 @@ class TextEncoder:
         self.session = None  # an ONNX Runtime session once `use_onnx` ran; `encode` then uses it
         self.onnx_file: Path | None = None
         self.session_threads = torch.get_num_threads()
-        self.precision = "fp32"  # "bf16": eager encode under autocast; "int8": a quantized session (precision.py)
+        self.precision = "fp32"  # "bf16": an OpenVINO bf16 session (eager: autocast); "int8": a quantized session
         # the hidden layer whose mean-pooled states are the "probe" (``encode_with_probe``): for a fine-tuned
         # encoder a frozen layer (bundle.probe_layer): a pretrained space where non-movie texts stand apart
         self.probe_layer: int | None = None
@@ -284,15 +284,17 @@ class TextEncoder:
         ) + windows + ("" if self.precision == "fp32" else f":prec={self.precision}")
 
     def use_onnx(self, cache_dir: str | Path | None = None, num_threads: int | None = None) -> TextEncoder:
-        """Run `encode` on ONNX Runtime (about 2-3x faster than eager torch on 2 cores, same features to
-        ~1e-6). The export of the current weights is cached under `<cache>/onnx/`. Call it again after
-        changing the weights; `embed` (fine-tuning) always stays on torch."""
+        """Run `encode` on the exported graph: ONNX Runtime (about 2-3x faster than eager torch on 2 cores,
+        same features to ~1e-6), or OpenVINO in bf16 when `precision` is "bf16" (`encoders/precision.py`). The
+        export of the current weights is cached under `<cache>/onnx/`. Call it again after changing the
+        weights; `embed` (fine-tuning) always stays on torch."""
         from genrelens.encoders.onnx import text_onnx_path, text_session
 
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.session_threads = num_threads or torch.get_num_threads()
-        self.session = text_session(self, cache_dir, self.session_threads)
+        # the name first: exporting loads the torch module, after which the name comes from `weights_hash`
         self.onnx_file = text_onnx_path(self, cache_dir)
+        self.session = text_session(self, cache_dir, self.session_threads, self.precision)
         return self
 
     def use_torch(self) -> TextEncoder:
