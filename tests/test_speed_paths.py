@@ -128,3 +128,25 @@ def test_openvino_session_answers_like_onnx_runtime(minilm: TextEncoder, tmp_pat
         os.utime(tmp_path / "openvino" / f"old{i}.blob", (i, i))
     onnx_paths.prune_blobs(tmp_path / "openvino", n=2)
     assert sorted(p.name for p in (tmp_path / "openvino").glob("*.blob")) == sorted([blobs[0].name, "old2.blob"])
+
+
+def test_openvino_bf16_falls_back_to_fp32_where_a_node_has_no_bf16_kernel(tmp_path: Path, monkeypatch) -> None:
+    """OpenVINO's CPU plugin refuses a bf16 graph when oneDNN is capped below the CPU (ONEDNN_MAX_CPU_ISA): the
+    session is compiled in fp32 instead of failing the user's command; an fp32 failure is raised."""
+    from genrelens.encoders.poster import PosterEncoder
+
+    path = PosterEncoder("effnet-lite0", cache_dir=tmp_path).onnx_path
+    real = onnx_paths._compile
+
+    def no_bf16(core, p, config):
+        if config["INFERENCE_PRECISION_HINT"] == "bf16":
+            raise RuntimeError("Supported primitive descriptors list is empty for node: Softmax")
+        return real(core, p, config)
+
+    monkeypatch.setattr(onnx_paths, "_compile", no_bf16)
+    session = OpenVINOSession(path, 1, "bf16")
+    assert session.inference_precision == "f32"
+    assert session.run(None, {"pixels": np.zeros((1, 3, 224, 224), np.float32)})[0].shape == (1, 1280)
+    monkeypatch.setattr(onnx_paths, "_compile", lambda *a: (_ for _ in ()).throw(RuntimeError("broken")))
+    with pytest.raises(RuntimeError, match="broken"):
+        OpenVINOSession(path, 1, "fp32")

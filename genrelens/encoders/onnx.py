@@ -148,11 +148,25 @@ def prune_blobs(folder: Path, n: int = KEEP_OPENVINO_BLOBS) -> None:
         old.unlink(missing_ok=True)
 
 
+def _compile(core, path: Path, config: dict):
+    """Compile ``path`` for the CPU, through OpenVINO's cache of compiled graphs beside ``<cache>/onnx/`` (a faster
+    second start); without it where that folder cannot be written or a cached graph cannot be read."""
+    blobs = path.parent.parent / "openvino"
+    try:
+        blobs.mkdir(parents=True, exist_ok=True)
+        compiled = core.compile_model(str(path), "CPU", {**config, "CACHE_DIR": str(blobs)})
+    except (OSError, RuntimeError):
+        return core.compile_model(str(path), "CPU", config)
+    prune_blobs(blobs)
+    return compiled
+
+
 class OpenVINOSession:
     """An ONNX graph compiled by OpenVINO's CPU plugin, behind ONNX Runtime's ``run(None, feeds)``.
 
     ``precision`` ``"bf16"`` sets OpenVINO's inference precision hint: matrix products and convolutions run in bf16
-    where the CPU has bf16 units (AVX512-BF16, AMX), the rest in fp32; on a CPU without them OpenVINO runs fp32.
+    where the CPU has bf16 units (AVX512-BF16, AMX), the rest in fp32; on a CPU without them OpenVINO runs fp32, and
+    where a node has no bf16 kernel the graph is compiled in fp32 (``inference_precision`` says which ran).
     Each thread gets its own infer request (one request is not safe to share between threads)."""
 
     def __init__(self, path: Path, num_threads: int, precision: str = "bf16") -> None:
@@ -166,13 +180,12 @@ class OpenVINOSession:
         config = {"INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
         self.path, self.precision = Path(path), precision
-        blobs = self.path.parent.parent / "openvino"  # beside <cache>/onnx/: compiled graphs, a faster second start
         try:
-            blobs.mkdir(parents=True, exist_ok=True)
-            self.compiled = core.compile_model(str(path), "CPU", {**config, "CACHE_DIR": str(blobs)})
-            prune_blobs(blobs)
-        except (OSError, RuntimeError):  # a read-only cache folder or a damaged blob: compile without the cache
-            self.compiled = core.compile_model(str(path), "CPU", config)
+            self.compiled = _compile(core, self.path, config)
+        except RuntimeError:  # no bf16 kernel for some node (e.g. oneDNN capped by ONEDNN_MAX_CPU_ISA): fp32
+            if precision != "bf16":
+                raise
+            self.compiled = _compile(core, self.path, {**config, "INFERENCE_PRECISION_HINT": "f32"})
         self.inference_precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._local = threading.local()
 
