@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The figures of one CPU-kind table in docs/performance.md, all from the same commands, with the CPU and the load
-# printed first. --cap-avx2: the same with torch, oneDNN and genrelens capped to AVX2 (ONNX Runtime is not).
+# printed first. --cap-avx2: the same with torch, oneDNN (also OpenVINO's) and genrelens capped to AVX2 (ONNX Runtime is not).
 #   bash benchmarks/cpu_kind.sh [--cap-avx2] [MODEL_DIR]     (default: the default model)   PYTHON=... to override
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ echo "flags that matter: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep 
 echo "cap: ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 set -x
 "$PYTHON" benchmarks/speed.py --n 256 --model-dir "$M"
-"$PYTHON" benchmarks/profile_score.py --n 256 --model-dir "$M"
+"$PYTHON" benchmarks/profile_score.py --n 256 --model-dir "$M" --precision auto
+"$PYTHON" benchmarks/speed.py --n 128 --long 6 --no-rest --model-dir "$M"
 "$PYTHON" benchmarks/precision.py --n 256
+"$PYTHON" benchmarks/bf16_parts.py --model-dir "$M" --split test
 "$PYTHON" benchmarks/int8_variants.py --n 256

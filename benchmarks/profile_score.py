@@ -61,12 +61,12 @@ def instrument(clf: GenreClassifier, stages: Stages) -> None:
         text.tokenizer.pad = stages.wrap("padding", text.tokenizer.pad)
         text.pool_windows = stages.wrap("window pooling", text.pool_windows)
         if text.session is not None:
-            text.session = TimedSession(text.session, stages, "text ONNX run")
+            text.session = TimedSession(text.session, stages, "text graph run")
     if poster is not None:
         poster.load = stages.wrap("poster decode", poster.load)
         poster.preprocess = stages.wrap("poster preprocess", poster.preprocess)
         if poster.session is not None:
-            poster.session = TimedSession(poster.session, stages, "poster ONNX run")
+            poster.session = TimedSession(poster.session, stages, "poster graph run")
     if bundle.lexical is not None:
         bundle.lexical.logits = stages.wrap("lexical channel", bundle.lexical.logits)
     if clf.calibrator is not None:
