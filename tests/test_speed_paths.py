@@ -150,3 +150,26 @@ def test_openvino_bf16_falls_back_to_fp32_where_a_node_has_no_bf16_kernel(tmp_pa
     monkeypatch.setattr(onnx_paths, "_compile", lambda *a: (_ for _ in ()).throw(RuntimeError("broken")))
     with pytest.raises(RuntimeError, match="broken"):
         OpenVINOSession(path, 1, "fp32")
+
+
+def test_poster_graph_runs_in_small_batches_with_the_same_features(movies, tmp_path: Path, monkeypatch) -> None:
+    """``PosterEncoder.features`` runs its graph ``GRAPH_BATCH`` posters at a time (faster on 2 cores: a layer's
+    activations stay in cache); any number of posters gives the features of one graph run over all of them."""
+    from genrelens.encoders import poster as poster_mod
+    from genrelens.encoders.poster import PosterEncoder
+
+    enc = PosterEncoder("effnet-lite0", cache_dir=tmp_path)
+    _, posters = movies
+    pixels = enc.preprocess([enc.load(p) for p in posters[:11]])
+    whole = enc.session.run(None, {"pixels": pixels})[0]
+    calls: list[int] = []
+    run = enc.session.run
+
+    def counted(names, feeds):
+        calls.append(len(feeds["pixels"]))
+        return run(names, feeds)
+
+    monkeypatch.setattr(enc.session, "run", counted, raising=False)
+    monkeypatch.setattr(poster_mod, "GRAPH_BATCH", 4)
+    np.testing.assert_allclose(enc.features(pixels), whole, atol=1e-5)
+    assert calls == [4, 4, 3]

@@ -23,6 +23,7 @@ from genrelens.errors import ModelError, PosterError
 from genrelens.io import atomic_path
 
 ONNX_OPSET = 17
+GRAPH_BATCH = 8  # posters per run of the exported graph: small batches keep a layer's activations in cache
 
 
 def weights_file(arch: str) -> Path:
@@ -176,9 +177,12 @@ class PosterEncoder:
         return preprocess(list(images), self.input_size)
 
     def features(self, pixels: np.ndarray) -> np.ndarray:
-        """Preprocessed float32 [n, 3, s, s] -> float32 [n, 1280]."""
+        """Preprocessed float32 [n, 3, s, s] -> float32 [n, 1280]; the graph runs ``GRAPH_BATCH`` posters at a time."""
         if self.session is not None:
-            return self.session.run(None, {"pixels": np.ascontiguousarray(pixels, dtype=np.float32)})[0]
+            pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+            runs = [self.session.run(None, {"pixels": pixels[i : i + GRAPH_BATCH]})[0]
+                    for i in range(0, len(pixels), GRAPH_BATCH)]
+            return np.concatenate(runs) if len(runs) != 1 else runs[0]
         with torch.inference_mode():
             return self.features_module(torch.from_numpy(pixels)).numpy()
 

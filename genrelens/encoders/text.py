@@ -360,8 +360,9 @@ class TextEncoder:
         n = len(enc["input_ids"])
         out = np.zeros((n, self.dim), dtype=np.float32)
         probe_out = np.zeros((n, self.dim), dtype=np.float32) if probe else None
-        batches = padded_batches([len(ids) for ids in enc["input_ids"]], batch_size)
         on_torch = self.session is None
+        graph_batch = batch_size if on_torch else min(batch_size, GRAPH_BATCH)
+        batches = padded_batches([len(ids) for ids in enc["input_ids"]], graph_batch)
         was_training = on_torch and self.model.training
         if on_torch:
             self.model.eval()
@@ -403,6 +404,7 @@ class TextEncoder:
 
 
 PAD_RATIO = 0.75  # a batch ends where the next sequence is shorter than this share of its longest
+GRAPH_BATCH = 8  # windows per run of the exported graph: small batches keep a layer's activations in cache
 
 
 def padded_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
