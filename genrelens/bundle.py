@@ -81,16 +81,17 @@ def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top:
     return build_head(cfg.model, dims, n_labels, cfg.hidden, cfg.dropout, cfg.modality_dropout, poster_top=poster_top)
 
 
-def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
+def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx", text_precision: str = "fp32"):
     """``(text encoder | None, poster encoder | None)`` that model ``cfg.model`` reads. A text stage's
     fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"."""
-    return build_text(cfg, folder, backend), build_poster(cfg, backend)
+    return build_text(cfg, folder, backend, text_precision), build_poster(cfg, backend)
 
 
-def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"):
+def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx", precision: str = "fp32"):
     """The text encoder that model ``cfg.model`` reads (None: it reads none), with its token windows: the
     fine-tuned one of ``folder/text_encoder`` for a model with a text stage, else (or with no ``folder``:
-    training, before fine-tuning) the registry's ``cfg.text_encoder``."""
+    training, before fine-tuning) the registry's ``cfg.text_encoder``. ``precision`` "bf16" opens its graph on
+    OpenVINO at once (a load that will run bf16 builds no ONNX Runtime session first)."""
     from genrelens.encoders.registry import build_text_encoder
 
     spec = get_spec(cfg.model)
@@ -105,6 +106,7 @@ def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"
     text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
     text.probe_layer = probe_layer(cfg)
     if backend == "onnx":
+        text.precision = "bf16" if precision == "bf16" else "fp32"
         _onnx_text(text)
     return text
 
@@ -265,14 +267,16 @@ class ModelBundle:
 
     # --- reading ---------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, backend: str = "onnx") -> ModelBundle:
-        """Rebuild the model saved in ``path``: encoders (``backend`` "onnx" or "torch"), head, thresholds.
+    def from_pretrained(cls, path: str | os.PathLike, backend: str = "onnx",
+                        text_precision: str = "fp32") -> ModelBundle:
+        """Rebuild the model saved in ``path``: encoders (``backend`` "onnx" or "torch"; ``text_precision`` "bf16":
+        the text graph on OpenVINO, ``build_text``), head, thresholds.
 
         Raises ``ModelError`` with what is wrong and what to do when the folder is not a loadable model."""
         path = Path(path)
         manifest, cfg, labels, thresholds = read_meta(path)
         spec = get_spec(cfg.model)
-        text, poster = build_encoders(cfg, path, backend)
+        text, poster = build_encoders(cfg, path, backend, text_precision)
         dims = {}
         if text is not None:
             dims["text"] = text.dim

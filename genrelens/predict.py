@@ -36,6 +36,21 @@ NO_INPUT = "no usable input for this model: answered with the label frequencies"
 NOT_SCORED = "no usable input for this model: not scored"  # a Prediction's error
 
 
+def _text_precision(model_dir: Path, precision: str) -> str:
+    """What the text encoder will run in once ``GenreClassifier.load`` has applied ``precision`` (read from the
+    folder's saved guard results, as ``use_precision`` reads them), so that a bf16 load opens its graph once."""
+    if precision not in ("auto", "bf16"):
+        return "fp32"
+    from genrelens.bundle import read_precision_guard, weights_key
+    from genrelens.encoders.precision import resolve
+
+    try:
+        key = weights_key(model_dir) if precision == "auto" else ""
+        return resolve(precision, key, saved=read_precision_guard(model_dir)).precision
+    except Exception:  # not a model folder: from_pretrained says what is wrong
+        return "fp32"
+
+
 class GenreClassifier:
     """A trained genre model: a thin, user-facing wrapper over a ``ModelBundle``.
 
@@ -103,7 +118,8 @@ class GenreClassifier:
         precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
         if backend != "onnx" and precision != "fp32":
             raise ValueError(f"precision {precision!r} needs backend='onnx'")
-        bundle = ModelBundle.from_pretrained(Path(model_dir) if model_dir else default_model_dir(), backend=backend)
+        path = Path(model_dir) if model_dir else default_model_dir()
+        bundle = ModelBundle.from_pretrained(path, backend=backend, text_precision=_text_precision(path, precision))
         feature_cache = None
         if cache:
             from genrelens.encoders.cache import FeatureCache

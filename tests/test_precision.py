@@ -150,10 +150,10 @@ def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precis
         assert clf.precision == precision
         got = clf.score(plots, posters, calibrated=False)[0]
         t, p = clf.text_encoder.encode(plots), clf.poster_encoder.encode(posters)
-        if precision == "bf16":  # both graphs on OpenVINO in bf16 (fp32 arithmetic on a CPU without bf16 units)
+        if precision == "bf16":  # the text graph on OpenVINO in bf16 (fp32 arithmetic on a CPU without bf16 units)
             assert isinstance(clf.text_encoder.session, OpenVINOSession)
-            assert isinstance(clf.poster_encoder.session, OpenVINOSession) and clf.poster_encoder.precision == "bf16"
-            assert clf.poster_encoder.session.inference_precision == "f32"  # the CNN in bf16 moved genre sets
+            assert clf.poster_encoder.precision == "fp32"  # the CNN in bf16 moved genre sets: ONNX Runtime fp32
+            np.testing.assert_array_equal(p, p32)
             reduced = clf.text_encoder.session.inference_precision == "bf16"
             if "BF16" not in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):  # the real CPU's
                 assert not reduced  # fp32 arithmetic where the CPU has no bf16 units
@@ -290,6 +290,34 @@ def test_bf16_is_checked_first_where_the_cpu_has_bf16_units(model_copy: Path, tm
         assert isinstance(clf.text_encoder.session, OpenVINOSession) and first.rate > first.rate_fp32
     if "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         assert first.identical_share >= 0.95 and first.max_abs_diff < 0.1, first.summary()
+
+
+def test_a_bf16_load_opens_the_text_graph_once(model_copy: Path, tmp_path: Path, monkeypatch) -> None:
+    """``auto`` with a passed bf16 result for this CPU kind opens the text graph on OpenVINO straight away: no ONNX
+    Runtime session for text is built first and thrown away (a cold start's time); posters stay on ONNX Runtime."""
+    from genrelens import bundle
+    from genrelens.encoders import onnx as onnx_mod
+
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "cache"))
+    key = bundle.weights_key(model_copy)
+    (model_copy / bundle.PRECISION_GUARD).write_text(
+        json.dumps(prec.guard_content(None, key, [_result("bf16", True, key, AMD_ZEN4)])))
+    opened: list[str] = []
+    real = onnx_mod.ort_session
+
+    def counted(path, num_threads):
+        opened.append(Path(path).name)
+        return real(path, num_threads)
+
+    monkeypatch.setattr(onnx_mod, "ort_session", counted)
+    clf = GenreClassifier.load(model_copy, precision="auto")
+    assert clf.precision == "bf16" and clf.precision_choice.sources == ["model folder"]
+    assert isinstance(clf.text_encoder.session, OpenVINOSession)
+    assert not [name for name in opened if name.startswith("text-")], opened
+    assert clf.predict(["A detective hunts a killer."])
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)  # no bf16 units: auto is fp32, text on ONNX Runtime as before
+    assert not isinstance(GenreClassifier.load(model_copy, precision="auto").text_encoder.session, OpenVINOSession)
 
 
 def test_failing_or_slower_guard_means_fp32(clf: GenreClassifier, tmp_path: Path, monkeypatch) -> None:

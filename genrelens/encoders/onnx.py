@@ -6,9 +6,9 @@ dynamic batch and sequence axes, so the runtime can run length-sorted, dynamical
 live in ``<cache>/onnx/`` named by the weights hash (a fine-tuned encoder gets its own file), are written
 atomically, and only the most recently used ``KEEP_TEXT_EXPORTS`` are kept.
 
-Runtimes: ONNX Runtime runs the fp32 and int8 graphs (``ort_session``); OpenVINO runs the bf16 path
-(``OpenVINOSession``: the same fp32 graphs, the text graph compiled with bf16 inference precision: its CPU plugin
-has bf16 kernels for AVX512-BF16 and AMX, which ONNX Runtime's CPU provider lacks). Both answer
+Runtimes: ONNX Runtime runs the fp32 and int8 graphs (``ort_session``); OpenVINO runs the text graph of the bf16
+path (``OpenVINOSession``: the same fp32 graph compiled with bf16 inference precision: its CPU plugin has bf16
+kernels for AVX512-BF16 and AMX, which ONNX Runtime's CPU provider lacks). Both answer
 ``session.run(None, feeds) -> [outputs]``.
 """
 

@@ -7,8 +7,8 @@
   ``--precision bf16`` still runs anywhere (in fp32 arithmetic where the CPU has no bf16 units).
 * **Paths** (``apply_text``, ``apply_poster``): fp32 runs both encoders on ONNX Runtime. bf16 runs the exported
   text graph on OpenVINO with bf16 inference precision (``encoders.onnx.OpenVINOSession``; ONNX Runtime's CPU
-  provider has no bf16 kernels, and eager torch was slower for one movie) and the poster CNN on OpenVINO in fp32
-  (in bf16 it moved too many genre sets). int8 runs the text encoder as an ONNX
+  provider has no bf16 kernels, and eager torch was slower for one movie); the poster CNN stays on ONNX Runtime
+  fp32 (in bf16 it moved too many genre sets). int8 runs the text encoder as an ONNX
   Runtime dynamically quantized graph (per-channel int8 weights of every weight MatMul but the feed-forward
   outputs, which stay fp32) and the poster CNN as a statically quantized graph
   (QDQ, per-channel weights, activations calibrated on posters of the model's training split). On a CPU without
@@ -45,7 +45,7 @@ ENV_PRECISION = "GENRELENS_PRECISION"  # the CLI's default for --precision
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 INT8_FLAGS = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "avx512vnni"})
 RELEVANT_FLAGS = BF16_FLAGS | INT8_FLAGS | {"avx512f", "avx2"}
-GUARD_VERSION = 2  # bump when a precision path or the guard's rule changes (2: bf16 on OpenVINO)
+GUARD_VERSION = 3  # bump when a precision path or the guard's rule changes (3: bf16 text on OpenVINO)
 GUARD_FORMAT = "genrelens-precision-guard"  # the model folder's file (bundle.PRECISION_GUARD)
 INT8_TEXT_VERSION = 1
 INT8_POSTER_VERSION = 1
@@ -413,16 +413,16 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
 
 def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
-    graph (ONNX Runtime); bf16 runs the fp32 graph on OpenVINO in fp32 (in bf16 its features moved the genre sets
-    of 2% of the default model's validation movies, docs/performance.md); fp32 runs it on ONNX Runtime.
+    graph; fp32 and bf16 run the fp32 graph, both on ONNX Runtime (in bf16 its features moved the genre sets
+    of 2% of the default model's validation movies, docs/performance.md).
     ``calibration_posters(n)`` gives int8's calibration set ``(poster paths, root)`` (the model's training
     posters: ``ModelBundle.calibration_posters``)."""
-    from genrelens.encoders.onnx import OpenVINOSession, ort_session
+    from genrelens.encoders.onnx import ort_session
 
     if encoder.session is None:  # torch backend (a fine-tuned last block): stays fp32 eager
         encoder.precision = "fp32"
         return
-    target = precision if precision in PRECISIONS else "fp32"
+    target = "int8" if precision == "int8" else "fp32"
     if getattr(encoder, "precision", "fp32") == target:
         return
     path = encoder.onnx_path
@@ -445,6 +445,5 @@ def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
 
         ident = hashlib.sha256("\n".join([encoder.weights_sha256, *paths]).encode()).hexdigest()
         path = quantize_poster_int8(path, calibration, ident, **int8_options())
-    encoder.session = (OpenVINOSession(path, encoder.num_threads, "fp32") if target == "bf16"
-                       else ort_session(path, encoder.num_threads))
+    encoder.session = ort_session(path, encoder.num_threads)
     encoder.precision = target
