@@ -284,6 +284,13 @@ def compare_precisions(clf: GenreClassifier, plots: list[str], posters: list[str
     print(f"load average after: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
 
 
+def runtime(session) -> str:
+    """Which runtime a text encoder's session is: ONNX Runtime, OpenVINO (the bf16 path) or none (eager torch)."""
+    if session is None:
+        return "torch"
+    return "OpenVINO" if type(session).__name__ == "OpenVINOSession" else "ONNX Runtime"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=512, help="test movies with plot and poster")
@@ -329,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         return compare_precisions(clf, plots, posters, [p.strip() for p in args.compare.split(",") if p.strip()])
     n = len(plots)
     print(f"{n} test movies with plot and poster; genrelens model load {load_b:.1f} s "
-          f"(text on {'ONNX Runtime' if clf.text_encoder.session is not None else 'torch'}); precision {clf.precision}")
+          f"(text on {runtime(clf.text_encoder.session)}); precision {clf.precision}")
 
     threads = torch.get_num_threads()
     if args.baseline_threads:
