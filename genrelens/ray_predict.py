@@ -81,13 +81,13 @@ def _text(col: pd.Series) -> list[str]:
 class RayScorer:
     """A Ray Data actor: loads the model once, then scores batches of resolved rows into Arrow tables."""
 
-    def __init__(self, model_dir: str, threads: int = 1) -> None:
+    def __init__(self, model_dir: str, threads: int = 1, precision: str | None = None) -> None:
         import torch
 
         from genrelens.predict import GenreClassifier
 
         torch.set_num_threads(max(1, threads))
-        self.clf = GenreClassifier.load(model_dir)
+        self.clf = GenreClassifier.load(model_dir, precision=precision)
         self.schema = output_schema(self.clf.labels)
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
@@ -122,8 +122,9 @@ def read_dataset(files: list[Path]):
 
 def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | Path, *, workers: int = 1,
                 address: str | None = None, batch_size: int = 256, cpus_per_worker: float = 1.0,
-                num_cpus: int | None = None, progress: bool = True) -> BatchSummary:
-    """Score every row of ``inputs`` into Parquet partitions in the folder ``output`` (see module docstring).
+                num_cpus: int | None = None, progress: bool = True, precision: str | None = None) -> BatchSummary:
+    """Score every row of ``inputs`` into Parquet partitions in the folder ``output`` (see module docstring);
+    ``precision`` as ``GenreClassifier.load`` takes it (default ``$GENRELENS_PRECISION``, else auto).
 
     Starts a local Ray instance (``num_cpus`` CPUs, default all) unless ``address`` names a cluster or Ray is
     already initialised; shuts down only what it started. The output appears in one rename when complete.
@@ -155,7 +156,7 @@ def predict_ray(model_dir: str | Path | None, inputs: str | Path, output: str | 
     try:
         ds = read_dataset(files).map_batches(
             RayScorer, fn_constructor_kwargs={"model_dir": str(model_dir.resolve()),
-                                              "threads": int(cpus_per_worker)},
+                                              "threads": int(cpus_per_worker), "precision": precision},
             batch_size=batch_size, batch_format="pandas", num_cpus=cpus_per_worker,
             compute=ray.data.ActorPoolStrategy(size=workers))
         ds.write_parquet(str(partial), ray_remote_args={"num_cpus": 0})  # I/O: leave the CPUs to the scorers

@@ -44,10 +44,10 @@ def test_ray_matches_single_process(tiny_model_dir, subset_csv, tmp_path):
     df.iloc[:70].to_csv(parts / "part-0.csv", index=False)
     df.iloc[70:].to_csv(parts / "part-1.csv", index=False)
     df.to_csv(parts / "all.csv", index=False)
-    predict_table(GenreClassifier.load(tiny_model_dir), parts / "all.csv", tmp_path / "single.parquet",
-                  columns="none")  # the Ray engine does not carry the input's other columns (yet)
+    predict_table(GenreClassifier.load(tiny_model_dir, precision="fp32"), parts / "all.csv",
+                  tmp_path / "single.parquet", columns="none")  # the Ray engine does not carry the other columns (yet)
     summary = predict_ray(tiny_model_dir, parts / "part-*.csv", tmp_path / "out", workers=2, num_cpus=2,
-                          progress=False)
+                          progress=False, precision="fp32")
     one, many = pd.read_parquet(tmp_path / "single.parquet"), read_output(tmp_path / "out")
     assert summary.n_rows == len(one) == len(many) == 160
     assert list(many.columns) == list(one.columns)
@@ -59,3 +59,12 @@ def test_ray_matches_single_process(tiny_model_dir, subset_csv, tmp_path):
     import ray
 
     assert not ray.is_initialized()  # the local instance it started is shut down
+
+
+def test_ray_scorer_loads_the_precision_asked_for(tiny_model_dir):
+    """``--engine ray --precision P``: each actor loads the model in P (it loaded ``auto`` whatever was asked)."""
+    pytest.importorskip("ray")
+    from genrelens.ray_predict import RayScorer
+
+    assert RayScorer(str(tiny_model_dir), precision="int8").clf.precision == "int8"
+    assert RayScorer(str(tiny_model_dir), precision="fp32").clf.precision == "fp32"

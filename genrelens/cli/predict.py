@@ -92,7 +92,7 @@ def predict(
                      "beside each file)")
             if review_only:
                 fail("--review-only goes with --engine local")
-            return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress)
+            return _predict_ray(table, output, model_dir, address, workers, chunk_size, resume, progress, precision)
         return _predict_table(table, output, model_dir, chunk_size, resume, progress, encoding, posters, columns,
                               precision, review_band, review_only, review_below, sep, column_map, restart)
     if review_only:
@@ -230,7 +230,7 @@ def _predict_table(src: Path, out: Path | None, model_dir: Path | None, chunk_si
 
 
 def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: str | None, workers: int,
-                 chunk_size: int, resume: bool, progress: bool) -> None:
+                 chunk_size: int, resume: bool, progress: bool, precision: str | None = None) -> None:
     """``--engine ray``: see ``genrelens.ray_predict``."""
     import importlib.util
 
@@ -242,7 +242,7 @@ def _predict_ray(src: Path, out: Path | None, model_dir: Path | None, address: s
 
     try:
         summary = predict_ray(model_dir, str(src), out, workers=workers, address=address, batch_size=chunk_size,
-                              progress=progress)
+                              progress=progress, precision=precision)
     except (GenrelensError, ValueError) as e:
         fail(str(e))
     _report(summary)
