@@ -1,4 +1,4 @@
-"""Batch scoring with the encoders' graphs run 16, 8 or 4 windows / posters at a time, in fp32 and bf16.
+"""Batch scoring with the encoders' graphs run N windows / posters at a time (``--sizes``), in fp32 and bf16.
 
     python benchmarks/graph_batch.py [--model-dir DIR] [--n 256] [--sizes 32,8]
 

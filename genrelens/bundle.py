@@ -83,7 +83,8 @@ def build_model(cfg: RunConfig, dims: dict[str, int], n_labels: int, poster_top:
 
 def build_encoders(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx", text_precision: str = "fp32"):
     """``(text encoder | None, poster encoder | None)`` that model ``cfg.model`` reads. A text stage's
-    fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"."""
+    fine-tuned encoder comes from ``folder/text_encoder``; ``backend`` "onnx" or "torch"; ``text_precision``:
+    ``build_text``'s ``precision``."""
     return build_text(cfg, folder, backend, text_precision), build_poster(cfg, backend)
 
 
@@ -106,7 +107,13 @@ def build_text(cfg: RunConfig, folder: Path | None = None, backend: str = "onnx"
     text.set_windows(cfg.windows, cfg.window_stride, cfg.window_pooling)
     text.probe_layer = probe_layer(cfg)
     if backend == "onnx":
-        text.precision = "bf16" if precision == "bf16" else "fp32"
+        if precision == "bf16":
+            text.precision = "bf16"
+            try:
+                text.use_onnx()
+                return text
+            except Exception:  # OpenVINO cannot run it here: the fp32 graph (use_precision says why)
+                text.precision = "fp32"
         _onnx_text(text)
     return text
 

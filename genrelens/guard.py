@@ -111,13 +111,13 @@ def speeds(clf: GenreClassifier, precision: str, plots: list[str], posters: list
 
 def run_checks(key: str, run_guard: Callable[[str], GuardResult], flags: Iterable[str] | str | None = None,
                cache_dir: Path | None = None, report: Report | None = None,
-               force: bool = False) -> list[GuardResult]:
+               force: bool = False, text: bool = True) -> list[GuardResult]:
     """Run the accuracy guard (``run_guard(precision)``) for this CPU's candidates, fastest first, until one
     passes; a result already in the machine's cache is reused unless ``force``. Results are cached in
     ``<cache>/precision/`` (a check that could not run is not: tried again next time)."""
     f = prec.cpu_flags(flags)
     out: list[GuardResult] = []
-    for precision in prec.candidates(f):
+    for precision in prec.candidates(f, text):
         path = prec.guard_path(key, f, precision, cache_dir)
         result = None if force else prec.read_guard(path)
         if result is None:
@@ -147,7 +147,7 @@ def check_precisions(clf: GenreClassifier, flags: Iterable[str] | str | None = N
     picks. Returns that ``Choice``."""
     key = clf.bundle.weights_key()
     results = run_checks(key, lambda p: check_precision(clf, p), flags=flags, cache_dir=guard_dir,
-                         report=report, force=force)
+                         report=report, force=force, text=clf.text_encoder is not None)
     if save and any(r.n_movies for r in results):
         try:
             clf.bundle.save_precision_guard(prec.guard_content(clf.bundle.precision_guard, key, results))

@@ -33,7 +33,7 @@ def current_umask() -> int:
     return mask
 
 
-def follow_umask(path: str | os.PathLike, folder: bool = False) -> None:
+def _public(path: str | os.PathLike, folder: bool = False) -> None:
     """Give ``path`` the mode a new file (0666) or folder (0777) gets under the umask."""
     os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
@@ -47,7 +47,7 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
-        follow_umask(tmp)
+        _public(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -65,7 +65,7 @@ def atomic_dir(path: str | os.PathLike):
     old = tmp.with_name(f"{tmp.name}.old")
     try:
         yield tmp
-        follow_umask(tmp, folder=True)
+        _public(tmp, folder=True)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)

@@ -45,7 +45,7 @@ def _text_precision(model_dir: Path, precision: str) -> str:
     from genrelens.encoders.precision import resolve
 
     try:
-        key = weights_key(model_dir) if precision == "auto" else ""
+        key = weights_key(model_dir) if precision == "auto" else ""  # the same resolve as use_precision's
         return resolve(precision, key, saved=read_precision_guard(model_dir)).precision
     except Exception:  # not a model folder: from_pretrained says what is wrong
         return "fp32"
@@ -139,13 +139,24 @@ class GenreClassifier:
         once, and the ``Choice``'s note (also given to ``report``) names the command that runs the check. Returns
         the ``Choice``."""
         from genrelens.encoders import precision as prec
+        from genrelens.errors import ModelError
 
         key = self.bundle.weights_key() if requested == "auto" and self.model_dir is not None else ""
         choice = prec.resolve(requested, key, saved=self.bundle.precision_guard, flags=flags, cache_dir=guard_dir,
-                              model_dir=self.model_dir)
+                              model_dir=self.model_dir, text=self.text_encoder is not None)
+        try:
+            self.set_precision(choice.precision)
+        except ModelError as e:  # e.g. OpenVINO missing or unable to run here: auto runs fp32 and says why
+            if requested != "auto":
+                raise
+            choice.note = f"{choice.precision} cannot run here ({e}): running fp32"
+            choice.precision = "fp32"
+            self.set_precision("fp32")
+        session = getattr(self.text_encoder, "session", None)
+        if self.precision == "bf16" and getattr(session, "inference_precision", "bf16") != "bf16":
+            choice.note = "OpenVINO found no bf16 kernels for this CPU: the bf16 path runs in fp32 arithmetic"
         if choice.note and report:
             report(choice.note)
-        self.set_precision(choice.precision)
         self.precision_choice = choice
         return choice
 

@@ -60,9 +60,8 @@ def test_auto_is_fp32_without_bf16_or_vnni_units(flags: str, tmp_path: Path) -> 
 def test_explicit_precision_skips_the_guard(tmp_path: Path) -> None:
     choice = prec.resolve("int8", flags=HASWELL, cache_dir=tmp_path)
     assert choice.precision == "int8" and choice.requested == "int8" and not choice.note
-    no_units = prec.resolve("bf16", flags=HASWELL, cache_dir=tmp_path)  # runs, and says it is fp32 arithmetic
-    assert no_units.precision == "bf16" and "no bf16 units" in no_units.note
-    assert not prec.resolve("bf16", flags=AMD_ZEN4, cache_dir=tmp_path).note
+    assert prec.resolve("bf16", flags=HASWELL, cache_dir=tmp_path).precision == "bf16"
+    assert prec.candidates(AMD_ZEN4, text=False) == ["int8"]  # bf16 changes only the text encoder
     with pytest.raises(ValueError, match="precision must be"):
         prec.resolve("fp16", cache_dir=tmp_path)
 
@@ -318,6 +317,47 @@ def test_a_bf16_load_opens_the_text_graph_once(model_copy: Path, tmp_path: Path,
     assert clf.predict(["A detective hunts a killer."])
     monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)  # no bf16 units: auto is fp32, text on ONNX Runtime as before
     assert not isinstance(GenreClassifier.load(model_copy, precision="auto").text_encoder.session, OpenVINOSession)
+
+
+def test_bf16_says_what_it_runs_and_auto_falls_back_to_fp32_in_words(model_copy: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    """Where OpenVINO finds no bf16 kernel, ``--precision bf16`` runs fp32 arithmetic and says so; without
+    OpenVINO, ``--precision bf16`` fails in words and ``auto`` (bf16's guard passed) runs fp32 with the reason;
+    a read-only cache (the export cannot be marked as used) is no error."""
+    import sys
+
+    from genrelens import bundle
+    from genrelens.encoders import onnx as onnx_mod
+    from genrelens.errors import ModelError
+
+    real = onnx_mod._compile
+
+    def no_bf16(core, path, config):
+        if config["INFERENCE_PRECISION_HINT"] == "bf16":
+            raise RuntimeError("Supported primitive descriptors list is empty for node: Softmax")
+        return real(core, path, config)
+
+    notes: list[str] = []
+    with monkeypatch.context() as m:
+        m.setattr(onnx_mod, "_compile", no_bf16)
+        m.setattr(onnx_mod.os, "utime", lambda *a, **k: (_ for _ in ()).throw(OSError(30, "Read-only file system")))
+        clf = GenreClassifier.load(model_copy, precision="bf16", report=notes.append)
+    assert clf.precision == "bf16" and clf.text_encoder.session.inference_precision == "f32"
+    assert notes and "fp32 arithmetic" in notes[0] and clf.predict(["A detective hunts a killer."])
+
+    monkeypatch.setenv(prec.ENV_FLAGS, AMD_ZEN4)
+    monkeypatch.setenv("GENRELENS_CACHE", str(tmp_path / "cache"))
+    key = bundle.weights_key(model_copy)
+    (model_copy / bundle.PRECISION_GUARD).write_text(
+        json.dumps(prec.guard_content(None, key, [_result("bf16", True, key, AMD_ZEN4)])))
+    monkeypatch.setitem(sys.modules, "openvino", None)  # not installed
+    with pytest.raises(ModelError, match="pip install openvino"):
+        GenreClassifier.load(model_copy, precision="bf16")
+    notes.clear()
+    clf = GenreClassifier.load(model_copy, precision="auto", report=notes.append)
+    assert clf.precision == "fp32" and clf.precision_choice.precision == "fp32"
+    assert notes and "bf16 cannot run here" in notes[0] and "pip install openvino" in notes[0]
+    assert clf.predict(["A detective hunts a killer."])
 
 
 def test_failing_or_slower_guard_means_fp32(clf: GenreClassifier, tmp_path: Path, monkeypatch) -> None:

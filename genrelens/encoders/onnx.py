@@ -98,14 +98,21 @@ def prune_text_exports(folder: Path, keep: Path | None = None, n: int = KEEP_TEX
 
 def text_session(encoder: TextEncoder, cache_dir: Path, num_threads: int, precision: str = "fp32"):
     """A session for ``encoder`` in ``precision`` (``open_session``; exported first when the cache lacks it)."""
+    if precision == "bf16":
+        require_openvino()
     path = text_onnx_path(encoder, cache_dir)
     if not path.is_file():
         export_text_onnx(encoder, path)
     else:
-        os.utime(path)  # marks it used, for pruning
+        try:
+            os.utime(path)  # marks it used, for pruning
+        except OSError:  # a read-only cache: nothing to prune there
+            pass
     try:
         return open_session(path, num_threads, precision)
-    except Exception:  # a damaged file: export again once
+    except Exception:  # a damaged file: export again once (OpenVINO's failures are its own: the caller's to handle)
+        if precision == "bf16":
+            raise
         export_text_onnx(encoder, path)
         return open_session(path, num_threads, precision)
 
@@ -127,38 +134,24 @@ def ort_session(path: Path, num_threads: int):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-
 _OV_CORE = None
 _OV_LOCK = threading.Lock()
-KEEP_OPENVINO_BLOBS = 2 * KEEP_TEXT_EXPORTS
 
 
-def prune_blobs(folder: Path, n: int = KEEP_OPENVINO_BLOBS) -> None:
-    """Keep the ``n`` newest compiled graphs in OpenVINO's cache ``folder`` (one is added per fine-tuned text
-    encoder; a pruned one is compiled again when next needed), each with the mode the user's umask gives (OpenVINO
-    writes them read-only to its owner)."""
-    from genrelens.io import current_umask, follow_umask
+def require_openvino() -> None:
+    """Raise ``ModelError`` saying how to install OpenVINO when it is missing (the bf16 path needs it)."""
+    from genrelens.errors import ModelError
 
-    files = sorted(folder.glob("*.blob"), key=lambda p: p.stat().st_mtime, reverse=True)
-    mode = 0o666 & ~current_umask()
-    for blob in files[:n]:
-        if blob.stat().st_mode & 0o777 != mode:
-            follow_umask(blob)
-    for old in files[n:]:
-        old.unlink(missing_ok=True)
+    try:
+        import openvino  # noqa: F401
+    except ImportError as e:
+        raise ModelError("the bf16 path runs on OpenVINO, which is not installed: pip install openvino "
+                         "(or run in fp32: --precision fp32)") from e
 
 
 def _compile(core, path: Path, config: dict):
-    """Compile ``path`` for the CPU, through OpenVINO's cache of compiled graphs beside ``<cache>/onnx/`` (a faster
-    second start); without it where that folder cannot be written or a cached graph cannot be read."""
-    blobs = path.parent.parent / "openvino"
-    try:
-        blobs.mkdir(parents=True, exist_ok=True)
-        compiled = core.compile_model(str(path), "CPU", {**config, "CACHE_DIR": str(blobs)})
-    except (OSError, RuntimeError):
-        return core.compile_model(str(path), "CPU", config)
-    prune_blobs(blobs)
-    return compiled
+    """``path`` compiled for the CPU by OpenVINO with ``config``."""
+    return core.compile_model(str(path), "CPU", config)
 
 
 class OpenVINOSession:

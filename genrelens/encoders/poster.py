@@ -182,6 +182,8 @@ class PosterEncoder:
             pixels = np.ascontiguousarray(pixels, dtype=np.float32)
             runs = [self.session.run(None, {"pixels": pixels[i : i + GRAPH_BATCH]})[0]
                     for i in range(0, len(pixels), GRAPH_BATCH)]
+            if not runs:
+                return np.zeros((0, self.dim), dtype=np.float32)
             return np.concatenate(runs) if len(runs) != 1 else runs[0]
         with torch.inference_mode():
             return self.features_module(torch.from_numpy(pixels)).numpy()

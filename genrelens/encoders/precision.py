@@ -4,7 +4,7 @@
 * **Detection**: the CPU's flags (``/proc/cpuinfo``, or ``$GENRELENS_CPU_FLAGS`` / a ``flags`` argument to
   simulate another CPU) and torch's CPU capability. ``amx_bf16`` / ``avx512_bf16`` make bf16 a candidate for
   ``auto`` (first); ``amx_int8`` / ``avx512_vnni`` / ``avx_vnni`` make int8 one. With none, ``auto`` is fp32.
-  ``--precision bf16`` still runs anywhere (in fp32 arithmetic where the CPU has no bf16 units).
+  ``--precision bf16`` still runs anywhere (in fp32 arithmetic where OpenVINO finds no bf16 units: it says so).
 * **Paths** (``apply_text``, ``apply_poster``): fp32 runs both encoders on ONNX Runtime. bf16 runs the exported
   text graph on OpenVINO with bf16 inference precision (``encoders.onnx.OpenVINOSession``; ONNX Runtime's CPU
   provider has no bf16 kernels, and eager torch was slower for one movie); the poster CNN stays on ONNX Runtime
@@ -88,12 +88,13 @@ def torch_capability() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
-def candidates(flags: Iterable[str] | str | None = None) -> list[str]:
+def candidates(flags: Iterable[str] | str | None = None, text: bool = True) -> list[str]:
     """Precisions ``auto`` tries on this CPU, fastest first (fp32, always possible, is not listed): bf16 where the
     CPU has bf16 units (AMX or AVX512-BF16; OpenVINO), then int8 where it has VNNI (or AMX-INT8). The guard
-    (``genrelens.guard``) still decides whether each keeps the predictions and is faster."""
+    (``genrelens.guard``) still decides whether each keeps the predictions and is faster. bf16 changes only the
+    text encoder: for a model without one (``text`` False) it is no candidate."""
     f = cpu_flags(flags)
-    out = ["bf16"] if f & BF16_FLAGS else []
+    out = ["bf16"] if f & BF16_FLAGS and text else []
     return out + (["int8"] if f & INT8_FLAGS else [])
 
 
@@ -262,7 +263,7 @@ def check_command(model_dir: Path | None) -> str:
 
 
 def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Iterable[str] | str | None = None,
-            cache_dir: Path | None = None, model_dir: Path | None = None) -> Choice:
+            cache_dir: Path | None = None, model_dir: Path | None = None, text: bool = True) -> Choice:
     """The precision to run: ``requested`` itself unless it is ``auto``; for ``auto``, the first candidate of
     this CPU whose guard result passed, looked up (never run: see ``genrelens.guard``) in the model folder's saved
     results ``saved`` for weights ``key``, then in the machine's cache; else fp32, with a ``note`` naming the
@@ -271,11 +272,9 @@ def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Ite
     f = cpu_flags(flags)
     cpu = describe_cpu(f if flags is not None or ENV_FLAGS in os.environ else None)
     if requested != "auto":
-        note = ("this CPU has no bf16 units: the bf16 path runs in fp32 arithmetic"
-                if requested == "bf16" and not f & BF16_FLAGS else "")
-        return Choice(requested, requested, [], cpu, note=note)
+        return Choice(requested, requested, [], cpu)
     choice = Choice("fp32", requested, [], cpu)
-    for precision in candidates(f):
+    for precision in candidates(f, text):
         result, source = saved_result(saved, key, f, precision), "model folder"
         if result is None:
             result, source = read_guard(guard_path(key, f, precision, cache_dir)), "cache"
@@ -403,7 +402,16 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
     if getattr(encoder, "precision", "fp32") == precision and encoder.session is not None:
         return
     encoder.precision = precision
-    encoder.use_onnx(cache_dir)  # bf16: OpenVINO on the fp32 export (``onnx.open_session``)
+    try:
+        encoder.use_onnx(cache_dir)  # bf16: OpenVINO on the fp32 export (``onnx.open_session``)
+    except (ModelError, RuntimeError, OSError) as e:
+        if precision != "bf16":
+            raise
+        encoder.precision = "fp32"  # back on the fp32 graph, then say why
+        encoder.use_onnx(cache_dir)
+        if isinstance(e, ModelError):
+            raise
+        raise ModelError(f"OpenVINO cannot run the text graph here: {e}") from e
     if precision == "int8":
         from genrelens.encoders.onnx import ort_session
 
@@ -414,7 +422,7 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
 def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
     graph; fp32 and bf16 run the fp32 graph, both on ONNX Runtime (in bf16 its features moved the genre sets
-    of 2% of the default model's validation movies, docs/performance.md).
+    of about 2% of the default model's test movies, docs/performance.md).
     ``calibration_posters(n)`` gives int8's calibration set ``(poster paths, root)`` (the model's training
     posters: ``ModelBundle.calibration_posters``)."""
     from genrelens.encoders.onnx import ort_session

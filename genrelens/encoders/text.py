@@ -153,7 +153,7 @@ class TextEncoder:
         self.max_length, self.normalize = max_length, normalize
         self.set_windows(windows, stride, window_pooling)
         self.dim: int = json.loads((model_dir / "config.json").read_text())["hidden_size"]
-        self.session = None  # an ONNX Runtime session once `use_onnx` ran; `encode` then uses it
+        self.session = None  # an ONNX Runtime (or, for bf16, OpenVINO) session once `use_onnx` ran; `encode` uses it
         self.onnx_file: Path | None = None
         self.session_threads = torch.get_num_threads()
         self.precision = "fp32"  # "bf16": an OpenVINO bf16 session (eager: autocast); "int8": a quantized session
