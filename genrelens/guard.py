@@ -131,8 +131,11 @@ def run_checks(key: str, run_guard: Callable[[str], GuardResult], flags: Iterabl
             result.checked_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             if result.n_movies:
                 prec.write_guard(path, result)
-        if report:
-            report(result.summary())
+            elif report:
+                report(result.summary())  # could not run: not saved, so the choice will not list it
+        elif report:  # the result is listed with the choice; say it was not checked now
+            report(f"{precision}: the check saved on this machine at {result.checked_at or 'an earlier run'} is used "
+                   "(--force checks again)")
         out.append(result)
         if result.passed:
             break

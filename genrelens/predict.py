@@ -115,7 +115,12 @@ class GenreClassifier:
         receives a note when "auto" falls back to fp32 for want of a guard result."""
         from genrelens.encoders.precision import ENV_PRECISION, check_choice
 
-        precision = check_choice(precision or os.environ.get(ENV_PRECISION) or "auto")
+        if not precision and os.environ.get(ENV_PRECISION):
+            try:
+                precision = check_choice(os.environ[ENV_PRECISION])
+            except ValueError as e:  # name where the value came from: the user passed no precision
+                raise ValueError(f"${ENV_PRECISION}: {e}") from e
+        precision = check_choice(precision or "auto")
         if backend != "onnx" and precision != "fp32":
             raise ValueError(f"precision {precision!r} needs backend='onnx'")
         path = Path(model_dir) if model_dir else default_model_dir()

@@ -57,6 +57,13 @@ def test_auto_is_fp32_without_bf16_or_vnni_units(flags: str, tmp_path: Path) -> 
     assert not (tmp_path / "precision").exists()
 
 
+def test_a_bad_precision_in_the_environment_is_named(tiny_model_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv(prec.ENV_PRECISION, "bogus")
+    with pytest.raises(ValueError, match=r"\$GENRELENS_PRECISION: precision must be one of .* not 'bogus'"):
+        GenreClassifier.load(tiny_model_dir)
+    assert GenreClassifier.load(tiny_model_dir, precision="fp32").precision == "fp32"  # an explicit choice wins
+
+
 def test_explicit_precision_skips_the_guard(tmp_path: Path) -> None:
     choice = prec.resolve("int8", flags=HASWELL, cache_dir=tmp_path)
     assert choice.precision == "int8" and choice.requested == "int8" and not choice.note
@@ -121,7 +128,7 @@ def test_guard_summary_gives_speed_only_when_it_was_measured() -> None:
     failed = prec.GuardResult("int8", False, 900, 0.60, 0.59, 0.88, 0.3, 4.0, reason="F1 drops by 0.0100 > 0.003")
     assert "movies/s" not in failed.summary() and "speed not measured" in failed.summary()
     timed = prec.GuardResult("int8", True, 900, 0.60, 0.60, 1.0, 0.01, 4.0, rate_fp32=80.0, rate=120.5)
-    assert timed.summary().endswith("120.5 vs 80.0 movies/s")
+    assert timed.summary().endswith("int8 120.5 vs fp32 80.0 movies/s")
 
 
 @pytest.fixture(scope="module")

@@ -167,6 +167,7 @@ def test_predict_table_formats_and_problem_rows(use, clf, table, tmp_path, suffi
     assert "'warnings' (scored)" in r.output
     assert "no input" in err[2] and not df.loc[2, "genres"] and df.loc[2, [f"p_{g}" for g in clf.labels]].isna().all()
     assert "outside the data folder" in err[9] and not df.loc[9, "genres"]
+    assert "--posters DIR" in r.output  # how to read posters kept elsewhere, said once after the problems
     assert "not found" in err[10] and not df.loc[10, "genres"]
     good = [i for i in range(len(df)) if i not in (1, 2, 9, 10)]
     assert (err[good] == "").all() and df.loc[good, "genres"].str.len().gt(0).all()

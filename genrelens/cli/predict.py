@@ -273,3 +273,6 @@ def _report(summary, review_only: bool = False) -> None:
     console.print(t)
     if summary.n_problems > len(summary.problems):
         console.print(f"... and {summary.n_problems - len(summary.problems)} more")
+    if any("outside the data folder" in msg for _, msg in summary.problems):
+        console.print("posters are read only inside the table's folder: --posters DIR names the folder that holds "
+                      "them (their paths, absolute or relative, must lie inside it)", highlight=False)

@@ -249,8 +249,9 @@ def precision_check(
     force: bool = typer.Option(False, "--force", help="Run the guard even when this machine's cache has a result."),
     as_json: bool = typer.Option(False, "--json", help="Print the choice and the guard results as JSON on stdout."),
 ) -> None:
-    """Check bf16/int8 against fp32 on the model's validation split (accuracy guard; minutes, once per model and
-    CPU kind) and save the result in the model folder, so that `--precision auto` uses it without checking."""
+    """Check this CPU's reduced precisions (bf16, then int8; fastest first, until one passes) against fp32 on the
+    model's validation split (accuracy guard; minutes, once per model and CPU kind) and save the result in the
+    model folder, so that `--precision auto` uses it without checking."""
     choice = run_precision_check(model_dir, force=force, strict=True)
     if as_json:
         from genrelens.encoders.precision import describe_cpu

@@ -158,7 +158,7 @@ class GuardResult:
         return (f"{self.precision} guard {verdict}: weighted F1 {self.weighted_f1:.4f} vs fp32 "
                 f"{self.weighted_f1_fp32:.4f}, identical genres on {100 * self.identical_share:.2f}% of "
                 f"{self.n_movies} validation movies; " + (
-                    f"{self.rate:.1f} vs {self.rate_fp32:.1f} movies/s" if self.rate_fp32 > 0
+                    f"{self.precision} {self.rate:.1f} vs fp32 {self.rate_fp32:.1f} movies/s" if self.rate_fp32 > 0
                     else "speed not measured (it is timed only after the accuracy check passes)"))
 
     def to_json(self) -> dict[str, Any]:
