@@ -82,3 +82,11 @@ def test_batch_items():
         check_batch_item({"plot": "p", "rating": 5}, LIMITS, "movies[1]")
     errors = [{"loc": ("body", "movies", i, "plot"), "msg": "bad"} for i in range(7)]
     assert describe_errors(errors).endswith("(and 2 more)") and describe_errors(errors).startswith("movies.0.plot: bad")
+
+
+def test_no_input_names_the_title_where_the_model_reads_titles():
+    """An empty movie is refused naming what would do: a title too, for a model that reads titles."""
+    for reads_titles, says_title in [(True, True), (False, False)]:
+        with pytest.raises(ApiError) as e:
+            prepare_movie("   ", None, LIMITS, uses_text=True, uses_poster=True, reads_titles=reads_titles)
+        assert e.value.code == "no_input" and ("or a title" in e.value.detail) is says_title, e.value.detail

@@ -128,7 +128,9 @@ def test_predict_one_bad_input(use, tmp_path):
     bad = tmp_path / "poster.jpg"
     bad.write_bytes(b"not an image")
     not_scored = "no usable input for this model: not scored"
-    for args, message in [([], "give --plot"), (["--poster", str(bad)], "not an image"),
+    for args, message in [([], "give --plot"), (["--plot", "  "], "--plot is empty: give --plot"),
+                          (["--plot", "", "--title", ""], "--plot is empty; --title is empty: give"),
+                          (["--poster", str(bad)], "not an image"),
                           (["--poster", str(bad)], f"poster ignored: poster {str(bad)!r} is not an image; "
                                                    f"{not_scored}"),
                           (["--poster", str(tmp_path / "nope.jpg")], "not found"),

@@ -105,7 +105,9 @@ def predict(
             or sep is not None or column_map):
         fail("--output, --resume, --restart, --posters, --columns, --encoding, --sep and --column-map go with --input")
     if not (plot and plot.strip()) and poster is None and not (title and title.strip()):
-        fail("give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
+        given = [f"{name} is empty" for name, value in (("--plot", plot), ("--title", title)) if value is not None]
+        fail(("; ".join(given) + ": " if given else "")
+             + "give --plot TEXT, --poster FILE (or both; --title TEXT too), or --input TABLE")
     # undecodable bytes in argv arrive as lone surrogates: the pipeline's model text replaces them
     _predict_one(plot, poster, model_dir, as_json, precision, review_band, explain, explain_dir, review_below, title)
 

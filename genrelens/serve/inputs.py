@@ -194,7 +194,8 @@ def prepare_movie(plot: str | None, poster: bytes | PosterError | None, limits: 
     title = check_plot(title, limits, where, what="title")
     if plot is None and not poster and (title is None or not reads_titles):
         raise ApiError(422, "no_input", f"{_where(where)}give a plot, a poster or both"
-                       + (" (this model does not read titles)" if title is not None else ""))
+                       + (" (this model does not read titles)" if title is not None
+                          else " (or a title)" if reads_titles else ""))
     image = poster if isinstance(poster, PosterError) else decode_poster(poster, limits, draft_size, where) \
         if poster else None
     warnings = []
