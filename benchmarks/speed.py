@@ -286,9 +286,11 @@ def compare_precisions(clf: GenreClassifier, plots: list[str], posters: list[str
 
 def runtime(session) -> str:
     """Which runtime a text encoder's session is: ONNX Runtime, OpenVINO (the bf16 path) or none (eager torch)."""
+    from genrelens.encoders.onnx import OpenVINOSession
+
     if session is None:
         return "torch"
-    return "OpenVINO" if type(session).__name__ == "OpenVINOSession" else "ONNX Runtime"
+    return "OpenVINO" if isinstance(session, OpenVINOSession) else "ONNX Runtime"
 
 
 def main(argv: list[str] | None = None) -> None:

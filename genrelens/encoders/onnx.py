@@ -96,11 +96,11 @@ def prune_text_exports(folder: Path, keep: Path | None = None, n: int = KEEP_TEX
             old.unlink(missing_ok=True)
 
 
-def text_session(encoder: TextEncoder, cache_dir: Path, num_threads: int, precision: str = "fp32"):
-    """A session for ``encoder`` in ``precision`` (``open_session``; exported first when the cache lacks it)."""
+def text_session(encoder: TextEncoder, path: Path, num_threads: int, precision: str = "fp32"):
+    """A session for ``encoder`` in ``precision`` (``open_session``) on its export ``path`` (``text_onnx_path``),
+    exported first when the cache lacks it."""
     if precision == "bf16":
         require_openvino()
-    path = text_onnx_path(encoder, cache_dir)
     if not path.is_file():
         export_text_onnx(encoder, path)
     else:
@@ -172,13 +172,12 @@ class OpenVINOSession:
             core = _OV_CORE
         config = {"INFERENCE_NUM_THREADS": int(num_threads), "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
-        self.path, self.precision = Path(path), precision
         try:
-            self.compiled = _compile(core, self.path, config)
+            self.compiled = _compile(core, Path(path), config)
         except RuntimeError:  # no bf16 kernel for some node (e.g. oneDNN capped by ONEDNN_MAX_CPU_ISA): fp32
             if precision != "bf16":
                 raise
-            self.compiled = _compile(core, self.path, {**config, "INFERENCE_PRECISION_HINT": "f32"})
+            self.compiled = _compile(core, Path(path), {**config, "INFERENCE_PRECISION_HINT": "f32"})
         self.inference_precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self._local = threading.local()
 

@@ -292,9 +292,9 @@ class TextEncoder:
 
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.session_threads = num_threads or torch.get_num_threads()
-        # the name first: exporting loads the torch module, after which the name comes from `weights_hash`
+        # the name first, once: exporting loads the torch module, after which the name comes from `weights_hash`
         self.onnx_file = text_onnx_path(self, cache_dir)
-        self.session = text_session(self, cache_dir, self.session_threads, self.precision)
+        self.session = text_session(self, self.onnx_file, self.session_threads, self.precision)
         return self
 
     def use_torch(self) -> TextEncoder:
