@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The figures of one CPU-kind table in docs/performance.md, all from the same commands, with the CPU and the load
-# printed first. --cap-avx2: the same with torch, oneDNN (also OpenVINO's) and genrelens capped to AVX2 (ONNX Runtime is not).
+# printed first. --cap-avx2: the same with the CPU capped to AVX2 (scripts/cpu_cap_env.sh: cpuid for every library,
+# ONNX Runtime and OpenVINO included, where gcc and CPUID faulting allow; torch, oneDNN and genrelens always).
 #   bash benchmarks/cpu_kind.sh [--cap-avx2] [MODEL_DIR]     (default: the default model)   PYTHON=... to override
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,11 +10,12 @@ if [ "${1:-}" = "--cap-avx2" ]; then
   shift
   . scripts/cpu_cap_env.sh
   [ "$CPU_CAP" = 1 ] || echo "note: nothing above AVX2 on this CPU: the cap changes nothing"
+  [ "$CPU_CAP" = 0 ] || [ "$CPUID_CAP" = 1 ] || echo "note: cpuid not capped: ONNX Runtime runs this CPU's kernels"
 fi
 M=${1:-$("$PYTHON" -c 'from genrelens.paths import default_model_dir; print(default_model_dir())')}
 lscpu | grep -E '^(Model name|CPU family|Model|CPU\(s\)):' || true
 echo "flags that matter: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|avx512_bf16|amx_bf16|amx_int8)$' | tr '\n' ' ')"
-echo "cap: ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cap: ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none} cpuid=${CPUID_CAP:-0}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 set -x
 "$PYTHON" benchmarks/speed.py --n 256 --model-dir "$M"
 "$PYTHON" benchmarks/profile_score.py --n 256 --model-dir "$M" --precision auto
