@@ -87,7 +87,8 @@ def main() -> None:
                     "ONNX Runtime fp32 (fp32 and bf16 paths)": batched(poster.features),
                     "OpenVINO fp32 (not used)": batched(lambda x: ov_fp32.run(None, {"pixels": x})[0]),
                     "OpenVINO bf16 (not used)": batched(lambda x: ov_bf16.run(None, {"pixels": x})[0]),
-                    f"ONNX Runtime int8 static QDQ per-channel{' U8U8' if not prec.exact_int8() else ''} (int8 path)":
+                    "ONNX Runtime int8 static QDQ per-channel " + (
+                        "(int8 path)" if prec.exact_int8() else "U8U8 (not used without VNNI: posters stay fp32)"):
                         batched(lambda x: int8_session.run(None, {"pixels": x})[0])}
 
     for kind, paths_, data, unit in (("text", text_paths, plots, "plots/s"),

@@ -160,6 +160,9 @@ class GenreClassifier:
         session = getattr(self.text_encoder, "session", None)
         if self.precision == "bf16" and getattr(session, "inference_precision", "bf16") != "bf16":
             choice.note = "OpenVINO found no bf16 kernels for this CPU: the bf16 path runs in fp32 arithmetic"
+        poster = self.poster_encoder
+        if self.precision == "int8" and getattr(poster, "session", None) is not None and poster.precision != "int8":
+            choice.note = prec.POSTERS_FP32
         if choice.note and report:
             report(choice.note)
         self.precision_choice = choice

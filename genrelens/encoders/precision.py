@@ -13,8 +13,9 @@
   outputs, which stay fp32) and the poster CNN as a statically quantized graph
   (QDQ, per-channel weights, activations calibrated on posters of the model's training split). On a CPU without
   VNNI/AMX-INT8 (``exact_int8``) ONNX Runtime multiplies uint8 activations by int8 weights with ``VPMADDUBSW``,
-  whose int16 pair sums saturate; there the weights are unsigned (U8U8, ``int8_options``), which cannot
-  saturate. Quantized graphs are cached in ``<cache>/onnx/``, one per option set.
+  whose int16 pair sums saturate; there the text weights are unsigned (U8U8, ``int8_options``), which cannot
+  saturate, and the posters stay fp32 (U8U8 convolutions are slower than fp32). Quantized graphs are cached in
+  ``<cache>/onnx/``, one per option set.
 * **Choosing** (``resolve``, at load): ``auto`` never runs the guard. It takes the first candidate whose saved
   guard result (model folder, else this machine's cache; keyed by weights, CPU kind ``kind_flags`` and precision)
   passed; without any, fp32 at once, with a note naming the command that runs the check.
@@ -419,10 +420,16 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
         encoder.session, encoder.onnx_file = ort_session(path, encoder.session_threads), path
 
 
+POSTERS_FP32 = ("no VNNI on this CPU: int8 runs the text encoder only, the posters stay fp32 (ONNX Runtime's "
+                "unsigned int8 convolutions run several times slower than fp32)")
+
+
 def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     """Run ``encoder`` (a ``PosterEncoder`` on ONNX) in ``precision``: int8 swaps in the calibrated static
-    graph; fp32 and bf16 run the fp32 graph, both on ONNX Runtime (in bf16 its features moved the genre sets
-    of about 2% of the default model's test movies, docs/performance.md).
+    graph where ``exact_int8`` (elsewhere only unsigned weights avoid saturation, and ONNX Runtime's U8U8
+    convolutions were 5-8x slower than fp32 in docs/performance.md: the posters stay fp32, ``POSTERS_FP32``);
+    fp32 and bf16 run the fp32 graph, both on ONNX Runtime (in bf16 its features moved the genre sets of about
+    2% of the default model's test movies, docs/performance.md).
     ``calibration_posters(n)`` gives int8's calibration set ``(poster paths, root)`` (the model's training
     posters: ``ModelBundle.calibration_posters``)."""
     from genrelens.encoders.onnx import ort_session
@@ -430,7 +437,7 @@ def apply_poster(encoder, precision: str, calibration_posters=None) -> None:
     if encoder.session is None:  # torch backend (a fine-tuned last block): stays fp32 eager
         encoder.precision = "fp32"
         return
-    target = "int8" if precision == "int8" else "fp32"
+    target = "int8" if precision == "int8" and exact_int8() else "fp32"  # see ``POSTERS_FP32``
     if getattr(encoder, "precision", "fp32") == target:
         return
     path = encoder.onnx_path
