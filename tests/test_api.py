@@ -60,7 +60,7 @@ def png(size: tuple[int, int], mode: str = "RGB") -> bytes:
 
 
 def check_prediction(body: dict, clf) -> None:
-    assert body["model"] == clf.name
+    assert body["model"] == clf.name and body["precision"] == clf.precision  # which arithmetic gave the scores
     assert set(body["scores"]) == set(clf.labels) == set(body["thresholds"])
     assert all(0.0 <= p <= 1.0 for p in body["scores"].values())
     assert body["genres"] and set(body["genres"]) <= set(clf.labels)
@@ -120,7 +120,7 @@ def test_predict_multipart_matches_json(client, clf, poster_bytes):
 def test_predict_batch(client, clf, poster_bytes):
     movies = [{"plot": PLOT}, {"poster": b64(poster_bytes)}, {"plot": PLOT, "poster": b64(poster_bytes)}]
     body = client.post("/v1/predict/batch", json={"movies": movies}).json()
-    assert body["model"] == clf.name and len(body["results"]) == 3
+    assert body["model"] == clf.name and body["precision"] == clf.precision and len(body["results"]) == 3
     single = client.post("/v1/predict", json=movies[2]).json()
     assert body["results"][2]["scores"] == pytest.approx(single["scores"], abs=2e-4)
 

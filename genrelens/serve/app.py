@@ -79,6 +79,8 @@ class Prediction(BaseModel):
 
 class PredictionOut(Prediction):
     model: str
+    precision: str = Field(..., description="The encoders' arithmetic that computed the scores: fp32, bf16 or int8 "
+                                            "(GET /v1/model says how it was chosen).")
     thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
 
 
@@ -124,6 +126,8 @@ class ExplanationOut(PredictionOut):
 
 class BatchOut(BaseModel):
     model: str
+    precision: str = Field(..., description="The encoders' arithmetic that computed the scores: fp32, bf16 or int8 "
+                                            "(GET /v1/model says how it was chosen).")
     thresholds: dict[str, float]
     n_errors: int = Field(..., description="Movies answered with an error instead of a prediction.")
     results: list[BatchItemOut]
@@ -348,7 +352,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
         [result] = await batcher.submit([movie])
         if "error" in result:  # nothing the model could read (e.g. an unreadable poster alone)
             raise not_scored(result)
-        return {**result, "model": clf.name, "thresholds": thresholds}
+        return {**result, "model": clf.name, "precision": clf.precision, "thresholds": thresholds}
 
     @app.post("/v1/explain", response_model=ExplanationOut, responses=ERRORS, openapi_extra=PREDICT_BODY,
               summary="Classify one movie and say why: modality shares, plot words, poster heatmaps")
@@ -365,7 +369,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
             m = movie.movie
             poster = m.poster if clf.uses_poster and not isinstance(m.poster, Exception) else None
             explanation = await asyncio.to_thread(clf.explain, m.plot, poster, title=m.title)
-        return {**result, "model": clf.name, "thresholds": thresholds, "explanation": explanation}
+        return {**result, "model": clf.name, "precision": clf.precision, "thresholds": thresholds,
+                "explanation": explanation}
 
     @app.post("/v1/predict/batch", response_model=BatchOut, response_model_exclude_none=True, responses=ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
@@ -398,7 +403,8 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
                 result = {**result, "warnings": [*result["warnings"], dupes[i]]}
             results.append({**head, **result} if isinstance(m, CheckedMovie)
                            else {**head, "error": {"code": m.code, "message": m.detail}})
-        return {"model": clf.name, "thresholds": thresholds, "n_errors": sum("error" in r for r in results),
+        return {"model": clf.name, "precision": clf.precision, "thresholds": thresholds,
+                "n_errors": sum("error" in r for r in results),
                 "results": results}
 
     @app.get("/v1/model", summary="The loaded model: labels, thresholds, test metrics, review reasons, limits")
