@@ -7,9 +7,9 @@ tokenizer (tokenizing and windowing the texts), padding (each length-sorted batc
 window pooling, poster decode (open + JPEG draft decode + resize), poster preprocess (crop, normalize to
 float32), poster ONNX run, lexical channel (TF-IDF logits), head (the trained head + late fusion),
 calibration, other (Python glue: text building, masks, feature arrays). No feature cache. Best of
-``--rounds`` (the whole run, stage figures of the best round). For the CPU capped to AVX2 (torch and oneDNN;
-ONNX Runtime picks its kernels from cpuid whatever the cap), run it under
-``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 GENRELENS_CPU_FLAGS="avx2 fma"``.
+``--rounds`` (the whole run, stage figures of the best round). For the CPU capped to AVX2 (every library,
+ONNX Runtime included, where cpuid can be capped), run it after ``. scripts/cpu_cap_env.sh`` in bash, or through
+``bash benchmarks/cpu_kind.sh --cap-avx2``.
 """
 
 from __future__ import annotations
