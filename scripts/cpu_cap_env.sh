@@ -19,12 +19,21 @@ if [ -n "$host_flags" ] && [ "$(wc -w <<<"$host_flags")" != "$(wc -w <<<"$capped
   if ! command -v gcc >/dev/null; then
     echo "cpu cap: no gcc to build scripts/cpuid_avx2.c: ONNX Runtime keeps this CPU's kernels" >&2
   elif ! { [ "$cap_lib" -nt "$cap_dir/scripts/cpuid_avx2.c" ] ||
-           { mkdir -p "$cap_dir/build" && gcc -O2 -shared -fPIC -o "$cap_lib" "$cap_dir/scripts/cpuid_avx2.c" -ldl; }; }; then
+           { mkdir -p "$cap_dir/build" &&
+             gcc -O2 -shared -fPIC -o "$cap_lib.$$" "$cap_dir/scripts/cpuid_avx2.c" -ldl &&
+             mv -f "$cap_lib.$$" "$cap_lib"; }; }; then  # built aside, then renamed: never a half-written library
+    rm -f "$cap_lib.$$"
     echo "cpu cap: scripts/cpuid_avx2.c did not build: ONNX Runtime keeps this CPU's kernels" >&2
-  elif LD_PRELOAD="$cap_lib" GENRELENS_CPUID_CAP=report /bin/sh -c : 2>&1 | grep -q '^cpuid cap: on'; then
-    CPUID_CAP=1
-    export LD_PRELOAD="$cap_lib${LD_PRELOAD:+ $LD_PRELOAD}"
   else
-    LD_PRELOAD="$cap_lib" /bin/sh -c : 2>&1 | head -1 >&2
+    cap_probe=$(LD_PRELOAD="$cap_lib" GENRELENS_CPUID_CAP=report /bin/sh -c : 2>&1 || true)
+    case "$cap_probe" in
+      "cpuid cap: on"*)
+        CPUID_CAP=1
+        case " ${LD_PRELOAD:-} " in
+          *" $cap_lib "*) ;;  # sourced twice
+          *) export LD_PRELOAD="$cap_lib${LD_PRELOAD:+ $LD_PRELOAD}" ;;
+        esac ;;
+      *) printf '%s\n' "${cap_probe%%$'\n'*}" >&2 ;;
+    esac
   fi
 fi

@@ -5,8 +5,10 @@
  *
  * How: Linux's CPUID faulting (arch_prctl ARCH_SET_CPUID; `cpuid_fault` in /proc/cpuinfo) turns every cpuid
  * instruction into a SIGSEGV; the handler runs the real cpuid, clears the bits above AVX2 and steps over the
- * instruction. Faults that are not cpuid go to the handler the program installed (sigaction is wrapped so that
- * later handlers, Python's faulthandler among them, are chained behind this one) or kill the process as usual.
+ * instruction. Faults that are not cpuid go to the handler the program installed (sigaction, signal, bsd_signal,
+ * sysv_signal and sigset are wrapped for SIGSEGV, so that later handlers, Python's faulthandler among them, are
+ * chained behind this one; it runs with cpuid uncapped) or kill the process as usual. A handler installed by a
+ * raw rt_sigaction system call (Go's runtime) replaces this one: such programs cannot run under the cap.
  * Where CPUID faulting is missing the library prints one line to stderr and changes nothing.
  *
  * Build and use (scripts/cpu_cap_env.sh does both):
@@ -17,6 +19,7 @@
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,33 @@ static sigaction_fn real_sigaction;
 static struct sigaction chained; /* the program's own SIGSEGV handler (SIG_DFL until it installs one) */
 static int active, report;
 static unsigned long traps; /* cpuid instructions answered (not exact across threads: for the report only) */
+
+/* The leaves taken at load, subleaves 0 and 1: the answer where the real cpuid cannot be reached from the handler
+ * (a seccomp filter that forbids arch_prctl); other leaves then read as zeros. */
+#define SNAP_BASIC 0x21
+#define SNAP_EXT 0x09
+static unsigned snap_basic[SNAP_BASIC][2][4], snap_ext[SNAP_EXT][2][4];
+
+static void snapshot(void) {
+  unsigned top = __get_cpuid_max(0, 0), ext = __get_cpuid_max(0x80000000u, 0);
+  for (unsigned leaf = 0; leaf < SNAP_BASIC && leaf <= top; leaf++)
+    for (unsigned sub = 0; sub < 2; sub++) {
+      unsigned *r = snap_basic[leaf][sub];
+      __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+    }
+  for (unsigned i = 0; i < SNAP_EXT && 0x80000000u + i <= ext; i++)
+    for (unsigned sub = 0; sub < 2; sub++) {
+      unsigned *r = snap_ext[i][sub];
+      __cpuid_count(0x80000000u + i, sub, r[0], r[1], r[2], r[3]);
+    }
+}
+
+static void from_snapshot(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d) {
+  unsigned *r = NULL;
+  if (sub < 2 && leaf < SNAP_BASIC) r = snap_basic[leaf][sub];
+  else if (sub < 2 && leaf >= 0x80000000u && leaf - 0x80000000u < SNAP_EXT) r = snap_ext[leaf - 0x80000000u][sub];
+  *a = r ? r[0] : 0, *b = r ? r[1] : 0, *c = r ? r[2] : 0, *d = r ? r[3] : 0;
+}
 
 static void mask(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d) {
   if (leaf == 7 && sub == 0) {
@@ -54,13 +84,17 @@ static void mask(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned
 
 static void on_segv(int sig, siginfo_t *info, void *context) {
   ucontext_t *uc = context;
+  int saved_errno = errno;
   unsigned char *ip = (unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
   if (info->si_code == SI_KERNEL && ip[0] == 0x0f && ip[1] == 0xa2) {
     unsigned leaf = (unsigned)uc->uc_mcontext.gregs[REG_RAX], sub = (unsigned)uc->uc_mcontext.gregs[REG_RCX];
     unsigned a, b, c, d;
-    syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1); /* this thread only, for the one real cpuid */
-    __cpuid_count(leaf, sub, a, b, c, d);
-    syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
+    if (syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1) == 0) { /* this thread only, for the one real cpuid */
+      __cpuid_count(leaf, sub, a, b, c, d);
+      syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
+    } else { /* a seccomp filter forbids arch_prctl: a real cpuid would fault again, with SIGSEGV blocked */
+      from_snapshot(leaf, sub, &a, &b, &c, &d);
+    }
     mask(leaf, sub, &a, &b, &c, &d);
     uc->uc_mcontext.gregs[REG_RAX] = a;
     uc->uc_mcontext.gregs[REG_RBX] = b;
@@ -68,18 +102,45 @@ static void on_segv(int sig, siginfo_t *info, void *context) {
     uc->uc_mcontext.gregs[REG_RDX] = d;
     uc->uc_mcontext.gregs[REG_RIP] += 2;
     traps++;
+    errno = saved_errno;
     return;
   }
-  if (chained.sa_flags & SA_SIGINFO) {
-    chained.sa_sigaction(sig, info, context);
-  } else if (chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN) {
-    chained.sa_handler(sig);
-  } else { /* a real fault: the default action, as without this library (the instruction runs again) */
+  struct sigaction h = chained; /* the program may change it from its own handler */
+  if (h.sa_handler == SIG_IGN && info->si_code <= 0) { /* a sent SIGSEGV the program ignores: ignored */
+    errno = saved_errno;
+    return;
+  }
+  if (h.sa_handler == SIG_DFL || h.sa_handler == SIG_IGN) {
+    /* the default action, as without this library: die of SIGSEGV now, for a real fault and a sent signal alike */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     real_sigaction(SIGSEGV, &dfl, NULL);
+    syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGSEGV); /* pending until this handler returns */
+    return;
   }
+  if (h.sa_flags & SA_RESETHAND) { /* as the kernel would: the program's handler runs once */
+    memset(&chained, 0, sizeof chained);
+    chained.sa_handler = SIG_DFL;
+  }
+  sigset_t during, before;
+  during = h.sa_mask;
+  if (!(h.sa_flags & SA_NODEFER)) sigaddset(&during, SIGSEGV);
+  sigprocmask(SIG_BLOCK, &during, &before);
+  if (h.sa_flags & SA_NODEFER) {
+    sigset_t segv;
+    sigemptyset(&segv);
+    sigaddset(&segv, SIGSEGV);
+    sigprocmask(SIG_UNBLOCK, &segv, NULL);
+  }
+  /* the program's handler runs with cpuid native (unmasked): SIGSEGV may be blocked there, and a crash
+   * reporter's backtrace() loads libgcc_s, whose constructor runs cpuid */
+  syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
+  if (h.sa_flags & SA_SIGINFO) h.sa_sigaction(sig, info, context);
+  else h.sa_handler(sig);
+  syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
+  sigprocmask(SIG_SETMASK, &before, NULL);
+  errno = saved_errno;
 }
 
 /* SIGSEGV handlers installed after this library's are kept and called for faults that are not cpuid. */
@@ -91,15 +152,32 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old) {
   return 0;
 }
 
-__sighandler_t signal(int sig, __sighandler_t handler) {
+typedef __sighandler_t (*signal_fn)(int, __sighandler_t);
+
+static __sighandler_t bsd_semantics(int sig, __sighandler_t handler, int flags) {
   struct sigaction act, old;
   memset(&act, 0, sizeof act);
   act.sa_handler = handler;
-  act.sa_flags = SA_RESTART;
+  act.sa_flags = flags;
   sigemptyset(&act.sa_mask);
+  if (!(flags & SA_NODEFER)) sigaddset(&act.sa_mask, sig);
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   return old.sa_handler;
 }
+
+/* signal() and its relatives reach the kernel through glibc's internal __sigaction, past the wrapper above:
+ * for SIGSEGV they go through it; everything else is glibc's own (siginterrupt() included). */
+#define WRAP(name, flags)                                                                \
+  __sighandler_t name(int sig, __sighandler_t handler) {                                 \
+    static signal_fn real;                                                               \
+    if (sig == SIGSEGV && active && handler != SIG_HOLD) return bsd_semantics(sig, handler, flags); \
+    if (!real) real = (signal_fn)dlsym(RTLD_NEXT, #name);                                \
+    return real(sig, handler);                                                           \
+  }
+WRAP(signal, SA_RESTART)
+WRAP(bsd_signal, SA_RESTART)
+WRAP(sysv_signal, SA_RESETHAND | SA_NODEFER)
+WRAP(sigset, SA_RESTART)
 
 __attribute__((constructor)) static void start(void) {
   const char *env = getenv("GENRELENS_CPUID_CAP");
@@ -110,6 +188,7 @@ __attribute__((constructor)) static void start(void) {
   act.sa_sigaction = on_segv;
   act.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigemptyset(&act.sa_mask);
+  snapshot();
   if (real_sigaction(SIGSEGV, &act, &chained) != 0) {
     fprintf(stderr, "cpuid cap: cannot install a SIGSEGV handler: cpuid not capped\n");
     return;

@@ -16,7 +16,10 @@ fi
 CPUID_CAP=$CPUID_CAP "$PYTHON" - <<'PY'
 import os
 
-from numpy._core._multiarray_umath import __cpu_features__ as numpy_cpu
+try:
+    from numpy._core._multiarray_umath import __cpu_features__ as numpy_cpu  # numpy >= 2
+except ImportError:
+    from numpy.core._multiarray_umath import __cpu_features__ as numpy_cpu
 
 from genrelens.encoders import precision as prec
 

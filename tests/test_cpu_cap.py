@@ -34,13 +34,17 @@ def cap_env(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+NUMPY_FEATURES = ("try:\n    from numpy._core._multiarray_umath import __cpu_features__ as f\n"  # numpy >= 2
+                  "except ImportError:\n    from numpy.core._multiarray_umath import __cpu_features__ as f\n")
+
+
 def capped(code: str, env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args, "-c", code], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
 def test_every_library_sees_avx2_only(cap_env):
-    code = ("import torch\nfrom numpy._core._multiarray_umath import __cpu_features__ as f\n"
+    code = ("import torch\n" + NUMPY_FEATURES +
             "print(torch.backends.cpu.get_cpu_capability(), f['AVX2'],"
             " sorted(k for k, v in f.items() if v and (k.startswith('AVX512') or 'VNNI' in k)))")
     r = capped(code, cap_env)
@@ -85,3 +89,13 @@ def test_real_faults_still_kill_and_reach_the_programs_handler(cap_env):
     # Python's own SIGSEGV handler, installed after the cap's: chained behind it
     r = capped(crash, cap_env, "-X", "faulthandler", timeout=60)
     assert r.returncode == -11 and "Segmentation fault" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_a_sent_sigsegv_acts_as_without_the_cap(cap_env):
+    """kill -SEGV still kills; a program's own handler of it runs, and the cap still holds afterwards."""
+    r = capped("import os, signal; os.kill(os.getpid(), signal.SIGSEGV); print('survived')", cap_env, timeout=60)
+    assert r.returncode == -11 and "survived" not in r.stdout, (r.returncode, r.stdout)
+    code = ("import os, signal\nsignal.signal(signal.SIGSEGV, lambda *a: print('handled'))\n"
+            "os.kill(os.getpid(), signal.SIGSEGV)\n" + NUMPY_FEATURES + "print(f['AVX512F'])")
+    r = capped(code, cap_env, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["handled", "False"], (r.returncode, r.stdout, r.stderr)
