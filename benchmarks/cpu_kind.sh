@@ -14,7 +14,7 @@ if [ "${1:-}" = "--cap-avx2" ]; then
 fi
 M=${1:-$("$PYTHON" -c 'from genrelens.paths import default_model_dir; print(default_model_dir())')}
 lscpu | grep -E '^(Model name|CPU family|Model|CPU\(s\)):' || true
-echo "flags that matter: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|avx512_bf16|amx_bf16|amx_int8)$' | tr '\n' ' ')"
+echo "flags that matter (/proc/cpuinfo: the real CPU's, also under the cap): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|avx512_bf16|amx_bf16|amx_int8)$' | tr '\n' ' ')"
 echo "cap: ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none} cpuid=${CPUID_CAP:-0}; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 set -x
 "$PYTHON" benchmarks/speed.py --n 256 --model-dir "$M"

@@ -8,8 +8,9 @@ window pooling, poster decode (open + JPEG draft decode + resize), poster prepro
 float32), poster ONNX run, lexical channel (TF-IDF logits), head (the trained head + late fusion),
 calibration, other (Python glue: text building, masks, feature arrays). No feature cache. Best of
 ``--rounds`` (the whole run, stage figures of the best round). For the CPU capped to AVX2 (every library,
-ONNX Runtime included, where cpuid can be capped), run it after ``. scripts/cpu_cap_env.sh`` in bash, or through
-``bash benchmarks/cpu_kind.sh --cap-avx2``.
+ONNX Runtime included, where cpuid can be capped), run it as
+``bash -c '. scripts/cpu_cap_env.sh && .venv/bin/python benchmarks/profile_score.py'`` (so that the cap's
+``LD_PRELOAD`` does not stay in your shell), or through ``bash benchmarks/cpu_kind.sh --cap-avx2``.
 """
 
 from __future__ import annotations

@@ -163,6 +163,10 @@ class GenreClassifier:
         poster = self.poster_encoder
         if self.precision == "int8" and getattr(poster, "session", None) is not None and poster.precision != "int8":
             choice.note = prec.POSTERS_FP32
+            if self.text_encoder is None:  # nothing of this model would run in int8: say it runs fp32
+                self.set_precision("fp32")
+                choice.precision = "fp32"
+                choice.note = prec.INT8_NOTHING
         if choice.note and report:
             report(choice.note)
         self.precision_choice = choice

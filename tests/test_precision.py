@@ -220,7 +220,7 @@ def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, 
     choice = clf.use_precision("int8", report=notes.append)
     try:
         assert choice.precision == clf.precision == "int8"
-        assert bool(notes) is not signed and (signed or "posters stay fp32" in choice.note == notes[0]), notes
+        assert notes == ([] if signed else [prec.POSTERS_FP32]) and choice.note == "".join(notes)
         want = {onnx.TensorProto.INT8 if signed else onnx.TensorProto.UINT8}
         assert ("-u8-" in clf.text_encoder.onnx_file.name) is not signed
         assert _weight_types(clf.text_encoder.onnx_file) == want
@@ -234,6 +234,18 @@ def test_int8_graphs_cannot_saturate_without_vnni(clf: GenreClassifier, movies, 
     if signed and not real_vnni:  # signed graphs on a CPU without VNNI saturate: what the unsigned ones avoid
         return
     assert np.abs(got - clf.score(plots, posters, calibrated=False)[0]).max() < 0.1
+
+
+def test_int8_without_vnni_on_a_model_without_text_runs_fp32_and_says_so(tiny_model_dir: Path, monkeypatch) -> None:
+    """Without VNNI the posters stay fp32 under int8; a model that reads no text would then run nothing in int8:
+    it runs (and reports) fp32, with the reason."""
+    monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)
+    clf = GenreClassifier.load(tiny_model_dir, precision="fp32")
+    clf.bundle.text_encoder = None  # as a poster-only model
+    notes: list[str] = []
+    choice = clf.use_precision("int8", report=notes.append)
+    assert choice.precision == clf.precision == clf.poster_encoder.precision == "fp32"
+    assert notes == [choice.note] == [prec.INT8_NOTHING]
 
 
 @pytest.fixture()

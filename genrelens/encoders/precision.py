@@ -422,6 +422,8 @@ def apply_text(encoder, precision: str, cache_dir: Path | None = None) -> None:
 
 POSTERS_FP32 = ("no VNNI on this CPU: int8 runs the text encoder only, the posters stay fp32 (ONNX Runtime's "
                 "unsigned int8 convolutions run several times slower than fp32)")
+INT8_NOTHING = ("no VNNI on this CPU: int8 would quantize nothing of this model (posters stay fp32 without VNNI, "
+                "and it reads no text): running fp32")
 
 
 def apply_poster(encoder, precision: str, calibration_posters=None) -> None:

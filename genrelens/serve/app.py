@@ -79,8 +79,9 @@ class Prediction(BaseModel):
 
 class PredictionOut(Prediction):
     model: str
-    precision: str = Field(..., description="The encoders' arithmetic that computed the scores: fp32, bf16 or int8 "
-                                            "(GET /v1/model says how it was chosen).")
+    precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
+                                            "says how it was chosen; its precision_choice.note, where part of it "
+                                            "runs in fp32).")
     thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
 
 
@@ -126,8 +127,9 @@ class ExplanationOut(PredictionOut):
 
 class BatchOut(BaseModel):
     model: str
-    precision: str = Field(..., description="The encoders' arithmetic that computed the scores: fp32, bf16 or int8 "
-                                            "(GET /v1/model says how it was chosen).")
+    precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
+                                            "says how it was chosen; its precision_choice.note, where part of it "
+                                            "runs in fp32).")
     thresholds: dict[str, float]
     n_errors: int = Field(..., description="Movies answered with an error instead of a prediction.")
     results: list[BatchItemOut]
