@@ -16,8 +16,9 @@ LINE_EVERY = 30.0  # seconds between the lines of one long stage on a pipe
 
 
 def progress_console() -> Console:
-    """Where progress goes: stderr (results go to stdout)."""
-    return Console(stderr=True)
+    """Where progress goes: stderr (results go to stdout); a line longer than the terminal (or than 80 columns on
+    a pipe or log) stays one line."""
+    return Console(stderr=True, soft_wrap=True)
 
 
 def is_terminal(console: Console | None = None) -> bool:

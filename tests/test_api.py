@@ -89,6 +89,7 @@ def test_health_and_model(client, clf):
     assert {"weighted_f1", "micro_f1", "macro_f1"} <= set(info["metrics"])
     assert info["uses_text"] and info["uses_poster"]
     assert info["precision"] == clf.precision == "fp32"  # the test suite loads in fp32 (conftest)
+    assert info["precision_note"] is None  # a reduced precision that runs part in fp32 would say so here
     # every review reason in plain words (what the page shows), one source for the CLI, the API and the page
     assert info["review_reasons"] == REVIEW_REASON_TEXT and set(REVIEW_REASON_TEXT) == set(REVIEW_REASONS)
 
@@ -167,7 +168,15 @@ def test_page_static_and_docs(client):
     ({"poster": b64(b"plain text, not an image")}, 422, "bad_poster"),
 ])
 def test_bad_json_inputs(client, body, status, code):
-    check_error(client.post("/v1/predict", json=body), status, code)
+    r = client.post("/v1/predict", json=body)
+    check_error(r, status, code)
+    assert "MovieIn" not in r.text  # no internal class names (it said "... or instance of MovieIn")
+
+
+def test_a_batch_movie_that_is_not_an_object_names_no_internal_class(client):
+    r = client.post("/v1/predict/batch", json={"movies": ["just a string", {"plot": PLOT}]})
+    assert r.status_code == 200 and r.json()["results"][0]["error"]["code"] == "invalid_request"
+    assert "MovieIn" not in r.text and "valid dictionary" in r.text
 
 
 def test_bad_bodies_and_content_types(client, poster_bytes):

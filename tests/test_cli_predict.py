@@ -74,6 +74,7 @@ def test_a_table_summary_counts_what_was_scored_and_progress_ends_at_the_rows_re
     (["--plot", "x", "--review-below", "0.5", "--review-band", "0.1"], "not both"),
     (["--plot", "x", "--engine", "ray"], "--engine ray goes with --input"),
     (["--plot", "x", "--explain-dir", "d"], "--explain-dir goes with --explain"),
+    (["--input", "t.csv", "--json"], "--json prints one movie's prediction"),  # it was silently ignored
 ])
 def test_argument_errors_exit_2(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

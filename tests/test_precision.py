@@ -185,6 +185,14 @@ def test_reduced_precision_agrees_with_fp32(clf: GenreClassifier, movies, precis
     np.testing.assert_allclose(clf.score(plots, posters, calibrated=False)[0], ref, atol=1e-5)  # back to fp32
 
 
+def test_an_empty_flags_variable_is_unset(monkeypatch) -> None:
+    """``GENRELENS_CPU_FLAGS=`` reads the real CPU (it simulated a CPU without any flags)."""
+    monkeypatch.delenv(prec.ENV_FLAGS, raising=False)
+    real = prec.cpu_flags()
+    monkeypatch.setenv(prec.ENV_FLAGS, "")
+    assert prec.cpu_flags() == real and not prec.describe_cpu()["simulated"]
+
+
 @pytest.mark.parametrize(("flags", "exact"), [(AMD_ZEN4, True), (SAPPHIRE_RAPIDS, True), ("avx2 avx_vnni", True),
                                            (OLD_XEON, False), (HASWELL, False), ("", False)])
 def test_int8_options_follow_the_cpu_kind(flags: str, exact: bool) -> None:
@@ -432,9 +440,12 @@ def test_cli_precision_option(tiny_model_dir: Path, subset_csv: Path, monkeypatc
     r = runner.invoke(app, [*base, "--precision", "int8"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["precision"] == "int8" and json.loads(r.stdout)["genres"]
+    assert json.loads(r.stdout)["precision_note"] == (None if prec.exact_int8() else prec.POSTERS_FP32)
     monkeypatch.setenv(prec.ENV_FLAGS, HASWELL)  # a CPU without bf16/VNNI: auto is fp32, no guard runs
     r = runner.invoke(app, [*base, "--precision", "auto"])
     assert r.exit_code == 0 and json.loads(r.stdout)["precision"] == "fp32" and "guard" not in r.stderr
+    r = runner.invoke(app, [*base, "--precision", "int8"])  # the JSON says what stderr says: posters in fp32
+    assert r.exit_code == 0 and json.loads(r.stdout)["precision_note"] == prec.POSTERS_FP32
     r = runner.invoke(app, [*base, "--precision", "fp16"])
     assert r.exit_code == 2 and "precision must be" in r.output
     r = runner.invoke(app, ["evaluate", "--model-dir", str(tiny_model_dir), "--data", str(subset_csv), "--split",

@@ -41,3 +41,14 @@ def test_a_stage_cut_short_says_so_and_long_stages_report_between():
 def test_a_terminal_gets_rich_progress():
     console = Console(file=io.StringIO(), force_terminal=True)
     assert isinstance(progress_bar(console=console), Progress)
+
+
+def test_progress_lines_on_a_pipe_are_never_cut_at_80_columns():
+    """A log or pipe gets one whole line per message (a 90-character epoch line was split at 80 columns)."""
+    from genrelens.progress import progress_console
+
+    console = progress_console()
+    console.file = io.StringIO()  # not a terminal: rich's default width is 80
+    line = "fine-tune minilm (top 1 layers) epoch 1/2: validation weighted F1 0.539 (best so far), 20 s"
+    console.print(line, highlight=False, markup=False)
+    assert console.file.getvalue() == line + "\n"

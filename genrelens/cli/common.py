@@ -18,6 +18,7 @@ from genrelens.errors import GenrelensError
 # Messages, warnings, progress (results go to stdout). soft_wrap: rich does not break lines at the terminal's
 # width, so a path in a message stays whole when it is copied or the output goes to a log (the terminal wraps).
 console = Console(stderr=True, soft_wrap=True)
+results = Console(soft_wrap=True)  # stdout: tables and result lines; a long line stays one line on a pipe
 F = TypeVar("F", bound=Callable[..., Any])
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")  # genrelens.encoders.precision.CHOICES (not imported: it loads numpy)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from genrelens.cli.common import (
     Oversample,
@@ -15,6 +14,7 @@ from genrelens.cli.common import (
     encoding_option,
     posters_option,
     ranged,
+    results,
     sep_option,
     table_options,
     user_errors,
@@ -69,7 +69,7 @@ def data_stats(
     if report.skipped:
         console.print(f"[yellow]skipped {report.skipped_text()}; run `genrelens data validate`[/]")
     stats = table_stats(df, labels=STUDY_LABELS, seed=seed, oversample_method=oversample.value)
-    render_stats(stats, Console())
+    render_stats(stats, results)
     write_json_atomic(out / "stats.json", stats)
     write_text_atomic(out / "stats.md", stats_markdown(stats))
     console.print(f"wrote {out / 'stats.json'} and {out / 'stats.md'}")

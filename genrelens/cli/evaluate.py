@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from genrelens.cli.common import (
@@ -21,6 +20,7 @@ from genrelens.cli.common import (
     precision_check_option,
     precision_option,
     progress_option,
+    results,
     sep_option,
     table_options,
     user_errors,
@@ -58,14 +58,14 @@ def evaluate(
     for name, r in metrics["per_label"].items():
         t.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]),
                   f"{r['weighted_f1_share']:.3f}", f"{r['ece']:.3f}", f"{r['brier']:.3f}")
-    Console().print(t)
-    Console().print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
+    results.print(t)
+    results.print(f"weighted F1 {metrics['weighted_f1']:.3f}  micro {metrics['micro_f1']:.3f}  "
                     f"macro {metrics['macro_f1']:.3f}  samples {metrics['samples_f1']:.3f}  "
                     f"ECE {metrics['ece']:.3f}  Brier {metrics['brier']:.3f}  (precision {metrics['precision']})")
     if metrics.get("note"):
         console.print(f"[yellow]note:[/] {metrics['note']}", highlight=False)
     rows = metrics["rows"]  # rows used and dropped, and why: never only in --json
-    Console().print(rows_line(rows), highlight=False)
+    results.print(rows_line(rows), highlight=False)
     for notice in rows.get("notices") or []:
         console.print(f"[yellow]note:[/] {notice}", highlight=False)
 
@@ -105,13 +105,13 @@ def calibrate(
     for k in ("before", "after"):
         t.add_row(k, f"{c[k]['ece']:.4f}", f"{c[k]['brier']:.4f}", f"{c[k]['weighted_f1']:.4f}",
                   f"{c[k]['share_extreme']:.1%}")
-    Console().print(t)
-    Console().print("methods: " + ", ".join(f"{g} {m}" for g, m in c["methods"].items()))
+    results.print(t)
+    results.print("methods: " + ", ".join(f"{g} {m}" for g, m in c["methods"].items()))
     languages = ", ".join(novelty.languages) or "none detected"
-    Console().print(f"review reasons: out_of_distribution cut-off {novelty.cutoff:.4f} (chosen on validation); "
+    results.print(f"review reasons: out_of_distribution cut-off {novelty.cutoff:.4f} (chosen on validation); "
                     f"languages the model was trained on: {languages}", highlight=False)
     r = summary["review"]
-    Console().print(f"review queue (confidence < {r['min_confidence']:.4f}, chosen on validation): "
+    results.print(f"review queue (confidence < {r['min_confidence']:.4f}, chosen on validation): "
                     f"{r['share_flagged']:.1%} of test movies flagged, catching {r['share_of_wrong_caught']:.1%} of "
                     f"the {r['wrong_sets']} wrong label sets (random flagging: {r['random_flagging_catches']:.1%}, "
                     f"best possible: {r['best_possible_catch']:.1%})", highlight=False)

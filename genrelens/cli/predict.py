@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from genrelens.cli.common import (
@@ -22,6 +21,7 @@ from genrelens.cli.common import (
     model_dir_option,
     precision_option,
     progress_option,
+    results,
     sep_option,
     table_options,
 )
@@ -85,6 +85,9 @@ def predict(
             fail("give either --input (a table) or --plot/--poster/--title (one movie), not both")
         if explain or explain_dir is not None:
             fail("--explain goes with --plot/--poster (one movie)")
+        if as_json:
+            fail("--json prints one movie's prediction (--plot/--poster/--title); a table's predictions go to "
+                 "--output, whose .jsonl suffix writes JSON lines")
         if engine is Engine.ray:
             if posters is not None or columns is not None or encoding != "utf-8" or sep or column_map or restart:
                 fail("--posters, --columns, --encoding, --sep, --column-map and --restart work with --engine local "
@@ -158,7 +161,8 @@ def _predict_one(plot: str | None, poster: str | None, model_dir: Path | None, a
         answer = {"genres": genres, "scores": answer["scores"],
                   "thresholds": {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)},
                   "confidence": answer["confidence"], "review": review, "review_reasons": p.review_reasons,
-                  "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision, "warnings": warnings}
+                  "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision,
+                  "precision_note": _precision_note(clf), "warnings": warnings}
         if explanation is not None:
             answer["explanation"] = explanation
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
@@ -169,14 +173,14 @@ def _predict_one(plot: str | None, poster: str | None, model_dir: Path | None, a
     threshold = dict(zip(clf.labels, clf.thresholds))
     for g, score in sorted(p.scores.items(), key=lambda kv: -kv[1]):  # stable: ties keep the label order
         t.add_row(g, f"{score:.3f}", f"{threshold[g]:.2f}", "[bold green]yes[/]" if g in genres else "")
-    Console().print(t)
-    Console().print(f"confidence {p.confidence:.3f} (probability that the genre set is entirely right)"
+    results.print(t)
+    results.print(f"confidence {p.confidence:.3f} (probability that the genre set is entirely right)"
                     + (f"  [bold yellow]review[/]: {why_review}" if review else ""),
                     highlight=False)
     if explanation is not None:
         from genrelens.explain import render_text
 
-        Console().print(render_text(explanation), highlight=False)
+        results.print(render_text(explanation), highlight=False)
     for w in warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
@@ -278,3 +282,9 @@ def _report(summary, review_only: bool = False) -> None:
     if any("outside the data folder" in msg for _, msg in summary.problems):
         console.print("posters are read only inside the table's folder: --posters DIR names the folder that holds "
                       "them (their paths, absolute or relative, must lie inside it)", highlight=False)
+
+
+def _precision_note(clf) -> str | None:
+    """What the precision's note said on stderr (e.g. part of int8 running fp32), for the JSON answer."""
+    choice = clf.precision_choice
+    return (choice.note or None) if choice is not None else None

@@ -55,10 +55,10 @@ CALIBRATION_POSTERS = 128
 
 # --- the CPU ---------------------------------------------------------------------------------------
 def cpu_flags(flags: Iterable[str] | str | None = None) -> frozenset[str]:
-    """The CPU's feature flags: ``flags`` if given, else ``$GENRELENS_CPU_FLAGS``, else ``/proc/cpuinfo``
-    (empty where unreadable, e.g. not Linux: then ``auto`` is fp32)."""
+    """The CPU's feature flags: ``flags`` if given, else ``$GENRELENS_CPU_FLAGS`` (set and not empty), else
+    ``/proc/cpuinfo`` (empty where unreadable, e.g. not Linux: then ``auto`` is fp32)."""
     if flags is None:
-        flags = os.environ.get(ENV_FLAGS)
+        flags = os.environ.get(ENV_FLAGS) or None  # an empty variable is unset, as the other GENRELENS_ variables
     if flags is None:
         try:
             text = Path("/proc/cpuinfo").read_text()
@@ -116,7 +116,7 @@ def describe_cpu(flags: Iterable[str] | str | None = None) -> dict[str, Any]:
     return {"model": cpu_model(), "flags": sorted(f & RELEVANT_FLAGS), "torch_capability": torch_capability(),
             "candidates": candidates(f),
             "int8_weights": "signed (VNNI)" if exact_int8(f) else "unsigned (U8U8, no VNNI)",
-            "simulated": flags is not None or ENV_FLAGS in os.environ}
+            "simulated": flags is not None or bool(os.environ.get(ENV_FLAGS))}
 
 
 def kind_flags(flags: Iterable[str] | str | None = None) -> tuple[str, ...]:
@@ -271,7 +271,7 @@ def resolve(requested: str, key: str = "", saved: dict | None = None, flags: Ite
     command that runs the check when a candidate has no result yet."""
     check_choice(requested)
     f = cpu_flags(flags)
-    cpu = describe_cpu(f if flags is not None or ENV_FLAGS in os.environ else None)
+    cpu = describe_cpu(f if flags is not None or os.environ.get(ENV_FLAGS) else None)
     if requested != "auto":
         return Choice(requested, requested, [], cpu)
     choice = Choice("fp32", requested, [], cpu)

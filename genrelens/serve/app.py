@@ -46,6 +46,7 @@ from genrelens.serve.inputs import (
     describe_errors,
     duplicate_ids,
     prepare_movie,
+    public_message,
     read_form_movie,
     read_json_batch,
     read_json_movie,
@@ -80,8 +81,8 @@ class Prediction(BaseModel):
 class PredictionOut(Prediction):
     model: str
     precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
-                                            "says how it was chosen; its precision_choice.note, where part of it "
-                                            "runs in fp32).")
+                                            "says how it was chosen; its precision_note, where part of it runs in "
+                                            "fp32).")
     thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
 
 
@@ -128,8 +129,8 @@ class ExplanationOut(PredictionOut):
 class BatchOut(BaseModel):
     model: str
     precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
-                                            "says how it was chosen; its precision_choice.note, where part of it "
-                                            "runs in fp32).")
+                                            "says how it was chosen; its precision_note, where part of it runs in "
+                                            "fp32).")
     thresholds: dict[str, float]
     n_errors: int = Field(..., description="Movies answered with an error instead of a prediction.")
     results: list[BatchItemOut]
@@ -417,6 +418,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
                 "calibrated": clf.calibrated, "note": clf.calibration_note,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
                 "precision": clf.precision, "lineage": clf.bundle.lineage,
+                "precision_note": (clf.precision_choice.note or None) if clf.precision_choice else None,
                 "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
                 "review_reasons": REVIEW_REASON_TEXT,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
@@ -465,7 +467,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, e: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": list(x.get("loc", ())), "msg": x.get("msg", ""), "type": x.get("type", "")}
+        errors = [{"loc": list(x.get("loc", ())), "msg": public_message(x.get("msg", "")), "type": x.get("type", "")}
                   for x in e.errors()]
         return SafeJSONResponse({"error": "invalid_request", "detail": describe_errors(errors), "errors": errors}, 422)
 

@@ -261,11 +261,16 @@ async def read_form_movie(request: Request, limits: Limits
         await form.close()
 
 
+def public_message(msg: str) -> str:
+    """A pydantic message without the request models' class names (``... or instance of MovieIn``)."""
+    return re.sub(r" or instance of \w+", "", msg)
+
+
 def describe_errors(errors: list[dict]) -> str:
     """Pydantic errors as one readable line: ``movies.0.plot: Input should be a valid string``."""
     parts = []
     for e in errors[:5]:
         loc = [str(x) for x in e.get("loc", ()) if x != "body"]
-        parts.append(f"{'.'.join(loc) or 'body'}: {e.get('msg', 'invalid')}")
+        parts.append(f"{'.'.join(loc) or 'body'}: {public_message(e.get('msg', 'invalid'))}")
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "; ".join(parts) + more

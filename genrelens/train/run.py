@@ -140,7 +140,7 @@ def train(cfg: RunConfig, resume: bool = False, progress: bool = True, console: 
     """Run ``cfg`` end to end and save the model through the bundle into ``cfg.out``; returns the metrics
     dict (also saved as the folder's ``metrics.json``). ``memo``: a dict shared by runs of one process
     (the benchmark) to reuse the text stage's frozen-bottom states."""
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, soft_wrap=True)  # a line on a pipe stays one line
     t0 = time.time()
     cfg = resolve_precision(cfg)
     run_dir = Path(cfg.out)
