@@ -4,6 +4,10 @@
 # ONNX Runtime and OpenVINO included, where gcc and CPUID faulting allow; torch, oneDNN and genrelens always).
 #   bash benchmarks/cpu_kind.sh [--cap-avx2] [MODEL_DIR]     (default: the default model)   PYTHON=... to override
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,5p' "$0" | cut -c3-; exit 0 ;;
+  -*) [ "$1" = --cap-avx2 ] || { echo "unknown option $1 (see --help)" >&2; exit 2; } ;;
+esac
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 if [ "${1:-}" = "--cap-avx2" ]; then
@@ -13,6 +17,7 @@ if [ "${1:-}" = "--cap-avx2" ]; then
   [ "$CPU_CAP" = 0 ] || [ "$CPUID_CAP" = 1 ] || echo "note: cpuid not capped: ONNX Runtime runs this CPU's kernels"
 fi
 M=${1:-$("$PYTHON" -c 'from genrelens.paths import default_model_dir; print(default_model_dir())')}
+[ -d "$M" ] || { echo "model folder not found: $M" >&2; exit 2; }
 lscpu | grep -E '^(Model name|CPU family|Model|CPU\(s\)):' || true
 echo "flags that matter (/proc/cpuinfo: the real CPU's, also under the cap): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|avx512_bf16|amx_bf16|amx_int8)$' | tr '\n' ' ')"
 echo "cap: ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none} cpuid=${CPUID_CAP:-0}; load: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -9,10 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 . scripts/cpu_cap_env.sh
+"$PYTHON" -c 'import pytest' 2>/dev/null || {
+  echo "cpu cap: no pytest in $PYTHON: run \`bash scripts/setup.sh --test\` first" >&2
+  exit 1
+}
 if [ "$CPU_CAP" = 0 ]; then
   echo "cpu cap: this CPU has nothing above AVX2 (or no /proc/cpuinfo): the main run already covers it"
   exit 0
 fi
+echo "cpu cap: flags removed: $(comm -23 <(tr ' ' '\n' <<<"$host_flags" | sort -u) \
+  <(tr ' ' '\n' <<<"$capped_flags" | sort -u) | tr '\n' ' ')"
 CPUID_CAP=$CPUID_CAP "$PYTHON" - <<'PY'
 import os
 
