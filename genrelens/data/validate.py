@@ -474,7 +474,7 @@ def render_validation(result: ValidationResult, console: Any = None, limit: int 
     more = len(result.problems) > limit
     title = "Problems" + (f" (first {limit} of {len(result.problems):,})" if more else "")
     table = Table(title=title, title_justify="left",
-                  caption="row 1 = first data row (the line after the CSV header); row 0 = the whole file",
+                  caption="row 1 = first data row (blank lines are not rows); row 0 = the whole file",
                   caption_justify="left")
     for c, kw in (("row", {"justify": "right"}), ("id", {}), ("column", {}), ("severity", {}),
                   ("problem", {"overflow": "fold"})):
