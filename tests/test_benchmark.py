@@ -125,3 +125,21 @@ def test_benchmark_trains_with_progress_lines_when_piped(subset_csv, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(subset_csv, ["naive"], ["none"], seeds=1, out=tmp_path / "quiet", progress=False)
     assert seen[-1] is False
+
+
+def test_the_grid_table_on_a_pipe_ends_its_line():
+    """On a pipe or log the grid's table is printed once, ending with a newline (rich's live display left its last
+    border and the summary line after it on one line: ``...┘benchmark: 2 run(s) trained``)."""
+    import io
+
+    from rich.console import Console
+
+    from genrelens.experiments.benchmark import GridState, grid_display
+
+    console = Console(file=io.StringIO(), width=100)  # not a terminal
+    state = GridState(plan_runs(["naive"], ["none"], [0]))
+    with grid_display(state, console, progress=True, terminal=False):
+        pass
+    console.print("benchmark: done")
+    out = console.file.getvalue()
+    assert out.endswith("\nbenchmark: done\n") and out.count("benchmark: done") == 1 and "naive" in out

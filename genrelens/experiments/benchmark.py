@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,9 +227,9 @@ def run_benchmark(
     prev_wall = _previous_wall(out)
     memo: dict = {}  # the text stage's frozen-bottom states, shared by the runs of one split
     state = GridState(specs)
-    lines = progress and not is_terminal()  # on a pipe or log the live table shows nothing: runs print lines
-    live = Live(get_renderable=state.table, console=console, refresh_per_second=1) if progress else None
-    with live or nullcontext():
+    terminal = is_terminal()
+    lines = progress and not terminal  # on a pipe or log the live table shows nothing: runs print lines
+    with grid_display(state, console, progress, terminal):
         for i, spec in enumerate(specs, 1):
             state.current, state.started = spec.name, time.time()
             cfg = run_config(spec, out, data_path, cache, overrides)
@@ -284,6 +285,22 @@ def _train_one(train, cfg, stale: bool, console: Console, memo: dict, progress: 
     t = time.time()
     train(cfg, resume=same, progress=progress, console=console, memo=memo)
     return round(time.time() - t, 1)
+
+
+@contextmanager
+def grid_display(state: GridState, console: Console, progress: bool, terminal: bool) -> Iterator[None]:
+    """The grid's table: live on a terminal; on a pipe or log, printed once at the end (rich's live display
+    leaves its last line without a newline there)."""
+    if not progress:
+        yield
+    elif terminal:
+        with Live(get_renderable=state.table, console=console, refresh_per_second=1):
+            yield
+    else:
+        try:
+            yield
+        finally:
+            console.print(state.table())
 
 
 def summary_table(results: dict) -> Table:
