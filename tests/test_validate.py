@@ -248,3 +248,14 @@ def test_mmimdb_folder(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert exit_code(validate_table(empty, progress=False)) == 2
+
+
+def test_blank_lines_are_named_with_their_file_lines(tmp_path: Path) -> None:
+    """A blank line is not a row, so the rows after it no longer match file lines: validate says so (it was
+    silent, and "row 8" was line 10 of the file)."""
+    table = tmp_path / "t.csv"
+    table.write_text("id,title,plot,genres\nm1,A,A heist.,Crime\n\nm2,B,A ghost.,Horror\n   \nm3,C,Love.,Romance\n")
+    result = validate_table(table, check_posters=False, progress=False)
+    assert result.n_rows == 3
+    notice = [n for n in result.notices if "blank line" in n]
+    assert notice == ["2 blank lines skipped (file lines 3, 5): they are not rows, so row numbers count data rows"]

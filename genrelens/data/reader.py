@@ -184,8 +184,10 @@ def _unmatched(line: int, n: int, ends: str) -> str:
             f"next {n} line(s) into this row; each line was read as its own row (check this row's quotes)")
 
 
-def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | None]]:
-    """``(fields, problem)`` per record of an open CSV file, the header first; blank lines are skipped.
+def csv_records(f: TextIO, sep: str, blank: list[int] | None = None
+                ) -> Iterator[tuple[list[str] | None, str | None]]:
+    """``(fields, problem)`` per record of an open CSV file, the header first; blank lines are skipped (their
+    file line numbers are appended to ``blank`` when given).
 
     A quote that does not close where its field ends would swallow every line up to the next quote (or the end of
     the file) into one field: such a record is read from its first line alone, with a problem naming the quote's
@@ -211,6 +213,8 @@ def csv_records(f: TextIO, sep: str) -> Iterator[tuple[list[str] | None, str | N
             yield None, f"cannot parse this row near line {lines.pos}: {e}"
             continue
         if not rec or (n_header and len(rec) == 1 and not rec[0].strip()):
+            if blank is not None:
+                blank.append(lines.pos)
             continue
         problem = None
         taken = lines.taken

@@ -139,9 +139,9 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str
     sep = detect_sep(path, encoding, sep)
     shown = "a tab" if sep == "\t" else repr(sep)
     csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
-    records, notes = [], {}
+    records, notes, blank = [], {}, []
     # Records as every other command reads them: blank lines skipped, a misplaced quote never swallows rows.
-    for rec, note in csv_records(io.StringIO(text, newline=""), sep):
+    for rec, note in csv_records(io.StringIO(text, newline=""), sep, blank):
         if rec is None:
             raise GenrelensError(f"cannot parse {path}: {note}")
         if note:
@@ -169,7 +169,9 @@ def _read_csv(path: Path, problems: list[Problem], skip: set[int], encoding: str
             problems.append(Problem(i, "", "", f"{len(rec)} fields but the header has {n} (the rest read "
                                     "as empty)", severity="warning", kind="too few fields"))
         rows.append((rec + [""] * n)[:n])
-    return pd.DataFrame(rows, columns=header, dtype=object)
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df.attrs["blank_lines"] = blank  # file line numbers, for a notice (they are not rows)
+    return df
 
 
 def _read_jsonl(path: Path, problems: list[Problem], skip: set[int], encoding: str = "utf-8") -> pd.DataFrame:
@@ -348,9 +350,15 @@ def validate_table(
         if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt"):
             result.sep = detect_sep(p, encoding, sep)
         raw = _read(p, problems, skip, encoding, sep)
+        blank = raw.attrs.get("blank_lines") or []
         raw.columns = [str(c) for c in raw.columns]
         raw, cmap = standardize_columns(raw, columns)
         result.columns, result.notices = dict(cmap.sources), list(cmap.notices)
+        if blank:
+            shown = ", ".join(map(str, blank[:5])) + (f" and {len(blank) - 5:,} more" if len(blank) > 5 else "")
+            result.notices.append(f"{len(blank):,} blank line{'s' if len(blank) > 1 else ''} skipped (file "
+                                  f"line{'s' if len(blank) > 1 else ''} {shown}): they are not rows, so row numbers "
+                                  "count data rows")
     except GenrelensError as e:
         result.fatal = str(e)
     except (OSError, MemoryError, ValueError) as e:
