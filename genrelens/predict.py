@@ -87,6 +87,11 @@ class GenreClassifier:
         return self.calibrator is not None
 
     @property
+    def precision_note(self) -> str | None:
+        """What ``use_precision`` said of the precision it chose (e.g. int8's posters staying fp32); None: nothing."""
+        return (self.precision_choice.note or None) if self.precision_choice is not None else None
+
+    @property
     def calibration_note(self) -> str | None:
         """A one-line warning for models trained before calibration existed; None when calibrated."""
         if self.calibrated or self.bundle.spec.fitted:

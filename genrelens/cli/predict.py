@@ -162,7 +162,7 @@ def _predict_one(plot: str | None, poster: str | None, model_dir: Path | None, a
                   "thresholds": {g: round(float(t), 4) for g, t in zip(clf.labels, clf.thresholds)},
                   "confidence": answer["confidence"], "review": review, "review_reasons": p.review_reasons,
                   "calibrated": clf.calibrated, "model": clf.name, "precision": clf.precision,
-                  "precision_note": _precision_note(clf), "warnings": warnings}
+                  "precision_note": clf.precision_note, "warnings": warnings}
         if explanation is not None:
             answer["explanation"] = explanation
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
@@ -282,9 +282,3 @@ def _report(summary, review_only: bool = False) -> None:
     if any("outside the data folder" in msg for _, msg in summary.problems):
         console.print("posters are read only inside the table's folder: --posters DIR names the folder that holds "
                       "them (their paths, absolute or relative, must lie inside it)", highlight=False)
-
-
-def _precision_note(clf) -> str | None:
-    """What the precision's note said on stderr (e.g. part of int8 running fp32), for the JSON answer."""
-    choice = clf.precision_choice
-    return (choice.note or None) if choice is not None else None

@@ -67,6 +67,10 @@ class SafeJSONResponse(JSONResponse):
         return super().render(content).replace(b"<", b"\\u003c").replace(b">", b"\\u003e").replace(b"&", b"\\u0026")
 
 
+PRECISION_FIELD = ("The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model says how it was chosen; "
+                   "its precision_note, where part of it runs in fp32).")
+
+
 class Prediction(BaseModel):
     genres: list[str] = Field(..., description="Predicted genres, most probable first (never empty).")
     scores: dict[str, float] = Field(..., description="Probability per label (calibrated when the model is).")
@@ -80,9 +84,7 @@ class Prediction(BaseModel):
 
 class PredictionOut(Prediction):
     model: str
-    precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
-                                            "says how it was chosen; its precision_note, where part of it runs in "
-                                            "fp32).")
+    precision: str = Field(..., description=PRECISION_FIELD)
     thresholds: dict[str, float] = Field(..., description="The decision threshold per label.")
 
 
@@ -128,9 +130,7 @@ class ExplanationOut(PredictionOut):
 
 class BatchOut(BaseModel):
     model: str
-    precision: str = Field(..., description="The precision path the encoders ran: fp32, bf16 or int8 (GET /v1/model "
-                                            "says how it was chosen; its precision_note, where part of it runs in "
-                                            "fp32).")
+    precision: str = Field(..., description=PRECISION_FIELD)
     thresholds: dict[str, float]
     n_errors: int = Field(..., description="Movies answered with an error instead of a prediction.")
     results: list[BatchItemOut]
@@ -418,7 +418,7 @@ def create_app(model_dir: str | os.PathLike | None = None, classifier: GenreClas
                 "calibrated": clf.calibrated, "note": clf.calibration_note,
                 "uses_poster": clf.uses_poster, "metrics": metrics or None, "version": __version__,
                 "precision": clf.precision, "lineage": clf.bundle.lineage,
-                "precision_note": (clf.precision_choice.note or None) if clf.precision_choice else None,
+                "precision_note": clf.precision_note,
                 "precision_choice": clf.precision_choice.to_json() if clf.precision_choice else None,
                 "review_reasons": REVIEW_REASON_TEXT,
                 "limits": {"max_plot_chars": limits.max_plot_chars, "max_poster_bytes": limits.max_poster_bytes,
